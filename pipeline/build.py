@@ -1,0 +1,72 @@
+"""Builds the job graph: source → stages → sinks. Batch and streaming differ only at the ends.
+
+    ReadReviewLines → ParseReviews → DropRedeliveries → NormalizeReviews → DetectFakes → Decide
+      → AttachProvenance → WriteJsonLines(published/, decisions/, restricted/originals/)
+                         → SummariseProducts → WriteJsonLines(products/)
+    every stage's failures → WriteJsonLines(dead_letter/);  all counts → WriteRunSummary
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.context import RunContext
+from pipeline.io import ReadReviewLines, WriteJsonLines
+from pipeline.policy import DEFAULT_POLICY
+from pipeline.transforms.decide import Decide
+from pipeline.transforms.detect import DetectFakes
+from pipeline.transforms.normalize import NormalizeReviews
+from pipeline.transforms.parse import DEFAULT_MAX_TEXT_CHARS, ParseReviews
+from pipeline.transforms.products import SummariseProducts
+from pipeline.transforms.provenance import AttachProvenance
+from pipeline.transforms.redelivery import DropRedeliveries
+from pipeline.transforms.summary import WriteRunSummary
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    input: str
+    output: str
+    max_line_bytes: int = 1 << 20
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    signing_key_file: Optional[str] = None
+    require_signing_key: bool = False
+    num_shards: int = 0
+
+
+def _count_dead_letter(dead):
+    Metrics.counter("dead_letters", dead.error_code).inc()
+    return dead
+
+
+def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY):
+    """The shared middle of the job: parsed items → decisions, published, restricted, dead letters."""
+    unique, redelivered = items | "DropRedeliveries" >> DropRedeliveries(ctx.run_id)
+    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id)
+    detected = normalised | "DetectFakes" >> DetectFakes()
+    decided, failed_decide = detected | "Decide" >> Decide(ctx.run_id, policy)
+    decisions, published, restricted, failed_provenance = decided | "AttachProvenance" >> AttachProvenance(
+        ctx, cfg.signing_key_file, cfg.require_signing_key)
+    return decisions, published, restricted, (redelivered, failed_normalize, failed_decide, failed_provenance)
+
+
+def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=DEFAULT_POLICY):
+    """Adds the batch job to ``p``. Returns the summary PCollection (one dict)."""
+    lines, blank = p | "ReadReviewLines" >> ReadReviewLines(cfg.input, cfg.max_line_bytes)
+    items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, cfg.max_text_chars)
+    decisions, published, restricted, stage_dead = moderate(items, ctx, cfg, policy)
+    products = decisions | "SummariseProducts" >> SummariseProducts(ctx.run_id)
+    dead_letters = ((bad_lines,) + stage_dead) | "AllDeadLetters" >> beam.Flatten()
+    dead_letters = dead_letters | "CountDeadLetters" >> beam.Map(_count_dead_letter)
+
+    out, shards = cfg.output, cfg.num_shards
+    published | "WritePublished" >> WriteJsonLines(out, "published", shards)
+    decisions | "WriteDecisions" >> WriteJsonLines(out, "decisions", shards)
+    dead_letters | "WriteDeadLetters" >> WriteJsonLines(out, "dead_letter", shards)
+    products | "WriteProducts" >> WriteJsonLines(out, "products", shards)
+    restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
+    return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
+            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx)

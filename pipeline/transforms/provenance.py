@@ -1,0 +1,107 @@
+"""Provenance stage: every decision gets its provenance; every published review is signed.
+
+Outputs the audit record (:class:`Decision`) for every item, the display record
+(:class:`Published`) for publish and publish_with_label, and the restricted copy of the original
+text for items whose text was redacted.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline import signing
+from pipeline.context import RunContext
+from pipeline.transforms.common import failure_to_dead_letter
+from pipeline.transforms.decide import Decided
+from pipeline.transforms.normalize import restricted_original
+from schemas.records import Decision, Published
+
+STAGE = "provenance"
+PUBLISHED = "published"
+RESTRICTED = "restricted"
+PUBLISH_DECISIONS = ("publish", "publish_with_label")
+
+
+def build_provenance(decided: Decided, ctx: RunContext, key: signing.SigningKey) -> dict:
+    item = decided.item
+    review = item.review
+    source = review.source
+    return {
+        "pipeline": ctx.pipeline_dict(),
+        "run_id": ctx.run_id,
+        "policy": ctx.policy_dict(),
+        "detectors": [{"id": name, "version": sig.version, "status": sig.status}
+                      for name, sig in sorted(item.signals.items())],
+        "checks": [{"id": cid, "version": ver} for cid, ver in ctx.checks],
+        "input": item.ref.to_dict(),
+        "ingested_at": item.ingested_at,
+        "decided_at": decided.decided_at,
+        "source": {"channel": source.channel if source else None,
+                   "partner": source.partner if source else None,
+                   "url": source.url if source else None},
+        "verified_purchase": review.verified_purchase,
+        "incentivized": review.incentivized,
+        "author_relationship": review.author_relationship,
+        "language_source": item.language_source,
+        "content_sha256": item.content_sha256,
+        "signature_scheme": signing.scheme(key),
+    }
+
+
+def to_records(decided: Decided, ctx: RunContext, key: signing.SigningKey):
+    """Decided → (Decision, Published or None)."""
+    item, outcome = decided.item, decided.outcome
+    review = item.review
+    provenance = build_provenance(decided, ctx, key)
+    decision = Decision(
+        review_id=review.review_id, product_id=review.product_id, author_id=review.author_id,
+        rating=review.rating, created_at=review.created_at, language=item.language,
+        decision=outcome.decision, reasons=outcome.reasons, labels=outcome.labels,
+        redactions=dict(item.redactions),
+        signals={name: sig.to_dict() for name, sig in sorted(item.signals.items())},
+        provenance=provenance)
+    if outcome.decision not in PUBLISH_DECISIONS:
+        return decision, None
+    unsigned = dict(review_id=review.review_id, product_id=review.product_id, rating=review.rating,
+                    title=item.clean_title, body=item.clean_body, language=item.language,
+                    created_at=review.created_at, labels=[dict(x) for x in outcome.labels],
+                    provenance=provenance)
+    published = Published(**{**unsigned, "labels": tuple(outcome.labels)},
+                          signature=signing.sign(unsigned, key))
+    return decision, published
+
+
+class _ProvenanceFn(beam.DoFn):
+    def __init__(self, ctx: RunContext, key_file, require_key: bool):
+        self._ctx = ctx
+        self._key_file = key_file
+        self._require = require_key
+
+    def setup(self):
+        self._key = signing.load_signing_key(self._key_file, self._require)
+
+    def process(self, decided: Decided):
+        decision, published = to_records(decided, self._ctx, self._key)
+        Metrics.counter("decisions", decision.decision).inc()
+        yield decision
+        if published is not None:
+            yield beam.pvalue.TaggedOutput(PUBLISHED, published)
+        if decided.item.redactions:
+            yield beam.pvalue.TaggedOutput(RESTRICTED, restricted_original(decided.item))
+
+
+class AttachProvenance(beam.PTransform):
+    """PCollection[Decided] → (decisions, published, restricted originals, dead letters)."""
+
+    def __init__(self, ctx: RunContext, signing_key_file=None, require_signing_key=False):
+        super().__init__()
+        self._ctx = ctx
+        self._key_file = signing_key_file
+        self._require = require_signing_key
+
+    def expand(self, decided):
+        out = decided | "SignAndRecord" >> beam.ParDo(
+            _ProvenanceFn(self._ctx, self._key_file, self._require)).with_outputs(
+                PUBLISHED, RESTRICTED, main="decisions").with_exception_handling()
+        dead = out.bad | "ProvenanceFailures" >> beam.Map(failure_to_dead_letter(STAGE, self._ctx.run_id))
+        return out.decisions, out[PUBLISHED], out[RESTRICTED], dead

@@ -1,0 +1,35 @@
+"""Closed lists of dead-letter error codes and decision reason codes (from ``codes.json``)."""
+from __future__ import annotations
+
+from schemas import load
+
+_CODES = load("codes.json")
+
+ERROR_CODES = tuple(_CODES["$defs"]["error_code"]["enum"])
+REASON_CODES = tuple(_CODES["$defs"]["reason_code"]["enum"])
+ERROR_DESCRIPTIONS = dict(_CODES["error_codes"])
+REASON_DESCRIPTIONS = dict(_CODES["reason_codes"])
+
+INVALID_UTF8 = "invalid_utf8"
+MALFORMED_JSON = "malformed_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+INVALID_VALUE = "invalid_value"
+RATING_OUT_OF_RANGE = "rating_out_of_range"
+BAD_TIMESTAMP = "bad_timestamp"
+TOO_LARGE = "too_large"
+REDELIVERY = "redelivery"
+INTERNAL_ERROR = "internal_error"
+
+PERSONAL_DATA_REDACTED = "personal_data_redacted"
+EMPTY_AFTER_CLEANING = "empty_after_cleaning"
+DISCLOSURE_LABEL = "disclosure_label"
+
+for _name, _value in list(globals().items()):
+    if _name.isupper() and isinstance(_value, str):
+        assert _value in ERROR_CODES + REASON_CODES, f"{_name}={_value!r} missing from codes.json"
+
+DECISIONS = ("publish", "publish_with_label", "hold_for_review", "reject")
+WITHHELD_DECISIONS = ("hold_for_review", "reject")
+SIGNAL_STATUSES = ("scored", "not_applicable", "not_run")

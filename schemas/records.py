@@ -1,0 +1,204 @@
+"""Typed Python records mirroring the JSON Schema files in this package.
+
+Input: :class:`Review` (``review.schema.json``). Pipeline envelope: :class:`Item`, which carries a
+review through the stages with where it came from and what each stage derived. Outputs:
+:class:`DeadLetter`, :class:`Decision`, :class:`Published`, :class:`ProductDoc`; each has
+``to_dict()`` giving exactly the fields of its schema (``tests/test_schemas.py`` checks it).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+Rating = Union[int, float]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the review was collected (``source`` in the input)."""
+
+    channel: Optional[str] = None  # on_site | syndicated | import | email_request
+    partner: Optional[str] = None
+    url: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Review:
+    """One input review, as validated against ``review.schema.json``."""
+
+    review_id: str
+    product_id: str
+    author_id: str
+    rating: Rating
+    body: str
+    created_at: str
+    title: Optional[str] = None
+    language: Optional[str] = None
+    source: Optional[Source] = None
+    verified_purchase: Optional[bool] = None
+    incentivized: Optional[bool] = None
+    author_relationship: Optional[str] = None  # none | employee | brand_partner | unknown
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> "Review":
+        """Builds a review from an object that already passed schema validation."""
+        src = obj.get("source")
+        rating = obj["rating"]
+        # 4.0 and 4 are the same rating; keep integral ratings as int so that the canonical JSON
+        # signed in provenance is the same in Python and JavaScript ("4", not "4.0").
+        rating = int(rating) if float(rating).is_integer() else float(rating)
+        return cls(
+            review_id=obj["review_id"], product_id=obj["product_id"], author_id=obj["author_id"],
+            rating=rating, body=obj["body"], created_at=obj["created_at"],
+            title=obj.get("title"), language=obj.get("language"),
+            source=Source(**{k: src.get(k) for k in ("channel", "partner", "url")}) if src else None,
+            verified_purchase=obj.get("verified_purchase"), incentivized=obj.get("incentivized"),
+            author_relationship=obj.get("author_relationship"))
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """Where a record was read: the file URI (or subscription) and the 1-based line number."""
+
+    uri: str
+    line: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"uri": self.uri, "line": self.line}
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One non-blank input line as bytes, before parsing."""
+
+    ref: InputRef
+    data: bytes
+    truncated: bool = False  # the line was longer than the size limit and was cut
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One detector's output for one review."""
+
+    status: str  # scored | not_applicable | not_run
+    version: Optional[str]
+    values: Mapping[str, Any] = field(default_factory=dict)
+    note: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {"status": self.status, "version": self.version, "values": dict(self.values)}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Item:
+    """A review on its way through the pipeline; each stage returns a copy with its fields set."""
+
+    review: Review
+    ref: InputRef
+    ingested_at: str
+    clean_title: Optional[str] = None
+    clean_body: Optional[str] = None
+    language: Optional[str] = None
+    language_source: str = "undetermined"  # given | detected | undetermined
+    content_sha256: Optional[str] = None
+    redactions: Mapping[str, int] = field(default_factory=dict)
+    signals: Mapping[str, Signal] = field(default_factory=dict)
+
+    def replace(self, **changes) -> "Item":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A line that did not become a decision, with the reason (``dead_letter.schema.json``)."""
+
+    error_code: str
+    error: str
+    raw: str
+    source: InputRef
+    stage: str
+    run_id: str
+    review_id: Optional[str] = None
+    raw_truncated: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {"error_code": self.error_code, "error": self.error, "raw": self.raw,
+               "source": self.source.to_dict(), "stage": self.stage,
+               "review_id": self.review_id, "run_id": self.run_id}
+        if self.raw_truncated:
+            out["raw_truncated"] = True
+        return out
+
+
+Label = Dict[str, Any]  # {"code": ..., "partner": ...}; see label.schema.json
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The audit record for one accepted review (``decision.schema.json``)."""
+
+    review_id: str
+    product_id: str
+    author_id: str
+    rating: Rating
+    created_at: str
+    language: Optional[str]
+    decision: str
+    reasons: Tuple[str, ...]
+    labels: Tuple[Label, ...]
+    redactions: Mapping[str, int]
+    signals: Mapping[str, Dict[str, Any]]
+    provenance: Mapping[str, Any]
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["reasons"] = list(self.reasons)
+        out["labels"] = [dict(x) for x in self.labels]
+        return out
+
+
+@dataclass(frozen=True)
+class Published:
+    """A review cleared for display (``published.schema.json``)."""
+
+    review_id: str
+    product_id: str
+    rating: Rating
+    title: Optional[str]
+    body: str
+    language: Optional[str]
+    created_at: str
+    labels: Tuple[Label, ...]
+    provenance: Mapping[str, Any]
+    signature: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["labels"] = [dict(x) for x in self.labels]
+        return out
+
+
+@dataclass(frozen=True)
+class ProductDoc:
+    """Per-product aggregates over published reviews, and withheld counts (``product.schema.json``)."""
+
+    product_id: str
+    published_count: int
+    average_rating: Optional[float]
+    rating_histogram: Mapping[str, int]
+    decisions: Mapping[str, int]
+    withheld_count: int
+    withheld_by_reason: Mapping[str, int]
+    run_id: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def schema_fields(cls) -> List[str]:
+    """Names of a record's fields, as they appear in its JSON."""
+    return [f.name for f in dataclasses.fields(cls)]
