@@ -80,12 +80,16 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run(argv: Optional[List[str]] = None, save_main_session: bool = True) -> dict:
+def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> dict:
     """Builds and runs the batch job; returns the run summary. Raises UsageError for bad flags."""
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     opts = options.view_as(ModerationOptions)
-    _check_io(opts)
+    if _is_template_build(options):
+        if not opts.input or not opts.output:
+            raise UsageError("--input and --output are required")
+    else:
+        _check_io(opts)
     ctx = RunContext.create(opts.run_id, DEFAULT_POLICY, input=opts.input, output=opts.output)
     cfg = BatchConfig(input=opts.input, output=opts.output, max_line_bytes=opts.max_line_bytes,
                       max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,

@@ -99,6 +99,11 @@ def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
     except (ValueError, RecursionError) as exn:
         kind = "nests too deeply" if isinstance(exn, RecursionError) else str(exn)
         return dead(codes.MALFORMED_JSON, f"line is not valid JSON: {kind}", text)
+    try:  # "\ud800" is valid JSON but not Unicode text: it could not be written out as UTF-8
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exn:
+        return dead(codes.INVALID_UTF8, "line has a \\u escape for an unpaired UTF-16 surrogate "
+                    f"({exn.object[exn.start:exn.end]!a}), which is not valid Unicode text", text)
     if not isinstance(obj, dict):
         return dead(codes.NOT_AN_OBJECT, f"line is JSON {type(obj).__name__}, expected an object "
                     "with review fields", text)

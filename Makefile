@@ -1,0 +1,45 @@
+# Review moderation pipeline. `make help` lists the targets.
+# Every target that needs Python makes its own virtual environment at .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUTPUT ?= out/demo
+EMU_PORT ?= 9023
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-unit sample verify dataflow-template clean
+
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): setup.py
+	@echo ">> creating $(VENV) and installing the package with its pinned dependencies (a few minutes the first time)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install (done automatically by the other targets)
+
+demo: $(STAMP) ## run the batch job on the embedded sample; prints the summary and where outputs are
+	$(BIN)/python -m pipeline.run --input pipeline/data/demo_reviews.jsonl --output $(OUTPUT) --run_id demo
+
+test: $(STAMP) ## run every test (starts its own storage emulator; no network needed)
+	$(BIN)/python -m pytest -q tests
+
+test-unit: $(STAMP) ## the fast tests only (no pipeline runs, no emulator)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+sample: $(STAMP) ## regenerate pipeline/data/demo_reviews.jsonl from scripts/make_demo_sample.py
+	$(BIN)/python scripts/make_demo_sample.py
+
+verify: $(STAMP) ## verify the signatures of every published review under OUTPUT (default out/demo)
+	$(BIN)/python -m pipeline.verify $(OUTPUT)
+
+dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
+	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
+
+clean: ## remove outputs and caches (keeps .venv)
+	rm -rf out build dist *.egg-info .pytest_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Real local stand-ins for the cloud services, for tests, demos and offline smoke tests."""

@@ -1,0 +1,53 @@
+"""Package definition; also what Dataflow workers install through ``--setup_file ./setup.py``.
+
+Pins are exact so the launcher and the workers run the same code. torch is pinned to the CPU
+wheel this machine type carries (see ../shared/ENGINEERING.md); on Dataflow, bake torch and
+transformers into the worker container instead of installing them per worker (README).
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pipeline" / "__init__.py").read_text()).group(1)
+
+INSTALL_REQUIRES = [
+    "apache-beam[gcp]==2.77.0",
+    "google-cloud-storage==3.17.1",
+    # Detectors (the near-duplicate and classifier stages).
+    "datasketch==2.0.0",
+    "xxhash==4.1.0",
+    "torch==2.13.0",
+    "transformers==5.23.0",
+    # Contracts and text handling; why each was chosen is in its module's docstring.
+    "jsonschema==4.26.0",              # schemas/: validation against the published JSON Schema
+    "nh3==0.3.7",                      # pipeline/text/clean.py: HTML → plain text (Ammonia)
+    "lingua-language-detector==2.1.1", # pipeline/text/langid.py: offline, short-text language id
+    "phonenumbers==9.0.43",            # pipeline/text/pii.py: phone numbers in free text
+    "python-stdnum==2.2",              # pipeline/text/pii.py: Luhn check for card numbers
+    "pyyaml==6.0.3",
+]
+TEST_REQUIRES = [
+    "pytest==9.2.0",
+    "pytest-timeout==2.4.0",
+    "hypothesis==6.170.15",
+    "gcp-storage-emulator==2026.7.19",  # a real local GCS server for the gs:// tests
+]
+
+setup(
+    name="review-moderation",
+    version=VERSION,
+    description="Review integrity and moderation pipeline (Apache Beam): near-duplicate and fake "
+                "detection, sentiment-neutral decisions, provenance-tagged output for review widgets.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*", "models", "models.*"]),
+    package_data={"schemas": ["*.json"]},
+    include_package_data=False,
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={"console_scripts": [
+        "review-moderation=pipeline.run:main",
+        "review-verify=pipeline.verify:main",
+    ]},
+)
