@@ -49,7 +49,8 @@ def main(argv=None) -> int:
         result["valid" if ok else "invalid"] += 1
         if not ok and len(bad) < 10:
             bad.append(record.get("review_id"))
-    print(json.dumps({"checked": sum(result.values()), **result, "first_invalid": bad}))
+    print(json.dumps({"checked": sum(result.values()), "valid": result["valid"], "invalid": result["invalid"],
+                      "first_invalid": bad}))
     return 0 if result["invalid"] == 0 and sum(result.values()) > 0 else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Iterable, Optional, Union
 
 import apache_beam as beam
@@ -100,10 +101,16 @@ def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
         kind = "nests too deeply" if isinstance(exn, RecursionError) else str(exn)
         return dead(codes.MALFORMED_JSON, f"line is not valid JSON: {kind}", text)
     try:  # "\ud800" is valid JSON but not Unicode text: it could not be written out as UTF-8
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except UnicodeEncodeError as exn:
         return dead(codes.INVALID_UTF8, "line has a \\u escape for an unpaired UTF-16 surrogate "
                     f"({exn.object[exn.start:exn.end]!a}), which is not valid Unicode text", text)
+    except ValueError:  # a number such as 1e400 overflows to infinity
+        rating = obj.get("rating") if isinstance(obj, dict) else None
+        if isinstance(rating, float) and not math.isfinite(rating):
+            return dead(codes.RATING_OUT_OF_RANGE, "rating is out of range: must be 1 to 5 in steps of 0.5",
+                        text, obj.get("review_id") if isinstance(obj.get("review_id"), str) else None)
+        return dead(codes.MALFORMED_JSON, "line has a number too large to represent", text)
     if not isinstance(obj, dict):
         return dead(codes.NOT_AN_OBJECT, f"line is JSON {type(obj).__name__}, expected an object "
                     "with review fields", text)
@@ -138,8 +145,12 @@ class _ParseFn(beam.DoFn):
         schemas.validator("review.schema.json")  # compile once per worker
 
     def process(self, raw: RawLine) -> Iterable:
-        result = parse_line(raw, run_id=self._run_id, ingested_at=utc_now(),
-                            max_text_chars=self._max)
+        try:
+            result = parse_line(raw, run_id=self._run_id, ingested_at=utc_now(), max_text_chars=self._max)
+        except Exception as exn:  # noqa: BLE001 - a parser bug must cost one line, not the job
+            result = DeadLetter(error_code=codes.INTERNAL_ERROR, error=f"stage 'parse' failed: {exn!r}"[:2000],
+                                raw=raw.data[:_RAW_KEEP_BYTES].decode("utf-8", errors="backslashreplace"),
+                                source=raw.ref, stage=STAGE, run_id=self._run_id, raw_truncated=raw.truncated)
         if isinstance(result, DeadLetter):
             Metrics.counter(STAGE, f"dead_letter_{result.error_code}").inc()
             yield beam.pvalue.TaggedOutput(DEAD, result)

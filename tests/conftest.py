@@ -1,0 +1,64 @@
+"""Shared fixtures: a demo run (executed once per session) and a real GCS emulator."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.io import read_json, read_json_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_INPUT = ROOT / "pipeline" / "data" / "demo_reviews.jsonl"
+DEMO_EXPECTED = ROOT / "pipeline" / "data" / "demo_expected.json"
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def run_pipeline(input_pattern: str, output: str, *extra: str) -> dict:
+    """Runs the batch job in this process (DirectRunner) and returns its run summary."""
+    from pipeline.run import run
+    return run(["--input", input_pattern, "--output", output, *extra])
+
+
+class RunOutput:
+    """The files of one run, read back as records."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix.rstrip("/")
+
+    def records(self, name: str) -> list:
+        return list(read_json_lines(f"{self.prefix}/{name}/*.jsonl"))
+
+    @property
+    def summary(self) -> dict:
+        return read_json(f"{self.prefix}/run_summary.json")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> RunOutput:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    run_pipeline(str(DEMO_INPUT), str(out), "--run_id", "test-demo")
+    return RunOutput(str(out))
+
+
+@pytest.fixture(scope="session")
+def demo_expected() -> dict:
+    return json.loads(DEMO_EXPECTED.read_text())
+
+
+@pytest.fixture(scope="session")
+def gcs():
+    from pipeline.local.gcs import GcsEmulator
+    with GcsEmulator() as emulator:
+        saved = {k: os.environ.get(k) for k in emulator.env()}
+        os.environ.update(emulator.env())
+        try:
+            yield emulator
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

@@ -1,0 +1,134 @@
+"""The whole batch job over the embedded demo sample: every line accounted for, contracts kept."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+
+import schemas
+from pipeline import signing
+from tests.conftest import DEMO_INPUT, RunOutput, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def test_summary_matches_what_the_sample_was_made_with(demo_run, demo_expected):
+    s = demo_run.summary
+    assert s["conservation"]["ok"]
+    assert s["input_lines"] == demo_expected["non_blank_lines"]
+    assert s["blank_lines"] == demo_expected["blank"]
+    assert s["decisions"] == demo_expected["valid_unique"]
+    assert s["dead_letters"] == demo_expected["dead_letters"]
+    assert s["dead_letters_by_code"] == dict(sorted({**demo_expected["malformed"],
+                                                     "redelivery": demo_expected["redelivery"]}.items()))
+    schemas.validator("run_summary.schema.json").validate(s)
+
+
+def test_every_non_blank_line_is_exactly_one_decision_or_dead_letter(demo_run):
+    non_blank = {n for n, line in enumerate(DEMO_INPUT.read_bytes().split(b"\n"), 1) if line.strip()}
+    seen = Counter()
+    for rec in demo_run.records("decisions"):
+        seen[rec["provenance"]["input"]["line"]] += 1
+    for rec in demo_run.records("dead_letter"):
+        seen[rec["source"]["line"]] += 1
+    assert set(seen) == non_blank
+    assert max(seen.values()) == 1
+
+
+@pytest.mark.parametrize("name, schema_file", [
+    ("decisions", "decision.schema.json"), ("published", "published.schema.json"),
+    ("dead_letter", "dead_letter.schema.json"), ("products", "product.schema.json")])
+def test_every_output_record_validates_against_its_schema(demo_run, name, schema_file):
+    validator = schemas.validator(schema_file)
+    records = demo_run.records(name)
+    assert records
+    for rec in records:
+        validator.validate(rec)
+
+
+def test_published_text_is_plain_and_redacted(demo_run):
+    published = demo_run.records("published")
+    for rec in published:
+        text = f"{rec['title'] or ''} {rec['body']}"
+        assert not re.search(r"<\s*(script|img|b|p|style)\b", text, re.I), text
+        assert not re.search(r"[\w.]+@[\w-]+\.[a-z]{2,}", text), text
+        assert "4111 1111 1111 1111" not in text and "555-2671" not in text
+    assert sum("[email removed]" in r["body"] for r in published) >= 4
+
+
+def test_originals_of_redacted_reviews_are_only_in_restricted_output(demo_run):
+    restricted = demo_run.records("restricted/originals")
+    assert len(restricted) == demo_run.summary["redacted_reviews"] > 0
+    redacted_ids = {r["review_id"] for r in restricted}
+    decisions = {d["review_id"]: d for d in demo_run.records("decisions")}
+    for review_id in redacted_ids:
+        assert decisions[review_id]["redactions"]
+        assert "personal_data_redacted" in decisions[review_id]["reasons"]
+
+
+def test_every_published_review_carries_provenance_and_a_valid_signature(demo_run):
+    for rec in demo_run.records("published"):
+        prov = rec["provenance"]
+        assert prov["run_id"] == "test-demo"
+        assert prov["input"]["uri"].endswith("demo_reviews.jsonl") and prov["input"]["line"] >= 1
+        assert {d["id"] for d in prov["detectors"]} == {"near_duplicate", "fake_classifier"}
+        assert all(d["status"] == "not_run" for d in prov["detectors"]), "nothing pretends to have detected"
+        assert signing.verify_published(rec, signing.SigningKey(signing.DEMO_KEY_ID, signing.DEMO_KEY))
+
+
+def test_honest_negative_reviews_are_published(demo_run):
+    decisions = demo_run.records("decisions")
+    low = [d for d in decisions if d["rating"] <= 2]
+    assert len(low) > 400
+    withheld = [d for d in low if d["decision"] in ("hold_for_review", "reject")]
+    assert all(d["reasons"] == ["empty_after_cleaning"] for d in withheld)
+    assert len(withheld) <= 3
+
+
+def test_labels_come_from_input_metadata(demo_run):
+    published = demo_run.records("published")
+    syndicated = [r for r in published if r["review_id"].startswith("syn-")]
+    assert len(syndicated) == 60
+    assert all({"code": "syndicated", "partner": "PartnerMart"} in r["labels"] for r in syndicated)
+    assert any({"code": "incentivized"} in r["labels"] for r in published)
+
+
+def test_products_account_for_every_decision(demo_run):
+    products = demo_run.records("products")
+    decisions = demo_run.records("decisions")
+    assert sum(sum(p["decisions"].values()) for p in products) == len(decisions)
+    published_by_product = Counter(r["product_id"] for r in demo_run.records("published"))
+    for p in products:
+        assert p["published_count"] == published_by_product.get(p["product_id"], 0)
+        assert sum(p["rating_histogram"].values()) == p["published_count"]
+        assert sum(p["withheld_by_reason"].values()) == p["withheld_count"]
+
+
+def test_rerun_over_the_same_input_gives_the_same_decisions(demo_run, tmp_path):
+    again = RunOutput(str(tmp_path / "again"))
+    run_pipeline(str(DEMO_INPUT), again.prefix, "--run_id", "test-demo-retry")
+
+    def key(records):
+        return {r["review_id"]: (r["decision"], r["reasons"], r["labels"], r["redactions"], r["signals"],
+                                 r["provenance"]["input"], r["provenance"]["content_sha256"]) for r in records}
+
+    assert key(again.records("decisions")) == key(demo_run.records("decisions"))
+    assert Counter((d["error_code"], d["source"]["line"]) for d in again.records("dead_letter")) == \
+        Counter((d["error_code"], d["source"]["line"]) for d in demo_run.records("dead_letter"))
+
+
+def test_redelivered_reviews_are_decided_once(demo_run):
+    decided = Counter(d["review_id"] for d in demo_run.records("decisions"))
+    assert max(decided.values()) == 1
+    redelivered = [d for d in demo_run.records("dead_letter") if d["error_code"] == "redelivery"]
+    assert redelivered and all(decided[d["review_id"]] == 1 for d in redelivered)
+    assert all("already delivered at" in d["error"] for d in redelivered)
+
+
+def test_outputs_are_json_lines_in_utf8(demo_run):
+    from pathlib import Path
+    for path in Path(demo_run.prefix).glob("*/*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            json.loads(line.decode("utf-8"))

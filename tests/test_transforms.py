@@ -1,0 +1,137 @@
+"""Each stage on its own, applied to beam.Create(...) with TestPipeline and assert_that."""
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline import signing
+from pipeline.context import RunContext
+from pipeline.policy import DEFAULT_POLICY
+from pipeline.transforms.common import safe_map
+from pipeline.transforms.decide import Decide, Decided
+from pipeline.transforms.detect import DetectFakes
+from pipeline.transforms.normalize import NormalizeReviews, normalize_item
+from pipeline.transforms.products import SummariseProducts
+from pipeline.transforms.provenance import AttachProvenance, to_records
+from pipeline.transforms.redelivery import DropRedeliveries
+from pipeline.transforms.summary import ConservationError, _write_and_check, build_summary
+from schemas.records import Decision, InputRef, Item, Review, Source
+
+CTX = RunContext(run_id="run-t", commit="abc", checks=(("text_cleaning", "v"),))
+
+
+def item(review_id="r1", line=1, uri="a.jsonl", rating=3, body="Fine kettle.", product="p1", **kw) -> Item:
+    return Item(review=Review(review_id=review_id, product_id=product, author_id="u", rating=rating, body=body,
+                              created_at="2025-01-01T00:00:00Z", **kw),
+                ref=InputRef(uri, line), ingested_at="2025-01-01T00:00:01Z")
+
+
+def test_redelivery_keeps_the_first_delivery_and_dead_letters_the_rest():
+    items = [item("r1", 5), item("r1", 2, body="edited"), item("r2", 3), item("r1", 9, uri="b.jsonl")]
+    with BeamTestPipeline() as p:
+        kept, dead = p | beam.Create(items) | DropRedeliveries("run-t")
+        assert_that(kept | "K" >> beam.Map(lambda it: (it.review.review_id, it.ref.line)),
+                    equal_to([("r1", 2), ("r2", 3)]), label="kept")
+        assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.review_id, d.source.uri, d.source.line)),
+                    equal_to([("redelivery", "r1", "a.jsonl", 5), ("redelivery", "r1", "b.jsonl", 9)]), label="dead")
+
+
+def test_normalize_cleans_detects_language_and_redacts():
+    out = normalize_item(item(body="<b>Broke</b> in a week. Email me: a.b@example.com", title="<i>Bad</i>"))
+    assert out.clean_body == "Broke in a week. Email me: [email removed]"
+    assert out.clean_title == "Bad"
+    assert out.language == "en" and out.language_source == "detected"
+    assert out.redactions == {"email": 1}
+    assert len(out.content_sha256) == 64
+    given = normalize_item(item(body="Great", language="EN-gb"))
+    assert (given.language, given.language_source) == ("en-GB", "given")
+
+
+def test_a_stage_failure_costs_one_record_not_the_job():
+    def explode_on_r2(it):
+        if it.review.review_id == "r2":
+            raise ValueError("boom")
+        return it
+
+    with BeamTestPipeline() as p:
+        good, dead = safe_map(p | beam.Create([item("r1"), item("r2", 2)]), "Explode", explode_on_r2, "normalize", "run-t")
+        assert_that(good | "G" >> beam.Map(lambda it: it.review.review_id), equal_to(["r1"]), label="good")
+        assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.stage, d.review_id, d.source.line,
+                                                      "boom" in d.error)),
+                    equal_to([("internal_error", "normalize", "r2", 2, True)]), label="dead")
+
+
+def test_detectors_that_did_not_run_say_so():
+    with BeamTestPipeline() as p:
+        out = p | beam.Create([item()]) | DetectFakes()
+        assert_that(out | beam.Map(lambda it: sorted((k, s.status) for k, s in it.signals.items())),
+                    equal_to([[("fake_classifier", "not_run"), ("near_duplicate", "not_run")]]))
+
+
+def test_provenance_and_signature_on_published_reviews():
+    it = normalize_item(item(rating=1, verified_purchase=True, incentivized=True,
+                             source=Source(channel="syndicated", partner="Acme", url="https://acme/r")))
+    from pipeline.transforms.detect import mark_not_run
+    decided = Decided(mark_not_run(it), DEFAULT_POLICY.decide(it), "2025-01-01T00:00:02Z")
+    key = signing.SigningKey("k-t", b"s")
+    decision, published = to_records(decided, CTX, key)
+    prov = decision.provenance
+    assert prov["pipeline"]["commit"] == "abc" and prov["run_id"] == "run-t"
+    assert prov["policy"] == {"id": DEFAULT_POLICY.id, "version": DEFAULT_POLICY.version}
+    assert prov["input"] == {"uri": "a.jsonl", "line": 1}
+    assert prov["source"] == {"channel": "syndicated", "partner": "Acme", "url": "https://acme/r"}
+    assert prov["verified_purchase"] is True and prov["incentivized"] is True
+    assert {d["id"]: d["status"] for d in prov["detectors"]} == {"near_duplicate": "not_run", "fake_classifier": "not_run"}
+    assert decision.decision == "publish_with_label"
+    assert published.to_dict()["provenance"] == prov
+    assert signing.verify_published(published.to_dict(), key)
+
+
+def test_attach_provenance_routes_only_publishable_reviews_to_published():
+    items = [normalize_item(item("ok")), normalize_item(item("empty", 2, body="<script>x</script>")),
+             normalize_item(item("pii", 3, body="call (415) 555-2671"))]
+    with BeamTestPipeline() as p:
+        decided, _ = p | beam.Create(items) | DetectFakes() | Decide("run-t")
+        decisions, published, restricted, dead = decided | AttachProvenance(CTX)
+        assert_that(decisions | "D" >> beam.Map(lambda d: (d.review_id, d.decision)),
+                    equal_to([("ok", "publish"), ("empty", "reject"), ("pii", "publish")]), label="decisions")
+        assert_that(published | "P" >> beam.Map(lambda r: r.review_id), equal_to(["ok", "pii"]), label="published")
+        assert_that(restricted | "R" >> beam.Map(lambda r: (r["review_id"], r["body"])),
+                    equal_to([("pii", "call (415) 555-2671")]), label="restricted")
+        assert_that(dead, equal_to([]), label="dead")
+
+
+def decision(product, rating, kind="publish", reasons=()):
+    return Decision(review_id=f"{product}-{rating}-{kind}", product_id=product, author_id="a", rating=rating,
+                    created_at="t", language="en", decision=kind, reasons=tuple(reasons), labels=(),
+                    redactions={}, signals={}, provenance={})
+
+
+def test_products_aggregate_published_reviews_and_withheld_reasons():
+    rows = [decision("p1", 5), decision("p1", 1), decision("p1", 4.5, "publish_with_label"),
+            decision("p1", 2, "reject", ["duplicate_spam"]), decision("p1", 5, "hold_for_review", ["personal_data", "x"]),
+            decision("p2", 3)]
+    with BeamTestPipeline() as p:
+        docs = p | beam.Create(rows) | SummariseProducts("run-t")
+        assert_that(docs | beam.Map(lambda d: d.to_dict()), equal_to([
+            {"product_id": "p1", "published_count": 3, "average_rating": 3.5,
+             "rating_histogram": {"1": 1, "2": 0, "3": 0, "4": 1, "5": 1},
+             "decisions": {"hold_for_review": 1, "publish": 2, "publish_with_label": 1, "reject": 1},
+             "withheld_count": 2, "withheld_by_reason": {"duplicate_spam": 1, "personal_data": 1}, "run_id": "run-t"},
+            {"product_id": "p2", "published_count": 1, "average_rating": 3.0,
+             "rating_histogram": {"1": 0, "2": 0, "3": 1, "4": 0, "5": 0}, "decisions": {"publish": 1},
+             "withheld_count": 0, "withheld_by_reason": {}, "run_id": "run-t"}]))
+
+
+def test_summary_conservation_rule(tmp_path):
+    ctx = RunContext(run_id="r", output=str(tmp_path))
+    counts = [(("input", "lines"), 10), (("decision", "publish"), 7), (("dead_letter", "malformed_json"), 3)]
+    assert build_summary(counts, ctx)["conservation"]["ok"]
+    summary = _write_and_check(counts, ctx)
+    assert (tmp_path / "run_summary.json").exists() and summary["input_lines"] == 10
+    lost = [(("input", "lines"), 10), (("decision", "publish"), 6), (("dead_letter", "malformed_json"), 3)]
+    with pytest.raises(ConservationError, match="difference 1"):
+        _write_and_check(lost, ctx)
+    assert '"ok": false' in (tmp_path / "run_summary.json").read_text()
