@@ -15,6 +15,9 @@ class ModerationOptions(PipelineOptions):
                             "(compressed .gz/.bz2 files are read too).")
         parser.add_argument("--output", help="Output prefix (directory or gs:// prefix) for published/, "
                             "decisions/, dead_letter/, products/, restricted/ and run_summary.json.")
+        parser.add_argument("--run_date", default=None,
+                            help="YYYY-MM-DD substituted for {date} in --input and --output, so a fixed "
+                                 "scheduled launch reads each day's folder (default: yesterday, UTC).")
         parser.add_argument("--run_id", default=None,
                             help="Id recorded in provenance (default: run-<UTC time>-<random>). Give the "
                                  "same id when re-running a scheduled job to make its records comparable.")

@@ -16,6 +16,7 @@ conservation rule failed; 2 for a usage error (bad flags, input matching no file
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import time
@@ -80,11 +81,27 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def expand_date(opts: ModerationOptions) -> None:
+    """Replaces {date} in --input/--output with --run_date (default: yesterday, UTC)."""
+    if "{date}" not in f"{opts.input}{opts.output}":
+        return
+    run_date = opts.run_date or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+    try:
+        dt.date.fromisoformat(run_date)
+    except ValueError as exn:
+        raise UsageError(f"--run_date {run_date!r} is not YYYY-MM-DD") from exn
+    opts.input = opts.input.replace("{date}", run_date)
+    opts.output = opts.output.replace("{date}", run_date)
+    LOG.info("Run date %s: input %s, output %s", run_date, opts.input, opts.output)
+
+
 def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> dict:
     """Builds and runs the batch job; returns the run summary. Raises UsageError for bad flags."""
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     opts = options.view_as(ModerationOptions)
+    if opts.input and opts.output:
+        expand_date(opts)
     if _is_template_build(options):
         if not opts.input or not opts.output:
             raise UsageError("--input and --output are required")

@@ -36,3 +36,17 @@ def test_console_entry_point_runs_a_job(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "conservation OK: 2 input lines = 1 decisions + 1 dead letters" in proc.stdout
     assert f"Outputs under {tmp_path / 'out'}/" in proc.stdout
+
+
+def test_date_placeholder_selects_the_day_folder(tmp_path):
+    day = tmp_path / "in" / "2026-11-24"
+    day.mkdir(parents=True)
+    (day / "a.jsonl").write_text('{"review_id":"r","product_id":"p","author_id":"a","rating":5,"body":"Good.",'
+                                 '"created_at":"2026-11-24T10:00:00Z"}\n')
+    proc = run("--input", str(tmp_path / "in" / "{date}" / "*.jsonl"), "--output", str(tmp_path / "out" / "{date}"),
+               "--run_date", "2026-11-24")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "out" / "2026-11-24" / "run_summary.json").exists()
+    bad = run("--input", str(tmp_path / "in" / "{date}" / "*.jsonl"), "--output", str(tmp_path / "o"),
+              "--run_date", "24/11/2026")
+    assert bad.returncode == 2 and "not YYYY-MM-DD" in bad.stderr

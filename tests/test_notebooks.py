@@ -1,0 +1,34 @@
+"""Notebooks run headless against a real run's output, so they cannot drift from the contract."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def execute(path: Path, env: dict) -> dict:
+    """Runs every code cell of a notebook in one namespace (no Jupyter kernel needed)."""
+    namespace: dict = {"__name__": "__notebook__"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                exec(compile("".join(cell["source"]), f"{path.name}", "exec"), namespace)  # noqa: S102
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return namespace
+
+
+def test_run_overview_notebook(demo_run, capsys):
+    ns = execute(ROOT / "notebooks" / "run_overview.ipynb", {"RUN_OUTPUT": demo_run.prefix})
+    assert ns["summary"]["conservation"]["ok"]
+    assert set(ns["withheld_rate"]) == {1, 2, 3, 4, 5}
+    assert "OK" in capsys.readouterr().out
