@@ -8,6 +8,14 @@ from pipeline.transforms.parse import DEFAULT_MAX_TEXT_CHARS
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 
 
+def _flag(value: str) -> bool:
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 class ModerationOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -29,7 +37,8 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--signing_key_file", default=None,
                             help="File (local or gs://) holding the HMAC key that signs published "
                                  "reviews. Default: $REVIEW_SIGNING_KEY, else the demo key.")
-        parser.add_argument("--require_signing_key", action="store_true", default=False,
-                            help="Fail instead of falling back to the demo signing key.")
+        parser.add_argument("--require_signing_key", type=_flag, nargs="?", const=True, default=False,
+                            help="Fail instead of falling back to the demo signing key "
+                                 "(also --require_signing_key=true, for template parameters).")
         parser.add_argument("--num_shards", type=int, default=0,
                             help="Files per output directory (0: the runner decides).")
