@@ -24,6 +24,7 @@ from pipeline.transforms.products import SummariseProducts
 from pipeline.transforms.provenance import AttachProvenance
 from pipeline.transforms.redelivery import DropRedeliveries
 from pipeline.transforms.summary import WriteRunSummary
+from pipeline.transforms.widget_docs import WriteWidgetDocs
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     decisions | "WriteDecisions" >> WriteJsonLines(out, "decisions", shards)
     dead_letters | "WriteDeadLetters" >> WriteJsonLines(out, "dead_letter", shards)
     products | "WriteProducts" >> WriteJsonLines(out, "products", shards)
+    (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out)  # widget/<product>.json
     restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
             "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx)
