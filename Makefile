@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUTPUT ?= out/demo
 EMU_PORT ?= 9023
+PORT   ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-unit sample verify dataflow-template clean
@@ -37,6 +38,11 @@ sample: $(STAMP) ## regenerate pipeline/data/demo_reviews.jsonl from scripts/mak
 
 verify: $(STAMP) ## verify the signatures of every published review under OUTPUT (default out/demo)
 	$(BIN)/python -m pipeline.verify $(OUTPUT)
+
+.PHONY: widget-demo
+widget-demo: $(STAMP) ## serve OUTPUT's verified widget documents + example page on localhost:PORT (runs the demo first if needed)
+	@if [ "$(OUTPUT)" = "out/demo" ] && [ ! -d out/demo/widget ]; then $(MAKE) --no-print-directory demo; fi
+	$(BIN)/python -m widget.serve --output $(OUTPUT) --port $(PORT) --allow-demo-key $(if $(KEY_FILE),--key-file $(KEY_FILE),)
 
 dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
 	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
