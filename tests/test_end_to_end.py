@@ -73,8 +73,9 @@ def test_every_published_review_carries_provenance_and_a_valid_signature(demo_ru
         prov = rec["provenance"]
         assert prov["run_id"] == "test-demo"
         assert prov["input"]["uri"].endswith("demo_reviews.jsonl") and prov["input"]["line"] >= 1
-        assert {d["id"] for d in prov["detectors"]} == {"near_duplicate", "fake_classifier"}
-        assert all(d["status"] == "not_run" for d in prov["detectors"]), "nothing pretends to have detected"
+        status = {d["id"]: d["status"] for d in prov["detectors"]}
+        assert status["near_duplicate"] in ("scored", "not_applicable")
+        assert status["fake_classifier"] == "not_run", "nothing pretends to have detected"
         assert signing.verify_published(rec, signing.SigningKey(signing.DEMO_KEY_ID, signing.DEMO_KEY))
 
 

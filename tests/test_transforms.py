@@ -65,7 +65,7 @@ def test_a_stage_failure_costs_one_record_not_the_job():
 
 def test_detectors_that_did_not_run_say_so():
     with BeamTestPipeline() as p:
-        out = p | beam.Create([item()]) | DetectFakes()
+        out, _ = p | beam.Create([item()]) | DetectFakes()
         assert_that(out | beam.Map(lambda it: sorted((k, s.status) for k, s in it.signals.items())),
                     equal_to([[("fake_classifier", "not_run"), ("near_duplicate", "not_run")]]))
 
@@ -93,7 +93,8 @@ def test_attach_provenance_routes_only_publishable_reviews_to_published():
     items = [normalize_item(item("ok")), normalize_item(item("empty", 2, body="<script>x</script>")),
              normalize_item(item("pii", 3, body="call (415) 555-2671"))]
     with BeamTestPipeline() as p:
-        decided, _ = p | beam.Create(items) | DetectFakes() | Decide("run-t")
+        detected, _ = p | beam.Create(items) | DetectFakes()
+        decided, _ = detected | Decide("run-t")
         decisions, published, restricted, dead = decided | AttachProvenance(CTX)
         assert_that(decisions | "D" >> beam.Map(lambda d: (d.review_id, d.decision)),
                     equal_to([("ok", "publish"), ("empty", "reject"), ("pii", "publish")]), label="decisions")

@@ -1,17 +1,21 @@
-"""Detection stage: the seam where the fake-review detectors plug in.
+"""Detection stage: the fake-review detectors, each recording a signal per review.
 
-Two detectors are planned: near-duplicate detection with MinHash (``near_duplicate``) and a
-transformer classifier (``fake_classifier``). Until they land, this stage records each as
-``not_run``: a decision record never claims a check that did not happen.
+* ``near_duplicate``: MinHash near-duplicate detection (pipeline/transforms/dedup.py).
+* ``fake_classifier``: the transformer classifier; until it is wired in, recorded as ``not_run``.
+
+A detector that did not run says so: a decision record never claims a check that did not happen.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 
+from pipeline.dedup.config import DedupConfig
 from schemas.records import Item, Signal
 
 DETECTORS = ("near_duplicate", "fake_classifier")
-NOT_RUN_NOTE = "detector not yet part of this pipeline version"
+NOT_RUN_NOTE = "detector not part of this run"
 
 
 def mark_not_run(item: Item) -> Item:
@@ -22,7 +26,20 @@ def mark_not_run(item: Item) -> Item:
 
 
 class DetectFakes(beam.PTransform):
-    """PCollection[Item] → PCollection[Item] with one signal per detector."""
+    """PCollection[Item] → (PCollection[Item] with one signal per detector, this run's fingerprints).
+
+    ``dedup=None`` switches near-duplicate detection off (recorded as not_run); ``stored`` is the
+    signature store's fingerprints from earlier runs (or None).
+    """
+
+    def __init__(self, dedup: Optional[DedupConfig] = None, stored=None):
+        super().__init__()
+        self._dedup = dedup
+        self._stored = stored
 
     def expand(self, items):
-        return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run)
+        fingerprints = None
+        if self._dedup is not None:
+            from pipeline.transforms.dedup import DetectNearDuplicates
+            items, fingerprints = items | "NearDuplicates" >> DetectNearDuplicates(self._dedup, self._stored)
+        return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints

@@ -1,0 +1,188 @@
+"""The pure logic of near-duplicate detection: fingerprints, candidate pairs per LSH bucket,
+connected components, and what a cluster means for each of its members.
+
+No Beam here: pipeline/transforms/dedup.py distributes these functions, and the streaming
+transform and the benchmark reuse them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import xxhash
+
+from pipeline.dedup import shingles as sh
+from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.signatures import Signer, estimated_jaccard
+
+NONE, AUTHOR_REPEAT, CAMPAIGN, SYNDICATED_COPY, SYNDICATION_SOURCE, COMMON_PHRASE = (
+    "none", "author_repeat", "campaign", "syndicated_copy", "syndication_source", "common_phrase")
+EVIDENCE_PATTERNS = (AUTHOR_REPEAT, CAMPAIGN)
+
+
+class Fingerprint(NamedTuple):
+    """What detection keeps of a review: enough to compare, order and explain, no text."""
+
+    review_id: str
+    created_ts: float  # UTC seconds; canonical member = earliest created_at, then review_id
+    author_id: str
+    product_id: str
+    channel: Optional[str]
+    partner: Optional[str]
+    family: str  # words | ko | ja | zh
+    n_shingles: int
+    signature: bytes  # uint32[num_perm], little-endian
+    stored: bool = False  # from the signature store (an earlier run), not this run
+
+    def sig(self) -> np.ndarray:
+        return np.frombuffer(self.signature, dtype="<u4")
+
+    @property
+    def order(self) -> Tuple[float, str]:
+        return (self.created_ts, self.review_id)
+
+    @property
+    def declared_syndication(self) -> bool:
+        return self.channel == "syndicated" and bool(self.partner)
+
+
+def created_ts(created_at: str) -> float:
+    return dt.datetime.fromisoformat(created_at.replace("z", "Z")).timestamp()
+
+
+def eligible(fp: Fingerprint, cfg: DedupConfig) -> bool:
+    """The minimum-text rule: too little text makes similarity meaningless."""
+    return fp.n_shingles >= cfg.min_shingles.get(fp.family, cfg.min_shingles["words"])
+
+
+def fingerprints(rows: Sequence[dict], cfg: DedupConfig, signer: Signer) -> List[Fingerprint]:
+    """rows: dicts with review_id, created_at, author_id, product_id, channel, partner, text, language."""
+    sets, families = [], []
+    for row in rows:
+        family = sh.script_language(row["text"], row.get("language"))
+        families.append(family)
+        sets.append(sh.shingles(row["text"], row.get("language"), word_n=cfg.word_ngram, cjk_n=cfg.cjk_ngram))
+    sigs = signer.signatures(sets)
+    return [Fingerprint(review_id=row["review_id"], created_ts=created_ts(row["created_at"]),
+                        author_id=row["author_id"], product_id=row["product_id"], channel=row.get("channel"),
+                        partner=row.get("partner"), family=family, n_shingles=len(s),
+                        signature=sig.astype("<u4").tobytes())
+            for row, family, s, sig in zip(rows, families, sets, sigs)]
+
+
+def bucket_edges(members: Iterable[Fingerprint], cfg: DedupConfig) -> Tuple[List[Tuple[str, str]], int]:
+    """Candidate pairs of one LSH bucket that pass the estimated-Jaccard threshold.
+
+    Members are ordered (created_at, review_id) and de-duplicated by review_id (a review in the
+    signature store and in this run is one review, never its own duplicate). A bucket of at most
+    ``all_pairs_bucket`` members compares every pair. A larger ("hot") bucket compares each member
+    only with the bucket's leaders, at most ``max_leaders`` earlier members that matched no other
+    leader, so its cost is linear in its size: members of a hot bucket share ``rows`` identical
+    signature positions and are nearly always copies of a few texts, which the leaders represent.
+    Returns (edges, members compared with no leader left to take them).
+    """
+    unique: Dict[str, Fingerprint] = {}
+    for fp in members:
+        kept = unique.get(fp.review_id)
+        if kept is None or (kept.stored and not fp.stored):
+            unique[fp.review_id] = fp
+    ordered = sorted(unique.values(), key=lambda f: f.order)
+    edges: List[Tuple[str, str]] = []
+    if len(ordered) < 2:
+        return edges, 0
+    sigs = [f.sig() for f in ordered]
+    if len(ordered) <= cfg.all_pairs_bucket:
+        for i in range(len(ordered)):
+            for j in range(i + 1, len(ordered)):
+                if ordered[i].stored and ordered[j].stored:
+                    continue  # pairs inside the store were decided by earlier runs
+                if estimated_jaccard(sigs[i], sigs[j]) >= cfg.threshold:
+                    edges.append((ordered[i].review_id, ordered[j].review_id))
+        return edges, 0
+    leaders: List[int] = []
+    overflow = 0
+    for j in range(len(ordered)):
+        matched = False
+        for i in leaders:
+            if estimated_jaccard(sigs[i], sigs[j]) >= cfg.threshold:
+                if not (ordered[i].stored and ordered[j].stored):
+                    edges.append((ordered[i].review_id, ordered[j].review_id))
+                matched = True
+                break
+        if not matched:
+            if len(leaders) < cfg.max_leaders:
+                leaders.append(j)
+            else:
+                overflow += 1
+    return edges, overflow
+
+
+def components(edges: Iterable[Tuple[str, str]]) -> Dict[str, str]:
+    """Union-find with path halving: review_id → a representative of its connected component."""
+    parent: Dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+    return {x: find(x) for x in list(parent)}
+
+
+def cluster_id(canonical_review_id: str) -> str:
+    """Stable across runs: derived from the canonical member."""
+    return "dup-" + xxhash.xxh64_hexdigest(canonical_review_id.encode("utf-8"))
+
+
+def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[str, dict]:
+    """Per-member signal values for one connected component (members of this run and the store)."""
+    ordered = sorted({m.review_id: m for m in members}.values(), key=lambda f: f.order)
+    canonical = ordered[0]
+    canon_sig = canonical.sig()
+    own = [m for m in ordered if not m.declared_syndication]
+    authors = {m.author_id for m in own}
+    products = {m.product_id for m in own}
+    family = canonical.family
+    short = max(m.n_shingles for m in ordered) <= cfg.common_max_shingles.get(family, cfg.common_max_shingles["words"])
+    common = (short and len(authors) >= cfg.common_min_authors and len(products) >= cfg.common_min_products
+              and len(products) >= cfg.common_spread * len(authors))
+    if len(own) <= 1:
+        cluster_pattern = SYNDICATION_SOURCE  # one original and its declared syndicated copies
+    elif common:
+        cluster_pattern = COMMON_PHRASE
+    elif len(authors) == 1:
+        cluster_pattern = AUTHOR_REPEAT
+    else:
+        cluster_pattern = CAMPAIGN
+    cid = cluster_id(canonical.review_id)
+    out = {}
+    for m in ordered:
+        pattern = SYNDICATED_COPY if m.declared_syndication else cluster_pattern
+        out[m.review_id] = {
+            "cluster_id": cid,
+            "cluster_size": len(ordered),
+            "canonical_review_id": canonical.review_id,
+            "is_canonical": m.review_id == canonical.review_id,
+            "similarity_to_canonical": round(estimated_jaccard(m.sig(), canon_sig), 4),
+            "pattern": pattern,
+            "evidence": pattern in EVIDENCE_PATTERNS,
+            "distinct_authors": len(authors),
+            "distinct_products": len(products),
+            "members_from_earlier_runs": sum(1 for x in ordered if x.stored),
+            "shingles": m.n_shingles,
+        }
+    return out
+
+
+def unclustered_values(fp: Fingerprint) -> dict:
+    return {"cluster_id": None, "cluster_size": 1, "canonical_review_id": fp.review_id, "is_canonical": True,
+            "similarity_to_canonical": 1.0, "pattern": NONE, "evidence": False, "shingles": fp.n_shingles}

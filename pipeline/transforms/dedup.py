@@ -1,0 +1,165 @@
+"""Near-duplicate detection as Beam transforms (batch).
+
+    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand → GroupByKey → BucketEdges
+    signature store (earlier runs) ────────┘        → CombineGlobally(edges) → ConnectedComponents
+      → GroupByKey(component) → DescribeCluster → join back to items by review_id → signal
+
+LSH is a key and a GroupByKey, not an in-memory index, so the work spreads over workers; a hot
+bucket costs time linear in its size (see ``clusters.bucket_edges``). Connected components run
+on one worker over the *edges* only (pairs that passed the threshold), which are few next to the
+reviews. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.dedup import clusters as cl
+from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.signatures import Signer
+from schemas.records import Item, Signal
+
+LOG = logging.getLogger(__name__)
+DETECTOR = "near_duplicate"
+TOO_SHORT_NOTE = "too little text for similarity to be evidence (minimum-text rule)"
+
+
+def _row(item: Item) -> dict:
+    review = item.review
+    source = review.source
+    return {"review_id": review.review_id, "created_at": review.created_at, "author_id": review.author_id,
+            "product_id": review.product_id, "channel": source.channel if source else None,
+            "partner": source.partner if source else None, "text": item.clean_body or "",
+            "language": item.language}
+
+
+class _FingerprintFn(beam.DoFn):
+    def __init__(self, cfg: DedupConfig):
+        self._cfg = cfg
+
+    def setup(self):
+        self._signer = Signer(self._cfg.num_perm, self._cfg.seed, self._cfg.threshold)
+
+    def process(self, batch):
+        for fp in cl.fingerprints(batch, self._cfg, self._signer):
+            yield fp
+
+
+class _BandKeysFn(beam.DoFn):
+    def __init__(self, cfg: DedupConfig):
+        self._cfg = cfg
+
+    def setup(self):
+        self._signer = Signer(self._cfg.num_perm, self._cfg.seed, self._cfg.threshold)
+
+    def process(self, fp: cl.Fingerprint):
+        for key in self._signer.band_keys(fp.sig()):
+            yield key, fp
+
+
+class _BucketEdgesFn(beam.DoFn):
+    def __init__(self, cfg: DedupConfig):
+        self._cfg = cfg
+        self._hot = Metrics.counter("dedup", "hot_buckets")
+        self._overflow = Metrics.counter("dedup", "hot_bucket_members_without_leader")
+        self._largest = Metrics.distribution("dedup", "bucket_size")
+
+    def process(self, keyed):
+        _, members = keyed
+        members = list(members)
+        self._largest.update(len(members))
+        if len(members) > self._cfg.all_pairs_bucket:
+            self._hot.inc()
+        edges, overflow = cl.bucket_edges(members, self._cfg)
+        if overflow:
+            self._overflow.inc(overflow)
+        yield from edges
+
+
+def _assign(edges):
+    roots = cl.components(edges)
+    for review_id, root in roots.items():
+        yield review_id, root
+
+
+def _prefer_current(keyed):
+    review_id, (fps, roots) = keyed
+    if not roots:
+        return
+    fps = sorted(fps, key=lambda f: f.stored)  # this run's fingerprint wins over the store's copy
+    if fps:
+        yield roots[0], fps[0]
+
+
+def _describe(keyed, cfg: DedupConfig):
+    _, members = keyed
+    for review_id, values in cl.describe_cluster(list(members), cfg).items():
+        yield review_id, values
+
+
+class _AttachSignalFn(beam.DoFn):
+    def __init__(self, cfg: DedupConfig):
+        self._cfg = cfg
+        self._version = cfg.version
+        self._patterns = {}
+
+    def process(self, keyed):
+        _, grouped = keyed
+        for item in grouped["item"]:
+            fps = list(grouped["fp"])
+            values = list(grouped["cluster"])
+            fp = fps[0] if fps else None
+            if fp is None:
+                signal = Signal("not_run", self._version, note="no fingerprint")
+            elif not cl.eligible(fp, self._cfg):
+                signal = Signal("not_applicable", self._version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
+            else:
+                signal = Signal("scored", self._version, values[0] if values else cl.unclustered_values(fp))
+            pattern = signal.values.get("pattern", signal.status)
+            Metrics.counter("dedup", f"pattern_{pattern}").inc()
+            yield item.replace(signals={**item.signals, DETECTOR: signal})
+
+
+class DetectNearDuplicates(beam.PTransform):
+    """PCollection[Item] → PCollection[Item] with ``signals["near_duplicate"]``.
+
+    Returns (items, fingerprints of this run) so the caller can append them to the signature store.
+    """
+
+    def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
+        super().__init__()
+        self._cfg = cfg
+        self._stored = stored
+
+    def expand(self, items):
+        cfg = self._cfg
+        fps = (items
+               | "ToRows" >> beam.Map(_row)
+               | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
+               | "Fingerprint" >> beam.ParDo(_FingerprintFn(cfg)))
+        candidates = fps
+        if self._stored is not None:
+            candidates = (fps, self._stored) | "WithStore" >> beam.Flatten()
+        edges = (candidates
+                 | "Eligible" >> beam.Filter(cl.eligible, cfg)
+                 | "KeyByBand" >> beam.ParDo(_BandKeysFn(cfg))
+                 | "GroupByBand" >> beam.GroupByKey()
+                 | "BucketEdges" >> beam.ParDo(_BucketEdgesFn(cfg)))
+        roots = (edges
+                 | "AllEdges" >> beam.combiners.ToList()
+                 | "ConnectedComponents" >> beam.FlatMap(_assign))
+        cluster_values = (
+            {"fp": candidates | "FpById" >> beam.Map(lambda f: (f.review_id, f)), "root": roots}
+            | "JoinRoots" >> beam.CoGroupByKey()
+            | "ByComponent" >> beam.FlatMap(lambda kv: _prefer_current((kv[0], (kv[1]["fp"], kv[1]["root"]))))
+            | "GroupByComponent" >> beam.GroupByKey()
+            | "DescribeCluster" >> beam.FlatMap(_describe, cfg))
+        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)),
+                "fp": fps | "CurrentFpById" >> beam.Map(lambda f: (f.review_id, f)),
+                "cluster": cluster_values}
+               | "JoinSignals" >> beam.CoGroupByKey()
+               | "AttachSignal" >> beam.ParDo(_AttachSignalFn(cfg)))
+        return out, fps
