@@ -14,7 +14,7 @@ import xxhash
 
 from pipeline.dedup import shingles as sh
 from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.signatures import Signer, estimated_jaccard
+from pipeline.dedup.signatures import Signer, exact_jaccard
 
 NONE, AUTHOR_REPEAT, CAMPAIGN, SYNDICATED_COPY, SYNDICATION_SOURCE, COMMON_PHRASE = (
     "none", "author_repeat", "campaign", "syndicated_copy", "syndication_source", "common_phrase")
@@ -33,10 +33,14 @@ class Fingerprint(NamedTuple):
     family: str  # words | ko | ja | zh
     n_shingles: int
     signature: bytes  # uint32[num_perm], little-endian
+    shingle_hashes: bytes  # sorted unique xxh32 of the shingles, little-endian uint32
     stored: bool = False  # from the signature store (an earlier run), not this run
 
     def sig(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
+
+    def hashes(self) -> np.ndarray:
+        return np.frombuffer(self.shingle_hashes, dtype="<u4")
 
     @property
     def order(self) -> Tuple[float, str]:
@@ -63,16 +67,16 @@ def fingerprints(rows: Sequence[dict], cfg: DedupConfig, signer: Signer) -> List
         family = sh.script_language(row["text"], row.get("language"))
         families.append(family)
         sets.append(sh.shingles(row["text"], row.get("language"), word_n=cfg.word_ngram, cjk_n=cfg.cjk_ngram))
-    sigs = signer.signatures(sets)
+    sigs, hashes = signer.sign(sets)
     return [Fingerprint(review_id=row["review_id"], created_ts=created_ts(row["created_at"]),
                         author_id=row["author_id"], product_id=row["product_id"], channel=row.get("channel"),
                         partner=row.get("partner"), family=family, n_shingles=len(s),
-                        signature=sig.astype("<u4").tobytes())
-            for row, family, s, sig in zip(rows, families, sets, sigs)]
+                        signature=sig.astype("<u4").tobytes(), shingle_hashes=h.astype("<u4").tobytes())
+            for row, family, s, sig, h in zip(rows, families, sets, sigs, hashes)]
 
 
 def bucket_edges(members: Iterable[Fingerprint], cfg: DedupConfig) -> Tuple[List[Tuple[str, str]], int]:
-    """Candidate pairs of one LSH bucket that pass the estimated-Jaccard threshold.
+    """Candidate pairs of one LSH bucket whose exact Jaccard (on shingle hashes) passes the threshold.
 
     Members are ordered (created_at, review_id) and de-duplicated by review_id (a review in the
     signature store and in this run is one review, never its own duplicate). A bucket of at most
@@ -91,13 +95,13 @@ def bucket_edges(members: Iterable[Fingerprint], cfg: DedupConfig) -> Tuple[List
     edges: List[Tuple[str, str]] = []
     if len(ordered) < 2:
         return edges, 0
-    sigs = [f.sig() for f in ordered]
+    sigs = [f.hashes() for f in ordered]
     if len(ordered) <= cfg.all_pairs_bucket:
         for i in range(len(ordered)):
             for j in range(i + 1, len(ordered)):
                 if ordered[i].stored and ordered[j].stored:
                     continue  # pairs inside the store were decided by earlier runs
-                if estimated_jaccard(sigs[i], sigs[j]) >= cfg.threshold:
+                if exact_jaccard(sigs[i], sigs[j]) >= cfg.threshold:
                     edges.append((ordered[i].review_id, ordered[j].review_id))
         return edges, 0
     leaders: List[int] = []
@@ -105,7 +109,7 @@ def bucket_edges(members: Iterable[Fingerprint], cfg: DedupConfig) -> Tuple[List
     for j in range(len(ordered)):
         matched = False
         for i in leaders:
-            if estimated_jaccard(sigs[i], sigs[j]) >= cfg.threshold:
+            if exact_jaccard(sigs[i], sigs[j]) >= cfg.threshold:
                 if not (ordered[i].stored and ordered[j].stored):
                     edges.append((ordered[i].review_id, ordered[j].review_id))
                 matched = True
@@ -147,7 +151,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
     """Per-member signal values for one connected component (members of this run and the store)."""
     ordered = sorted({m.review_id: m for m in members}.values(), key=lambda f: f.order)
     canonical = ordered[0]
-    canon_sig = canonical.sig()
+    canon_hashes = canonical.hashes()
     own = [m for m in ordered if not m.declared_syndication]
     authors = {m.author_id for m in own}
     products = {m.product_id for m in own}
@@ -172,7 +176,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
             "cluster_size": len(ordered),
             "canonical_review_id": canonical.review_id,
             "is_canonical": m.review_id == canonical.review_id,
-            "similarity_to_canonical": round(estimated_jaccard(m.sig(), canon_sig), 4),
+            "similarity_to_canonical": round(exact_jaccard(m.hashes(), canon_hashes), 4),
             "pattern": pattern,
             "evidence": pattern in EVIDENCE_PATTERNS,
             "distinct_authors": len(authors),

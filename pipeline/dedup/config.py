@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from pipeline.dedup import shingles as sh
 from pipeline.dedup.signatures import lsh_params
@@ -33,6 +33,7 @@ class DedupConfig:
     common_spread: float = 0.5
     # Buckets up to this size compare every pair; larger ones compare each member with at most
     # ``max_leaders`` earlier members (the bucket's leaders), so work per bucket stays linear.
+    lsh_weights: Tuple[float, float] = (0.05, 0.95)  # false-positive, false-negative weights
     all_pairs_bucket: int = 64
     max_leaders: int = 16
     signature_store: Optional[str] = None
@@ -46,12 +47,17 @@ class DedupConfig:
         if self.retention_days < 1:
             raise ValueError("retention_days must be at least 1")
 
+    def signer(self):
+        """A :class:`~pipeline.dedup.signatures.Signer` for these settings."""
+        from pipeline.dedup.signatures import Signer
+        return Signer(self.num_perm, self.seed, self.threshold, self.lsh_weights)
+
     @property
     def bands_rows(self):
-        return lsh_params(self.threshold, self.num_perm)
+        return lsh_params(self.threshold, self.num_perm, *self.lsh_weights)
 
     @property
     def version(self) -> str:
         bands, rows = self.bands_rows
         return (f"minhash-datasketch{version('datasketch')}-p{self.num_perm}-t{self.threshold}-b{bands}r{rows}"
-                f"-w{self.word_ngram}c{self.cjk_ngram.get('ko', 2)}-v1")
+                f"-w{self.word_ngram}c{self.cjk_ngram.get('ko', 2)}-v2")

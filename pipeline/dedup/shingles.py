@@ -11,15 +11,14 @@ re-punctuated copies are still copies.
 """
 from __future__ import annotations
 
-import re
+import functools
+import sys
 import unicodedata
-from typing import FrozenSet, Optional
+from typing import Dict, FrozenSet, Optional
 
 WORD_NGRAM = 1
 CJK_NGRAM = {"ja": 2, "zh": 2, "ko": 2}
 CJK_LANGS = frozenset(CJK_NGRAM)
-_NON_WORD = re.compile(r"[^\w\s]|_", re.UNICODE)
-_SPACE = re.compile(r"\s+")
 
 
 def _is_cjk_char(ch: str) -> bool:
@@ -45,10 +44,19 @@ def script_language(text: str, language: Optional[str]) -> str:
     return "words"
 
 
+@functools.lru_cache(maxsize=1)
+def _punctuation_table() -> Dict[int, str]:
+    """Every punctuation (P*) and symbol (S*) code point → space, for ``str.translate``."""
+    return {cp: " " for cp in range(sys.maxunicode + 1)
+            if unicodedata.category(chr(cp))[0] in "PS"}
+
+
 def canonical_text(text: str) -> str:
-    """Case-folded, punctuation and symbols removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _SPACE.sub(" ", _NON_WORD.sub(" ", text)).strip()
+    """Case-folded, punctuation and symbols replaced by spaces, whitespace collapsed.
+
+    Expects the pipeline's normalised text (already NFKC, see pipeline/text/clean.py).
+    """
+    return " ".join(text.casefold().translate(_punctuation_table()).split())
 
 
 def shingles(text: str, language: Optional[str] = None, word_n: int = WORD_NGRAM,

@@ -19,7 +19,6 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.signatures import Signer
 from schemas.records import Item, Signal
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ class _FingerprintFn(beam.DoFn):
         self._cfg = cfg
 
     def setup(self):
-        self._signer = Signer(self._cfg.num_perm, self._cfg.seed, self._cfg.threshold)
+        self._signer = self._cfg.signer()
 
     def process(self, batch):
         for fp in cl.fingerprints(batch, self._cfg, self._signer):
@@ -53,7 +52,7 @@ class _BandKeysFn(beam.DoFn):
         self._cfg = cfg
 
     def setup(self):
-        self._signer = Signer(self._cfg.num_perm, self._cfg.seed, self._cfg.threshold)
+        self._signer = self._cfg.signer()
 
     def process(self, fp: cl.Fingerprint):
         for key in self._signer.band_keys(fp.sig()):
