@@ -47,5 +47,13 @@ widget-demo: $(STAMP) ## serve OUTPUT's verified widget documents + example page
 dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
 	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
 
+train: $(STAMP) ## train the fake-review classifier (CPU, ~1 h; background it) into models/artifacts/
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune --epochs 3 --max-len 256 --threads 1
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 1
+
+bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs Beam job (JSON)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.bench
+
 clean: ## remove outputs and caches (keeps .venv)
 	rm -rf out build dist *.egg-info .pytest_cache test-artifacts

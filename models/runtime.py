@@ -1,0 +1,158 @@
+"""Loads a classifier artifact directory and scores texts offline with ONNX Runtime.
+
+An artifact (``models/artifacts/<name>/<version>/``) holds ``config.json`` (base package and
+version, file names, languages, thresholds), ``tokenizer.json``, the int8 ONNX encoder, the head
+and calibration in ``head.json``, ``metrics.json`` and ``MODEL_CARD.md``. ``load(path)`` accepts a
+local directory or a ``gs://`` prefix (copied to a local temp directory through Beam's
+FileSystems, so the same GCS client and credentials as the pipeline are used).
+
+Scoring is length-aware: texts are tokenised, sorted by token count and batched so that each batch
+is padded only to its own longest text, then results are put back in input order.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+ARTIFACT_FILES_KEY = "files"
+
+
+def _localise(path: str) -> Path:
+    if not str(path).startswith("gs://"):
+        return Path(path)
+    from apache_beam.io.filesystems import FileSystems
+    prefix = str(path).rstrip("/")
+    local = Path(tempfile.mkdtemp(prefix="fake-classifier-"))
+    with FileSystems.open(f"{prefix}/config.json") as f:
+        config = json.loads(f.read().decode("utf-8"))
+    for name in ["config.json", *config[ARTIFACT_FILES_KEY]]:
+        with FileSystems.open(f"{prefix}/{name}") as src, open(local / name, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    return local
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+class Head:
+    """Logistic regression over [standardised embedding, optional TF-IDF n-grams], then Platt
+    calibration; every number is plain JSON (``head.json``)."""
+
+    def __init__(self, spec: dict):
+        emb = spec["embedding"]
+        self.mean = np.asarray(emb["mean"], dtype=np.float32)
+        self.scale = np.asarray(emb["scale"], dtype=np.float32)
+        self.coef = np.asarray(emb["coef"], dtype=np.float32)
+        self.intercept = float(spec["intercept"])
+        self.lexical = None
+        if spec.get("lexical"):
+            from models.lexical import Tfidf
+            self.lexical = Tfidf.from_json(spec["lexical"])
+            self.lex_coef = np.asarray(spec["lexical"]["coef"], dtype=np.float64)
+        cal = spec["calibration"]
+        self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
+
+    def decision(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        if self.lexical is not None:
+            z = z + self.lexical.dot(texts, self.lex_coef)
+        return z.astype(np.float64)
+
+    def calibrate(self, z: np.ndarray) -> np.ndarray:
+        return sigmoid(self.cal_a * z + self.cal_b)
+
+    def probability(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return self.calibrate(self.decision(x, texts))
+
+
+class FakeReviewClassifier:
+    def __init__(self, model_dir, threads: int = 1, batch_size: int = 32):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.dir = _localise(str(model_dir))
+        self.config = json.loads((self.dir / "config.json").read_text())
+        self.version = f'{self.config["name"]}/{self.config["version"]}'
+        self.max_len = int(self.config["encoder"]["max_len"])
+        self.languages = tuple(self.config["languages"])
+        self.thresholds = dict(self.config["thresholds"])
+        self.batch_size = batch_size
+        self.tokenizer = Tokenizer.from_file(str(self.dir / self.config["tokenizer"]))
+        self.tokenizer.enable_truncation(max_length=self.max_len)
+        self.tokenizer.no_padding()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads  # set deliberately: 1 per worker process by default
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.dir / self.config["encoder"]["file"]), so,
+                                            providers=["CPUExecutionProvider"])
+        self.head = Head(json.loads((self.dir / self.config["head"]).read_text()))
+
+    # -- scoring -----------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Pooled embeddings for already-tokenised texts of one batch (padded to its longest)."""
+        n, width = len(ids), max(len(x) for x in ids)
+        input_ids = np.zeros((n, width), dtype=np.int64)
+        mask = np.zeros((n, width), dtype=np.int64)
+        for i, x in enumerate(ids):
+            input_ids[i, :len(x)] = x
+            mask[i, :len(x)] = 1
+        return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self.tokenize(texts)
+        out = np.zeros((len(texts), self.session.get_outputs()[0].shape[-1] or 384), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for c in range(0, len(order), self.batch_size):
+            b = order[c:c + self.batch_size]
+            out[b] = self.embed_ids([ids[i] for i in b])
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0,), dtype=np.float64)
+        return self.head.probability(self.embed(texts), texts)
+
+    def band(self, p: float) -> str:
+        if p >= self.thresholds["upper"]:
+            return "above_upper"
+        if p >= self.thresholds["lower"]:
+            return "between"
+        return "below_lower"
+
+    def applies_to(self, language: Optional[str]) -> bool:
+        return bool(language) and language.split("-")[0].lower() in self.languages
+
+
+def read_config(model_dir) -> dict:
+    """The artifact's config.json (local path or gs://) without loading the model."""
+    if str(model_dir).startswith("gs://"):
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.open(str(model_dir).rstrip("/") + "/config.json") as f:
+            return json.loads(f.read().decode("utf-8"))
+    return json.loads((Path(model_dir) / "config.json").read_text())
+
+
+def default_model_dir() -> Path:
+    """The committed artifact: the newest version under models/artifacts/fake-review-classifier/."""
+    root = Path(__file__).resolve().parent / "artifacts" / "fake-review-classifier"
+    versions = sorted((p for p in root.iterdir() if (p / "config.json").exists()),
+                      key=lambda p: [int(x) if x.isdigit() else x for x in p.name.split(".")])
+    if not versions:
+        raise FileNotFoundError(f"no classifier artifact under {root}")
+    return versions[-1]
+
+
+def load(model_dir=None, threads: int = 1, batch_size: int = 32) -> FakeReviewClassifier:
+    return FakeReviewClassifier(model_dir or default_model_dir(), threads=threads, batch_size=batch_size)

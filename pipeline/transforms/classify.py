@@ -1,0 +1,185 @@
+"""Fake-review classifier stage: ``ClassifyReviews(model_dir)`` sets ``signals["fake_classifier"]``.
+
+    items ─┬─ not English / empty text ───────────────→ Signal("not_applicable")
+           └─ (sha256(text), text) → one per hash → RunInference(OnnxFakeReviewHandler) ─┐
+                                                                                         ├─ CoGroupByKey → Signal("scored")
+           (sha256(text), item) ─────────────────────────────────────────────────────────┘
+
+* The model is the artifact directory written by ``make train`` (``models/artifacts/...``), local
+  or ``gs://``. ``OnnxFakeReviewHandler`` is a custom Beam ``ModelHandler`` (Beam's Hugging Face
+  handler does not import with transformers 5): ONNX Runtime int8 encoder, intra-op threads set
+  explicitly (1 by default: one model per worker process, parallelism across processes), loaded
+  once per worker process through RunInference's shared model.
+* Batching: RunInference's ``BatchElements`` gathers up to ``max_batch_size`` texts; inside each
+  batch the handler sorts by token count and runs micro-batches padded only to their own longest
+  text (length-aware batching; Beam's own length bucketing only applies with streaming-style
+  ``max_batch_duration_secs``).
+* Exact copies (same text, by SHA-256) are scored once and the score joined back to every copy.
+* Languages: only those the artifact was evaluated on (``config.json`` ``languages``: English);
+  for others, undetermined language or empty text the signal is ``not_applicable``, so the
+  classifier can never support rejecting them.
+* Failures: ``RunInference(...).with_exception_handling()``. A failed batch never fails the job;
+  its reviews keep flowing with ``status = "not_run"`` and the error in ``note`` (default), or, with
+  ``dead_letters=True``, become ``internal_error`` dead letters of stage ``classify`` (the repo's
+  stage convention: then ``expand`` returns ``(items, dead_letters)``).
+
+What is scored is the cleaned body (the classifier was trained on review bodies without titles).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+
+from schemas.records import Item, Signal
+
+DETECTOR = "fake_classifier"
+STAGE = "classify"
+
+
+def text_of(item: Item) -> str:
+    return (item.clean_body if item.clean_body is not None else item.review.body or "").strip()
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
+    """ModelHandler[str → score dict] over a ``models.runtime.FakeReviewClassifier``."""
+
+    def __init__(self, model_dir: str, threads: int = 1, micro_batch: int = 32,
+                 min_batch_size: int = 32, max_batch_size: int = 256, model_copies: Optional[int] = None):
+        kwargs = {"min_batch_size": min(min_batch_size, max_batch_size), "max_batch_size": max_batch_size}
+        if model_copies is not None:
+            kwargs["model_copies"] = model_copies
+        super().__init__(**kwargs)
+        self._model_dir = str(model_dir)
+        self._threads = threads
+        self._micro_batch = micro_batch
+
+    def load_model(self):
+        from models import runtime
+        return runtime.load(self._model_dir, threads=self._threads, batch_size=self._micro_batch)
+
+    def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
+        probs = model.predict_proba(list(batch))  # sorts by length inside: length-aware micro-batches
+        for text, p in zip(batch, probs):
+            p = float(p)
+            yield PredictionResult(text, {"probability": round(p, 6), "band": model.band(p),
+                                          "thresholds": dict(model.thresholds)}, model.version)
+
+    def get_num_bytes(self, batch: Sequence[str]) -> int:
+        return sum(len(t.encode("utf-8")) for t in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "fake_classifier"
+
+
+def _applicability(languages: Sequence[str]):
+    langs = tuple(l.lower() for l in languages)
+
+    def check(item: Item) -> Optional[str]:
+        """None when the classifier applies; otherwise the reason it does not."""
+        if not text_of(item):
+            return "empty text"
+        lang = (item.language or "").split("-")[0].lower()
+        if not lang:
+            return "language undetermined; classifier evaluated only on: " + ", ".join(langs)
+        if lang not in langs:
+            return f"language '{item.language}' not evaluated; classifier evaluated only on: " + ", ".join(langs)
+        return None
+    return check
+
+
+def _with_signal(item: Item, signal: Signal) -> Item:
+    signals = dict(item.signals)
+    signals[DETECTOR] = signal
+    return item.replace(signals=signals)
+
+
+class ClassifyReviews(beam.PTransform):
+    """PCollection[Item] → PCollection[Item] with ``signals["fake_classifier"]`` set on every item."""
+
+    def __init__(self, model_dir=None, threads: int = 1, max_batch_size: int = 256,
+                 dead_letters: bool = False, run_id: str = "", model_copies: Optional[int] = None,
+                 handler: Optional[ModelHandler] = None):
+        super().__init__()
+        from models import runtime
+        self._model_dir = str(model_dir or runtime.default_model_dir())
+        config = runtime.read_config(self._model_dir)
+        self._version = f'{config["name"]}/{config["version"]}'
+        self._languages = tuple(config["languages"])
+        self._handler = handler or OnnxFakeReviewHandler(self._model_dir, threads=threads,
+                                                         max_batch_size=max_batch_size, model_copies=model_copies)
+        self._dead_letters = dead_letters
+        self._run_id = run_id
+
+    def expand(self, items):
+        version, check = self._version, _applicability(self._languages)
+
+        def route(item: Item, n):
+            return 1 if check(item) is None else 0
+
+        not_applicable, applicable = items | "Applicable" >> beam.Partition(route, 2)
+
+        def mark_na(item: Item) -> Item:
+            Metrics.counter(STAGE, "not_applicable").inc()
+            return _with_signal(item, Signal(status="not_applicable", version=version, note=check(item)))
+
+        na_out = not_applicable | "MarkNotApplicable" >> beam.Map(mark_na)
+
+        keyed = applicable | "KeyByText" >> beam.Map(lambda it: (text_key(text_of(it)), it))
+        unique = (keyed
+                  | "TextByKey" >> beam.Map(lambda kv: (kv[0], text_of(kv[1])))
+                  | "OnePerText" >> beam.CombinePerKey(_first))
+        scored, dlq = unique | "RunInference" >> RunInference(
+            KeyedModelHandler(self._handler)).with_exception_handling()
+        scores = scored | "ScoreByKey" >> beam.Map(lambda kv: (kv[0], kv[1].inference))
+        failed = dlq.failed_inferences | "FailedKeys" >> beam.FlatMap(_failed_keys)
+
+        joined = {"items": keyed, "score": scores, "failed": failed} | "Join" >> beam.CoGroupByKey()
+        tagged = joined | "Attach" >> beam.FlatMap(_attach, version, self._dead_letters).with_outputs(
+            "failed", main="items")
+        merged = (na_out, tagged.items) | "Merge" >> beam.Flatten()
+        if not self._dead_letters:
+            return merged
+        from pipeline.transforms.common import failure_to_dead_letter
+        dead = tagged.failed | "FailedToDeadLetters" >> beam.Map(failure_to_dead_letter(STAGE, self._run_id))
+        return merged, dead
+
+
+def _first(values):
+    for v in values:
+        return v
+    return ""
+
+
+def _failed_keys(bad) -> Iterable[Tuple[str, str]]:
+    batch, err = bad
+    exc_type, exc_repr = (err[0], err[1]) if isinstance(err, tuple) else (type(err), repr(err))
+    name = getattr(exc_type, "__name__", str(exc_type))
+    for key, _text in batch:
+        yield key, f"{name}: {exc_repr}"[:500]
+
+
+def _attach(kv, version, dead_letters):
+    _key, groups = kv
+    items, scores, failed = list(groups["items"]), list(groups["score"]), list(groups["failed"])
+    if scores:
+        values = scores[0]
+        Metrics.counter(STAGE, "scored").inc(len(items))
+        Metrics.counter(STAGE, "scored_unique").inc()
+        for item in items:
+            yield _with_signal(item, Signal(status="scored", version=version, values=values))
+        return
+    error = failed[0] if failed else "no score returned"
+    Metrics.counter(STAGE, "inference_failed").inc(len(items))
+    for item in items:
+        if dead_letters:
+            yield beam.pvalue.TaggedOutput("failed", (item, (RuntimeError, f"inference failed: {error}", None)))
+        else:
+            yield _with_signal(item, Signal(status="not_run", version=version, note=f"inference failed: {error}"))
