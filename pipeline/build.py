@@ -49,7 +49,15 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY):
     """The shared middle of the job: parsed items → decisions, published, restricted, dead letters."""
     unique, redelivered = items | "DropRedeliveries" >> DropRedeliveries(ctx.run_id)
     normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id)
-    detected, _fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup)
+    stored = None
+    if cfg.dedup is not None and cfg.dedup.signature_store:
+        from pipeline.dedup.store import ReadSignatureStore
+        stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
+    detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored)
+    if stored is not None:
+        from pipeline.dedup.store import AppendToSignatureStore
+        fingerprints | "AppendToSignatureStore" >> AppendToSignatureStore(
+            cfg.dedup.signature_store, cfg.dedup, ctx.run_id)
     decided, failed_decide = detected | "Decide" >> Decide(ctx.run_id, policy)
     decisions, published, restricted, failed_provenance = decided | "AttachProvenance" >> AttachProvenance(
         ctx, cfg.signing_key_file, cfg.require_signing_key)

@@ -40,5 +40,16 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--require_signing_key", type=_flag, nargs="?", const=True, default=False,
                             help="Fail instead of falling back to the demo signing key "
                                  "(also --require_signing_key=true, for template parameters).")
+        parser.add_argument("--dedup", type=_flag, nargs="?", const=True, default=True,
+                            help="Near-duplicate detection on (default) or off (--dedup=false).")
+        parser.add_argument("--dedup_threshold", type=float, default=0.8,
+                            help="Jaccard similarity at which two reviews are near-duplicates (default 0.8).")
+        parser.add_argument("--dedup_num_perm", type=int, default=128,
+                            help="MinHash permutations (default 128).")
+        parser.add_argument("--signature_store", default=None,
+                            help="Prefix (local or gs://) of the signature store that lets scheduled runs "
+                                 "find copies of reviews from earlier runs; read, then appended to.")
+        parser.add_argument("--signature_retention_days", type=int, default=90,
+                            help="Store entries older than this are ignored and compacted away (default 90).")
         parser.add_argument("--num_shards", type=int, default=0,
                             help="Files per output directory (0: the runner decides).")

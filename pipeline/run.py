@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from pipeline.build import BatchConfig, build_pipeline
 from pipeline.context import RunContext
+from pipeline.dedup.config import DedupConfig
 from pipeline.io import read_json
 from pipeline.options import ModerationOptions
 from pipeline.policy import DEFAULT_POLICY
@@ -61,6 +62,16 @@ def _check_io(opts: ModerationOptions) -> None:
         raise UsageError(f"--input {opts.input!r} matches no file")
     LOG.info("Input %s: %d file(s), %d bytes", opts.input, len(files),
              sum(m.size_in_bytes for m in files))
+
+
+def _dedup_config(opts: ModerationOptions) -> Optional[DedupConfig]:
+    if not opts.dedup:
+        return None
+    try:
+        return DedupConfig(threshold=opts.dedup_threshold, num_perm=opts.dedup_num_perm,
+                           signature_store=opts.signature_store, retention_days=opts.signature_retention_days)
+    except ValueError as exn:
+        raise UsageError(str(exn)) from exn
 
 
 def format_summary(summary: dict) -> str:
@@ -110,7 +121,8 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
     ctx = RunContext.create(opts.run_id, DEFAULT_POLICY, input=opts.input, output=opts.output)
     cfg = BatchConfig(input=opts.input, output=opts.output, max_line_bytes=opts.max_line_bytes,
                       max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
-                      require_signing_key=opts.require_signing_key, num_shards=opts.num_shards)
+                      require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
+                      dedup=_dedup_config(opts))
     LOG.info("Run %s: pipeline %s (commit %s), policy %s %s", ctx.run_id, ctx.pipeline_version,
              ctx.commit or "unknown", ctx.policy_id, ctx.policy_version)
     started = time.monotonic()

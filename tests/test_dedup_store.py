@@ -1,0 +1,96 @@
+"""Scheduled runs see each other through the signature store; retries stay deterministic."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.dedup import store as st
+from tests.conftest import RunOutput, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+LONG = ("This is hands down the best kettle I have ever owned, amazing quality, super fast shipping "
+        "and the seller is so helpful, everyone in my family wants one now")
+
+
+def review(review_id, body, created, author, product="kettle-1"):
+    return json.dumps({"review_id": review_id, "product_id": product, "author_id": author, "rating": 5,
+                       "body": body, "created_at": created, "language": "en"})
+
+
+def write(path: Path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture()
+def days(tmp_path):
+    day1 = write(tmp_path / "day1.jsonl", [
+        review("old-1", LONG, "2026-10-01T10:00:00Z", "acct-1"),
+        review("honest-1", "The lid cracked after nine days and support sent three form emails, no fix at all",
+               "2026-10-01T11:00:00Z", "u1"),
+        review("ancient", "A very distinctive review about a toaster that caught fire on the fourth of July",
+               "2025-01-01T00:00:00Z", "u9"),
+    ])
+    day2 = write(tmp_path / "day2.jsonl", [
+        review("new-1", LONG + " really", "2026-11-20T10:00:00Z", "acct-2", product="kettle-2"),
+        review("new-2", "Arrived quickly, the handle stays cool and it boils a full litre in under four minutes",
+               "2026-11-20T11:00:00Z", "u2"),
+        review("late-copy", "A very distinctive review about a toaster that caught fire on the fourth of July",
+               "2026-11-20T12:00:00Z", "u10"),
+    ])
+    return tmp_path, day1, day2
+
+
+def signals(out: RunOutput) -> dict:
+    return {d["review_id"]: (d["decision"], d["signals"]["near_duplicate"]["status"],
+                             d["signals"]["near_duplicate"]["values"]) for d in out.records("decisions")}
+
+
+def test_a_copy_of_last_months_review_is_still_a_copy(days):
+    root, day1, day2 = days
+    store = str(root / "store")
+    run_pipeline(day1, str(root / "out1"), "--signature_store", store, "--run_id", "day1")
+    out2 = RunOutput(str(root / "out2"))
+    run_pipeline(day2, out2.prefix, "--signature_store", store, "--run_id", "day2")
+    got = signals(out2)
+    values = got["new-1"][2]
+    assert values["pattern"] == "campaign" and values["evidence"]
+    assert values["canonical_review_id"] == "old-1" and values["members_from_earlier_runs"] == 1
+    assert got["new-2"][2]["pattern"] == "none"
+    # the 2025 review is outside the 90-day retention of the newest review: not compared
+    assert got["late-copy"][2]["pattern"] == "none"
+    assert sorted(p.name for p in (root / "store" / "signatures").iterdir()) == [
+        "run-day1-00000-of-00001.parquet", "run-day2-00000-of-00001.parquet"]
+
+    # a retried day-2 job (same run id, or a new one) decides the same; no review matches itself
+    for attempt, run_id in (("retry", "day2"), ("rerun", "day2-again")):
+        out = RunOutput(str(root / attempt))
+        run_pipeline(day2, out.prefix, "--signature_store", store, "--run_id", run_id)
+        again = signals(out)
+        assert {k: (v[0], v[2]["pattern"], v[2]["canonical_review_id"]) for k, v in again.items()} == \
+            {k: (v[0], v[2]["pattern"], v[2]["canonical_review_id"]) for k, v in got.items()}, attempt
+        assert again["new-2"][2]["cluster_size"] == 1
+
+    # with a long enough retention the 2025 review is found too
+    out = RunOutput(str(root / "long"))
+    run_pipeline(day2, out.prefix, "--signature_store", store, "--run_id", "long", "--signature_retention_days", "1000")
+    assert signals(out)["late-copy"][2]["canonical_review_id"] == "ancient"
+
+
+def test_compaction_drops_expired_and_repeated_entries(days):
+    root, day1, day2 = days
+    store = str(root / "store")
+    for i, day in enumerate((day1, day2, day2)):  # day 2 twice under different run ids
+        run_pipeline(day, str(root / f"o{i}"), "--signature_store", store, "--run_id", f"r{i}")
+    result = st.compact(store, retention_days=90)
+    assert result["files_before"] == 3 and result["entries_before"] == 9
+    assert result["expired"] == 1  # "ancient", 2025, is over 90 days older than the newest review
+    assert result["duplicates_dropped"] == 3 and result["entries_after"] == 5
+    files = list((root / "store" / "signatures").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("compacted-")
+    out = RunOutput(str(root / "after"))
+    run_pipeline(day2, out.prefix, "--signature_store", store, "--run_id", "after")
+    assert signals(out)["new-1"][2]["canonical_review_id"] == "old-1"
