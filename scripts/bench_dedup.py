@@ -85,15 +85,35 @@ def build_corpus(conf: dict, docs: int, rng: random.Random):
     return out, all_pairs
 
 
-def run_stage(rows, cfg, workdir: Path):
-    """DetectNearDuplicates on DirectRunner over the rows; returns {review_id: values} and seconds."""
+def run_stage(rows, cfg_args: dict, workdir: Path):
+    """DetectNearDuplicates on DirectRunner, in its own process so its peak memory is measured alone.
+
+    Returns ({review_id: signal}, seconds, peak RSS in MB of that process)."""
+    src = workdir / "rows.jsonl"
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, __file__, "--stage", str(src), str(workdir / "signals"),
+                           json.dumps(cfg_args)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"detection stage failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    signals = {}
+    with open(workdir / "signals", encoding="utf-8") as handle:
+        for line in handle:
+            rec = json.loads(line)
+            signals[rec["id"]] = rec
+    return signals, stats["seconds"], stats["peak_rss_mb"]
+
+
+def stage_main(src: str, dst: str, cfg_args: str) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
+    from pipeline.dedup.config import DedupConfig
     from pipeline.transforms.dedup import DetectNearDuplicates
     from schemas.records import InputRef, Item, Review
 
-    src = workdir / "rows.jsonl"
-    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    args = json.loads(cfg_args)
+    cfg = DedupConfig(word_ngram=args["word_ngram"], cjk_ngram=args["cjk_ngram"])
 
     def to_item(line):
         r = json.loads(line)
@@ -103,19 +123,15 @@ def run_stage(rows, cfg, workdir: Path):
 
     def signal(item):
         s = item.signals["near_duplicate"]
-        return json.dumps({"id": item.review.review_id, "status": s.status, "values": dict(s.values)})
+        return json.dumps({"id": item.review.review_id, "status": s.status, "values": dict(s.values)},
+                          ensure_ascii=False)
 
     started = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"])) as p:
-        items, _ = (p | beam.io.ReadFromText(str(src)) | beam.Map(to_item)
-                    | DetectNearDuplicates(cfg))
-        items | beam.Map(signal) | beam.io.WriteToText(str(workdir / "signals"), shard_name_template="")
-    seconds = time.perf_counter() - started
-    signals = {}
-    for line in (workdir / "signals").read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
-        signals[rec["id"]] = rec
-    return signals, seconds
+        items, _ = (p | beam.io.ReadFromText(src) | beam.Map(to_item) | DetectNearDuplicates(cfg))
+        items | beam.Map(signal) | beam.io.WriteToText(dst, shard_name_template="")
+    print(json.dumps({"seconds": time.perf_counter() - started,
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 
 def one(name: str, docs: int, seed: int) -> dict:
@@ -157,7 +173,8 @@ def one(name: str, docs: int, seed: int) -> dict:
     naive_lsh_rate = naive_n / (time.perf_counter() - t)
 
     with tempfile.TemporaryDirectory() as tmp:
-        signals, stage_s = run_stage(rows, cfg, Path(tmp))
+        signals, stage_s, stage_rss = run_stage(rows, {"word_ngram": cfg.word_ngram, "cjk_ngram": cfg.cjk_ngram},
+                                                Path(tmp))
 
     ids = [r["review_id"] for r in rows]
     cluster = {rid: (signals[rid]["values"].get("cluster_id") if signals[rid]["status"] == "scored" else None)
@@ -194,7 +211,8 @@ def one(name: str, docs: int, seed: int) -> dict:
         "sig_docs_per_s": round(sig_rate), "naive_sig_docs_per_s": round(naive_rate),
         "speedup_vs_naive": round(sig_rate / naive_rate, 1), "naive_lsh_docs_per_s": round(naive_lsh_rate),
         "stage_docs_per_s": round(len(rows) / stage_s), "stage_seconds": round(stage_s, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": stage_rss,
+        "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     originals_with_copy = {a for a, _ in injected}
     for lang in ("ko", "en"):
@@ -214,7 +232,11 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=None, help="documents per configuration")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stage:
+        stage_main(*args.stage)
+        return
     if args.one:
         print(json.dumps(one(args.config[0], args.docs, args.seed), ensure_ascii=False), flush=True)
         return

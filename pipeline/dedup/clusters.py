@@ -51,6 +51,29 @@ class Fingerprint(NamedTuple):
         return self.channel == "syndicated" and bool(self.partner)
 
 
+class BandMember(NamedTuple):
+    """What an LSH bucket needs of a review: identity, order and shingle hashes (~4 bytes a shingle).
+
+    Kept small on purpose: every review is sent to ``bands`` buckets, so this is what the band
+    GroupByKey shuffles, ``bands`` times per review."""
+
+    review_id: str
+    created_ts: float
+    shingle_hashes: bytes
+    stored: bool = False
+
+    def hashes(self) -> np.ndarray:
+        return np.frombuffer(self.shingle_hashes, dtype="<u4")
+
+    @property
+    def order(self) -> Tuple[float, str]:
+        return (self.created_ts, self.review_id)
+
+
+def band_member(fp: "Fingerprint") -> BandMember:
+    return BandMember(fp.review_id, fp.created_ts, fp.shingle_hashes, fp.stored)
+
+
 def created_ts(created_at: str) -> float:
     return dt.datetime.fromisoformat(created_at.replace("z", "Z")).timestamp()
 
@@ -75,7 +98,7 @@ def fingerprints(rows: Sequence[dict], cfg: DedupConfig, signer: Signer) -> List
             for row, family, s, sig, h in zip(rows, families, sets, sigs, hashes)]
 
 
-def bucket_edges(members: Iterable[Fingerprint], cfg: DedupConfig) -> Tuple[List[Tuple[str, str]], int]:
+def bucket_edges(members: Iterable[BandMember], cfg: DedupConfig) -> Tuple[List[Tuple[str, str]], int]:
     """Candidate pairs of one LSH bucket whose exact Jaccard (on shingle hashes) passes the threshold.
 
     Members are ordered (created_at, review_id) and de-duplicated by review_id (a review in the
@@ -86,7 +109,7 @@ def bucket_edges(members: Iterable[Fingerprint], cfg: DedupConfig) -> Tuple[List
     signature positions and are nearly always copies of a few texts, which the leaders represent.
     Returns (edges, members compared with no leader left to take them).
     """
-    unique: Dict[str, Fingerprint] = {}
+    unique: Dict[str, BandMember] = {}
     for fp in members:
         kept = unique.get(fp.review_id)
         if kept is None or (kept.stored and not fp.stored):

@@ -55,8 +55,9 @@ class _BandKeysFn(beam.DoFn):
         self._signer = self._cfg.signer()
 
     def process(self, fp: cl.Fingerprint):
+        member = cl.band_member(fp)
         for key in self._signer.band_keys(fp.sig()):
-            yield key, fp
+            yield key, member
 
 
 class _BucketEdgesFn(beam.DoFn):
