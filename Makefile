@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template clean
+.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ verify: $(STAMP) ## verify the signatures of every published review under OUTPUT
 widget-demo: $(STAMP) ## serve OUTPUT's verified widget documents + example page on localhost:PORT (runs the demo first if needed)
 	@if [ "$(OUTPUT)" = "out/demo" ] && [ ! -d out/demo/widget ]; then $(MAKE) --no-print-directory demo; fi
 	$(BIN)/python -m widget.serve --output $(OUTPUT) --port $(PORT) --allow-demo-key $(if $(KEY_FILE),--key-file $(KEY_FILE),)
+
+bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs naive datasketch, 200k-review memory (JSON lines, ~15 min)
+	$(BIN)/python scripts/bench_dedup.py $(BENCH_ARGS)
+
+compact-store: $(STAMP) ## compact the signature store: make compact-store STORE=<prefix> [RETENTION=90]
+	$(BIN)/python -m pipeline.dedup.store compact --store $(STORE) --retention_days $(or $(RETENTION),90)
 
 dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
 	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
