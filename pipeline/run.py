@@ -85,6 +85,10 @@ def format_summary(summary: dict) -> str:
     rows += [("published", summary["published"]), ("products", summary["products"]),
              ("reviews with personal data redacted", summary.get("redacted_reviews", 0))]
     rows += [("languages", ", ".join(f"{k} {v}" for k, v in summary["languages"].items()))]
+    for name, statuses in summary.get("detectors", {}).items():
+        rows += [(f"detector {name}", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))]
+    if summary.get("duplicate_patterns"):
+        rows += [("near-duplicate patterns", ", ".join(f"{k} {v}" for k, v in summary["duplicate_patterns"].items()))]
     width = max(len(r[0]) for r in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     verdict = "OK" if summary["conservation"]["ok"] else "FAILED"

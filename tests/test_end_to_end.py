@@ -133,3 +133,23 @@ def test_outputs_are_json_lines_in_utf8(demo_run):
     for path in Path(demo_run.prefix).glob("*/*.jsonl"):
         for line in path.read_bytes().splitlines():
             json.loads(line.decode("utf-8"))
+
+
+def test_decision_records_carry_near_duplicate_signals(demo_run):
+    signals = {d["review_id"]: d["signals"]["near_duplicate"] for d in demo_run.records("decisions")}
+    by_prefix = {}
+    for review_id, signal in signals.items():
+        by_prefix.setdefault(review_id.split("-")[0], []).append(signal)
+    # the injected campaigns (many accounts, lightly edited copies) are found, as campaigns
+    assert all(s["status"] == "scored" and s["values"]["pattern"] == "campaign" and s["values"]["evidence"]
+               for s in by_prefix["camp"])
+    # one author pasting the same text across products
+    assert {s["values"]["pattern"] for s in by_prefix["repeat"]} == {"author_repeat"}
+    # declared syndication is provenance, not fraud
+    assert all(s["values"]["pattern"] == "syndicated_copy" and not s["values"]["evidence"] for s in by_prefix["syn"])
+    # honest short reviews repeated by many people are never evidence
+    assert all(s["status"] == "not_applicable" for s in by_prefix["short"])
+    assert all(not s["values"].get("evidence") for s in by_prefix["nsmc"] if s["status"] == "scored")
+    honest = [s for p in ("en", "ja", "nsmc") for s in by_prefix[p]]
+    flagged = sum(1 for s in honest if s["values"].get("evidence"))
+    assert flagged / len(honest) < 0.01, flagged

@@ -58,7 +58,8 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
                        f"(difference {input_lines - n_decisions - n_dead})"},
         "pipeline": ctx.pipeline_dict(),
         "policy": ctx.policy_dict(),
-        "detectors": [],
+        "detectors": _detectors(get("detector")),
+        "duplicate_patterns": get("duplicate_pattern"),
         "checks": [{"id": cid, "version": ver} for cid, ver in ctx.checks],
         "input": ctx.input,
         "output": ctx.output,
@@ -94,8 +95,22 @@ class WriteRunSummary(beam.PTransform):
                 | "WriteSummary" >> beam.Map(_write_and_check, ctx))
 
 
+def _detectors(counts: Dict[str, int]) -> Dict[str, Dict[str, int]]:
+    """{"near_duplicate:scored": 5, ...} → {"near_duplicate": {"scored": 5}, ...}."""
+    out: Dict[str, Dict[str, int]] = {}
+    for key, n in counts.items():
+        name, status = key.split(":", 1)
+        out.setdefault(name, {})[status] = n
+    return out
+
+
 def _decision_keys(decision):
     yield ("decision", decision.decision), 1
+    for name, signal in decision.signals.items():
+        yield ("detector", f"{name}:{signal['status']}"), 1
+        pattern = signal.get("values", {}).get("pattern") if name == "near_duplicate" else None
+        if pattern:
+            yield ("duplicate_pattern", pattern), 1
     yield ("language", decision.language or "und"), 1
     for reason in decision.reasons:
         yield ("reason", reason), 1
