@@ -63,3 +63,25 @@ def test_template_builds_offline_against_the_emulator(tmp_path):
         assert f"  {stage}\n" in proc.stdout
     assert "pipeline/run.py" in proc.stdout and "schemas/review.schema.json" in proc.stdout
     assert (tmp_path / "review-moderation.json").exists()
+
+
+def test_signature_store_on_gcs(gcs, tmp_path):
+    from tests.test_dedup_store import LONG, review
+    gcs.create_bucket("dedup-store")
+    bucket = gcs.client().bucket("dedup-store")
+    bucket.blob("in/day1.jsonl").upload_from_string(review("old-1", LONG, "2026-10-01T10:00:00Z", "acct-1") + "\n")
+    bucket.blob("in/day2.jsonl").upload_from_string(
+        review("new-1", LONG + " really", "2026-11-20T10:00:00Z", "acct-2", product="kettle-2") + "\n")
+    from tests.conftest import run_pipeline
+    for day in ("day1", "day2"):
+        summary = run_pipeline(f"gs://dedup-store/in/{day}.jsonl", f"gs://dedup-store/out/{day}",
+                               "--signature_store", "gs://dedup-store/store", "--run_id", day)
+        assert summary["conservation"]["ok"]
+    names = sorted(b.name for b in gcs.client().list_blobs("dedup-store", prefix="store/"))
+    assert names == ["store/signatures/run-day1-00000-of-00001.parquet",
+                     "store/signatures/run-day2-00000-of-00001.parquet"]
+    decision = next(read_json_lines("gs://dedup-store/out/day2/decisions/*.jsonl"))
+    values = decision["signals"]["near_duplicate"]["values"]
+    assert values["canonical_review_id"] == "old-1" and values["members_from_earlier_runs"] == 1
+    from pipeline.dedup.store import compact
+    assert compact("gs://dedup-store/store")["entries_after"] == 2
