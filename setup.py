@@ -31,7 +31,8 @@ INSTALL_REQUIRES = [
     "lingua-language-detector==2.1.1", # pipeline/text/langid.py: offline, short-text language id
     "phonenumbers==9.0.43",            # pipeline/text/pii.py: phone numbers in free text
     "python-stdnum==2.2",              # pipeline/text/pii.py: Luhn check for card numbers
-    "pyyaml==6.0.3",
+    "pyyaml==6.0.3",                   # pipeline/policies/*.yaml: the versioned decision policy
+    "matplotlib==3.11.2",              # pipeline/report.py: inline SVG charts of the transparency report
 ]
 TEST_REQUIRES = [
     "pytest==9.2.0",
@@ -53,7 +54,7 @@ setup(
                 "detection, sentiment-neutral decisions, provenance-tagged output for review widgets.",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*", "models", "models.*"]),
-    package_data={"schemas": ["*.json"]},
+    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},

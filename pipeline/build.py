@@ -7,8 +7,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -38,6 +38,18 @@ class BatchConfig:
     require_signing_key: bool = False
     num_shards: int = 0
     dedup: Optional[DedupConfig] = DedupConfig()
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # review_id → moderator override
+    parity_margin: float = 0.02
+
+
+class Moderated(NamedTuple):
+    """What the shared middle of the job produces (batch and streaming alike)."""
+
+    decisions: Any
+    published: Any
+    restricted: Any
+    review_queue: Any
+    dead_letters: Tuple[Any, ...]
 
 
 def _count_dead_letter(dead):
@@ -45,30 +57,36 @@ def _count_dead_letter(dead):
     return dead
 
 
-def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY):
-    """The shared middle of the job: parsed items → decisions, published, restricted, dead letters."""
-    unique, redelivered = items | "DropRedeliveries" >> DropRedeliveries(ctx.run_id)
+def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, redeliveries=None,
+             streaming: bool = False):
+    """The shared middle of the job: parsed items → decisions, published, restricted, dead letters.
+
+    Streaming (pipeline/stream.py) passes its stateful ``redeliveries`` transform and
+    ``streaming=True`` (stateful near-duplicate buckets); every other stage is the same object.
+    """
+    unique, redelivered = items | "DropRedeliveries" >> (redeliveries or DropRedeliveries(ctx.run_id))
     normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id)
     stored = None
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore
         stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
-    detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored)
+    detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored, streaming=streaming)
     if stored is not None:
         from pipeline.dedup.store import AppendToSignatureStore
         fingerprints | "AppendToSignatureStore" >> AppendToSignatureStore(
             cfg.dedup.signature_store, cfg.dedup, ctx.run_id)
-    decided, failed_decide = detected | "Decide" >> Decide(ctx.run_id, policy)
-    decisions, published, restricted, failed_provenance = decided | "AttachProvenance" >> AttachProvenance(
+    decided, failed_decide = detected | "Decide" >> Decide(ctx.run_id, policy, cfg.overrides)
+    decisions, published, restricted, failed_provenance, queue = decided | "AttachProvenance" >> AttachProvenance(
         ctx, cfg.signing_key_file, cfg.require_signing_key)
-    return decisions, published, restricted, (redelivered, failed_normalize, failed_decide, failed_provenance)
+    return Moderated(decisions, published, restricted, queue,
+                     (redelivered, failed_normalize, failed_decide, failed_provenance))
 
 
 def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=DEFAULT_POLICY):
     """Adds the batch job to ``p``. Returns the summary PCollection (one dict)."""
     lines, blank = p | "ReadReviewLines" >> ReadReviewLines(cfg.input, cfg.max_line_bytes)
     items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, cfg.max_text_chars)
-    decisions, published, restricted, stage_dead = moderate(items, ctx, cfg, policy)
+    decisions, published, restricted, queue, stage_dead = moderate(items, ctx, cfg, policy)
     products = decisions | "SummariseProducts" >> SummariseProducts(ctx.run_id)
     dead_letters = ((bad_lines,) + stage_dead) | "AllDeadLetters" >> beam.Flatten()
     dead_letters = dead_letters | "CountDeadLetters" >> beam.Map(_count_dead_letter)
@@ -80,5 +98,6 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     products | "WriteProducts" >> WriteJsonLines(out, "products", shards)
     (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out)  # widget/<product>.json
     restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
+    queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
-            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx)
+            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx, cfg.parity_margin)

@@ -55,8 +55,8 @@ class RunContext:
     run_id: str
     pipeline_version: str = __version__
     commit: Optional[str] = None
-    policy_id: str = "minimal-publish-all"
-    policy_version: str = "0.1.0"
+    policy_id: str = "review-integrity-default"
+    policy_version: str = "1.0.0"
     checks: Tuple[Tuple[str, str], ...] = field(default_factory=tuple)
     input: str = ""
     output: str = ""

@@ -40,6 +40,15 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--require_signing_key", type=_flag, nargs="?", const=True, default=False,
                             help="Fail instead of falling back to the demo signing key "
                                  "(also --require_signing_key=true, for template parameters).")
+        parser.add_argument("--policy", default=None,
+                            help="Decision policy YAML (local or gs://); default: the packaged "
+                                 "pipeline/policies/default.yaml. Its id and version go into provenance.")
+        parser.add_argument("--overrides", default=None,
+                            help="Moderator decisions (JSON Lines or CSV: review_id, decision, moderator, note"
+                                 "[, reasons]) that take precedence over the policy; appeals go here too.")
+        parser.add_argument("--parity_margin", type=float, default=0.02,
+                            help="Warn when the withheld rate of 1-2 star reviews exceeds that of 4-5 star "
+                                 "reviews by more than this (default 0.02, two percentage points).")
         parser.add_argument("--dedup", type=_flag, nargs="?", const=True, default=True,
                             help="Near-duplicate detection on (default) or off (--dedup=false).")
         parser.add_argument("--dedup_threshold", type=float, default=0.8,
@@ -53,3 +62,30 @@ class ModerationOptions(PipelineOptions):
                             help="Store entries older than this are ignored and compacted away (default 90).")
         parser.add_argument("--num_shards", type=int, default=0,
                             help="Files per output directory (0: the runner decides).")
+        # Streaming (with Beam's --streaming; see pipeline/stream.py and README "Streaming").
+        parser.add_argument("--input_subscription", default=None,
+                            help="Streaming: read JSON reviews (one per message) from this Pub/Sub "
+                                 "subscription, projects/P/subscriptions/S.")
+        parser.add_argument("--input_topic", default=None,
+                            help="Streaming: read from this topic (projects/P/topics/T) through a "
+                                 "subscription the runner creates; prefer --input_subscription.")
+        parser.add_argument("--output_topic", default=None,
+                            help="Streaming: Pub/Sub topic for moderated events (decision, published, "
+                                 "product) that widget caches consume.")
+        parser.add_argument("--dead_letter_topic", default=None,
+                            help="Streaming: Pub/Sub topic that also receives every dead letter.")
+        parser.add_argument("--window_s", type=int, default=60,
+                            help="Streaming: event-time window of the files under --output (default 60 s).")
+        parser.add_argument("--allowed_lateness_s", type=int, default=3600,
+                            help="Streaming: a review whose created_at is older than its publish time by "
+                                 "more than this is counted late and given event time publish-time minus "
+                                 "this, so it is decided and written, never dropped (default 1 h).")
+        parser.add_argument("--redelivery_retention_days", type=int, default=None,
+                            help="Streaming: how long a review_id is remembered to turn redeliveries into "
+                                 "dead letters (default: --signature_retention_days).")
+        parser.add_argument("--pubsub_id_label", default=None,
+                            help="Streaming: message attribute Dataflow uses to drop Pub/Sub redeliveries "
+                                 "early (optional; review_id dedupe happens in the job either way).")
+        parser.add_argument("--stream_duration_s", type=float, default=0,
+                            help="Streaming on DirectRunner: cancel the job after this many seconds "
+                                 "(0: run until interrupted).")

@@ -1,22 +1,33 @@
-"""Decision policy: signals → publish | publish_with_label | hold_for_review | reject, with reasons.
-
-This is the minimal policy of the foundation: it publishes every valid review, with personal data
-redacted and the disclosure labels its metadata declares. A versioned YAML policy replaces it
-(see the decision-policy issue); whatever replaces it keeps the same rule:
+"""Decision policy: sentiment-neutral signals → publish | publish_with_label | hold_for_review | reject.
 
     Rating and sentiment are never inputs to hold or reject, directly or through a derived feature.
 
-``decide`` below receives the review but reads only sentiment-neutral fields (cleaned text
-emptiness, redactions, disclosure metadata, detector signals); tests/test_policy.py proves that
-changing only the rating never changes the outcome.
+That rule is enforced by construction, not by care: a policy decides from :class:`PolicyInputs`,
+built by :func:`policy_inputs` from the item *without* its rating, its text or anything computed
+from either beyond "is there readable text left". ``tests/test_policy.py`` checks that the
+inputs have no such field and, property-based, that changing only the rating never changes a
+decision or its reasons.
+
+The rules live in a versioned YAML file (``pipeline/policies/default.yaml``, validated against
+``schemas/policy.schema.json``); ``--policy FILE`` selects another. Moderator overrides
+(``--overrides FILE``) take precedence over the policy and are recorded in provenance.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, List, Tuple
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+import yaml
+
+import schemas
 from schemas import codes
 from schemas.records import Item, Label, Review
+
+DEFAULT_POLICY_FILE = "policies/default.yaml"
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,19 @@ class Outcome:
     decision: str
     reasons: Tuple[str, ...]
     labels: Tuple[Label, ...]
+    override: Optional[Mapping[str, Any]] = None  # the moderator override applied, if any
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """Everything a policy may look at. No rating, no text, no sentiment: only neutral grounds."""
+
+    review_id: str
+    has_text: bool
+    redacted: Tuple[str, ...]
+    labels: Tuple[Label, ...]
+    near_duplicate: Mapping[str, Any] = field(default_factory=dict)  # {"status", "values"}
+    fake_classifier: Mapping[str, Any] = field(default_factory=dict)
 
 
 def labels_from_metadata(review: Review) -> Tuple[Label, ...]:
@@ -41,27 +65,136 @@ def labels_from_metadata(review: Review) -> Tuple[Label, ...]:
     return tuple(labels)
 
 
-DISCLOSURES = {"incentivized", "syndicated", "employee", "brand_partner"}
+def _signal(item: Item, name: str) -> Mapping[str, Any]:
+    sig = item.signals.get(name)
+    return {"status": sig.status, "values": dict(sig.values)} if sig is not None else {}
 
 
-class MinimalPolicy:
-    """Publishes every valid review; labels disclosures; rejects only text that cleaning emptied."""
+def policy_inputs(item: Item) -> PolicyInputs:
+    return PolicyInputs(review_id=item.review.review_id, has_text=bool(item.clean_body),
+                        redacted=tuple(sorted(item.redactions)), labels=labels_from_metadata(item.review),
+                        near_duplicate=_signal(item, "near_duplicate"),
+                        fake_classifier=_signal(item, "fake_classifier"))
 
-    id = "minimal-publish-all"
-    version = "0.1.0"
+
+class PolicyError(ValueError):
+    pass
+
+
+class Policy:
+    """A validated policy file, applied to :class:`PolicyInputs`."""
+
+    def __init__(self, spec: Mapping[str, Any], source: str = "<dict>"):
+        errors = sorted(schemas.validator("policy.schema.json").iter_errors(spec), key=lambda e: list(e.path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+            raise PolicyError(f"policy {source} is invalid at {where}: {errors[0].message}")
+        self.spec = spec
+        self.id = spec["id"]
+        self.version = spec["version"]
+        self.source = source
+
+    @classmethod
+    def load(cls, path: Optional[str] = None) -> "Policy":
+        """The policy at ``path`` (local or gs://), or the packaged default."""
+        if path is None:
+            text = resources.files("pipeline").joinpath(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
+            return cls(yaml.safe_load(text), DEFAULT_POLICY_FILE)
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.open(path, mime_type="text/plain") as handle:
+            return cls(yaml.safe_load(handle.read().decode("utf-8")), path)
 
     def decide(self, item: Item) -> Outcome:
-        labels = labels_from_metadata(item.review)
-        reasons: List[str] = []
-        if not item.clean_body:
-            return Outcome("reject", (codes.EMPTY_AFTER_CLEANING,), labels)
-        decision = "publish"
-        if any(label["code"] in DISCLOSURES for label in labels):
-            decision = "publish_with_label"
-            reasons.append(codes.DISCLOSURE_LABEL)
-        if item.redactions:
-            reasons.append(codes.PERSONAL_DATA_REDACTED)
-        return Outcome(decision, tuple(reasons), labels)
+        return self.decide_inputs(policy_inputs(item))
+
+    def decide_inputs(self, x: PolicyInputs) -> Outcome:
+        spec = self.spec
+        if not x.has_text:
+            return Outcome(spec["empty_text"], (codes.EMPTY_AFTER_CLEANING,), x.labels)
+        withheld: List[Tuple[str, str]] = []  # (decision, reason)
+        dup = x.near_duplicate.get("values", {}) if x.near_duplicate.get("status") == "scored" else {}
+        dup_evidence = bool(dup.get("evidence"))
+        if dup_evidence:
+            role = "canonical" if dup.get("is_canonical") else "copies"
+            rule = spec["duplicates"].get(dup.get("pattern"), {})
+            decision = rule.get(role, "publish")
+            if (role == "copies" and "reject_copies_from_cluster_size" in rule
+                    and dup.get("cluster_size", 0) >= rule["reject_copies_from_cluster_size"]):
+                decision = "reject"
+            if decision in ("reject", "hold_for_review"):
+                withheld.append((decision, codes.DUPLICATE_SPAM if decision == "reject" else codes.SUSPECTED_DUPLICATE))
+        clf = x.fake_classifier.get("values", {}) if x.fake_classifier.get("status") == "scored" else {}
+        band = clf.get("band")
+        if band == "above_upper":
+            rule = "above_upper_with_duplicate_evidence" if dup_evidence else "above_upper"
+            decision = spec["classifier"][rule]
+            if decision in ("reject", "hold_for_review"):
+                withheld.append((decision, codes.SUSPECTED_FAKE))
+        elif band == "between":
+            decision = spec["classifier"]["between"]
+            if decision in ("reject", "hold_for_review"):
+                withheld.append((decision, codes.SUSPECTED_FAKE))
+        extra = (codes.PERSONAL_DATA_REDACTED,) if x.redacted else ()
+        if withheld:
+            decision = "reject" if any(d == "reject" for d, _ in withheld) else "hold_for_review"
+            # the reason that decided comes first: products/ count withheld reviews by it
+            ordered = [r for d, r in withheld if d == decision] + [r for d, r in withheld if d != decision]
+            return Outcome(decision, tuple(dict.fromkeys(ordered)) + extra, x.labels)
+        disclosed = set(spec["labels"]["disclose"])
+        if any(label["code"] in disclosed for label in x.labels):
+            return Outcome("publish_with_label", (codes.DISCLOSURE_LABEL,) + extra, x.labels)
+        return Outcome("publish", extra, x.labels)
 
 
-DEFAULT_POLICY = MinimalPolicy()
+# -- moderator overrides -------------------------------------------------------------------------
+
+OVERRIDE_FIELDS = ("review_id", "decision", "moderator", "note")
+
+
+def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[str, Any]]:
+    """Overrides from JSON Lines or CSV with columns review_id, decision, moderator, note
+    (optional: reasons, separated by ';', from the closed reason list; decided_at).
+    A later line for the same review id wins (an appeal after an earlier override)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    out: Dict[str, Dict[str, Any]] = {}
+    for n, row in enumerate(rows, 1):
+        missing = [f for f in OVERRIDE_FIELDS[:3] if not row.get(f)]
+        if missing:
+            raise PolicyError(f"{source} entry {n}: missing {', '.join(missing)}")
+        if row["decision"] not in codes.DECISIONS:
+            raise PolicyError(f"{source} entry {n}: decision {row['decision']!r} is not one of {', '.join(codes.DECISIONS)}")
+        reasons = row.get("reasons") or []
+        if isinstance(reasons, str):
+            reasons = [r.strip() for r in reasons.split(";") if r.strip()]
+        unknown = [r for r in reasons if r not in codes.REASON_CODES]
+        if unknown:
+            raise PolicyError(f"{source} entry {n}: unknown reason codes {unknown}")
+        out[row["review_id"]] = {"decision": row["decision"], "moderator": row["moderator"],
+                                 "note": row.get("note") or "", "reasons": list(reasons),
+                                 "decided_at": row.get("decided_at") or None}
+    return out
+
+
+def load_overrides(path: Optional[str]) -> Dict[str, Dict[str, Any]]:
+    if not path:
+        return {}
+    from apache_beam.io.filesystems import FileSystems
+    with FileSystems.open(path, mime_type="text/plain") as handle:
+        return parse_overrides(handle.read().decode("utf-8"), path)
+
+
+def apply_override(outcome: Outcome, override: Optional[Mapping[str, Any]]) -> Outcome:
+    """A moderator's decision replaces the policy's; its reasons (if any) and moderator_override are recorded."""
+    if not override:
+        return outcome
+    reasons = tuple(override.get("reasons") or ()) + (codes.MODERATOR_OVERRIDE,)  # its own grounds first
+    if override["decision"] in ("publish", "publish_with_label") and codes.PERSONAL_DATA_REDACTED in outcome.reasons:
+        reasons += (codes.PERSONAL_DATA_REDACTED,)  # redaction still applies to what is published
+    return Outcome(override["decision"], tuple(dict.fromkeys(reasons)), outcome.labels, override=dict(override))
+
+
+DEFAULT_POLICY = Policy.load()

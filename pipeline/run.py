@@ -31,7 +31,7 @@ from pipeline.context import RunContext
 from pipeline.dedup.config import DedupConfig
 from pipeline.io import read_json
 from pipeline.options import ModerationOptions
-from pipeline.policy import DEFAULT_POLICY
+from pipeline.policy import Policy, PolicyError, load_overrides
 from pipeline.transforms.summary import SUMMARY_FILE
 
 LOG = logging.getLogger("pipeline")
@@ -115,6 +115,10 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     opts = options.view_as(ModerationOptions)
+    from apache_beam.options.pipeline_options import StandardOptions
+    if options.view_as(StandardOptions).streaming:  # Pub/Sub in and out: pipeline/stream.py
+        from pipeline.stream import run_streaming
+        return run_streaming(options)
     if opts.input and opts.output:
         expand_date(opts)
     if _is_template_build(options):
@@ -122,16 +126,21 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
             raise UsageError("--input and --output are required")
     else:
         _check_io(opts)
-    ctx = RunContext.create(opts.run_id, DEFAULT_POLICY, input=opts.input, output=opts.output)
+    try:
+        policy = Policy.load(opts.policy)
+        overrides = load_overrides(opts.overrides)
+    except (PolicyError, OSError, ValueError) as exn:
+        raise UsageError(str(exn)) from exn
+    ctx = RunContext.create(opts.run_id, policy, input=opts.input, output=opts.output)
     cfg = BatchConfig(input=opts.input, output=opts.output, max_line_bytes=opts.max_line_bytes,
                       max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
                       require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
-                      dedup=_dedup_config(opts))
+                      dedup=_dedup_config(opts), overrides=overrides, parity_margin=opts.parity_margin)
     LOG.info("Run %s: pipeline %s (commit %s), policy %s %s", ctx.run_id, ctx.pipeline_version,
              ctx.commit or "unknown", ctx.policy_id, ctx.policy_version)
     started = time.monotonic()
     p = beam.Pipeline(options=options)
-    build_pipeline(p, cfg, ctx)
+    build_pipeline(p, cfg, ctx, policy)
     result = p.run()
     if _is_template_build(options):
         LOG.info("Template written; nothing was run.")

@@ -21,6 +21,7 @@ SCHEMA_FILES = (
     "dead_letter.schema.json",
     "product.schema.json",
     "run_summary.schema.json",
+    "policy.schema.json",
     "codes.json",
 )
 BASE_URI = "https://review-integrity.example/schemas/"

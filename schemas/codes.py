@@ -22,9 +22,15 @@ TOO_LARGE = "too_large"
 REDELIVERY = "redelivery"
 INTERNAL_ERROR = "internal_error"
 
+DUPLICATE_SPAM = "duplicate_spam"
+SUSPECTED_DUPLICATE = "suspected_duplicate"
+SUSPECTED_FAKE = "suspected_fake"
 PERSONAL_DATA_REDACTED = "personal_data_redacted"
+ABUSE = "abuse"
+OFF_TOPIC = "off_topic"
 EMPTY_AFTER_CLEANING = "empty_after_cleaning"
 DISCLOSURE_LABEL = "disclosure_label"
+MODERATOR_OVERRIDE = "moderator_override"
 
 for _name, _value in list(globals().items()):
     if _name.isupper() and isinstance(_value, str):

@@ -84,8 +84,43 @@ def test_honest_negative_reviews_are_published(demo_run):
     low = [d for d in decisions if d["rating"] <= 2]
     assert len(low) > 400
     withheld = [d for d in low if d["decision"] in ("hold_for_review", "reject")]
-    assert all(d["reasons"] == ["empty_after_cleaning"] for d in withheld)
-    assert len(withheld) <= 3
+    neutral = {"duplicate_spam", "suspected_duplicate", "suspected_fake", "empty_after_cleaning", "abuse",
+               "off_topic", "moderator_override"}
+    assert all(d["reasons"][0] in neutral for d in withheld)
+    assert len(withheld) / len(low) < 0.01
+    parity = demo_run.summary["parity"]
+    assert parity["ok"], parity["warnings"]
+    assert set(parity["by_rating"]) == {"1", "2", "3", "4", "5"}
+
+
+def test_campaign_copies_are_withheld_and_honest_reviews_are_not(demo_run):
+    decisions = {d["review_id"]: d for d in demo_run.records("decisions")}
+    camp = [d for rid, d in decisions.items() if rid.startswith("camp-")]
+    assert all(d["decision"] in ("hold_for_review", "reject") for d in camp)
+    assert sum(d["decision"] == "reject" and d["reasons"][0] == "duplicate_spam" for d in camp) >= 80
+    repeats = sorted((d for rid, d in decisions.items() if rid.startswith("repeat-")), key=lambda d: d["created_at"])
+    assert repeats[0]["decision"] == "publish" and all(d["decision"] == "reject" for d in repeats[1:])
+    assert all(d["decision"] == "publish_with_label" for rid, d in decisions.items() if rid.startswith("syn-"))
+    assert all(d["decision"] == "publish" for rid, d in decisions.items() if rid.startswith("short-"))
+
+
+def test_review_queue_has_what_a_moderator_needs(demo_run):
+    queue = demo_run.records("review_queue")
+    held = [d for d in demo_run.records("decisions") if d["decision"] == "hold_for_review"]
+    assert {q["review_id"] for q in queue} == {d["review_id"] for d in held} and queue
+    for entry in queue:
+        assert entry["body"] and entry["reasons"] and entry["signals"] and entry["source"]["line"] >= 1
+        if entry["signals"]["near_duplicate"]["values"].get("cluster_id"):
+            assert entry["neighbours"] and all(n["review_id"] != entry["review_id"] for n in entry["neighbours"])
+
+
+def test_report_html_is_self_contained(demo_run):
+    from pathlib import Path
+    page = (Path(demo_run.prefix) / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 6
+    assert "Withheld rate by star rating" in page and "duplicate_spam" in page
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "loads nothing from anywhere"
 
 
 def test_labels_come_from_input_metadata(demo_run):

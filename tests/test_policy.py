@@ -1,20 +1,40 @@
-"""The minimal policy: publishes valid reviews, labels disclosures, never reads the rating."""
+"""The decision policy: sentiment-neutral grounds only, proven by counterfactuals; overrides."""
 from __future__ import annotations
 
 import dataclasses
 
+import pytest
+import yaml
 from hypothesis import given, settings, strategies as st
 
-from pipeline.policy import DEFAULT_POLICY, labels_from_metadata
-from schemas.records import InputRef, Item, Review, Source
+from pipeline.policy import (DEFAULT_POLICY, Policy, PolicyError, PolicyInputs, apply_override,
+                             labels_from_metadata, parse_overrides, policy_inputs)
+from schemas.records import InputRef, Item, Review, Signal, Source
 
 
-def item(**review_changes) -> Item:
-    base = dict(review_id="r", product_id="p", author_id="a", rating=1, body="Broke in a week.",
+def item(rating=1, body="Broke in a week.", dup=None, clf=None, redactions=None, **review) -> Item:
+    base = dict(review_id="r", product_id="p", author_id="a", rating=rating, body=body,
                 created_at="2025-01-01T00:00:00Z")
-    base.update(review_changes)
-    return Item(review=Review(**base), ref=InputRef("f", 1), ingested_at="t", clean_body=base["body"],
-                language="en")
+    base.update(review)
+    signals = {}
+    if dup is not None:
+        signals["near_duplicate"] = Signal("scored", "v", dup)
+    if clf is not None:
+        signals["fake_classifier"] = Signal("scored", "v", clf)
+    return Item(review=Review(**base), ref=InputRef("f", 1), ingested_at="t", clean_body=body, language="en",
+                redactions=redactions or {}, signals=signals)
+
+
+def dup(pattern, canonical=False, size=2, evidence=None):
+    return {"pattern": pattern, "is_canonical": canonical, "cluster_size": size,
+            "evidence": pattern in ("campaign", "author_repeat") if evidence is None else evidence}
+
+
+def test_policy_inputs_cannot_see_rating_text_or_sentiment():
+    names = {f.name for f in dataclasses.fields(PolicyInputs)}
+    assert names == {"review_id", "has_text", "redacted", "labels", "near_duplicate", "fake_classifier"}
+    assert not any(word in name for name in names for word in ("rating", "star", "sentiment", "body", "title", "text_"))
+    assert "rating" not in repr(policy_inputs(item(rating=1)))
 
 
 def test_labels_come_only_from_metadata():
@@ -25,23 +45,80 @@ def test_labels_come_only_from_metadata():
     assert labels_from_metadata(item().review) == ()
 
 
-def test_decisions():
-    assert DEFAULT_POLICY.decide(item()).decision == "publish"
-    labelled = DEFAULT_POLICY.decide(item(incentivized=True))
-    assert labelled.decision == "publish_with_label" and labelled.reasons == ("disclosure_label",)
-    assert DEFAULT_POLICY.decide(item(verified_purchase=True)).decision == "publish"
-    redacted = DEFAULT_POLICY.decide(dataclasses.replace(item(), redactions={"email": 1}))
-    assert redacted.decision == "publish" and redacted.reasons == ("personal_data_redacted",)
-    empty = DEFAULT_POLICY.decide(dataclasses.replace(item(), clean_body=""))
-    assert empty.decision == "reject" and empty.reasons == ("empty_after_cleaning",)
+@pytest.mark.parametrize("kwargs, decision, reasons", [
+    ({}, "publish", ()),
+    ({"verified_purchase": True}, "publish", ()),
+    ({"incentivized": True}, "publish_with_label", ("disclosure_label",)),
+    ({"redactions": {"email": 1}}, "publish", ("personal_data_redacted",)),
+    ({"body": ""}, "reject", ("empty_after_cleaning",)),
+    ({"dup": dup("none", evidence=False)}, "publish", ()),
+    ({"dup": dup("syndicated_copy")}, "publish", ()),
+    ({"dup": dup("common_phrase")}, "publish", ()),
+    ({"dup": dup("author_repeat", canonical=True)}, "publish", ()),
+    ({"dup": dup("author_repeat")}, "reject", ("duplicate_spam",)),
+    ({"dup": dup("campaign", canonical=True, size=40)}, "hold_for_review", ("suspected_duplicate",)),
+    ({"dup": dup("campaign", size=3)}, "hold_for_review", ("suspected_duplicate",)),
+    ({"dup": dup("campaign", size=5)}, "reject", ("duplicate_spam",)),
+    ({"clf": {"band": "below_lower"}}, "publish", ()),
+    ({"clf": {"band": "between"}}, "hold_for_review", ("suspected_fake",)),
+    ({"clf": {"band": "above_upper"}}, "hold_for_review", ("suspected_fake",)),
+    ({"clf": {"band": "above_upper"}, "dup": dup("campaign", size=2)}, "reject", ("suspected_fake", "suspected_duplicate")),
+    ({"dup": dup("campaign", size=9), "redactions": {"phone": 1}}, "reject", ("duplicate_spam", "personal_data_redacted")),
+])
+def test_default_policy_decisions(kwargs, decision, reasons):
+    outcome = DEFAULT_POLICY.decide(item(**kwargs))
+    assert (outcome.decision, outcome.reasons) == (decision, reasons)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.sampled_from([x / 2 for x in range(2, 11)]), st.sampled_from([x / 2 for x in range(2, 11)]),
-       st.booleans(), st.booleans(), st.sampled_from([None, "employee", "brand_partner", "none"]),
-       st.sampled_from(["", "Broke.", "Great!"]), st.dictionaries(st.sampled_from(["email", "phone"]), st.integers(1, 3)))
-def test_changing_only_the_rating_never_changes_the_outcome(r1, r2, verified, incentivized, rel, body, redactions):
-    a = dataclasses.replace(item(rating=r1, verified_purchase=verified, incentivized=incentivized,
-                                 author_relationship=rel), clean_body=body, redactions=redactions)
+def test_detectors_that_did_not_run_or_do_not_apply_never_withhold():
+    it = dataclasses.replace(item(), signals={"near_duplicate": Signal("not_applicable", "v", {"shingles": 2}),
+                                              "fake_classifier": Signal("not_run", None)})
+    assert DEFAULT_POLICY.decide(it).decision == "publish"
+
+
+ratings = st.sampled_from([x / 2 for x in range(2, 11)])
+dup_values = st.none() | st.builds(dup, st.sampled_from(["none", "campaign", "author_repeat", "syndicated_copy",
+                                                         "syndication_source", "common_phrase"]),
+                                   st.booleans(), st.integers(2, 50))
+clf_values = st.none() | st.builds(lambda b, p: {"band": b, "probability": p},
+                                   st.sampled_from(["below_lower", "between", "above_upper"]), st.floats(0, 1))
+
+
+@settings(max_examples=400, deadline=None)
+@given(ratings, ratings, st.sampled_from(["", "Broke.", "Great!", "Worst kettle ever, it burned my hand. 1/10"]),
+       dup_values, clf_values, st.dictionaries(st.sampled_from(["email", "phone"]), st.integers(1, 3)),
+       st.booleans(), st.booleans(), st.sampled_from([None, "employee", "brand_partner", "none"]))
+def test_changing_only_the_rating_never_changes_the_decision_or_reasons(r1, r2, body, d, c, redactions, verified,
+                                                                        incentivized, rel):
+    a = item(rating=r1, body=body, dup=d, clf=c, redactions=redactions, verified_purchase=verified,
+             incentivized=incentivized, author_relationship=rel)
     b = dataclasses.replace(a, review=dataclasses.replace(a.review, rating=r2))
     assert DEFAULT_POLICY.decide(a) == DEFAULT_POLICY.decide(b)
+
+
+def test_policy_file_is_validated():
+    spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
+    assert Policy(spec).version == "1.0.0"
+    with pytest.raises(PolicyError, match="duplicates"):
+        Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {"canonical": "delete"}}})
+    with pytest.raises(PolicyError, match="Additional properties"):
+        Policy({**spec, "min_rating_to_publish": 3})  # no way to express a rating rule
+
+
+def test_overrides_take_precedence_and_are_recorded():
+    overrides = parse_overrides("review_id,decision,moderator,note,reasons\n"
+                                "r,reject,mod-7,personal attack on staff,abuse\n"
+                                "x,publish,mod-2,appeal upheld: original text,\n")
+    held = DEFAULT_POLICY.decide(item(dup=dup("campaign", size=3)))
+    out = apply_override(DEFAULT_POLICY.decide(item()), overrides["r"])
+    assert out.decision == "reject" and out.reasons == ("abuse", "moderator_override")
+    assert out.override["moderator"] == "mod-7"
+    appeal = apply_override(held, overrides["x"])
+    assert appeal.decision == "publish" and appeal.reasons == ("moderator_override",)
+    with pytest.raises(PolicyError, match="decision"):
+        parse_overrides('{"review_id": "r", "decision": "delete", "moderator": "m"}')
+    with pytest.raises(PolicyError, match="unknown reason"):
+        parse_overrides('{"review_id": "r", "decision": "reject", "moderator": "m", "reasons": ["too negative"]}')
+    later = parse_overrides('{"review_id": "r", "decision": "reject", "moderator": "m"}\n'
+                            '{"review_id": "r", "decision": "publish", "moderator": "appeals"}\n')
+    assert later["r"]["decision"] == "publish"

@@ -95,7 +95,7 @@ def test_attach_provenance_routes_only_publishable_reviews_to_published():
     with BeamTestPipeline() as p:
         detected, _ = p | beam.Create(items) | DetectFakes()
         decided, _ = detected | Decide("run-t")
-        decisions, published, restricted, dead = decided | AttachProvenance(CTX)
+        decisions, published, restricted, dead, queue = decided | AttachProvenance(CTX)
         assert_that(decisions | "D" >> beam.Map(lambda d: (d.review_id, d.decision)),
                     equal_to([("ok", "publish"), ("empty", "reject"), ("pii", "publish")]), label="decisions")
         assert_that(published | "P" >> beam.Map(lambda r: r.review_id), equal_to(["ok", "pii"]), label="published")

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 
-from pipeline.policy import DEFAULT_POLICY, Outcome
+from pipeline.policy import DEFAULT_POLICY, Outcome, apply_override
 from pipeline.transforms.common import safe_map
 from pipeline.transforms.parse import utc_now
 from schemas.records import Item
@@ -22,12 +22,17 @@ class Decided(NamedTuple):
 class Decide(beam.PTransform):
     """PCollection[Item] → (PCollection[Decided], dead letters)."""
 
-    def __init__(self, run_id: str, policy=DEFAULT_POLICY):
+    def __init__(self, run_id: str, policy=DEFAULT_POLICY, overrides=None):
         super().__init__()
         self._run_id = run_id
         self._policy = policy
+        self._overrides = dict(overrides or {})
 
     def expand(self, items):
-        policy = self._policy
-        return safe_map(items, "ApplyPolicy", lambda it: Decided(it, policy.decide(it), utc_now()),
-                        STAGE, self._run_id)
+        policy, overrides = self._policy, self._overrides
+
+        def decide(it: Item) -> Decided:
+            outcome = apply_override(policy.decide(it), overrides.get(it.review.review_id))
+            return Decided(it, outcome, utc_now())
+
+        return safe_map(items, "ApplyPolicy", decide, STAGE, self._run_id)

@@ -19,6 +19,9 @@ from schemas.records import Decision, Published
 STAGE = "provenance"
 PUBLISHED = "published"
 RESTRICTED = "restricted"
+QUEUE = "review_queue"
+CLUSTER_MEMBER = "cluster_member"
+MAX_NEIGHBOURS = 20
 PUBLISH_DECISIONS = ("publish", "publish_with_label")
 
 
@@ -44,6 +47,8 @@ def build_provenance(decided: Decided, ctx: RunContext, key: signing.SigningKey)
         "author_relationship": review.author_relationship,
         "language_source": item.language_source,
         "content_sha256": item.content_sha256,
+        "override": ({k: decided.outcome.override.get(k) for k in ("moderator", "note", "decided_at")}
+                     if decided.outcome.override else None),
         "signature_scheme": signing.scheme(key),
     }
 
@@ -71,6 +76,49 @@ def to_records(decided: Decided, ctx: RunContext, key: signing.SigningKey):
     return decision, published
 
 
+def queue_entry(decided: Decided, decision: Decision) -> dict:
+    """What a moderator needs to decide a held review (the text is the published, redacted text;
+    originals of redacted reviews are in restricted/)."""
+    item = decided.item
+    return {"review_id": decision.review_id, "product_id": decision.product_id, "author_id": decision.author_id,
+            "rating": decision.rating, "created_at": decision.created_at, "language": decision.language,
+            "title": item.clean_title, "body": item.clean_body, "decision": decision.decision,
+            "reasons": list(decision.reasons), "labels": [dict(x) for x in decision.labels],
+            "redactions": dict(decision.redactions), "signals": decision.signals,
+            "source": item.ref.to_dict(), "policy": decision.provenance["policy"],
+            "run_id": decision.provenance["run_id"], "neighbours": []}
+
+
+def neighbour(decided: Decided, decision: Decision) -> dict:
+    values = decision.signals["near_duplicate"]["values"]
+    body = decided.item.clean_body or ""
+    return {"review_id": decision.review_id, "author_id": decision.author_id, "product_id": decision.product_id,
+            "created_at": decision.created_at, "decision": decision.decision,
+            "is_canonical": values.get("is_canonical"), "similarity_to_canonical": values.get("similarity_to_canonical"),
+            "text": body[:280] + ("…" if len(body) > 280 else "")}
+
+
+def _with_neighbours(keyed):
+    """(cluster_id, {"queue": [entries], "members": [neighbours]}) → entries with their neighbours."""
+    cluster, grouped = keyed
+    members = sorted(grouped["members"], key=lambda m: (m["created_at"], m["review_id"]))
+    for entry in grouped["queue"]:
+        others = [m for m in members if m["review_id"] != entry["review_id"]]
+        yield dict(entry, neighbours=others[:MAX_NEIGHBOURS], neighbours_total=len(others))
+
+
+class BuildReviewQueue(beam.PTransform):
+    """(cluster_id or None, entry) + (cluster_id, neighbour) → review-queue entries with cluster neighbours."""
+
+    def expand(self, pcolls):
+        queue, members = pcolls
+        clustered = queue | "Clustered" >> beam.Filter(lambda kv: kv[0] is not None)
+        alone = queue | "NotClustered" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] is None else [])
+        joined = ({"queue": clustered, "members": members} | "JoinCluster" >> beam.CoGroupByKey()
+                  | "AttachNeighbours" >> beam.FlatMap(_with_neighbours))
+        return (joined, alone) | "AllQueued" >> beam.Flatten()
+
+
 class _ProvenanceFn(beam.DoFn):
     def __init__(self, ctx: RunContext, key_file, require_key: bool):
         self._ctx = ctx
@@ -88,10 +136,15 @@ class _ProvenanceFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(PUBLISHED, published)
         if decided.item.redactions:
             yield beam.pvalue.TaggedOutput(RESTRICTED, restricted_original(decided.item))
+        cluster = decision.signals.get("near_duplicate", {}).get("values", {}).get("cluster_id")
+        if cluster:
+            yield beam.pvalue.TaggedOutput(CLUSTER_MEMBER, (cluster, neighbour(decided, decision)))
+        if decision.decision == "hold_for_review":
+            yield beam.pvalue.TaggedOutput(QUEUE, (cluster, queue_entry(decided, decision)))
 
 
 class AttachProvenance(beam.PTransform):
-    """PCollection[Decided] → (decisions, published, restricted originals, dead letters)."""
+    """PCollection[Decided] → (decisions, published, restricted originals, dead letters, review queue)."""
 
     def __init__(self, ctx: RunContext, signing_key_file=None, require_signing_key=False):
         super().__init__()
@@ -102,6 +155,7 @@ class AttachProvenance(beam.PTransform):
     def expand(self, decided):
         out = decided | "SignAndRecord" >> beam.ParDo(
             _ProvenanceFn(self._ctx, self._key_file, self._require)).with_outputs(
-                PUBLISHED, RESTRICTED, main="decisions").with_exception_handling()
+                PUBLISHED, RESTRICTED, QUEUE, CLUSTER_MEMBER, main="decisions").with_exception_handling()
         dead = out.bad | "ProvenanceFailures" >> beam.Map(failure_to_dead_letter(STAGE, self._ctx.run_id))
-        return out.decisions, out[PUBLISHED], out[RESTRICTED], dead
+        queue = (out[QUEUE], out[CLUSTER_MEMBER]) | "BuildReviewQueue" >> BuildReviewQueue()
+        return out.decisions, out[PUBLISHED], out[RESTRICTED], dead, queue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections import Counter
 from typing import Dict, Iterable, Tuple
 
@@ -20,13 +21,14 @@ from pipeline.io import write_json
 LOG = logging.getLogger(__name__)
 RULE = "input_lines == decisions + dead_letters"
 SUMMARY_FILE = "run_summary.json"
+REPORT_FILE = "report.html"
 
 
 class ConservationError(RuntimeError):
     """Raised when records were lost or duplicated between input and output."""
 
 
-def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext) -> Dict:
+def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext, margin: float = 0.02) -> Dict:
     """(category, key) counts → the run_summary.json document."""
     by: Dict[str, Counter] = {}
     for (category, key), n in counts:
@@ -60,6 +62,15 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
         "policy": ctx.policy_dict(),
         "detectors": _detectors(get("detector")),
         "duplicate_patterns": get("duplicate_pattern"),
+        "parity": parity_audit(get("rating_outcome"), margin),
+        "distributions": {
+            "duplicate_similarity": get("dup_similarity"),
+            "duplicate_cluster_sizes": get("dup_cluster_size"),
+            "classifier_probability": get("clf_probability"),
+        },
+        "top_withheld_products": [
+            {"product_id": pid, "withheld": n}
+            for pid, n in sorted(get("product_withheld").items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
         "checks": [{"id": cid, "version": ver} for cid, ver in ctx.checks],
         "input": ctx.input,
         "output": ctx.output,
@@ -74,9 +85,10 @@ class WriteRunSummary(beam.PTransform):
     (Decision), ``dead_letters`` (DeadLetter), ``published``, ``products``.
     """
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: RunContext, parity_margin: float = 0.02):
         super().__init__()
         self._ctx = ctx
+        self._margin = parity_margin
 
     def expand(self, pcolls):
         keyed = [
@@ -92,7 +104,45 @@ class WriteRunSummary(beam.PTransform):
                 | "FlattenCounts" >> beam.Flatten()
                 | "SumPerKey" >> beam.CombinePerKey(sum)
                 | "AllCounts" >> beam.combiners.ToList()
-                | "WriteSummary" >> beam.Map(_write_and_check, ctx))
+                | "WriteSummary" >> beam.Map(_write_and_check, ctx, self._margin))
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> Tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n (sound at small n and at 0 or n)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, round(centre - half, 5)), min(1.0, round(centre + half, 5)))
+
+
+def parity_audit(counts: Dict[str, int], margin: float) -> Dict:
+    """Withheld rate (held + rejected) per star rating 1-5 with 95% intervals, and a warning when a
+    low-rating bucket (1 or 2 stars) is withheld more often than the 4-5 star reviews by > margin.
+
+    ``counts`` keys are "<star>:withheld" / "<star>:shown". Rating is never a policy input; this
+    audit checks the outcome anyway, on every run."""
+    buckets = {}
+    for star in range(1, 6):
+        w, shown = counts.get(f"{star}:withheld", 0), counts.get(f"{star}:shown", 0)
+        n = w + shown
+        buckets[str(star)] = {"n": n, "withheld": w, "rate": round(w / n, 5) if n else None,
+                              "ci95": list(wilson(w, n))}
+    high_w = sum(buckets[s]["withheld"] for s in ("4", "5"))
+    high_n = sum(buckets[s]["n"] for s in ("4", "5"))
+    high_rate = high_w / high_n if high_n else None
+    warnings = []
+    for star in ("1", "2"):
+        b = buckets[star]
+        if b["n"] and high_rate is not None and b["rate"] - high_rate > margin:
+            warnings.append(f"{star}-star reviews were withheld at {b['rate']:.2%} (95% CI {b['ci95'][0]:.2%}-"
+                            f"{b['ci95'][1]:.2%}) against {high_rate:.2%} for 4-5 star reviews: more than the "
+                            f"{margin:.2%} margin. Check the reasons of withheld low-rated reviews.")
+    return {"by_rating": buckets, "high_rating_rate": round(high_rate, 5) if high_rate is not None else None,
+            "high_rating_ci95": list(wilson(high_w, high_n)), "margin": margin, "ok": not warnings,
+            "warnings": warnings,
+            "note": "withheld = hold_for_review + reject; a half star counts in the bucket below"}
 
 
 def _detectors(counts: Dict[str, int]) -> Dict[str, Dict[str, int]]:
@@ -106,6 +156,21 @@ def _detectors(counts: Dict[str, int]) -> Dict[str, Dict[str, int]]:
 
 def _decision_keys(decision):
     yield ("decision", decision.decision), 1
+    star = min(5, max(1, math.floor(decision.rating)))
+    withheld = decision.decision in ("hold_for_review", "reject")
+    yield ("rating_outcome", f"{star}:{'withheld' if withheld else 'shown'}"), 1
+    if withheld:
+        yield ("product_withheld", decision.product_id), 1
+    dup = decision.signals.get("near_duplicate", {})
+    values = dup.get("values", {}) if dup.get("status") == "scored" else {}
+    if values.get("cluster_id"):
+        yield ("dup_similarity", f"{min(0.98, math.floor(values['similarity_to_canonical'] * 50) / 50):.2f}"), 1
+        if values.get("is_canonical"):
+            size = values["cluster_size"]
+            yield ("dup_cluster_size", str(size) if size < 5 else "5-9" if size < 10 else "10-49" if size < 50 else "50+"), 1
+    clf = decision.signals.get("fake_classifier", {})
+    if clf.get("status") == "scored" and "probability" in clf.get("values", {}):
+        yield ("clf_probability", f"{min(0.9, math.floor(clf['values']['probability'] * 10) / 10):.1f}"), 1
     for name, signal in decision.signals.items():
         yield ("detector", f"{name}:{signal['status']}"), 1
         pattern = signal.get("values", {}).get("pattern") if name == "near_duplicate" else None
@@ -118,11 +183,19 @@ def _decision_keys(decision):
         yield ("redacted", "reviews"), 1
 
 
-def _write_and_check(counts, ctx: RunContext):
-    summary = build_summary(counts, ctx)
+def _write_and_check(counts, ctx: RunContext, margin: float = 0.02):
+    summary = build_summary(counts, ctx, margin)
     path = FileSystems.join(ctx.output.rstrip("/"), SUMMARY_FILE)
     write_json(path, summary)
     LOG.info("Run summary written to %s: %s", path, summary["conservation"]["detail"])
+    for warning in summary["parity"]["warnings"]:
+        LOG.warning("Parity audit: %s", warning)
+    try:
+        from pipeline.report import write_report
+        report = write_report(summary, FileSystems.join(ctx.output.rstrip("/"), REPORT_FILE))
+        LOG.info("Transparency report written to %s", report)
+    except Exception as exn:  # noqa: BLE001 - a chart problem must not fail a finished run
+        LOG.error("Could not write the transparency report: %s", exn)
     if not summary["conservation"]["ok"]:
         raise ConservationError(f"conservation rule broken ({RULE}): {summary['conservation']['detail']}; "
                                 f"see {path}")
