@@ -62,10 +62,13 @@ def build_corpus(conf: dict, docs: int, rng: random.Random):
     rng.shuffle(rows)
     n_copies = max(1, docs // 10) if conf["lang"] != "ko+en" else 5000
     base = rows[:docs - n_copies] if conf["lang"] != "ko+en" else rows
-    while conf["lang"] == "ko+en" and len(base) < docs - n_copies:  # scale: new honest texts from pairs
-        a, b = rng.sample(rows, 2)
-        if a["language"] == b["language"]:
-            base.append(dict(a, text=f"{a['text']} {b['text']}", author_id=f"mix-{len(base)}"))
+    if conf["lang"] == "ko+en":  # scale: more distinct texts, words drawn at random from the real ones
+        vocab = {lang: [w for r in rows if r["language"] == lang for w in r["text"].split()] for lang in ("ko", "en")}
+        while len(base) < docs - n_copies:
+            model = rng.choice(rows)
+            n_words = max(3, len(model["text"].split()))
+            base.append(dict(model, text=" ".join(rng.choices(vocab[model["language"]], k=n_words)),
+                             author_id=f"synth-{len(base)}", product_id=f"sp-{rng.randrange(20000)}"))
     texts = [r["text"] for r in base]
     all_pairs = []
     out = list(base)

@@ -1,6 +1,7 @@
 """The entry points: clear usage errors, module and console forms."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,3 +51,37 @@ def test_date_placeholder_selects_the_day_folder(tmp_path):
     bad = run("--input", str(tmp_path / "in" / "{date}" / "*.jsonl"), "--output", str(tmp_path / "o"),
               "--run_date", "24/11/2026")
     assert bad.returncode == 2 and "not YYYY-MM-DD" in bad.stderr
+
+
+def test_moderator_overrides_and_a_custom_policy(tmp_path):
+    src = tmp_path / "in.jsonl"
+    long_text = ("This is hands down the best kettle I have ever owned, amazing quality, super fast shipping "
+                 "and the seller is so helpful, everyone in my family wants one now")
+    lines = [json.dumps({"review_id": f"c{i}", "product_id": "p", "author_id": f"a{i}", "rating": 5,
+                         "body": long_text + "!" * i, "created_at": f"2025-01-0{i + 1}T00:00:00Z"}) for i in range(3)]
+    src.write_text("\n".join(lines) + "\n")
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text("review_id,decision,moderator,note,reasons\n"
+                         "c0,publish,mod-1,appeal: the original that others copied,\n")
+    proc = run("--input", str(src), "--output", str(tmp_path / "out"), "--overrides", str(overrides))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    decisions = {}
+    for path in (tmp_path / "out" / "decisions").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            decisions[rec["review_id"]] = rec
+    assert decisions["c0"]["decision"] == "publish" and decisions["c0"]["reasons"] == ["moderator_override"]
+    assert decisions["c0"]["provenance"]["override"]["moderator"] == "mod-1"
+    assert decisions["c1"]["decision"] == "hold_for_review" and decisions["c1"]["provenance"]["override"] is None
+    policy = tmp_path / "strict.yaml"
+    policy.write_text(open(ROOT / "pipeline" / "policies" / "default.yaml").read()
+                      .replace("id: review-integrity-default", "id: strict").replace('version: "1.0.0"', 'version: "2.0.0"')
+                      .replace("reject_copies_from_cluster_size: 5", "reject_copies_from_cluster_size: 2"))
+    proc = run("--input", str(src), "--output", str(tmp_path / "strict"), "--policy", str(policy))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rec = json.loads(next((tmp_path / "strict" / "decisions").glob("*.jsonl")).read_text().splitlines()[0])
+    assert rec["provenance"]["policy"] == {"id": "strict", "version": "2.0.0"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nversion: '1'\n")
+    proc = run("--input", str(src), "--output", str(tmp_path / "bad"), "--policy", str(bad))
+    assert proc.returncode == 2 and "policy" in proc.stderr
