@@ -117,10 +117,9 @@ class Policy:
         if dup_evidence:
             role = "canonical" if dup.get("is_canonical") else "copies"
             rule = spec["duplicates"].get(dup.get("pattern"), {})
+            if "large_from_cluster_size" in rule and dup.get("cluster_size", 0) >= rule["large_from_cluster_size"]:
+                role = "large_" + role
             decision = rule.get(role, "publish")
-            if (role == "copies" and "reject_copies_from_cluster_size" in rule
-                    and dup.get("cluster_size", 0) >= rule["reject_copies_from_cluster_size"]):
-                decision = "reject"
             if decision in ("reject", "hold_for_review"):
                 withheld.append((decision, codes.DUPLICATE_SPAM if decision == "reject" else codes.SUSPECTED_DUPLICATE))
         clf = x.fake_classifier.get("values", {}) if x.fake_classifier.get("status") == "scored" else {}

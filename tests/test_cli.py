@@ -73,10 +73,11 @@ def test_moderator_overrides_and_a_custom_policy(tmp_path):
     assert decisions["c0"]["decision"] == "publish" and decisions["c0"]["reasons"] == ["moderator_override"]
     assert decisions["c0"]["provenance"]["override"]["moderator"] == "mod-1"
     assert decisions["c1"]["decision"] == "hold_for_review" and decisions["c1"]["provenance"]["override"] is None
+    assert decisions["c2"]["decision"] == "hold_for_review"
     policy = tmp_path / "strict.yaml"
     policy.write_text(open(ROOT / "pipeline" / "policies" / "default.yaml").read()
                       .replace("id: review-integrity-default", "id: strict").replace('version: "1.0.0"', 'version: "2.0.0"')
-                      .replace("reject_copies_from_cluster_size: 5", "reject_copies_from_cluster_size: 2"))
+                      .replace("large_from_cluster_size: 5", "large_from_cluster_size: 2"))
     proc = run("--input", str(src), "--output", str(tmp_path / "strict"), "--policy", str(policy))
     assert proc.returncode == 0, proc.stderr[-2000:]
     rec = json.loads(next((tmp_path / "strict" / "decisions").glob("*.jsonl")).read_text().splitlines()[0])

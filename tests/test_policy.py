@@ -56,6 +56,7 @@ def test_labels_come_only_from_metadata():
     ({"dup": dup("common_phrase")}, "publish", ()),
     ({"dup": dup("author_repeat", canonical=True)}, "publish", ()),
     ({"dup": dup("author_repeat")}, "reject", ("duplicate_spam",)),
+    ({"dup": dup("campaign", canonical=True, size=2)}, "publish", ()),
     ({"dup": dup("campaign", canonical=True, size=40)}, "hold_for_review", ("suspected_duplicate",)),
     ({"dup": dup("campaign", size=3)}, "hold_for_review", ("suspected_duplicate",)),
     ({"dup": dup("campaign", size=5)}, "reject", ("duplicate_spam",)),
@@ -100,7 +101,8 @@ def test_policy_file_is_validated():
     spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
     assert Policy(spec).version == "1.0.0"
     with pytest.raises(PolicyError, match="duplicates"):
-        Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {"canonical": "delete"}}})
+        Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
+                                                                           "canonical": "delete"}}})
     with pytest.raises(PolicyError, match="Additional properties"):
         Policy({**spec, "min_rating_to_publish": 3})  # no way to express a rating rule
 
