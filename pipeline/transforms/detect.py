@@ -32,14 +32,18 @@ class DetectFakes(beam.PTransform):
     signature store's fingerprints from earlier runs (or None).
     """
 
-    def __init__(self, dedup: Optional[DedupConfig] = None, stored=None):
+    def __init__(self, dedup: Optional[DedupConfig] = None, stored=None, streaming: bool = False):
         super().__init__()
         self._dedup = dedup
         self._stored = stored
+        self._streaming = streaming  # stateful band buckets with retention (pipeline/stream.py)
 
     def expand(self, items):
         fingerprints = None
-        if self._dedup is not None:
+        if self._dedup is not None and self._streaming:
+            from pipeline.transforms.dedup_stream import StreamingNearDuplicates
+            items = items | "NearDuplicates" >> StreamingNearDuplicates(self._dedup)
+        elif self._dedup is not None:
             from pipeline.transforms.dedup import DetectNearDuplicates
             items, fingerprints = items | "NearDuplicates" >> DetectNearDuplicates(self._dedup, self._stored)
         return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints

@@ -51,6 +51,17 @@ class ProductAggregateFn(beam.CombineFn):
         return acc
 
 
+def product_doc(product_id: str, acc, run_id: str) -> ProductDoc:
+    """A :class:`ProductAggregateFn` accumulator → the product's document (batch and streaming)."""
+    published, rating_sum, hist, decided, withheld = acc
+    return ProductDoc(
+        product_id=product_id, published_count=published,
+        average_rating=round(rating_sum / published, 3) if published else None,
+        rating_histogram={str(s): hist.get(str(s), 0) for s in range(1, 6)},
+        decisions=dict(sorted(decided.items())), withheld_count=sum(withheld.values()),
+        withheld_by_reason=dict(sorted(withheld.items())), run_id=run_id)
+
+
 class SummariseProducts(beam.PTransform):
     """PCollection[Decision] → PCollection[ProductDoc], one per product."""
 
@@ -62,13 +73,7 @@ class SummariseProducts(beam.PTransform):
         run_id = self._run_id
 
         def to_doc(kv) -> ProductDoc:
-            product_id, (published, rating_sum, hist, decided, withheld) = kv
-            return ProductDoc(
-                product_id=product_id, published_count=published,
-                average_rating=round(rating_sum / published, 3) if published else None,
-                rating_histogram={str(s): hist.get(str(s), 0) for s in range(1, 6)},
-                decisions=dict(sorted(decided.items())), withheld_count=sum(withheld.values()),
-                withheld_by_reason=dict(sorted(withheld.items())), run_id=run_id)
+            return product_doc(kv[0], kv[1], run_id)
 
         return (decisions
                 | "KeyByProduct" >> beam.Map(lambda d: (d.product_id, d))
