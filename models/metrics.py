@@ -52,7 +52,8 @@ def summary(y, p, thresholds: Mapping[str, float], groups=None, cut: float = 0.5
            "macro_f1": macro_f1(y, pred) if len(y) else None,
            "roc_auc": roc_auc(y, p),
            "fpr": fpr_at(y, p, thresholds),
-           "fpr_by_group": {}}
+           "fpr_by_group": {},
+           "tpr": fpr_at(1 - y, p, thresholds)}  # share of positives at or above each threshold
     if groups is not None:
         groups = np.asarray(groups, dtype=object)
         for g in sorted(set(groups.tolist()), key=str):

@@ -41,6 +41,8 @@ def export_pooled_encoder(encoder_dir, out_path, opset: int = 17) -> Path:
 
 
 def quantize_int8(fp32_path, int8_path) -> Path:
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # fused ops lack types
     return Path(int8_path)

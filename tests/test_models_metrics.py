@@ -23,7 +23,8 @@ def test_macro_f1_and_fpr():
 def test_summary_keys_and_groups():
     out = metrics.summary([0, 1, 0, 1], [0.2, 0.9, 0.7, 0.4], {"lower": 0.5, "upper": 0.8},
                           groups=["a", "a", "b", "b"])
-    assert set(out) == {"n", "accuracy", "macro_f1", "roc_auc", "fpr", "fpr_by_group"}
+    assert set(out) == {"n", "accuracy", "macro_f1", "roc_auc", "fpr", "fpr_by_group", "tpr"}
+    assert out["tpr"] == {"lower": 0.5, "upper": 0.5}
     assert out["n"] == 4 and out["accuracy"] == 0.5
     assert out["fpr_by_group"]["a"] == {"n": 2, "n_negative": 1, "lower": 0.0, "upper": 0.0}
     assert out["fpr_by_group"]["b"]["lower"] == 1.0
