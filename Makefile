@@ -50,6 +50,12 @@ bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs na
 compact-store: $(STAMP) ## compact the signature store: make compact-store STORE=<prefix> [RETENTION=90]
 	$(BIN)/python -m pipeline.dedup.store compact --store $(STORE) --retention_days $(or $(RETENTION),90)
 
+.PHONY: stream-demo
+stream-demo: $(STAMP) ## streaming job on DirectRunner against the local Pub/Sub emulator: events, latency, clean shutdown
+	$(BIN)/python -m pipeline.local.stream_demo --count $(or $(COUNT),200) --rate $(or $(RATE),5) --output out/stream-demo
+	@left=$$(pgrep -af '[c]loud-pubsub-emulator|[p]ipeline.run --streaming' || true); \
+	  if [ -n "$$left" ]; then echo "stray processes left: $$left"; exit 1; else echo "no stray emulator, Java or pipeline process (pgrep)"; fi
+
 dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
 	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
 

@@ -1,0 +1,176 @@
+"""The streaming job's own pieces, deterministic in event time with TestStream (pipeline/stream.py):
+event time and allowed lateness, windows and late panes, redelivery state and its retention timer,
+per-product running documents, and the whole streaming middle on Pub/Sub-shaped messages."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pickle
+
+import apache_beam as beam
+import pytest
+from apache_beam.io.gcp.pubsub import PubsubMessage
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import window
+from apache_beam.transforms.window import TimestampedValue
+
+from pipeline.build import BatchConfig
+from pipeline.context import RunContext
+from pipeline.stream import (AssignEventTime, MessagesToLines, ProductUpdateFn, StreamConfig,
+                             StreamingDropRedeliveries, _load_policy, message_line, moderate_stream,
+                             window_for_files)
+from schemas.records import Decision, InputRef, Item, Review
+
+pytestmark = pytest.mark.slow
+SUB = "projects/p/subscriptions/reviews"
+T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc).timestamp()
+
+
+def iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def streaming_pipeline() -> beam.Pipeline:
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    return beam.Pipeline(options=options)
+
+
+def item(review_id: str, created: float, message_id: int = 1, body: str = "fine") -> Item:
+    return Item(review=Review(review_id=review_id, product_id="p", author_id="a", rating=4, body=body,
+                              created_at=iso(created)), ref=InputRef(SUB, message_id), ingested_at="t")
+
+
+def test_message_ids_become_source_lines():
+    assert message_line("4711") == 4711
+    assert message_line(None) == 1 and message_line("abc") == 1 and message_line("0") == 1
+
+
+def test_event_time_is_created_at_bounded_by_allowed_lateness():
+    stream = (TestStream()
+              .add_elements([TimestampedValue(item("on_time", T0 - 30), T0),         # 30 s old: keeps its time
+                             TimestampedValue(item("out_of_order", T0 - 90), T0 + 1),
+                             TimestampedValue(item("late", T0 - 7200), T0 + 2),       # 2 h old, lateness 1 h
+                             TimestampedValue(item("future", T0 + 600), T0 + 3)])     # producer clock ahead
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    out = (p | stream | beam.ParDo(AssignEventTime(3600))
+           | beam.Map(lambda it, ts=beam.DoFn.TimestampParam: (it.review.review_id, float(ts) - T0)))
+    assert_that(out, equal_to([("on_time", -30.0), ("out_of_order", -90.0), ("late", 2 - 3600.0),
+                               ("future", 3.0)]))
+    p.run().wait_until_finish()
+
+
+def test_windows_fire_on_time_and_again_for_late_data_within_lateness():
+    # Event times near 0: DirectRunner's TestStream clock starts at 0, and a processing-time late
+    # trigger on present-day event times stalls it there (it fires live: see the emulator test).
+    T0 = 0.0
+    stream = (TestStream()
+              .add_elements([TimestampedValue("a", T0 + 1), TimestampedValue("b", T0 + 7),
+                             TimestampedValue("next", T0 + 12)])
+              .advance_watermark_to(T0 + 100)                 # both windows close: on-time panes
+              .add_elements([TimestampedValue("late", T0 + 3)])  # late, within the allowed lateness
+              .advance_processing_time(20)
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+
+    def describe(kv, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        return (float(win.start) - T0, {0: "early", 1: "on_time", 2: "late"}[pane.timing], sorted(kv[1]))
+
+    out = (p | stream | "FileWindows" >> window_for_files(10, 3600) | beam.Map(lambda x: ("k", x))
+           | beam.GroupByKey() | beam.Map(describe) | "Global" >> beam.WindowInto(window.GlobalWindows()))
+    assert_that(out, equal_to([(0.0, "on_time", ["a", "b"]), (10.0, "on_time", ["next"]),
+                               (0.0, "late", ["late"])]))
+    p.run().wait_until_finish()
+
+
+def test_redelivery_is_one_decision_and_retention_timer_clears_state():
+    retention = 3600
+    stream = (TestStream()
+              .add_elements([TimestampedValue(item("r1", T0, 1), T0)])
+              .add_elements([TimestampedValue(item("r1", T0, 2), T0 + 5),                 # Pub/Sub redelivery
+                             TimestampedValue(item("r1", T0, 3, body="edited"), T0 + 6),  # producer resend, changed
+                             TimestampedValue(item("r2", T0, 4), T0 + 7)])
+              .advance_watermark_to(T0 + retention + 60)   # the timer fires: r1's state is cleared
+              .add_elements([TimestampedValue(item("r1", T0, 5), T0 + retention + 70)])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    unique, dead = p | stream | StreamingDropRedeliveries("run", retention)
+    assert_that(unique | beam.Map(lambda it: (it.review.review_id, it.ref.line)),
+                equal_to([("r1", 1), ("r2", 4), ("r1", 5)]), label="kept")
+    assert_that(dead | beam.Map(lambda d: (d.error_code, d.review_id, d.source.line, d.error.split("; ")[-1])),
+                equal_to([("redelivery", "r1", 2, "identical content"),
+                          ("redelivery", "r1", 3, "content differs, the first delivery is kept")]), label="dead")
+    p.run().wait_until_finish()
+
+
+def test_redelivery_state_per_retained_review_is_small():
+    """What FirstDeliveryFn keeps per review id: the key and (message id, 8-byte digest)."""
+    key = "en-00000123".encode("utf-8")
+    value = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8))
+    assert len(key) + len(value) < 100, len(key) + len(value)
+
+
+def test_product_documents_follow_every_decision():
+    def decision(i, product, outcome="publish", rating=4, reasons=()):
+        return TimestampedValue(Decision(review_id=f"r{i}", product_id=product, author_id="a", rating=rating,
+                                         created_at="x", language="en", decision=outcome, reasons=reasons,
+                                         labels=(), redactions={}, signals={}, provenance={}), T0 + i)
+
+    stream = (TestStream()
+              .add_elements([decision(1, "p1", rating=5), decision(2, "p2")])
+              .add_elements([decision(3, "p1", "hold_for_review", reasons=("duplicate_campaign",))])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    docs = (p | stream | beam.Map(lambda d: (d.product_id, d)) | beam.ParDo(ProductUpdateFn("run"))
+            | beam.Map(lambda doc: (doc.product_id, doc.published_count, doc.average_rating,
+                                    doc.withheld_count, json.dumps(doc.withheld_by_reason))))
+    assert_that(docs, equal_to([("p1", 1, 5.0, 0, "{}"), ("p2", 1, 4.0, 0, "{}"),
+                                ("p1", 1, 5.0, 1, '{"duplicate_campaign": 1}')]))
+    p.run().wait_until_finish()
+
+
+def review_line(review_id: str, created: float, body: str, author: str = "a1") -> bytes:
+    return json.dumps({"review_id": review_id, "product_id": "kettle-01", "author_id": author, "rating": 2,
+                       "body": body, "created_at": iso(created)}).encode("utf-8")
+
+
+LONG = ("The kettle boils fast but the lid hinge cracked after two weeks and the handle gets far too hot "
+        "to hold, customer service never answered my emails about a replacement")
+
+
+def test_streaming_middle_on_pubsub_messages():
+    """Parse → redelivery → normalise → near-duplicates across time → decide → provenance, from messages."""
+    msgs = [
+        (1, review_line("r1", T0 - 10, LONG, "a1"), T0),
+        (2, b"{not json", T0 + 1),
+        (3, review_line("r1", T0 - 10, LONG, "a1"), T0 + 2),            # redelivered
+        (4, review_line("r2", T0 - 7200, "Great kettle, works well, quick to boil and quiet too.", "a2"), T0 + 3),
+    ]
+    later = [(5, review_line("r3", T0 + 86400 * 20, LONG + " really", "a3"), T0 + 86400 * 20)]  # a copy 20 days on
+    stream = (TestStream()
+              .add_elements([TimestampedValue(PubsubMessage(d, {}, message_id=str(i)), ts) for i, d, ts in msgs])
+              .advance_watermark_to(T0 + 86400 * 10)
+              .add_elements([TimestampedValue(PubsubMessage(d, {}, message_id=str(i)), ts) for i, d, ts in later])
+              .advance_watermark_to_infinity())
+    policy, _ = _load_policy(type("Opts", (), {"policy": None, "overrides": None})())
+    cfg = StreamConfig(base=BatchConfig(input=SUB, output=""), input_subscription=SUB)
+    ctx = RunContext.create("stream-test", policy, commit="test")
+    p = streaming_pipeline()
+    lines = p | stream | beam.ParDo(MessagesToLines(SUB, 1 << 20))
+    out = moderate_stream(lines, ctx, cfg, policy)
+
+    def decided(d):
+        nd = d.signals["near_duplicate"]["values"]
+        return (d.review_id, d.provenance["input"]["line"], nd.get("pattern"), nd.get("canonical_review_id"))
+
+    assert_that(out["decisions"] | beam.Map(decided),
+                equal_to([("r1", 1, "none", "r1"), ("r2", 4, "none", "r2"), ("r3", 5, "campaign", "r1")]),
+                label="decisions")
+    assert_that(out["dead_letters"] | beam.Map(lambda d: (d.error_code, d.source.uri, d.source.line)),
+                equal_to([("malformed_json", SUB, 2), ("redelivery", SUB, 3)]), label="dead_letters")
+    assert_that(out["products"] | beam.Map(lambda doc: (doc.product_id, doc.published_count + doc.withheld_count)),
+                equal_to([("kettle-01", 1), ("kettle-01", 2), ("kettle-01", 3)]), label="products")
+    p.run().wait_until_finish()
