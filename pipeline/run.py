@@ -118,7 +118,7 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
     from apache_beam.options.pipeline_options import StandardOptions
     if options.view_as(StandardOptions).streaming:  # Pub/Sub in and out: pipeline/stream.py
         from pipeline.stream import run_streaming
-        return run_streaming(options)
+        return run_streaming(options, UsageError)  # this module's class, also when run as __main__
     if opts.input and opts.output:
         expand_date(opts)
     if _is_template_build(options):

@@ -401,13 +401,16 @@ def stream_config(opts, dedup) -> StreamConfig:
                         pubsub_id_label=opts.pubsub_id_label)
 
 
-def run_streaming(options) -> dict:
+def run_streaming(options, usage_error=None) -> dict:
     """Builds and runs the streaming job. On DirectRunner it runs here until --stream_duration_s
     passes or the process is interrupted, then cancels; on Dataflow it returns once submitted."""
     from apache_beam.options.pipeline_options import StandardOptions
     from pipeline.options import ModerationOptions
-    from pipeline.run import UsageError, _dedup_config
+    from pipeline import run as launcher
 
+    # The launcher's UsageError (exit status 2); pipeline.run passes its own, which is a different
+    # class from pipeline.run.UsageError when it runs as ``python -m pipeline.run``.
+    UsageError = usage_error or launcher.UsageError
     opts = options.view_as(ModerationOptions)
     if bool(opts.input_subscription) == bool(opts.input_topic):
         raise UsageError("--streaming needs exactly one of --input_subscription projects/P/subscriptions/S "
@@ -416,7 +419,10 @@ def run_streaming(options) -> dict:
         raise UsageError("--input is for batch; streaming reads --input_subscription or --input_topic")
     if not (opts.output or opts.output_topic):
         raise UsageError("--streaming needs --output PREFIX (windowed files) and/or --output_topic")
-    dedup = _dedup_config(opts)
+    try:
+        dedup = launcher._dedup_config(opts)
+    except launcher.UsageError as exn:
+        raise UsageError(str(exn)) from exn
     if dedup is not None and dedup.signature_store:
         raise UsageError("--signature_store is for batch; streaming keeps its near-duplicate memory in state")
     try:

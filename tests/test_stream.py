@@ -174,3 +174,11 @@ def test_streaming_middle_on_pubsub_messages():
     assert_that(out["products"] | beam.Map(lambda doc: (doc.product_id, doc.published_count + doc.withheld_count)),
                 equal_to([("kettle-01", 1), ("kettle-01", 2), ("kettle-01", 3)]), label="products")
     p.run().wait_until_finish()
+
+
+def test_streaming_usage_errors_exit_2(capsys):
+    from pipeline.run import main
+    assert main(["--streaming", "--output", "out/x"]) == 2
+    assert main(["--streaming", "--input_subscription", SUB]) == 2
+    assert main(["--streaming", "--input_subscription", SUB, "--input", "x.jsonl", "--output", "o"]) == 2
+    assert "--input_subscription" in capsys.readouterr().err
