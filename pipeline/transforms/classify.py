@@ -10,10 +10,11 @@
   handler does not import with transformers 5): ONNX Runtime int8 encoder, intra-op threads set
   explicitly (1 by default: one model per worker process, parallelism across processes), loaded
   once per worker process through RunInference's shared model.
-* Batching: RunInference's ``BatchElements`` gathers up to ``max_batch_size`` texts; inside each
-  batch the handler sorts by token count and runs micro-batches padded only to their own longest
-  text (length-aware batching; Beam's own length bucketing only applies with streaming-style
-  ``max_batch_duration_secs``).
+* Batching: RunInference's ``BatchElements`` gathers ``max_batch_size`` (512) texts; inside each
+  batch the handler sorts by token count and runs micro-batches of 32 padded only to their own
+  longest text (length-aware batching; Beam's own length bucketing only applies with
+  streaming-style ``max_batch_duration_secs``). Large Beam batches matter: sorting within 32–64
+  texts left the job at ~0.6 of the bare model's rate, within 512 at ~0.9 (measured side by side).
 * Exact copies (same text, by SHA-256) are scored once and the score joined back to every copy.
 * Languages: only those the artifact was evaluated on (``config.json`` ``languages``: English);
   for others, undetermined language or empty text the signal is ``not_applicable``, so the
@@ -52,7 +53,7 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
     """ModelHandler[str → score dict] over a ``models.runtime.FakeReviewClassifier``."""
 
     def __init__(self, model_dir: str, threads: int = 1, micro_batch: int = 32,
-                 min_batch_size: int = 32, max_batch_size: int = 256, model_copies: Optional[int] = None):
+                 min_batch_size: int = 512, max_batch_size: int = 512, model_copies: Optional[int] = None):
         kwargs = {"min_batch_size": min(min_batch_size, max_batch_size), "max_batch_size": max_batch_size}
         if model_copies is not None:
             kwargs["model_copies"] = model_copies
@@ -104,7 +105,7 @@ def _with_signal(item: Item, signal: Signal) -> Item:
 class ClassifyReviews(beam.PTransform):
     """PCollection[Item] → PCollection[Item] with ``signals["fake_classifier"]`` set on every item."""
 
-    def __init__(self, model_dir=None, threads: int = 1, max_batch_size: int = 256,
+    def __init__(self, model_dir=None, threads: int = 1, max_batch_size: int = 512,
                  dead_letters: bool = False, run_id: str = "", model_copies: Optional[int] = None,
                  handler: Optional[ModelHandler] = None):
         super().__init__()
@@ -113,8 +114,9 @@ class ClassifyReviews(beam.PTransform):
         config = runtime.read_config(self._model_dir)
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
-        self._handler = handler or OnnxFakeReviewHandler(self._model_dir, threads=threads,
-                                                         max_batch_size=max_batch_size, model_copies=model_copies)
+        self._handler = handler or OnnxFakeReviewHandler(
+            self._model_dir, threads=threads, min_batch_size=max_batch_size, max_batch_size=max_batch_size,
+            model_copies=model_copies)
         self._dead_letters = dead_letters
         self._run_id = run_id
 
