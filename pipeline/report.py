@@ -62,15 +62,14 @@ def _parity_chart(parity: Mapping) -> str:
         highs.append((b["ci95"][1] - rate) * 100 if b["n"] else 0)
     fig, ax = plt.subplots(figsize=(6.4, 2.8))
     colors = [WITHHELD if s in ("1", "2") else SHOWN for s in stars]
-    ax.bar([f"{s}★" for s in stars], rates, yerr=[lows, highs], capsize=4, color=colors)
-    for x, s in enumerate(stars):
-        ax.text(x, 0, f"n={parity['by_rating'][s]['n']}", ha="center", va="bottom", fontsize=8, color="white")
+    ax.bar([f"{s}★\nn={parity['by_rating'][s]['n']}" for s in stars], rates, yerr=[lows, highs], capsize=4,
+           color=colors)
     ax.set_ylabel("withheld (%)")
     ax.set_title("Withheld rate by star rating, with 95% intervals", loc="left", fontsize=11)
     return _svg(fig)
 
 
-def _dist(counts: Mapping[str, int], title: str, xlabel: str) -> str:
+def _dist(counts: Mapping[str, int], title: str, xlabel: str, ylabel: str = "reviews") -> str:
     keys = sorted(counts, key=lambda k: (len(k), k)) if not all(_is_num(k) for k in counts) else \
         sorted(counts, key=float)
     fig, ax = plt.subplots(figsize=(6.4, 2.4))
@@ -81,7 +80,7 @@ def _dist(counts: Mapping[str, int], title: str, xlabel: str) -> str:
         ax.text(0.5, 0.5, "no scores in this run", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, loc="left", fontsize=11)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("reviews")
+    ax.set_ylabel(ylabel)
     return _svg(fig)
 
 
@@ -133,7 +132,8 @@ def render(summary: Mapping) -> str:
                 for name, st in summary.get("detectors", {}).items()], ["detector", "signal status"]),
         _dist(dist.get("duplicate_similarity", {}), "Near-duplicates: similarity to the cluster's first review",
               "Jaccard similarity (bucket start)"),
-        _dist(dist.get("duplicate_cluster_sizes", {}), "Near-duplicate clusters by size", "reviews in cluster"),
+        _dist(dist.get("duplicate_cluster_sizes", {}), "Near-duplicate clusters by size", "reviews in cluster",
+              "clusters"),
         _bars(list(summary.get("duplicate_patterns", {})), list(summary.get("duplicate_patterns", {}).values()),
               "Near-duplicate patterns"),
         _dist(dist.get("classifier_probability", {}), "Fake-review classifier: probability", "probability (bucket start)"),
