@@ -107,6 +107,8 @@ def main(argv=None):
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=1024, help="at most this many reviews (732 qualify)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--record", action="store_true",
+                    help="also store the result as metrics.json['speed'] of the artifact and rewrite its MODEL_CARD.md")
     ap.add_argument("--threads", type=int, default=1,
                     help="intra-op threads for both models (1 measured faster than 2 on this shared 2-core box)")
     args = ap.parse_args(argv)
@@ -120,13 +122,21 @@ def main(argv=None):
         runs["beam"].append(bench_beam(model_dir, texts, args.threads))
         runs["bare_beam"].append(bench_beam(model_dir, texts, args.threads, classify=False))
     fast, plain, beam_rate, bare_beam = (max(runs[k]) for k in ("fast", "plain", "beam", "bare_beam"))
-    print(json.dumps({"n": len(texts), "threads": args.threads, "model": model_dir,
+    result = {"n": len(texts), "threads": args.threads, "model": model_dir,
                       "reviews_per_s": round(fast, 1), "plain_pipeline_reviews_per_s": round(plain, 1),
                       "speedup": round(fast / plain, 2), "beam_pipeline_reviews_per_s": round(beam_rate, 1),
                       "beam_ratio": round(beam_rate / fast, 3),
                       "beam_pipeline_without_classifier_reviews_per_s": round(bare_beam, 1),
                       "rounds": {k: [round(x, 1) for x in v] for k, v in runs.items()},
-                      "load_average": [round(x, 2) for x in os.getloadavg()]}))
+                      "load_average": [round(x, 2) for x in os.getloadavg()]}
+    print(json.dumps(result))
+    if args.record:
+        from models import card
+        path = Path(model_dir) / "metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics["speed"] = {k: v for k, v in result.items() if k != "model"}
+        path.write_text(json.dumps(metrics, indent=1))
+        card.write(Path(model_dir))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,22 @@ def write(art: Path) -> Path:
         "Caveat from the dataset: truthful negatives come from several review sites, truthful positives from "
         "TripAdvisor only, so polarity and source are confounded.",
         "",
+        "## Speed",
+        "",
+    ]
+    sp = m.get("speed")
+    if sp:
+        lines += [
+            f"`make bench-classifier` ({sp.get('n')} English reviews of 60–120 words, {sp.get('threads')} thread(s), "
+            f"best of alternating rounds, load average {sp.get('load_average')}): int8 path "
+            f"**{sp['reviews_per_s']} reviews/s**, plain transformers fp32 {sp['plain_pipeline_reviews_per_s']} "
+            f"(speed-up {sp['speedup']}×), Beam job read → parse → normalise → ClassifyReviews → write "
+            f"{sp['beam_pipeline_reviews_per_s']} (ratio {sp['beam_ratio']}). The box is shared: figures move ±30% with load.",
+        ]
+    else:
+        lines.append("Not recorded: run `python -m models.bench --record`.")
+    lines += [
+        "",
         "## Intended use",
         "",
         "* A signal (`signals.fake_classifier`) for the moderation policy: above `upper` it may support a "
