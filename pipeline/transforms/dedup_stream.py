@@ -85,15 +85,17 @@ class BandBucketFn(beam.DoFn):
         self._window = cfg.retention_days * 86400
         self._expired = Metrics.counter("dedup_stream", "expired_members")
 
-    def process(self, element, members=beam.DoFn.StateParam(MEMBERS), next_gc=beam.DoFn.StateParam(NEXT_GC),
-                gc=beam.DoFn.TimerParam(GC)):
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, members=beam.DoFn.StateParam(MEMBERS),
+                next_gc=beam.DoFn.StateParam(NEXT_GC), gc=beam.DoFn.TimerParam(GC)):
         _, fp = element
-        retained = sorted(members.read(), key=lambda m: m.order)
+        # Bag entries are (anchor, member): retention runs from the later of the review's own time
+        # and its event time in the stream, so an import of old reviews is kept for the period too.
+        retained = sorted(members.read(), key=lambda am: am[1].order)
         mine = fp.hashes()
         matches: List[cl.Fingerprint] = []
         already_here = False
         compared = 0
-        for member in retained:
+        for _, member in retained:
             if member.review_id == fp.review_id:
                 already_here = True  # a redelivery: never its own duplicate
                 continue
@@ -106,8 +108,9 @@ class BandBucketFn(beam.DoFn):
                 matches.append(member._replace(stored=True))
         yield fp.review_id, ("band", matches)
         if not already_here:
-            members.add(fp)
-            expiry = fp.created_ts + self._window
+            anchor = max(fp.created_ts, timestamp.micros / 1e6)
+            members.add((anchor, fp))
+            expiry = anchor + self._window
             current = next_gc.read()
             if current is None or expiry < current:
                 next_gc.write(expiry)
@@ -118,14 +121,14 @@ class BandBucketFn(beam.DoFn):
                next_gc=beam.DoFn.StateParam(NEXT_GC), gc=beam.DoFn.TimerParam(GC)):
         now = fired.micros / 1e6
         current = list(members.read())
-        keep = [m for m in current if m.created_ts + self._window > now]
+        keep = [(anchor, m) for anchor, m in current if anchor + self._window > now]
         self._expired.inc(len(current) - len(keep))
         members.clear()
         next_gc.clear()
-        for m in keep:
-            members.add(m)
+        for entry in keep:
+            members.add(entry)
         if keep:
-            expiry = min(m.created_ts for m in keep) + self._window
+            expiry = min(anchor for anchor, _ in keep) + self._window
             next_gc.write(expiry)
             gc.set(Timestamp(seconds=expiry))
 
@@ -135,15 +138,19 @@ class CollectBandsFn(beam.DoFn):
 
     ITEM = ReadModifyWriteStateSpec("item", PickleCoder())
     RESULTS = BagStateSpec("results", PickleCoder())
+    CLEANUP = TimerSpec("cleanup", TimeDomain.WATERMARK)
+    CLEANUP_AFTER_S = 86400  # a review whose band results never all arrive is dropped from state after a day
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
         self._bands = cfg.bands_rows[0]
 
-    def process(self, element, item_state=beam.DoFn.StateParam(ITEM), results=beam.DoFn.StateParam(RESULTS)):
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, item_state=beam.DoFn.StateParam(ITEM),
+                results=beam.DoFn.StateParam(RESULTS), cleanup=beam.DoFn.TimerParam(CLEANUP)):
         _, (kind, payload) = element
         if kind == "item":
             item_state.write(payload)
+            cleanup.set(timestamp + self.CLEANUP_AFTER_S)
         else:
             results.add(payload)
         stored = item_state.read()
@@ -159,6 +166,11 @@ class CollectBandsFn(beam.DoFn):
         item_state.clear()
         results.clear()
         yield item.replace(signals={**item.signals, DETECTOR: Signal("scored", self._cfg.version, values)})
+
+    @on_timer(CLEANUP)
+    def cleanup(self, item_state=beam.DoFn.StateParam(ITEM), results=beam.DoFn.StateParam(RESULTS)):
+        item_state.clear()
+        results.clear()
 
 
 class StreamingNearDuplicates(beam.PTransform):
