@@ -40,6 +40,7 @@ class BatchConfig:
     dedup: Optional[DedupConfig] = DedupConfig()
     overrides: Mapping[str, Any] = field(default_factory=dict)  # review_id → moderator override
     parity_margin: float = 0.02
+    classifier: Optional[str] = None  # model directory; "" = the packaged default model; None = off
 
 
 class Moderated(NamedTuple):
@@ -70,7 +71,8 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore
         stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
-    detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored, streaming=streaming)
+    detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored, streaming=streaming,
+                                                                          classifier=cfg.classifier, run_id=ctx.run_id)
     if stored is not None:
         from pipeline.dedup.store import AppendToSignatureStore
         fingerprints | "AppendToSignatureStore" >> AppendToSignatureStore(

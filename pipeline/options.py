@@ -49,6 +49,11 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--parity_margin", type=float, default=0.02,
                             help="Warn when the withheld rate of 1-2 star reviews exceeds that of 4-5 star "
                                  "reviews by more than this (default 0.02, two percentage points).")
+        parser.add_argument("--classifier", type=_flag, nargs="?", const=True, default=True,
+                            help="Fake-review classifier on (default) or off (--classifier=false).")
+        parser.add_argument("--classifier_model", default="",
+                            help="Classifier model directory (local or gs://); default: the committed artifact "
+                                 "under models/artifacts/.")
         parser.add_argument("--dedup", type=_flag, nargs="?", const=True, default=True,
                             help="Near-duplicate detection on (default) or off (--dedup=false).")
         parser.add_argument("--dedup_threshold", type=float, default=0.8,

@@ -45,7 +45,7 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     # Beam's own INFO lines (bundle and stage internals) drown the job's progress lines.
-    for noisy in ("apache_beam", "google", "urllib3", "absl"):
+    for noisy in ("apache_beam", "google", "urllib3", "absl", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -135,7 +135,8 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
     cfg = BatchConfig(input=opts.input, output=opts.output, max_line_bytes=opts.max_line_bytes,
                       max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
                       require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
-                      dedup=_dedup_config(opts), overrides=overrides, parity_margin=opts.parity_margin)
+                      dedup=_dedup_config(opts), overrides=overrides, parity_margin=opts.parity_margin,
+                      classifier=(opts.classifier_model or "") if opts.classifier else None)
     LOG.info("Run %s: pipeline %s (commit %s), policy %s %s", ctx.run_id, ctx.pipeline_version,
              ctx.commit or "unknown", ctx.policy_id, ctx.policy_version)
     started = time.monotonic()

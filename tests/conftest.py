@@ -16,10 +16,13 @@ SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def run_pipeline(input_pattern: str, output: str, *extra: str) -> dict:
-    """Runs the batch job in this process (DirectRunner) and returns its run summary."""
+def run_pipeline(input_pattern: str, output: str, *extra: str, classifier: bool = False) -> dict:
+    """Runs the batch job in this process (DirectRunner) and returns its run summary.
+
+    The classifier is off unless asked for: only the tests about detection need its ~10 s."""
     from pipeline.run import run
-    return run(["--input", input_pattern, "--output", output, *extra])
+    flags = [] if classifier else ["--classifier=false"]
+    return run(["--input", input_pattern, "--output", output, *flags, *extra])
 
 
 class RunOutput:
@@ -39,7 +42,7 @@ class RunOutput:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> RunOutput:
     out = tmp_path_factory.mktemp("demo") / "out"
-    run_pipeline(str(DEMO_INPUT), str(out), "--run_id", "test-demo")
+    run_pipeline(str(DEMO_INPUT), str(out), "--run_id", "test-demo", classifier=True)
     return RunOutput(str(out))
 
 

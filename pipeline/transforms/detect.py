@@ -1,7 +1,8 @@
 """Detection stage: the fake-review detectors, each recording a signal per review.
 
 * ``near_duplicate``: MinHash near-duplicate detection (pipeline/transforms/dedup.py).
-* ``fake_classifier``: the transformer classifier; until it is wired in, recorded as ``not_run``.
+* ``fake_classifier``: the transformer classifier (pipeline/transforms/classify.py, models/),
+  scored for the languages it was evaluated on, ``not_applicable`` for others.
 
 A detector that did not run says so: a decision record never claims a check that did not happen.
 """
@@ -32,11 +33,14 @@ class DetectFakes(beam.PTransform):
     signature store's fingerprints from earlier runs (or None).
     """
 
-    def __init__(self, dedup: Optional[DedupConfig] = None, stored=None, streaming: bool = False):
+    def __init__(self, dedup: Optional[DedupConfig] = None, stored=None, streaming: bool = False,
+                 classifier: Optional[str] = None, run_id: str = ""):
         super().__init__()
         self._dedup = dedup
         self._stored = stored
         self._streaming = streaming  # stateful band buckets with retention (pipeline/stream.py)
+        self._classifier = classifier  # model directory (local or gs://); None: not run
+        self._run_id = run_id
 
     def expand(self, items):
         fingerprints = None
@@ -46,4 +50,7 @@ class DetectFakes(beam.PTransform):
         elif self._dedup is not None:
             from pipeline.transforms.dedup import DetectNearDuplicates
             items, fingerprints = items | "NearDuplicates" >> DetectNearDuplicates(self._dedup, self._stored)
+        if self._classifier is not None:
+            from pipeline.transforms.classify import ClassifyReviews
+            items = items | "FakeClassifier" >> ClassifyReviews(self._classifier or None, run_id=self._run_id)
         return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints
