@@ -1,4 +1,4 @@
 """Models the pipeline serves (the fake-review classifier): training, evaluation, artifacts.
 
-Empty until the classifier issue lands; the detection stage records the classifier as not_run.
+See models/README.md; the Beam stage is pipeline/transforms/classify.py (ClassifyReviews).
 """
