@@ -50,7 +50,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import (CombiningValueStateSpec, ReadModifyWriteStateSpec, TimerSpec,
+from apache_beam.transforms.userstate import (BagStateSpec, CombiningValueStateSpec, ReadModifyWriteStateSpec, TimerSpec,
                                               on_timer)
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 
@@ -234,6 +234,50 @@ class StreamingProductUpdates(beam.PTransform):
                 | "RunningAggregate" >> beam.ParDo(ProductUpdateFn(self._run_id)))
 
 
+class WidgetDocFn(beam.DoFn):
+    """Keyed by product_id: the product's widget document (pipeline/transforms/widget_docs.py, the
+    same builder as batch), re-emitted after every published review and every product update.
+
+    State per product: the latest product aggregate and its ``MAX_REVIEWS`` most recent published
+    records (a widget pages through recent reviews; the aggregate counts all of them)."""
+
+    PUBLISHED = BagStateSpec("published", PickleCoder())
+    PRODUCT = ReadModifyWriteStateSpec("product", PickleCoder())
+    MAX_REVIEWS = 200
+
+    def process(self, keyed, published=beam.DoFn.StateParam(PUBLISHED), product=beam.DoFn.StateParam(PRODUCT)):
+        from pipeline.transforms.widget_docs import _as_dict, build_widget_doc, most_recent_first
+        product_id, (kind, record) = keyed
+        record = _as_dict(record)
+        if kind == "product":
+            product.write(record)
+        else:
+            kept = [r for r in published.read() if r["review_id"] != record["review_id"]] + [record]
+            if len(kept) > self.MAX_REVIEWS:
+                recent = {r["review_id"] for r in most_recent_first(kept)[:self.MAX_REVIEWS]}
+                kept = [r for r in kept if r["review_id"] in recent]
+                published.clear()
+                for r in kept:
+                    published.add(r)
+            else:
+                published.add(record)
+        current = list(published.read())
+        if current or product.read() is not None:
+            yield build_widget_doc(product_id, current, product.read())
+
+
+class StreamingWidgetDocs(beam.PTransform):
+    """(published records, product documents) → widget documents, kept current per product."""
+
+    def expand(self, pcolls):
+        from pipeline.transforms.widget_docs import _as_dict
+        published, products = pcolls
+        return ((published | "KeyPublished" >> beam.Map(lambda r: (_as_dict(r)["product_id"], ("published", r))),
+                 products | "KeyProducts" >> beam.Map(lambda r: (r.product_id, ("product", r))))
+                | "Both" >> beam.Flatten()
+                | "CurrentDoc" >> beam.ParDo(WidgetDocFn()))
+
+
 # -- the graph ------------------------------------------------------------------------------
 
 def moderate_stream(lines, ctx: RunContext, cfg: StreamConfig, policy) -> Dict[str, Any]:
@@ -252,10 +296,11 @@ def moderate_stream(lines, ctx: RunContext, cfg: StreamConfig, policy) -> Dict[s
     moderated = moderate(timed, ctx, base, policy, redeliveries=redeliveries, streaming=True)
     decisions = moderated[0]
     products = decisions | "ProductUpdates" >> StreamingProductUpdates(ctx.run_id)
+    widget_docs = (moderated[1], products) | "WidgetDocs" >> StreamingWidgetDocs()
     dead_letters = (((bad_lines,) + tuple(moderated[-1])) | "AllDeadLetters" >> beam.Flatten()
                     | "CountDeadLetters" >> beam.Map(_count_dead_letter))
     out = {"decisions": decisions, "published": moderated[1], "restricted": moderated[2],
-           "products": products, "dead_letters": dead_letters}
+           "products": products, "widget_docs": widget_docs, "dead_letters": dead_letters}
     if hasattr(moderated, "review_queue"):  # held reviews for moderators (the policy's review queue)
         out["review_queue"] = moderated.review_queue
     return out
@@ -359,7 +404,8 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
         events = (
             (out["decisions"] | "DecisionEvents" >> beam.Map(lambda d: to_message("decision", decision_event(d))),
              out["published"] | "PublishedEvents" >> beam.Map(lambda r: to_message("published", r)),
-             out["products"] | "ProductEvents" >> beam.Map(lambda r: to_message("product", r)))
+             out["products"] | "ProductEvents" >> beam.Map(lambda r: to_message("product", r)),
+             out["widget_docs"] | "WidgetEvents" >> beam.Map(lambda r: to_message("widget_document", r)))
             | "AllEvents" >> beam.Flatten())
         events | "WriteEvents" >> beam.io.WriteToPubSub(cfg.output_topic, with_attributes=True)
     if cfg.dead_letter_topic:
@@ -369,7 +415,7 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
     if cfg.output:
         for name, key in (("published", "published"), ("decisions", "decisions"),
                           ("dead_letter", "dead_letters"), ("restricted/originals", "restricted"),
-                          ("review_queue", "review_queue")):
+                          ("review_queue", "review_queue"), ("widget_updates", "widget_docs")):
             if key not in out:
                 continue
             out[key] | f"Write_{name}" >> WriteWindowedJsonLines(
@@ -391,7 +437,8 @@ def stream_config(opts, dedup) -> StreamConfig:
     base = BatchConfig(input=opts.input_subscription or opts.input_topic or "", output=opts.output or "",
                        max_line_bytes=opts.max_line_bytes, max_text_chars=opts.max_text_chars,
                        signing_key_file=opts.signing_key_file, require_signing_key=opts.require_signing_key,
-                       num_shards=opts.num_shards, dedup=dedup)
+                       num_shards=opts.num_shards, dedup=dedup,
+                       classifier=(opts.classifier_model or "") if getattr(opts, "classifier", False) else None)
     return StreamConfig(base=base, input_subscription=opts.input_subscription, input_topic=opts.input_topic,
                         output_topic=opts.output_topic, dead_letter_topic=opts.dead_letter_topic,
                         window_s=opts.window_s, allowed_lateness_s=opts.allowed_lateness_s,

@@ -173,6 +173,13 @@ def test_streaming_middle_on_pubsub_messages():
                 equal_to([("malformed_json", SUB, 2), ("redelivery", SUB, 3)]), label="dead_letters")
     assert_that(out["products"] | beam.Map(lambda doc: (doc.product_id, doc.published_count + doc.withheld_count)),
                 equal_to([("kettle-01", 1), ("kettle-01", 2), ("kettle-01", 3)]), label="products")
+    # widget documents stay current: the last state shows both published reviews and the held copy
+    def latest_state(docs):
+        assert docs and {d[0] for d in docs} == {"kettle-01"}
+        assert max(d[1] for d in docs) == 2 and max(d[2] for d in docs) == 1, docs
+
+    assert_that(out["widget_docs"] | beam.Map(lambda d: (d["product_id"], len(d["reviews"]), d["withheld"]["count"])),
+                latest_state, label="widget_docs")
     p.run().wait_until_finish()
 
 

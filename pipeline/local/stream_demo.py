@@ -116,7 +116,7 @@ class Listener:
             if kind == "product":
                 self.products[body["product_id"]] = body
                 return
-            if kind == "published":
+            if kind in ("published", "widget_document"):
                 return
             if kind == "decision":
                 key, code = body["review_id"], body["decision"]
