@@ -42,3 +42,14 @@ def test_streaming_job_through_the_emulator(emulator_available, tmp_path):
     assert {d["review_id"] for d in decisions} >= {"nsmc-9479517"}
     assert all(d["provenance"]["input"]["uri"].endswith("/reviews-moderation") for d in decisions)
     assert Path(out, "dead_letter").exists()
+
+
+def test_streaming_windowed_files_on_gcs(emulator_available, gcs):
+    """The same streaming job writing its windowed files to gs:// on the real GCS emulator."""
+    from pipeline.local.stream_demo import run_demo
+    gcs.create_bucket("stream-out")
+    report = run_demo(count=20, rate=10, output="gs://stream-out/run1", window_s=5, echo=False, redeliver_every=10)
+    assert report["conservation_ok"], report
+    names = [b.name for b in gcs.client().list_blobs("stream-out", prefix="run1/")]
+    assert any(n.startswith("run1/decisions/part-") and n.endswith(".jsonl") for n in names), names
+    assert report["job_left"] == [] and report["emulator_left"] == []
