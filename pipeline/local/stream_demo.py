@@ -148,12 +148,19 @@ def _stop_group(proc: subprocess.Popen, first=signal.SIGINT, grace: float = 60.0
     return time.monotonic() - started
 
 
+def logs_dir(output: str) -> Path:
+    """Where the job's log and the report go: beside a local output, under out/ for a gs:// one."""
+    if "://" in output:
+        return Path("out") / (output.split("://", 1)[1].replace("/", "_") + "-logs")
+    return Path(output).with_name(Path(output).name + "-logs")
+
+
 def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo", window_s: int = 10,
              echo: bool = True, drain_timeout: float = 120.0, startup_timeout: float = 240.0,
              redeliver_every: int = 40, late_every: int = 50, extra_args: Optional[List[str]] = None) -> dict:
     rng = random.Random(7)
     lines = load_sample(count)
-    log_dir = Path(output).with_name(Path(output).name + "-logs")
+    log_dir = logs_dir(output)
     log_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"count": len(lines), "rate_per_s": rate}
     with PubSubEmulator() as ps:
@@ -303,8 +310,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"files under {args.output}: {report['files']}")
     print(f"job start-up {report['startup_s']} s; job stopped in {report['job_stop_s']} s; "
           f"left running: job {report['job_left'] or 'none'}, emulator {report['emulator_left'] or 'none'}")
-    print(json.dumps(report, sort_keys=True), file=open(Path(args.output).with_name(
-        Path(args.output).name + "-logs") / "report.json", "w"))
+    print(json.dumps(report, sort_keys=True), file=open(logs_dir(args.output) / "report.json", "w"))
     ok = report["conservation_ok"] and not report["job_left"] and not report["emulator_left"]
     return 0 if ok else 1
 
