@@ -174,8 +174,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print()
     print(format_summary(summary))
     print()
-    print(f"Outputs under {output}/: published/ decisions/ dead_letter/ products/ "
-          f"restricted/ (access-controlled) {SUMMARY_FILE}")
+    print(f"Outputs under {output}/: published/ decisions/ dead_letter/ products/ widget/ review_queue/ "
+          f"restricted/ (access-controlled) {SUMMARY_FILE} report.html")
     return 0 if summary["conservation"]["ok"] else 1
 
 
