@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -54,14 +53,6 @@ def demo_expected() -> dict:
 @pytest.fixture(scope="session")
 def gcs():
     from pipeline.local.gcs import GcsEmulator
-    with GcsEmulator() as emulator:
-        saved = {k: os.environ.get(k) for k in emulator.env()}
-        os.environ.update(emulator.env())
-        try:
-            yield emulator
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    from pipeline.local import patched_environ
+    with GcsEmulator() as emulator, patched_environ(emulator.env()):
+        yield emulator

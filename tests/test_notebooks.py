@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,12 @@ pytestmark = pytest.mark.slow
 
 def execute(path: Path, env: dict) -> dict:
     """Runs every code cell of a notebook in one namespace (no Jupyter kernel needed)."""
+    from pipeline.local import patched_environ
     namespace: dict = {"__name__": "__notebook__"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with patched_environ(env):
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "code":
                 exec(compile("".join(cell["source"]), f"{path.name}", "exec"), namespace)  # noqa: S102
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     return namespace
 
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 EMULATOR_SCRIPT = Path("platform") / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
 INSTALL_HINT = ("the Pub/Sub emulator is not installed: it ships with google-cloud-cli "
@@ -162,18 +162,9 @@ class PubSubEmulator:
         self.stop()
 
     # -- clients ---------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _env(self) -> Iterator[None]:
-        saved = {k: os.environ.get(k) for k in self.env()}
-        os.environ.update(self.env())
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    def _env(self):
+        from pipeline.local import patched_environ
+        return patched_environ(self.env())
 
     def publisher(self):
         from google.cloud import pubsub_v1
