@@ -37,5 +37,6 @@ for _name, _value in list(globals().items()):
         assert _value in ERROR_CODES + REASON_CODES, f"{_name}={_value!r} missing from codes.json"
 
 DECISIONS = ("publish", "publish_with_label", "hold_for_review", "reject")
+PUBLISH_DECISIONS = ("publish", "publish_with_label")
 WITHHELD_DECISIONS = ("hold_for_review", "reject")
 SIGNAL_STATUSES = ("scored", "not_applicable", "not_run")

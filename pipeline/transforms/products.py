@@ -11,10 +11,9 @@ from collections import Counter
 
 import apache_beam as beam
 
-from schemas.codes import WITHHELD_DECISIONS
+from schemas.codes import PUBLISH_DECISIONS, WITHHELD_DECISIONS
 from schemas.records import Decision, ProductDoc
 
-PUBLISH_DECISIONS = ("publish", "publish_with_label")
 
 
 def star_bucket(rating) -> str:

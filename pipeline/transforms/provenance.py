@@ -14,6 +14,7 @@ from pipeline.context import RunContext
 from pipeline.transforms.common import failure_to_dead_letter
 from pipeline.transforms.decide import Decided
 from pipeline.transforms.normalize import restricted_original
+from schemas.codes import PUBLISH_DECISIONS
 from schemas.records import Decision, Published
 
 STAGE = "provenance"
@@ -22,7 +23,6 @@ RESTRICTED = "restricted"
 QUEUE = "review_queue"
 CLUSTER_MEMBER = "cluster_member"
 MAX_NEIGHBOURS = 20
-PUBLISH_DECISIONS = ("publish", "publish_with_label")
 
 
 def build_provenance(decided: Decided, ctx: RunContext, key: signing.SigningKey) -> dict:

@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.context import RunContext
 from pipeline.io import write_json
+from pipeline.transforms.products import star_bucket
 
 LOG = logging.getLogger(__name__)
 RULE = "input_lines == decisions + dead_letters"
@@ -156,7 +157,7 @@ def _detectors(counts: Dict[str, int]) -> Dict[str, Dict[str, int]]:
 
 def _decision_keys(decision):
     yield ("decision", decision.decision), 1
-    star = min(5, max(1, math.floor(decision.rating)))
+    star = star_bucket(decision.rating)
     withheld = decision.decision in ("hold_for_review", "reject")
     yield ("rating_outcome", f"{star}:{'withheld' if withheld else 'shown'}"), 1
     if withheld:

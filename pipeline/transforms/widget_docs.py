@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional
@@ -41,6 +40,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.value_provider import StaticValueProvider
+
+from pipeline.transforms.products import star_bucket
 
 DOC_VERSION = "widget-doc/1"
 WIDGET_DIR = "widget"
@@ -109,11 +110,6 @@ def display_review(published: Mapping[str, Any]) -> Dict[str, Any]:
 
 def is_syndicated(review: Mapping[str, Any]) -> bool:
     return any(b["code"] == "syndicated" for b in review.get("badges", ()))
-
-
-def star_bucket(rating) -> str:
-    """Same rule as ``products/``: a half star counts in the bar below (4.5 → "4")."""
-    return str(min(5, max(1, math.floor(rating))))
 
 
 def summarise_reviews(reviews: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
