@@ -73,7 +73,69 @@ def batches_by_length(lengths, batch_size, rng):
     return out
 
 
+def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
+    """Fine-tunes ``model`` on rows ``tr`` of ``texts``/``labels``; after each epoch scores rows
+    ``va`` (if any) and saves the encoder, tokenizer and head to ``out/epoch<k>``."""
+    import torch
+    from pathlib import Path
+    enc = tok(list(texts), truncation=True, max_length=args.max_len)
+    ids, am = enc["input_ids"], enc["attention_mask"]
+    y = torch.tensor(list(labels))
+
+    def pad(b):
+        f = tok.pad({"input_ids": [ids[i] for i in b], "attention_mask": [am[i] for i in b]}, return_tensors="pt")
+        return f["input_ids"], f["attention_mask"]
+
+    rng = random.Random(common.SEED)
+    steps_per_epoch = math.ceil(len(tr) / args.batch_size)
+    total = steps_per_epoch * args.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warm = max(1, int(0.1 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    lengths_tr = [len(ids[i]) for i in tr]
+    step, t0 = 0, time.time()
+    history = []
+    out = Path(out)
+    for epoch in range(args.epochs):
+        model.train()
+        for b in batches_by_length(lengths_tr, args.batch_size, rng):
+            b = [tr[i] for i in b]
+            x, m = pad(b)
+            loss = torch.nn.functional.cross_entropy(model(x, m), y[b])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step(); sched.step(); opt.zero_grad()
+            step += 1
+            if step % 20 == 0:
+                print(f"{log_tag}epoch {epoch} step {step}/{total} loss {loss.item():.4f} "
+                      f"{step * args.batch_size / (time.time() - t0):.1f} ex/s", flush=True)
+        model.eval()
+        rec = {"epoch": epoch, "seconds": round(time.time() - t0)}
+        if va:
+            probs = {}
+            with torch.inference_mode():
+                order = sorted(va, key=lambda i: len(ids[i]))
+                for c in range(0, len(order), 64):
+                    b = order[c:c + 64]
+                    x, m = pad(b)
+                    probs.update(zip(b, torch.softmax(model(x, m), -1)[:, 1].tolist()))
+            p = np.array([probs[i] for i in va]); yv = np.array([labels[i] for i in va])
+            from sklearn.metrics import roc_auc_score
+            rec.update({"val_accuracy": float(((p > 0.5) == yv).mean()), "val_roc_auc": float(roc_auc_score(yv, p))})
+        history.append(rec)
+        print(log_tag + json.dumps(rec), flush=True)
+        ep_dir = out / f"epoch{epoch}"
+        ep_dir.mkdir(parents=True, exist_ok=True)
+        model.encoder.save_pretrained(ep_dir)
+        tok.save_pretrained(ep_dir)
+        torch.save(model.head.state_dict(), ep_dir / "head.pt")
+        (ep_dir / "train_info.json").write_text(json.dumps({"args": vars(args), "history": history}, indent=1))
+    return history
+
+
 def main(argv=None):
+    """Stage 1: fake-reviews dev (90/10 split) from the base encoder."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-5)
@@ -88,64 +150,61 @@ def main(argv=None):
     common.seed_everything()
     rows = common.fake_reviews()
     tr, va = dev_split(rows)
-    tok = encoder.load_tokenizer()
-    model = Classifier.build()
-    enc = tok([r["text"] for r in rows], truncation=True, max_length=args.max_len)
-    ids, am = enc["input_ids"], enc["attention_mask"]
-    y = torch.tensor([r["y"] for r in rows])
+    train_loop(Classifier.build(), encoder.load_tokenizer(), [r["text"] for r in rows], [r["y"] for r in rows],
+               tr, va, args, args.out)
+    print("done", flush=True)
 
-    def pad(b):
-        f = tok.pad({"input_ids": [ids[i] for i in b], "attention_mask": [am[i] for i in b]}, return_tensors="pt")
-        return f["input_ids"], f["attention_mask"]
 
-    rng = random.Random(common.SEED)
-    steps_per_epoch = math.ceil(len(tr) / args.batch_size)
-    total = steps_per_epoch * args.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warm = int(0.1 * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-    lengths_tr = [len(ids[i]) for i in tr]
-    step, t0 = 0, time.time()
-    history = []
+def ott_stage_rows(holdout_fold: int, replay: int, seed=common.SEED):
+    """Texts, labels and train indices for stage 2: every Ott review whose hotel is not in
+    ``holdout_fold`` plus ``replay`` fake-reviews dev-train rows (stratified, fixed seed), so the
+    encoder learns the Ott style without forgetting the computer-generated one."""
+    fr, ot = common.fake_reviews(), common.ott()
+    folds = common.ott_hotel_folds(ot)
+    tr_fr, _ = dev_split(fr)
+    rng = random.Random(seed)
+    picked = []
+    for label in (0, 1):
+        idx = [i for i in tr_fr if fr[i]["y"] == label]
+        rng.shuffle(idx)
+        picked += idx[:replay // 2]
+    ott_idx = [i for i, f in enumerate(folds) if f != holdout_fold]
+    texts = [ot[i]["text"] for i in ott_idx] + [fr[i]["text"] for i in sorted(picked)]
+    labels = [ot[i]["y"] for i in ott_idx] + [fr[i]["y"] for i in sorted(picked)]
+    return texts, labels, list(range(len(texts)))
+
+
+def main_ott(argv=None):
+    """Stage 2: continue from the stage-1 checkpoint on Ott hotels outside ``--holdout-fold``
+    (+ a fake-reviews replay sample). No validation rows: the held-out hotels are only scored
+    later (``models.train``), and the epoch count is fixed in advance."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--init", required=True, help="stage-1 checkpoint directory")
+    ap.add_argument("--holdout-fold", type=int, required=True)
+    ap.add_argument("--replay", type=int, default=480)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(args.threads)
+    common.seed_everything()
+    texts, labels, tr = ott_stage_rows(args.holdout_fold, args.replay)
+    model = Classifier.build(args.init)
     from pathlib import Path
-    out = Path(args.out)
-    for epoch in range(args.epochs):
-        model.train()
-        for b in batches_by_length(lengths_tr, args.batch_size, rng):
-            b = [tr[i] for i in b]
-            x, m = pad(b)
-            loss = torch.nn.functional.cross_entropy(model(x, m), y[b])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step(); sched.step(); opt.zero_grad()
-            step += 1
-            if step % 20 == 0:
-                print(f"epoch {epoch} step {step}/{total} loss {loss.item():.4f} "
-                      f"{step * args.batch_size / (time.time() - t0):.1f} ex/s", flush=True)
-        model.eval()
-        probs = []
-        with torch.inference_mode():
-            order = sorted(va, key=lambda i: len(ids[i]))
-            for c in range(0, len(order), 64):
-                b = order[c:c + 64]
-                x, m = pad(b)
-                probs += list(zip(b, torch.softmax(model(x, m), -1)[:, 1].tolist()))
-        probs = dict(probs)
-        p = np.array([probs[i] for i in va]); yv = np.array([rows[i]["y"] for i in va])
-        from sklearn.metrics import roc_auc_score
-        rec = {"epoch": epoch, "val_accuracy": float(((p > 0.5) == yv).mean()),
-               "val_roc_auc": float(roc_auc_score(yv, p)), "seconds": round(time.time() - t0)}
-        history.append(rec)
-        print(json.dumps(rec), flush=True)
-        ep_dir = out / f"epoch{epoch}"
-        ep_dir.mkdir(parents=True, exist_ok=True)
-        model.encoder.save_pretrained(ep_dir)
-        tok.save_pretrained(ep_dir)
-        torch.save(model.head.state_dict(), ep_dir / "head.pt")
-        (ep_dir / "train_info.json").write_text(json.dumps({"args": vars(args), "history": history}, indent=1))
+    model.head.load_state_dict(torch.load(Path(args.init) / "head.pt"))
+    train_loop(model, encoder.load_tokenizer(args.init), texts, labels, tr, [], args, args.out,
+               log_tag=f"[ott fold {args.holdout_fold}] ")
     print("done", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == "ott":
+        main_ott(sys.argv[2:])
+    else:
+        main()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
+
 
 
 def execute(path: Path, env: dict) -> dict:
@@ -22,8 +22,22 @@ def execute(path: Path, env: dict) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_run_overview_notebook(demo_run, capsys):
     ns = execute(ROOT / "notebooks" / "run_overview.ipynb", {"RUN_OUTPUT": demo_run.prefix})
     assert ns["summary"]["conservation"]["ok"]
     assert set(ns["withheld_rate"]) == {1, 2, 3, 4, 5}
     assert "OK" in capsys.readouterr().out
+
+
+def test_classifier_metrics_notebook(tmp_path, capsys):
+    """The classifier notebook draws its three figures from the committed artifact's metrics.json."""
+    from models import runtime
+    ns = execute(ROOT / "notebooks" / "classifier_metrics.ipynb",
+                 {"MODEL_DIR": str(runtime.default_model_dir()), "FIGURES_DIR": str(tmp_path)})
+    assert set(ns["figures"]) == {"score_distributions", "roc", "fpr_by_group"}
+    for name in ns["figures"]:
+        assert (tmp_path / f"{name}.png").stat().st_size > 5000
+    assert set(ns["fpr_table"]) == set(ns["thresholds"]) == {"lower", "upper"}
+    out = capsys.readouterr().out
+    assert "fake-reviews test accuracy" in out and "Ott" in out
