@@ -57,8 +57,12 @@ def write(art: Path) -> Path:
         "",
         "## Training",
         "",
-        f"* Encoder: {'fine-tuned on fake-reviews dev-train' if ck['fine_tuned'] else 'frozen'}"
-        + (f" ({ck['fine_tune_args']}; chosen epoch {ck['epoch_record']})" if ck["fine_tuned"] else "") + ".",
+        f"* Encoder: {ck.get('fine_tuning', 'frozen') if ck['fine_tuned'] else 'frozen'}"
+        + (f" (stage 1 {ck.get('stage1_args')}; chosen epoch {ck.get('stage1_epoch_record')})" if ck["fine_tuned"] else "")
+        + ".",
+        "* Ott cross-validation repeats the whole recipe per fold: fold k is scored by a stage-2 encoder and a head "
+        "that never saw its four hotels (the shipped encoder is the one trained without the validation fold)."
+        if ck.get("stage2") else "* The encoder never saw Ott; the head is refitted per fold.",
         f"* Head chosen on validation: `{m['chosen_head']}` (candidates and their validation scores in `metrics.json`).",
         f"* Calibration: Platt on validation, a = {m['calibration']['a']:.4f}, b = {m['calibration']['b']:.4f}.",
         f"* Thresholds (validation honest reviews only): lower = {t['lower']:.4f} "

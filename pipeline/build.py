@@ -41,6 +41,7 @@ class BatchConfig:
     overrides: Mapping[str, Any] = field(default_factory=dict)  # review_id → moderator override
     parity_margin: float = 0.02
     classifier: Optional[str] = None  # model directory; "" = the packaged default model; None = off
+    classifier_threads: int = 1
 
 
 class Moderated(NamedTuple):
@@ -72,7 +73,8 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
         from pipeline.dedup.store import ReadSignatureStore
         stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
     detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored, streaming=streaming,
-                                                                          classifier=cfg.classifier, run_id=ctx.run_id)
+                                                                          classifier=cfg.classifier, run_id=ctx.run_id,
+                                                                          classifier_threads=cfg.classifier_threads)
     if stored is not None:
         from pipeline.dedup.store import AppendToSignatureStore
         fingerprints | "AppendToSignatureStore" >> AppendToSignatureStore(

@@ -54,6 +54,9 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--classifier_model", default="",
                             help="Classifier model directory (local or gs://); default: the committed artifact "
                                  "under models/artifacts/.")
+        parser.add_argument("--classifier_threads", type=int, default=1,
+                            help="ONNX Runtime intra-op threads per classifier model (default 1: right for Dataflow, "
+                                 "which runs one SDK process per vCPU; on DirectRunner, the number of cores).")
         parser.add_argument("--dedup", type=_flag, nargs="?", const=True, default=True,
                             help="Near-duplicate detection on (default) or off (--dedup=false).")
         parser.add_argument("--dedup_threshold", type=float, default=0.8,

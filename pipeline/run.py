@@ -136,7 +136,8 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
                       max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
                       require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
                       dedup=_dedup_config(opts), overrides=overrides, parity_margin=opts.parity_margin,
-                      classifier=(opts.classifier_model or "") if opts.classifier else None)
+                      classifier=(opts.classifier_model or "") if opts.classifier else None,
+                      classifier_threads=opts.classifier_threads)
     LOG.info("Run %s: pipeline %s (commit %s), policy %s %s", ctx.run_id, ctx.pipeline_version,
              ctx.commit or "unknown", ctx.policy_id, ctx.policy_version)
     started = time.monotonic()

@@ -438,7 +438,8 @@ def stream_config(opts, dedup) -> StreamConfig:
                        max_line_bytes=opts.max_line_bytes, max_text_chars=opts.max_text_chars,
                        signing_key_file=opts.signing_key_file, require_signing_key=opts.require_signing_key,
                        num_shards=opts.num_shards, dedup=dedup,
-                       classifier=(opts.classifier_model or "") if getattr(opts, "classifier", False) else None)
+                       classifier=(opts.classifier_model or "") if getattr(opts, "classifier", False) else None,
+                       classifier_threads=getattr(opts, "classifier_threads", 1))
     return StreamConfig(base=base, input_subscription=opts.input_subscription, input_topic=opts.input_topic,
                         output_topic=opts.output_topic, dead_letter_topic=opts.dead_letter_topic,
                         window_s=opts.window_s, allowed_lateness_s=opts.allowed_lateness_s,

@@ -34,12 +34,13 @@ class DetectFakes(beam.PTransform):
     """
 
     def __init__(self, dedup: Optional[DedupConfig] = None, stored=None, streaming: bool = False,
-                 classifier: Optional[str] = None, run_id: str = ""):
+                 classifier: Optional[str] = None, run_id: str = "", classifier_threads: int = 1):
         super().__init__()
         self._dedup = dedup
         self._stored = stored
         self._streaming = streaming  # stateful band buckets with retention (pipeline/stream.py)
         self._classifier = classifier  # model directory (local or gs://); None: not run
+        self._classifier_threads = classifier_threads
         self._run_id = run_id
 
     def expand(self, items):
@@ -52,5 +53,6 @@ class DetectFakes(beam.PTransform):
             items, fingerprints = items | "NearDuplicates" >> DetectNearDuplicates(self._dedup, self._stored)
         if self._classifier is not None:
             from pipeline.transforms.classify import ClassifyReviews
-            items = items | "FakeClassifier" >> ClassifyReviews(self._classifier or None, run_id=self._run_id)
+            items = items | "FakeClassifier" >> ClassifyReviews(
+                self._classifier or None, threads=self._classifier_threads, run_id=self._run_id)
         return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints
