@@ -54,7 +54,9 @@ setup(
                 "detection, sentiment-neutral decisions, provenance-tagged output for review widgets.",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*", "models", "models.*"]),
-    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"]},
+    # The committed classifier artifact (~25 MB, int8) travels with the package, so Dataflow workers
+    # load the default model from the installed package; another model: --classifier_model gs://...
+    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"], "models": ["artifacts/*/*/*"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},

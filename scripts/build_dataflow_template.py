@@ -75,7 +75,8 @@ def main() -> None:
     for name in result["stages"]:
         print(f"  {name}")
     print(f"Worker package (workflow.tar.gz): {len(result['packaged'])} files, e.g. "
-          + ", ".join(n for n in result["packaged"] if n.endswith(("run.py", "review.schema.json"))))
+          + ", ".join(n for n in result["packaged"] if n.endswith(("run.py", "review.schema.json"))
+                      or (n.startswith("models/artifacts/") and n.endswith(".onnx"))))
     print("Staged for workers:")
     for name in result["staged"]:
         print(f"  gs://{BUCKET}/{name}")

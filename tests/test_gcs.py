@@ -62,6 +62,8 @@ def test_template_builds_offline_against_the_emulator(tmp_path):
                   "Decide", "AttachProvenance", "WriteRunSummary"):
         assert f"  {stage}\n" in proc.stdout
     assert "pipeline/run.py" in proc.stdout and "schemas/review.schema.json" in proc.stdout
+    # the default classifier model travels with the worker package (workers load it from their install)
+    assert "models/artifacts/fake-review-classifier/" in proc.stdout and "encoder-int8.onnx" in proc.stdout
     assert (tmp_path / "review-moderation.json").exists()
 
 

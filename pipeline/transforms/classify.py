@@ -59,13 +59,13 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
         if model_copies is not None:
             kwargs["model_copies"] = model_copies
         super().__init__(**kwargs)
-        self._model_dir = str(model_dir)
+        self._model_dir = str(model_dir or "")  # "" = the packaged default model
         self._threads = threads
         self._micro_batch = micro_batch
 
     def load_model(self):
         from models import runtime
-        return runtime.load(self._model_dir, threads=self._threads, batch_size=self._micro_batch)
+        return runtime.load(self._model_dir or None, threads=self._threads, batch_size=self._micro_batch)
 
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
         probs = model.predict_proba(list(batch))  # sorts by length inside: length-aware micro-batches
@@ -111,8 +111,9 @@ class ClassifyReviews(beam.PTransform):
                  handler: Optional[ModelHandler] = None):
         super().__init__()
         from models import runtime
-        self._model_dir = str(model_dir or runtime.default_model_dir())
-        config = runtime.read_config(self._model_dir)
+        # "" = the packaged default, resolved where the model loads (a worker's install path differs)
+        self._model_dir = str(model_dir or "")
+        config = runtime.read_config(self._model_dir or runtime.default_model_dir())
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
         self._handler = handler or OnnxFakeReviewHandler(
