@@ -39,6 +39,10 @@ TEST_REQUIRES = [
     "pytest-timeout==2.4.0",
     "hypothesis==6.170.15",
     "gcp-storage-emulator==2026.7.19",  # a real local GCS server for the gs:// tests
+    # tests/test_models_*: the serving TF-IDF is checked against scikit-learn's, and the committed
+    # encoder graph is inspected (fused, int8) with onnx; both are also training dependencies.
+    "scikit-learn==1.9.1",
+    "onnx==1.23.2",
 ]
 
 TRAIN_REQUIRES = [

@@ -183,7 +183,7 @@ def main_ott(argv=None):
     ap.add_argument("--holdout-fold", type=int, required=True)
     ap.add_argument("--replay", type=int, default=480)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-len", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)

@@ -48,7 +48,7 @@ def sigmoid(z):
 
 
 class Head:
-    """Logistic regression over [standardised embedding, optional TF-IDF n-grams], then Platt
+    """A linear score over [standardised embedding, optional TF-IDF n-gram blocks], then Platt
     calibration; every number is plain JSON (``head.json``)."""
 
     def __init__(self, spec: dict):
@@ -57,18 +57,18 @@ class Head:
         self.scale = np.asarray(emb["scale"], dtype=np.float32)
         self.coef = np.asarray(emb["coef"], dtype=np.float32)
         self.intercept = float(spec["intercept"])
-        self.lexical = None
-        if spec.get("lexical"):
-            from models.lexical import Tfidf
-            self.lexical = Tfidf.from_json(spec["lexical"])
-            self.lex_coef = np.asarray(spec["lexical"]["coef"], dtype=np.float64)
+        # lexical: one TF-IDF block (1.0.0) or {"blocks": [...]}, each with its own coefficients
+        from models.lexical import Tfidf
+        lex = spec.get("lexical")
+        blocks = lex["blocks"] if lex and "blocks" in lex else ([lex] if lex else [])
+        self.lexical = [(Tfidf.from_json(b), np.asarray(b["coef"], dtype=np.float64)) for b in blocks]
         cal = spec["calibration"]
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
 
     def decision(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        if self.lexical is not None:
-            z = z + self.lexical.dot(texts, self.lex_coef)
+        for tfidf, coef in self.lexical:
+            z = z + tfidf.dot(texts, coef)
         return z.astype(np.float64)
 
     def calibrate(self, z: np.ndarray) -> np.ndarray:

@@ -6,18 +6,24 @@ Steps, all with fixed seeds (``common.SEED``):
    ``dev`` train part (``models.finetune``; skipped when a checkpoint is already in ``.cache``).
    The epoch with the best validation ROC-AUC is kept.
    Stage 2 (``models.finetune ott``): continue on the Ott hotels outside one fold plus 480 fake-reviews
-   dev-train rows, 3 epochs fixed in advance, once per fold (4 runs, ~10-15 min each on one core).
+   dev-train rows, 3 epochs at lr 5e-5 fixed in advance, once per fold (4 runs of ~20 min on one core,
+   ``--jobs`` of them at once).
    The shipped encoder is the run without the validation fold (3); the other runs exist only so
    that each Ott fold is scored by an encoder that never saw its hotels. ``--no-ott-stage`` gives
    the 1.0.0 recipe (stage 1 only).
-2. Export it with mean pooling to ONNX and quantise to int8 (the only encoder file in the artifact).
+2. Export it with mean pooling to ONNX, fuse it (ONNX Runtime's BERT fusions) and quantise to int8
+   (the only encoder file in the artifact); ``models.onnx_export``.
 3. Embed every training/evaluation row with **the int8 graph that is served**, one text per call
    as served (cached in .cache).
-4. Fit the head: logistic regression over [standardised embedding × w, TF-IDF word 1–2-grams].
-   Training rows: fake-reviews dev-train (3,600) + Ott hotels of folds 0–2 (960), weighted so that
-   both datasets carry the same total weight.
-   Validation rows (calibration, thresholds, choice of w): fake-reviews dev-val (400) + Ott
-   hotels of fold 3 (320). The fake-reviews test split is only scored, never fitted on.
+4. Fit the head: a lexical logistic regression (TF-IDF blocks, ``LEXICAL_KINDS``) plus ``a`` × the
+   fine-tuned encoder's own classification logit (late fusion; the logit is linear in the served
+   embedding, so the head stays one linear score). The embedding is never fitted on again: the
+   encoder has already seen the training rows, and a head refitted on its embeddings of them
+   over-trusts it.
+   Lexical training rows: fake-reviews dev-train (3,600) + Ott hotels of folds 0–2 (960), weighted so
+   that both datasets carry the same total weight.
+   Validation rows (calibration, thresholds, choice of lexical set and ``a``): fake-reviews dev-val
+   (400) + Ott hotels of fold 3 (320). The fake-reviews test split is only scored, never fitted on.
 5. Calibrate with Platt scaling on validation; thresholds on validation honest reviews:
    ``upper``: the 95% upper confidence bound of the share of honest validation reviews at or
    above it is at most 1% (with 360 honest validation reviews: none above it); ``lower``: at most
@@ -109,14 +115,34 @@ def served_embedder(onnx_path, tokenizer_path, config, threads):
     return clf
 
 
-def ott_stage_checkpoint(args, stage1, fold):
-    """The stage-2 checkpoint that never saw the Ott hotels of ``fold`` (trained if missing)."""
-    out = Path(args.ott_stage) / f"fold{fold}"
-    final = out / f"epoch{args.ott_epochs - 1}"
-    if not (final / "train_info.json").exists():
-        log(f"stage 2 for held-out fold {fold}: running models.finetune ott (~10-15 min on one core)")
-        finetune.main_ott(["--init", str(stage1), "--holdout-fold", str(fold), "--epochs", str(args.ott_epochs),
-                           "--threads", str(args.threads), "--out", str(out)])
+def ott_stage_checkpoints(args, stage1):
+    """The four stage-2 checkpoints, each never having seen the Ott hotels of its fold. Missing ones
+    are trained as ``python -m models.finetune ott`` subprocesses, ``--jobs`` at a time (one core
+    each; logs in the fold's folder), so a 2-core machine trains two folds at once."""
+    import subprocess
+    import sys
+    final = {k: Path(args.ott_stage) / f"fold{k}" / f"epoch{args.ott_epochs - 1}" for k in range(4)}
+    todo = [k for k in range(4) if not (final[k] / "train_info.json").exists()]
+    running = []
+    while todo or running:
+        while todo and len(running) < max(1, args.jobs):
+            k = todo.pop(0)
+            out = Path(args.ott_stage) / f"fold{k}"
+            out.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "models.finetune", "ott", "--init", str(stage1), "--holdout-fold", str(k),
+                   "--epochs", str(args.ott_epochs), "--lr", str(args.ott_lr), "--threads", str(args.threads),
+                   "--out", str(out)]
+            log(f"stage 2, held-out fold {k}: {' '.join(cmd[1:])} (~20 min on one core; log {rel(out / 'train.log')})")
+            running.append((k, subprocess.Popen(cmd, cwd=common.ROOT, stdout=open(out / "train.log", "w"),
+                                                stderr=subprocess.STDOUT)))
+        time.sleep(5)
+        for k, proc in list(running):
+            if proc.poll() is not None:
+                running.remove((k, proc))
+                if proc.returncode != 0 or not (final[k] / "train_info.json").exists():
+                    raise SystemExit(f"stage 2 for fold {k} failed (exit {proc.returncode}); see "
+                                     f"{Path(args.ott_stage) / f'fold{k}' / 'train.log'}")
+                log(f"stage 2, held-out fold {k}: done")
     return final
 
 
@@ -132,30 +158,54 @@ def fold_embeddings(ckpt, name, texts, threads):
     return embed_cached(clf, name, texts, sha256_file(int8))
 
 
-def fit_head(texts, E, y, w, C=10.0, lexical=True, sample_weight=None):
-    """Returns a head spec (without calibration) fitted on the given rows."""
-    from scipy.sparse import csr_matrix, hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+LEXICAL_KINDS = ("word12p+char14", "word12")
 
-    mean, scale = E.mean(0), E.std(0) + 1e-6
-    Z = (E - mean) / scale * w
-    blocks = [csr_matrix(Z)]
-    vec = None
-    if lexical:
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float64)
-        blocks.append(vec.fit_transform(texts))
-    X = hstack(blocks).tocsr()
+
+def fit_lexical(texts, y, kind, sample_weight=None, C=10.0):
+    """Logistic regression over TF-IDF blocks (``models.lexical.sklearn_vectorizers(kind)``).
+    Returns the blocks as served (vocabulary, idf, coefficients) plus the fitted scikit-learn
+    pipeline under ``"sklearn"`` (for the reimplementation check; not written to the artifact)."""
+    from scipy.sparse import hstack
+    from sklearn.linear_model import LogisticRegression
+    from models.lexical import Tfidf, sklearn_vectorizers
+    vecs = sklearn_vectorizers(kind)
+    X = hstack([v.fit_transform(texts) for v in vecs]).tocsr()
     lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit(X, y, sample_weight=sample_weight)
-    coef = lr.coef_[0]
-    d = E.shape[1]
-    spec = {"embedding": {"mean": mean.tolist(), "scale": scale.tolist(), "coef": (coef[:d] * w).tolist()},
-            "intercept": float(lr.intercept_[0]), "lexical": None,
-            "calibration": {"method": "platt", "a": 1.0, "b": 0.0}, "fit": {"w": w, "C": C}}
-    if lexical:
-        lex = Tfidf.from_sklearn(vec).to_json()
-        lex["coef"] = [round(float(c), 6) for c in coef[d:]]
-        spec["lexical"] = lex
+    blocks, start = [], 0
+    for v in vecs:
+        block = Tfidf.from_sklearn(v).to_json()
+        block["coef"] = [round(float(c), 6) for c in lr.coef_[0][start:start + len(v.vocabulary_)]]
+        start += len(v.vocabulary_)
+        blocks.append(block)
+
+    class Fitted:
+        def decision_function(self, new_texts):
+            return lr.decision_function(hstack([v.transform(new_texts) for v in vecs]).tocsr())
+    return {"kind": kind, "blocks": blocks, "intercept": float(lr.intercept_[0]), "C": C, "sklearn": Fitted()}
+
+
+def transformer_logit(ckpt):
+    """The fine-tuned encoder's own classification layer as a linear function of the pooled
+    embedding: logit(fake) - logit(honest) = w·e + b."""
+    import torch
+    state = torch.load(Path(ckpt) / "head.pt")
+    w = (state["weight"][1] - state["weight"][0]).numpy().astype(np.float64)
+    b = float(state["bias"][1] - state["bias"][0])
+    return w, b
+
+
+def fuse(lexical, logit, a):
+    """Head spec: lexical score + a × transformer logit (the embedding part is linear in the served
+    embedding, so it fits runtime.Head's standardised-embedding form with mean 0 and scale 1)."""
+    d = 384
+    w, b = logit if logit is not None else (np.zeros(d), 0.0)
+    spec = {"embedding": {"mean": [0.0] * d, "scale": [1.0] * d,
+                          "coef": [round(float(x), 8) for x in a * w]},
+            "intercept": float(a * b + (lexical["intercept"] if lexical else 0.0)),
+            "lexical": {"blocks": lexical["blocks"]} if lexical else None,
+            "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
+            "fit": {"lexical": lexical["kind"] if lexical else None, "C": lexical["C"] if lexical else None,
+                    "transformer_weight": a}}
     return spec
 
 
@@ -218,18 +268,21 @@ def tfidf_baseline(tr_texts, tr_y, te_texts):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--version", default="1.1.0")
     ap.add_argument("--finetuned", default=str(common.CACHE / "finetuned"),
                     help="fine-tuning output dir (run models.finetune first if empty)")
     ap.add_argument("--base-only", action="store_true", help="skip fine-tuning: frozen base encoder")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reexport", action="store_true",
                     help="re-export and re-quantise the encoder even if the artifact already has one")
-    ap.add_argument("--weights", default="0,0.02,0.05,0.1,0.2,1.0",
-                    help="embedding-block weights tried; 'emb-only' config is always tried too")
+    ap.add_argument("--weights", default="0,0.1,0.25,0.5,1.0,2.0",
+                    help="weights of the transformer's logit tried with each lexical set (chosen on validation); "
+                         "'transformer-only' is always tried too")
     ap.add_argument("--ott-stage", default=str(common.CACHE / "ott-stage2"),
                     help="stage-2 (Ott) fine-tuning outputs, one folder per held-out fold")
     ap.add_argument("--ott-epochs", type=int, default=3)
+    ap.add_argument("--ott-lr", type=float, default=5e-5)
+    ap.add_argument("--jobs", type=int, default=2, help="stage-2 fold runs trained at once (one core each)")
     ap.add_argument("--no-ott-stage", action="store_true",
                     help="the 1.0.0 recipe: the encoder sees fake-reviews only")
     args = ap.parse_args(argv)
@@ -249,8 +302,7 @@ def main(argv=None):
     stage1 = ckpt
     stage2 = {}
     if not args.no_ott_stage and not args.base_only:
-        for k in range(4):
-            stage2[k] = ott_stage_checkpoint(args, stage1, k)
+        stage2 = ott_stage_checkpoints(args, stage1)
         ckpt = stage2[VAL_FOLD]  # shipped: the encoder that never saw the validation hotels
         log(f"shipped encoder: {ckpt}")
 
@@ -270,7 +322,7 @@ def main(argv=None):
         "base": {"package": encoder.BASE_PACKAGE, "package_version": encoder.BASE_PACKAGE_VERSION,
                  "model": encoder.BASE_MODEL},
         "encoder": {"file": "encoder-int8.onnx", "sha256": onnx_sha, "max_len": encoder.MAX_LEN,
-                    "pooling": "mean", "quantization": "onnxruntime dynamic int8, per-channel",
+                    "pooling": "mean", "quantization": "onnxruntime transformer fusions (bert), then dynamic int8, per-channel",
                     "fine_tuned": not args.base_only,
                     "source_checkpoint": rel(ckpt),
                     "fine_tuning": FINE_TUNING if stage2 else FINE_TUNING.split(";")[0]},
@@ -281,53 +333,60 @@ def main(argv=None):
     (art / "config.json").write_text(json.dumps(config, indent=1))
     clf = served_embedder(art / "encoder-int8.onnx", art / "tokenizer.json", config, args.threads)
 
-    # 3. features
+    # 3. features: the served int8 graph's embeddings of the rows that are scored (never fitted on)
     fr, ot = common.fake_reviews(), common.ott()
     fr_texts, ot_texts = [r["text"] for r in fr], [r["text"] for r in ot]
-    E_fr = embed_cached(clf, "fake-reviews", fr_texts, onnx_sha)
-    E_ot = embed_cached(clf, "ott", ot_texts, onnx_sha)
     y_fr, y_ot = np.array([r["y"] for r in fr]), np.array([r["y"] for r in ot])
     folds = np.array(common.ott_hotel_folds(ot))
-
     tr, va = finetune.dev_split(fr)
     te = [i for i, r in enumerate(fr) if r["split"] == "test"]
     ot_tr, ot_va = np.where(folds != VAL_FOLD)[0], np.where(folds == VAL_FOLD)[0]
-
-    def rows(fr_idx, ot_idx):
-        texts = [fr_texts[i] for i in fr_idx] + [ot_texts[i] for i in ot_idx]
-        E = np.vstack([E_fr[fr_idx], E_ot[ot_idx]])
-        y = np.concatenate([y_fr[fr_idx], y_ot[ot_idx]])
-        return texts, E, y
+    scored_fr = sorted(va + te)
+    E_fr = np.zeros((len(fr), 384), dtype=np.float32)
+    E_fr[scored_fr] = embed_cached(clf, "fake-reviews-val-test", [fr_texts[i] for i in scored_fr], onnx_sha)
+    E_ot = embed_cached(clf, "ott", ot_texts, onnx_sha)
+    logit = transformer_logit(ckpt) if not args.base_only else None
 
     def balance(n_fr, n_ot):
         """Sample weights giving both datasets the same total weight in the head's loss."""
         return np.concatenate([np.ones(n_fr), np.full(n_ot, n_fr / max(1, n_ot))])
 
-    T_tr, E_tr, Y_tr = rows(tr, ot_tr)
-    W_tr = balance(len(tr), len(ot_tr))
-    T_va, E_va, Y_va = rows(va, ot_va)
+    def lexical_rows(ot_idx):
+        return [fr_texts[i] for i in tr] + [ot_texts[i] for i in ot_idx], np.concatenate([y_fr[tr], y_ot[ot_idx]])
 
-    # 4. choose the embedding weight on validation
-    candidates = [("emb-only", 1.0, False)] + [(f"w={w}", float(w), True) for w in args.weights.split(",")]
+    T_tr, Y_tr = lexical_rows(ot_tr)
+    W_tr = balance(len(tr), len(ot_tr))
+    T_va = [fr_texts[i] for i in va] + [ot_texts[i] for i in ot_va]
+    E_va = np.vstack([E_fr[va], E_ot[ot_va]])
+    Y_va = np.concatenate([y_fr[va], y_ot[ot_va]])
+
+    # 4. the lexical model (fitted on train rows) and the fusion weight of the transformer's logit
+    # (chosen on validation). The embedding is never fitted on rows the encoder was trained on: the
+    # transformer's own classification layer scores it.
+    lex_heads = {kind: fit_lexical(T_tr, Y_tr, kind, W_tr) for kind in LEXICAL_KINDS}
+    candidates = [(f"{kind}+{a}*transformer", kind, float(a)) for kind in LEXICAL_KINDS
+                  for a in args.weights.split(",") if logit is not None or float(a) == 0]
+    if logit is not None:
+        candidates.append(("transformer-only", None, 1.0))
     scores = {}
-    for name, w, lex in candidates:
-        spec = fit_head(T_tr, E_tr, Y_tr, w, lexical=lex, sample_weight=W_tr)
+    for name, kind, a in candidates:
+        spec = fuse(lex_heads.get(kind), logit, a)
         z = decision(spec, E_va, T_va)
         auc = metrics.roc_auc(Y_va, z)
         acc = float(((z >= 0) == Y_va).mean())
         acc_fr = float(((z[:len(va)] >= 0) == Y_va[:len(va)]).mean())
         acc_ot = float(((z[len(va):] >= 0) == Y_va[len(va):]).mean())
-        scores[name] = {"w": w, "lexical": lex, "val_accuracy": acc, "val_roc_auc": auc,
+        scores[name] = {"lexical": kind, "transformer_weight": a, "val_accuracy": acc, "val_roc_auc": auc,
                         "val_accuracy_fake_reviews": acc_fr, "val_accuracy_ott": acc_ot}
         log(f"head {name}: {scores[name]}")
     # mean of the two datasets' validation accuracies, so the larger one does not decide alone
     chosen = max(scores, key=lambda k: (scores[k]["val_accuracy_fake_reviews"] + scores[k]["val_accuracy_ott"],
                                         scores[k]["val_roc_auc"]))
-    w, lex = scores[chosen]["w"], scores[chosen]["lexical"]
+    kind, a = scores[chosen]["lexical"], scores[chosen]["transformer_weight"]
     log(f"chosen head: {chosen}")
 
     # 5. shipped head, calibration, thresholds
-    head = fit_head(T_tr, E_tr, Y_tr, w, lexical=lex, sample_weight=W_tr)
+    head = fuse(lex_heads.get(kind), logit, a)
     z_va = decision(head, E_va, T_va)
     head["calibration"] = platt(z_va, Y_va)
     H = runtime.Head(head)
@@ -341,12 +400,9 @@ def main(argv=None):
     (art / "config.json").write_text(json.dumps(config, indent=1))
 
     # check the serving TF-IDF reproduces scikit-learn's
-    if lex:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2).fit(T_tr)
-        ours = Tfidf.from_json(head["lexical"])
-        coef = np.asarray(head["lexical"]["coef"])
-        diff = np.abs(ours.dot(T_va[:200], coef) - vec.transform(T_va[:200]) @ coef).max()
+    if kind:
+        ours = runtime.Head(fuse(lex_heads[kind], None, 0.0)).decision(np.zeros((200, 384), np.float32), T_va[:200])
+        diff = np.abs(ours - lex_heads[kind]["sklearn"].decision_function(T_va[:200])).max()
         log(f"TF-IDF reimplementation max |Δ| on 200 rows: {diff:.2e}")
         assert diff < 1e-4, diff
 
@@ -358,33 +414,33 @@ def main(argv=None):
     base_p = tfidf_baseline([fr_texts[i] for i in np.where(np.array([r["split"] == "dev" for r in fr]))[0]],
                             y_fr[[r["split"] == "dev" for r in fr]], [fr_texts[i] for i in te])
     baseline_test = metrics.summary(y_te, base_p, {"p>=0.5": 0.5})
-    emb_only = fit_head([fr_texts[i] for i in tr], E_fr[tr], y_fr[tr], 1.0, lexical=False)
-    z_emb = decision(emb_only, E_fr[te], [fr_texts[i] for i in te])
-    transformer_only_test = {"accuracy": float(((z_emb >= 0) == y_te).mean()), "roc_auc": metrics.roc_auc(y_te, z_emb)}
+    transformer_only_test = None
+    if logit is not None:
+        z_t = decision(fuse(None, logit, 1.0), E_fr[te], [fr_texts[i] for i in te])
+        transformer_only_test = {"accuracy": float(((z_t >= 0) == y_te).mean()), "roc_auc": metrics.roc_auc(y_te, z_t)}
     log(f"fake-reviews test: acc {fake_test['accuracy']:.4f} auc {fake_test['roc_auc']:.4f}; "
         f"baseline acc {baseline_test['accuracy']:.4f} auc {baseline_test['roc_auc']:.4f}; "
         f"transformer-only {transformer_only_test}")
 
-    # Ott grouped CV: head recipe refitted with each fold held out (fake-reviews train rows kept)
+    # Ott grouped CV: fold k is scored by the stage-2 encoder (and its classification layer) that
+    # never saw its hotels, and a lexical model refitted without them; the fusion weight is the shipped one.
     oof = np.zeros(len(ot))
     oof_base = np.zeros(len(ot))
     fold_acc, fold_acc_base = [], []
     for k in range(4):
         otr, ote = np.where(folds != k)[0], np.where(folds == k)[0]
         if stage2 and k != VAL_FOLD:
-            # the fold's own encoder (stage 2 never saw hotels of fold k): embed its head's rows and fold k
-            Ek_fr = fold_embeddings(stage2[k], f"fold{k}-fake-reviews-train", [fr_texts[i] for i in tr], args.threads)
-            Ek_ot = fold_embeddings(stage2[k], f"fold{k}-ott", ot_texts, args.threads)
+            Ek = fold_embeddings(stage2[k], f"fold{k}-ott-heldout", [ot_texts[i] for i in ote], args.threads)
+            logit_k = transformer_logit(stage2[k])
         else:
-            Ek_fr, Ek_ot = E_fr[tr], E_ot
-        Tk = [fr_texts[i] for i in tr] + [ot_texts[i] for i in otr]
-        Ek = np.vstack([Ek_fr, Ek_ot[otr]])
-        Yk = np.concatenate([y_fr[tr], y_ot[otr]])
-        spec = fit_head(Tk, Ek, Yk, w, lexical=lex, sample_weight=balance(len(tr), len(otr)))
-        oof[ote] = decision(spec, Ek_ot[ote], [ot_texts[i] for i in ote])
+            Ek, logit_k = E_ot[ote], logit
+        Tk, Yk = lexical_rows(otr)
+        lex_k = fit_lexical(Tk, Yk, kind, balance(len(tr), len(otr))) if kind else None
+        oof[ote] = decision(fuse(lex_k, logit_k, a), Ek, [ot_texts[i] for i in ote])
         fold_acc.append(float(((oof[ote] >= 0) == y_ot[ote]).mean()))
         oof_base[ote] = tfidf_baseline([ot_texts[i] for i in otr], y_ot[otr], [ot_texts[i] for i in ote])
         fold_acc_base.append(float(((oof_base[ote] >= 0.5) == y_ot[ote]).mean()))
+        log(f"Ott fold {k}: accuracy {fold_acc[-1]:.4f} (TF-IDF + LR baseline {fold_acc_base[-1]:.4f})")
     p_oof = H.calibrate(oof)
     truthful = y_ot == 0
     polarity = np.array([r["polarity"] for r in ot])

@@ -43,3 +43,48 @@ def test_tfidf_matches_sklearn():
     coef = np.random.default_rng(0).normal(size=len(vec.vocabulary_))
     new = ["great price, terrible product", "nothing in the vocabulary here"]
     assert np.allclose(ours.dot(new, coef), vec.transform(new) @ coef, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"analyzer": "char", "ngram_range": (1, 4)},
+    {"analyzer": "word", "ngram_range": (1, 2), "token_pattern": r"(?u)\b\w+\b|[^\w\s]"},
+])
+def test_char_and_punctuation_tfidf_match_sklearn(kwargs):
+    sklearn = pytest.importorskip("sklearn.feature_extraction.text")
+    docs = ["Great product!! I loved it.", "  Terrible:\tbroke\n\nafter a day ", "A+ value, A+ price",
+            "ÉTÉ à Paris — très bien", "I", "works as described"]
+    vec = sklearn.TfidfVectorizer(sublinear_tf=True, **kwargs).fit(docs)
+    ours = Tfidf.from_json(Tfidf.from_sklearn(vec).to_json())
+    coef = np.random.default_rng(1).normal(size=len(vec.vocabulary_))
+    new = ["I  loved\t\tthe price!!", "", "x", "ÉTÉ — A+"]
+    assert np.allclose(ours.dot(new, coef), vec.transform(new) @ coef, atol=1e-5)
+
+
+def test_head_sums_embedding_and_every_lexical_block_then_calibrates():
+    """head.json of 1.1.0: a linear embedding part (the fine-tuned encoder's logit × a) plus several
+    TF-IDF blocks, each with its own coefficients; 1.0.0's single ``lexical`` block still loads."""
+    from models.runtime import Head, sigmoid
+    sklearn = pytest.importorskip("sklearn.feature_extraction.text")
+    docs = ["Great product!! I loved it.", "terrible, broke after a day", "works as described"]
+    word = sklearn.TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b|[^\w\s]").fit(docs)
+    char = sklearn.TfidfVectorizer(analyzer="char", ngram_range=(1, 4), sublinear_tf=True).fit(docs)
+    rng = np.random.default_rng(2)
+    blocks = []
+    for vec in (word, char):
+        b = Tfidf.from_sklearn(vec).to_json()
+        b["coef"] = rng.normal(size=len(vec.vocabulary_)).tolist()
+        blocks.append(b)
+    w = rng.normal(size=4)
+    spec = {"embedding": {"mean": [0.0] * 4, "scale": [1.0] * 4, "coef": w.tolist()}, "intercept": -0.25,
+            "lexical": {"blocks": blocks}, "calibration": {"a": 2.0, "b": 0.5}}
+    E = rng.normal(size=(2, 4)).astype(np.float32)
+    texts = ["I loved it!!", "broke after a day"]
+    expected = (E @ w - 0.25 + word.transform(texts) @ np.array(blocks[0]["coef"])
+                + char.transform(texts) @ np.array(blocks[1]["coef"]))
+    head = Head(spec)
+    assert np.allclose(head.decision(E, texts), expected, atol=1e-5)
+    assert np.allclose(head.probability(E, texts), sigmoid(2.0 * expected + 0.5), atol=1e-6)
+    # the 1.0.0 layout: one block directly under "lexical"
+    old = dict(spec, lexical=blocks[0])
+    assert np.allclose(Head(old).decision(E, texts), expected - char.transform(texts) @ np.array(blocks[1]["coef"]),
+                       atol=1e-5)
