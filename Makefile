@@ -59,10 +59,10 @@ stream-demo: $(STAMP) ## streaming job on DirectRunner against the local Pub/Sub
 dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
 	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
 
-train: $(STAMP) ## train the fake-review classifier (2-core CPU ~75 min; CLASSIFIER_VERSION=x.y.z) into models/artifacts/
+train: $(STAMP) ## train the fake-review classifier (CPU ~35 min; CLASSIFIER_VERSION=x.y.z) into models/artifacts/
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune --epochs 3 --max-len 256 --threads 1
-	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 1 --jobs 2 --reexport --version $(or $(CLASSIFIER_VERSION),1.1.0)
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 1 --reexport --version $(or $(CLASSIFIER_VERSION),1.1.0)
 
 bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs Beam job (JSON)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.bench

@@ -15,12 +15,15 @@ def _f(x, d=4):
 
 def _head_text(m) -> str:
     sel = m["head_selection"][m["chosen_head"]]
-    if "transformer_weight" not in sel:  # 1.0.0
-        return "logistic regression over [standardised embedding, TF-IDF word 1–2-grams]"
     lex = {"word12p+char14": "TF-IDF word 1–2-grams with punctuation + character 1–4-grams",
-           "word12": "TF-IDF word 1–2-grams", None: "no lexical part"}[sel["lexical"]]
-    return (f"logistic regression over {lex}, plus {sel['transformer_weight']} × the fine-tuned encoder's own "
-            "classification logit (a linear function of the embedding)")
+           "word12": "TF-IDF word 1–2-grams", None: "no lexical part"}
+    if "transformer_weight" in sel:
+        return (f"logistic regression over {lex[sel['lexical']]}, plus {sel['transformer_weight']} × the fine-tuned "
+                "encoder's own classification logit (a linear function of the embedding)")
+    if "embedding_weight" in sel:
+        return (f"logistic regression over [standardised embedding × {sel['embedding_weight']}, "
+                f"{lex[sel['lexical']]}]")
+    return "logistic regression over [standardised embedding, TF-IDF word 1–2-grams]"  # 1.0.0
 
 
 def write(art: Path) -> Path:

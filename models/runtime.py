@@ -10,7 +10,8 @@ Scoring runs one text per ONNX call by default (``batch_size=1``): no padding at
 review's score does not depend on its batch-mates. Dynamic int8 quantisation scales activations
 per input tensor, so with padded batches of 32 a score moved by up to 0.33 in probability (mean
 0.008; 4 of 300 test reviews changed band) depending on what it was batched with; per-text calls
-were also faster on this 2-core CPU (55–60 vs 41–47 reviews/s, one thread, measured side by side).
+were also faster on this 2-core CPU (55–60 vs 41–47 reviews/s, one thread, measured side by side
+with 1.0.0's unfused graph; not re-measured for the fused 1.1.0 graph).
 With ``batch_size > 1`` texts are sorted by token count and each batch is padded only to its own
 longest text.
 """

@@ -8,28 +8,29 @@ Steps, all with fixed seeds (``common.SEED``):
    Stage 2 (``models.finetune ott``): continue on the Ott hotels outside one fold plus 480 fake-reviews
    dev-train rows, 3 epochs at lr 5e-5 fixed in advance, once per fold (4 runs of ~20 min on one core,
    ``--jobs`` of them at once).
-   The shipped encoder is the run without the validation fold (3); the other runs exist only so
-   that each Ott fold is scored by an encoder that never saw its hotels. ``--no-ott-stage`` gives
-   the 1.0.0 recipe (stage 1 only).
+   With ``--ott-stage2`` the served encoder is the run without the validation fold (3); the other runs
+   exist only so that each Ott fold is scored by an encoder that never saw its hotels. Measured worse
+   than stage 1 alone for 1.1.0 (models/README.md), so the default recipe is stage 1 only.
 2. Export it with mean pooling to ONNX, fuse it (ONNX Runtime's BERT fusions) and quantise to int8
    (the only encoder file in the artifact); ``models.onnx_export``.
 3. Embed every training/evaluation row with **the int8 graph that is served**, one text per call
    as served (cached in .cache).
-4. Fit the head: a lexical logistic regression (TF-IDF blocks, ``LEXICAL_KINDS``) plus ``a`` × the
-   fine-tuned encoder's own classification logit (late fusion; the logit is linear in the served
-   embedding, so the head stays one linear score). The embedding is never fitted on again: the
-   encoder has already seen the training rows, and a head refitted on its embeddings of them
-   over-trusts it.
-   Lexical training rows: fake-reviews dev-train (3,600) + Ott hotels of folds 0–2 (960), weighted so
-   that both datasets carry the same total weight.
-   Validation rows (calibration, thresholds, choice of lexical set and ``a``): fake-reviews dev-val
-   (400) + Ott hotels of fold 3 (320). The fake-reviews test split is only scored, never fitted on.
+4. Fit the head, chosen on validation among two linear families (``LEXICAL_KINDS`` are the TF-IDF sets):
+   ``concat`` (the default recipe's winner): one logistic regression over [standardised embedding × w,
+   TF-IDF blocks]; ``fusion`` (stage 2): a lexical logistic regression plus ``a`` × the fine-tuned
+   encoder's own classification logit, the embedding never fitted on again (that encoder saw the Ott
+   training rows, and a head refitted on its embeddings of them over-trusts it).
+   Training rows: fake-reviews dev-train (3,600) + Ott hotels of folds 0–2 (960), weighted so that
+   both datasets carry the same total weight.
+   Validation rows (calibration, thresholds, choice of family, lexical set and weight): fake-reviews
+   dev-val (400) + Ott hotels of fold 3 (320). The fake-reviews test split is only scored, never fitted on.
 5. Calibrate with Platt scaling on validation; thresholds on validation honest reviews:
    ``upper``: the 95% upper confidence bound of the share of honest validation reviews at or
    above it is at most 1% (with 360 honest validation reviews: none above it); ``lower``: at most
    5% of them at or above it (point estimate).
 6. Measure: fake-reviews test (with a TF-IDF + LR baseline fitted on the same dev rows), Ott
-   hotel-grouped 4-fold CV (per fold: that fold's stage-2 encoder, the head recipe refitted), FPR on
+   hotel-grouped 4-fold CV (per fold: the head recipe refitted without the fold's hotels, and with
+   stage 2 that fold's own encoder), FPR on
    truthful negative vs truthful positive Ott reviews from out-of-fold scores at both thresholds.
 7. Write config.json, head.json, tokenizer.json, encoder-int8.onnx, metrics.json, MODEL_CARD.md.
 """
@@ -184,6 +185,29 @@ def fit_lexical(texts, y, kind, sample_weight=None, C=10.0):
     return {"kind": kind, "blocks": blocks, "intercept": float(lr.intercept_[0]), "C": C, "sklearn": Fitted()}
 
 
+def fit_concat(texts, E, y, kind, w, sample_weight=None, C=10.0):
+    """The 1.0.0 head family, with a choice of lexical set: one logistic regression over
+    [standardised embedding × w, TF-IDF blocks of ``kind``]. Returns a head spec (no calibration)."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.linear_model import LogisticRegression
+    from models.lexical import Tfidf, sklearn_vectorizers
+    mean, scale = E.mean(0), E.std(0) + 1e-6
+    vecs = sklearn_vectorizers(kind) if kind else []
+    X = hstack([csr_matrix((E - mean) / scale * w)] + [v.fit_transform(texts) for v in vecs]).tocsr()
+    lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit(X, y, sample_weight=sample_weight)
+    coef, d = lr.coef_[0], E.shape[1]
+    blocks, start = [], d
+    for v in vecs:
+        block = Tfidf.from_sklearn(v).to_json()
+        block["coef"] = [round(float(c), 6) for c in coef[start:start + len(v.vocabulary_)]]
+        start += len(v.vocabulary_)
+        blocks.append(block)
+    return {"embedding": {"mean": mean.tolist(), "scale": scale.tolist(), "coef": (coef[:d] * w).tolist()},
+            "intercept": float(lr.intercept_[0]), "lexical": {"blocks": blocks} if blocks else None,
+            "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
+            "fit": {"family": "concat", "lexical": kind, "embedding_weight": w, "C": C}}
+
+
 def transformer_logit(ckpt):
     """The fine-tuned encoder's own classification layer as a linear function of the pooled
     embedding: logit(fake) - logit(honest) = w·e + b."""
@@ -278,13 +302,16 @@ def main(argv=None):
     ap.add_argument("--weights", default="0,0.1,0.25,0.5,1.0,2.0",
                     help="weights of the transformer's logit tried with each lexical set (chosen on validation); "
                          "'transformer-only' is always tried too")
+    ap.add_argument("--concat-weights", default="0,0.02,0.05,0.1,0.2",
+                    help="embedding-block weights tried by the concat head family (without stage 2)")
     ap.add_argument("--ott-stage", default=str(common.CACHE / "ott-stage2"),
                     help="stage-2 (Ott) fine-tuning outputs, one folder per held-out fold")
     ap.add_argument("--ott-epochs", type=int, default=3)
     ap.add_argument("--ott-lr", type=float, default=5e-5)
     ap.add_argument("--jobs", type=int, default=2, help="stage-2 fold runs trained at once (one core each)")
-    ap.add_argument("--no-ott-stage", action="store_true",
-                    help="the 1.0.0 recipe: the encoder sees fake-reviews only")
+    ap.add_argument("--ott-stage2", action="store_true",
+                    help="also fine-tune on Ott per held-out fold (stage 2) and serve the fold-3 run with the fusion "
+                         "head; measured worse than stage 1 alone for 1.1.0 (models/README.md), so off by default")
     args = ap.parse_args(argv)
     common.seed_everything()
 
@@ -301,7 +328,7 @@ def main(argv=None):
     log(f"stage-1 encoder checkpoint: {ckpt} {ckpt_rec}")
     stage1 = ckpt
     stage2 = {}
-    if not args.no_ott_stage and not args.base_only:
+    if args.ott_stage2 and not args.base_only:
         stage2 = ott_stage_checkpoints(args, stage1)
         ckpt = stage2[VAL_FOLD]  # shipped: the encoder that never saw the validation hotels
         log(f"shipped encoder: {ckpt}")
@@ -341,9 +368,11 @@ def main(argv=None):
     tr, va = finetune.dev_split(fr)
     te = [i for i, r in enumerate(fr) if r["split"] == "test"]
     ot_tr, ot_va = np.where(folds != VAL_FOLD)[0], np.where(folds == VAL_FOLD)[0]
-    scored_fr = sorted(va + te)
+    # the concat family is fitted on embeddings of the training rows too; late fusion never needs them
+    scored_fr = sorted(va + te) if stage2 else list(range(len(fr)))
     E_fr = np.zeros((len(fr), 384), dtype=np.float32)
-    E_fr[scored_fr] = embed_cached(clf, "fake-reviews-val-test", [fr_texts[i] for i in scored_fr], onnx_sha)
+    E_fr[scored_fr] = embed_cached(clf, "fake-reviews-val-test" if stage2 else "fake-reviews",
+                                   [fr_texts[i] for i in scored_fr], onnx_sha)
     E_ot = embed_cached(clf, "ott", ot_texts, onnx_sha)
     logit = transformer_logit(ckpt) if not args.base_only else None
 
@@ -360,33 +389,52 @@ def main(argv=None):
     E_va = np.vstack([E_fr[va], E_ot[ot_va]])
     Y_va = np.concatenate([y_fr[va], y_ot[ot_va]])
 
-    # 4. the lexical model (fitted on train rows) and the fusion weight of the transformer's logit
-    # (chosen on validation). The embedding is never fitted on rows the encoder was trained on: the
-    # transformer's own classification layer scores it.
+    # 4. the head, chosen on validation among two families:
+    #  * "fusion": a lexical model (fitted on train rows) + a × the encoder's own classification logit;
+    #    the embedding is never fitted on again (the right family when the encoder saw the Ott rows);
+    #  * "concat" (1.0.0): one logistic regression over [standardised embedding × w, lexical blocks],
+    #    fitted on train rows (only without stage 2: with it, the encoder saw the Ott train rows).
     lex_heads = {kind: fit_lexical(T_tr, Y_tr, kind, W_tr) for kind in LEXICAL_KINDS}
-    candidates = [(f"{kind}+{a}*transformer", kind, float(a)) for kind in LEXICAL_KINDS
-                  for a in args.weights.split(",") if logit is not None or float(a) == 0]
+    E_tr = np.vstack([E_fr[tr], E_ot[ot_tr]])
+
+    def make_head(family, kind, weight, lex=None, rows=None, logit_=None):
+        """A head spec of a family; ``rows`` = (texts, embeddings, labels, weights) to refit a concat head."""
+        if family == "fusion":
+            return fuse(lex if lex is not None else lex_heads.get(kind), logit_ if logit_ is not None else logit, weight)
+        texts, E, y, w = rows if rows is not None else (T_tr, E_tr, Y_tr, W_tr)
+        return fit_concat(texts, E, y, kind, weight, sample_weight=w)
+
+    candidates = []
     if logit is not None:
-        candidates.append(("transformer-only", None, 1.0))
+        candidates += [(f"fusion:{kind}+{a}*transformer", "fusion", kind, float(a))
+                       for kind in LEXICAL_KINDS for a in args.weights.split(",")]
+        candidates.append(("fusion:transformer-only", "fusion", None, 1.0))
+    if not stage2:
+        candidates += [(f"concat:{kind}+emb*{w}", "concat", kind, float(w))
+                       for kind in LEXICAL_KINDS for w in args.concat_weights.split(",")]
+        candidates.append(("concat:emb-only", "concat", None, 1.0))
     scores = {}
-    for name, kind, a in candidates:
-        spec = fuse(lex_heads.get(kind), logit, a)
+    for name, family, kind, a in candidates:
+        spec = make_head(family, kind, a)
         z = decision(spec, E_va, T_va)
         auc = metrics.roc_auc(Y_va, z)
         acc = float(((z >= 0) == Y_va).mean())
         acc_fr = float(((z[:len(va)] >= 0) == Y_va[:len(va)]).mean())
         acc_ot = float(((z[len(va):] >= 0) == Y_va[len(va):]).mean())
-        scores[name] = {"lexical": kind, "transformer_weight": a, "val_accuracy": acc, "val_roc_auc": auc,
+        scores[name] = {"family": family, "lexical": kind,
+                        ("transformer_weight" if family == "fusion" else "embedding_weight"): a,
+                        "val_accuracy": acc, "val_roc_auc": auc,
                         "val_accuracy_fake_reviews": acc_fr, "val_accuracy_ott": acc_ot}
         log(f"head {name}: {scores[name]}")
     # mean of the two datasets' validation accuracies, so the larger one does not decide alone
     chosen = max(scores, key=lambda k: (scores[k]["val_accuracy_fake_reviews"] + scores[k]["val_accuracy_ott"],
                                         scores[k]["val_roc_auc"]))
-    kind, a = scores[chosen]["lexical"], scores[chosen]["transformer_weight"]
+    family, kind = scores[chosen]["family"], scores[chosen]["lexical"]
+    a = scores[chosen].get("transformer_weight", scores[chosen].get("embedding_weight"))
     log(f"chosen head: {chosen}")
 
     # 5. shipped head, calibration, thresholds
-    head = fuse(lex_heads.get(kind), logit, a)
+    head = make_head(family, kind, a)
     z_va = decision(head, E_va, T_va)
     head["calibration"] = platt(z_va, Y_va)
     H = runtime.Head(head)
@@ -400,7 +448,7 @@ def main(argv=None):
     (art / "config.json").write_text(json.dumps(config, indent=1))
 
     # check the serving TF-IDF reproduces scikit-learn's
-    if kind:
+    if kind and family == "fusion":
         ours = runtime.Head(fuse(lex_heads[kind], None, 0.0)).decision(np.zeros((200, 384), np.float32), T_va[:200])
         diff = np.abs(ours - lex_heads[kind]["sklearn"].decision_function(T_va[:200])).max()
         log(f"TF-IDF reimplementation max |Δ| on 200 rows: {diff:.2e}")
@@ -435,8 +483,13 @@ def main(argv=None):
         else:
             Ek, logit_k = E_ot[ote], logit
         Tk, Yk = lexical_rows(otr)
-        lex_k = fit_lexical(Tk, Yk, kind, balance(len(tr), len(otr))) if kind else None
-        oof[ote] = decision(fuse(lex_k, logit_k, a), Ek, [ot_texts[i] for i in ote])
+        Wk = balance(len(tr), len(otr))
+        if family == "fusion":
+            lex_k = fit_lexical(Tk, Yk, kind, Wk) if kind else None
+            spec_k = make_head("fusion", kind, a, lex=lex_k, logit_=logit_k)
+        else:  # the encoder never saw Ott: refit the whole head without fold k's hotels
+            spec_k = make_head("concat", kind, a, rows=(Tk, np.vstack([E_fr[tr], E_ot[otr]]), Yk, Wk))
+        oof[ote] = decision(spec_k, Ek, [ot_texts[i] for i in ote])
         fold_acc.append(float(((oof[ote] >= 0) == y_ot[ote]).mean()))
         oof_base[ote] = tfidf_baseline([ot_texts[i] for i in otr], y_ot[otr], [ot_texts[i] for i in ote])
         fold_acc_base.append(float(((oof_base[ote] >= 0.5) == y_ot[ote]).mean()))
@@ -477,7 +530,8 @@ def main(argv=None):
                             "datasets weighted to equal total weight",
                    "validation": "fake-reviews dev 10% stratified (400) + Ott fold-3 hotels (320)",
                    "test": "fake-reviews orig_split == test (4,000); Ott: hotel-grouped 4-fold CV "
-                           "(each fold scored by a stage-2 encoder and a head that never saw its hotels)",
+                           + ("(each fold scored by a stage-2 encoder and a head that never saw its hotels)" if stage2 else
+                              "(the encoder never saw Ott; each fold scored by a head refitted without its hotels)"),
                    "ott_folds": ott_cv.pop("folds")},
         "validation": val,
         "fake_reviews_test": fake_test,

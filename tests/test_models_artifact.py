@@ -93,3 +93,18 @@ def test_artifact_loads_from_gs(gcs):
         bucket.blob(f"fake-review-classifier/{ART.name}/{name}").upload_from_filename(str(ART / name))
     remote = runtime.load(f"gs://models/fake-review-classifier/{ART.name}")
     assert np.allclose(remote.predict_proba(TEXTS), runtime.load(ART).predict_proba(TEXTS), atol=1e-6)
+
+
+def test_served_encoder_graph_is_fused_and_int8():
+    """The speed of the CPU path comes from ONNX Runtime's BERT fusions before dynamic int8
+    (models/onnx_export.py): one QAttention per layer, no unfused softmax attention left, and the
+    big matrix products in int8."""
+    import collections
+    import onnx
+    cfg = json.loads((ART / "config.json").read_text())
+    graph = onnx.load(str(ART / cfg["encoder"]["file"]), load_external_data=False).graph
+    ops = collections.Counter(n.op_type for n in graph.node)
+    assert ops["QAttention"] == 6, ops
+    assert ops["Softmax"] == 0 and ops["Attention"] == 0, ops
+    assert ops["MatMulInteger"] >= 12 and ops["MatMul"] == 0, ops
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
