@@ -11,7 +11,7 @@ Prints one JSON object:
                                 signatures, every output (decisions, published, products, widget, review
                                 queue, report). Steady state: (N - n0) / (t(N) - t(n0)) from a run over
                                 all N reviews and one over the first n0 = 64, so the job's fixed start-up
-                                and finishing (~10-13 s here whatever the size) is not counted
+                                and finishing (~7 s on a quiet 2-core box, whatever the size) is not counted
   beam_ratio                    beam_pipeline_reviews_per_s / reviews_per_s
   beam_pipeline_end_to_end_reviews_per_s   N / t(N), start-up included (what a job of only N reviews sees)
   beam_pipeline_fixed_s         the job's fixed cost, t(N) - N / beam_pipeline_reviews_per_s
@@ -90,7 +90,7 @@ def bench_plain_torch(model_dir, texts, threads):
     return len(texts) / (time.perf_counter() - t0)
 
 
-def bench_beam(model_dir, texts, threads, classify=True):
+def bench_beam(model_dir, texts, threads):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from pipeline.io import ReadReviewLines
@@ -109,7 +109,7 @@ def bench_beam(model_dir, texts, threads, classify=True):
         lines, _blank = p | ReadReviewLines(str(src), 1 << 20)
         items, _dead = lines | ParseReviews("bench")
         norm, _failed = items | NormalizeReviews("bench")
-        scored = norm | ClassifyReviews(model_dir, threads=threads) if classify else norm
+        scored = norm | ClassifyReviews(model_dir, threads=threads)
         _ = (scored | beam.Map(lambda it: json.dumps({"id": it.review.review_id, "s": {
                  k: v.to_dict() for k, v in it.signals.items()}}))
              | beam.io.WriteToText(str(tmp / "out")))
@@ -153,7 +153,10 @@ def measure(model_dir, texts, threads, rounds):
         runs["plain"].append(bench_plain_torch(model_dir, texts, threads))
         t_small = n0 / bench_whole_pipeline(model_dir, texts[:n0], threads)
         t_all = n / bench_whole_pipeline(model_dir, texts, threads)
-        steady = (n - n0) / max(1e-9, t_all - t_small)
+        if t_all - t_small <= 0.1 * t_all:
+            raise SystemExit(f"--n {n} is too small: the {n}-review job took {t_all:.1f} s and the {n0}-review job "
+                             f"{t_small:.1f} s, so start-up cannot be told from throughput (use --n 256 or more)")
+        steady = (n - n0) / (t_all - t_small)
         runs["pipeline"].append(steady)
         runs["pipeline_end_to_end"].append(n / t_all)
         fixed.append(t_all - n / steady)

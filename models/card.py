@@ -20,10 +20,7 @@ def _head_text(m) -> str:
     if "transformer_weight" in sel:
         return (f"logistic regression over {lex[sel['lexical']]}, plus {sel['transformer_weight']} × the fine-tuned "
                 "encoder's own classification logit (a linear function of the embedding)")
-    if "embedding_weight" in sel:
-        return (f"logistic regression over [standardised embedding × {sel['embedding_weight']}, "
-                f"{lex[sel['lexical']]}]")
-    return "logistic regression over [standardised embedding, TF-IDF word 1–2-grams]"  # 1.0.0
+    return f"logistic regression over [standardised embedding × {sel['embedding_weight']}, {lex[sel['lexical']]}]"
 
 
 def write(art: Path) -> Path:
@@ -120,13 +117,10 @@ def write(art: Path) -> Path:
             f"`make bench-classifier` ({sp.get('n')} English reviews of 60–120 words, {sp.get('threads')} thread(s), "
             f"best of alternating rounds, load average {sp.get('load_average')}): int8 path "
             f"**{sp['reviews_per_s']} reviews/s**, plain transformers fp32 {sp['plain_pipeline_reviews_per_s']} "
-            f"(speed-up {sp['speedup']}×), " + (
-                f"the whole batch pipeline with the classifier on {sp['beam_pipeline_reviews_per_s']} reviews/s in steady "
-                f"state (ratio {sp['beam_ratio']}; {sp['beam_pipeline_end_to_end_reviews_per_s']} end to end for this "
-                f"small job, whose fixed start-up and finishing cost {sp['beam_pipeline_fixed_s']} s)"
-                if "beam_pipeline_fixed_s" in sp else
-                f"Beam job read → parse → normalise → ClassifyReviews → write {sp['beam_pipeline_reviews_per_s']} "
-                f"(ratio {sp['beam_ratio']})") + ". The box is shared: figures move ±30% with load.",
+            f"(speed-up {sp['speedup']}×), the whole batch pipeline with the classifier on "
+            f"{sp['beam_pipeline_reviews_per_s']} reviews/s in steady state (ratio {sp['beam_ratio']}; "
+            f"{sp['beam_pipeline_end_to_end_reviews_per_s']} end to end for this small job, whose fixed start-up and "
+            f"finishing cost {sp['beam_pipeline_fixed_s']} s). The box is shared: figures move ±30% with load.",
         ]
     else:
         lines.append("Not recorded: run `python -m models.bench --record`.")
