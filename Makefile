@@ -64,7 +64,7 @@ train: $(STAMP) ## train the fake-review classifier (CPU ~35 min; CLASSIFIER_VER
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune --epochs 3 --max-len 256 --threads 1
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 1 --reexport --version $(or $(CLASSIFIER_VERSION),1.1.0)
 
-bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs Beam job (JSON)
+bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline (JSON, ~10 min)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.bench
 
 clean: ## remove outputs and caches (keeps .venv)
