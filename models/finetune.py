@@ -179,8 +179,11 @@ def main_ott(argv=None):
     (+ a fake-reviews replay sample). No validation rows: the held-out hotels are only scored
     later (``models.train``), and the epoch count is fixed in advance."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--init", required=True, help="stage-1 checkpoint directory")
-    ap.add_argument("--holdout-fold", type=int, required=True)
+    ap.add_argument("--init", help="stage-1 checkpoint directory (continue from it, with its head)")
+    ap.add_argument("--from-base", action="store_true",
+                    help="start from the base encoder and a new head instead of --init (use with --replay 0 "
+                         "for an Ott-only encoder; see scripts/ott_encoder_probe.py)")
+    ap.add_argument("--holdout-fold", type=int, required=True, help="0-3; -1 = no hotel held out (all 16)")
     ap.add_argument("--replay", type=int, default=480)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-5)
@@ -189,14 +192,17 @@ def main_ott(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if bool(args.init) == args.from_base:
+        ap.error("give exactly one of --init DIR or --from-base")
 
     import torch
     torch.set_num_threads(args.threads)
     common.seed_everything()
     texts, labels, tr = ott_stage_rows(args.holdout_fold, args.replay)
-    model = Classifier.build(args.init)
-    from pathlib import Path
-    model.head.load_state_dict(torch.load(Path(args.init) / "head.pt"))
+    model = Classifier.build(args.init)  # None: the base encoder
+    if args.init:
+        from pathlib import Path
+        model.head.load_state_dict(torch.load(Path(args.init) / "head.pt"))
     train_loop(model, encoder.load_tokenizer(args.init), texts, labels, tr, [], args, args.out,
                log_tag=f"[ott fold {args.holdout_fold}] ")
     print("done", flush=True)

@@ -1,0 +1,159 @@
+"""Probe for the Ott target (hotel-grouped accuracy >= 0.90, issue #4): an encoder fine-tuned on Ott
+alone, from the base MiniLM, fused with lexical and frozen-feature scores. Not part of `make train`:
+its figures decide the next classifier version's design (models/README.md, "What was tried").
+
+For each of the four hotel folds (`models.common.ott_hotel_folds`) an encoder is fine-tuned on the
+other 12 hotels (`python -m models.finetune ott --from-base --replay 0 --holdout-fold K`, 3 epochs,
+lr 5e-5, len 256; the last epoch is used, fixed in advance) and then scores only its held-out
+hotels. Printed (one JSON object), all out-of-fold over the same folds:
+
+* ``lexical``: LR over the served lexical set (word 1-2-grams with punctuation + char 1-4-grams);
+* ``finetuned``: the fold encoder's own classification logit;
+* ``base_frozen``: LR over the base encoder's mean-pooled hidden states of all 7 layers (frozen);
+* sums of those scores, each divided by its standard deviation over the held-out rows (label-free);
+* ``fake_reviews_test_with_fold0_encoder``: fake-reviews test accuracy / ROC-AUC of an LR head over
+  the fold-0 Ott encoder's frozen all-layer features + the lexical set, fitted on fake-reviews dev
+  train rows (can one Ott-tuned encoder also serve the computer-generated detector?).
+
+    python scripts/ott_encoder_probe.py [--train] [--checkpoints DIR] [--threads N] [--jobs N]
+
+CPU cost: fine-tuning ~12 min per fold on one core (``--train``, ``--jobs`` folds at a time), then
+~10 min of scoring. Nothing is written into the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models import common, encoder, finetune  # noqa: E402
+from models.lexical import sklearn_vectorizers  # noqa: E402
+
+LEXICAL = "word12p+char14"
+
+
+def train_folds(out: Path, jobs: int, threads: int) -> None:
+    procs, pending = [], list(range(4))
+    while pending or procs:
+        while pending and len(procs) < jobs:
+            k = pending.pop(0)
+            log = open(out / f"fold{k}.log", "w")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "models.finetune", "ott", "--from-base", "--replay", "0",
+                 "--holdout-fold", str(k), "--epochs", "3", "--lr", "5e-5", "--max-len", "256",
+                 "--threads", str(threads), "--out", str(out / f"fold{k}")], cwd=ROOT, stdout=log, stderr=log))
+        procs[0].wait()
+        if procs[0].returncode:
+            sys.exit(f"fine-tuning failed: see {out}/fold*.log")
+        procs.pop(0)
+
+
+def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32):
+    """Mean-pooled hidden states of every layer (7 × 384) [+ the classification logit] per text."""
+    import torch
+    model = finetune.Classifier.build(str(model_dir) if model_dir else None)
+    if with_logit:
+        model.head.load_state_dict(torch.load(Path(model_dir) / "head.pt"))
+    model.eval()
+    tok = encoder.load_tokenizer(str(model_dir) if model_dir else None)
+    out = [None] * len(texts)
+    order = np.argsort([len(t) for t in texts])
+    with torch.inference_mode():
+        for s in range(0, len(texts), batch_size):
+            idx = order[s:s + batch_size]
+            f = tok([texts[i] for i in idx], truncation=True, max_length=256, padding=True, return_tensors="pt")
+            hs = model.encoder(input_ids=f["input_ids"], attention_mask=f["attention_mask"],
+                               output_hidden_states=True).hidden_states
+            mask = f["attention_mask"].unsqueeze(-1).float()
+            pools = [(h * mask).sum(1) / mask.sum(1) for h in hs]
+            cols = pools + ([(lambda lo: (lo[:, 1] - lo[:, 0]).unsqueeze(1))(model.head(pools[-1]))] if with_logit else [])
+            arr = torch.cat(cols, 1).numpy()
+            for j, i in enumerate(idx):
+                out[i] = arr[j]
+    return np.stack(out)
+
+
+def lexical_lr(train_texts, y, test_texts, C=10.0):
+    from scipy.sparse import hstack
+    from sklearn.linear_model import LogisticRegression
+    vecs = sklearn_vectorizers(LEXICAL)
+    A = hstack([v.fit_transform(train_texts) for v in vecs]).tocsr()
+    lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit(A, y)
+    return lr.decision_function(hstack([v.transform(test_texts) for v in vecs]).tocsr())
+
+
+def dense_lr(Xtr, y, Xte, C=0.01):
+    from sklearn.linear_model import LogisticRegression
+    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
+    lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit((Xtr - mu) / sd, y)
+    return lr.decision_function((Xte - mu) / sd)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoints", default=str(common.CACHE / "ott-from-base"),
+                    help="holds fold{0..3}/epoch2 (made by --train)")
+    ap.add_argument("--train", action="store_true", help="fine-tune the four fold encoders first")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(max(1, args.threads * args.jobs))
+    ck = Path(args.checkpoints)
+    if args.train:
+        ck.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(1)
+        train_folds(ck, args.jobs, args.threads)
+        torch.set_num_threads(max(1, args.threads * args.jobs))
+    missing = [k for k in range(4) if not (ck / f"fold{k}" / "epoch2" / "head.pt").exists()]
+    if missing:
+        sys.exit(f"no fold encoder for folds {missing} under {ck}: run with --train (~25 min with 2 jobs)")
+
+    ot = common.ott()
+    T = [r["text"] for r in ot]
+    y = np.array([r["y"] for r in ot])
+    folds = np.array(common.ott_hotel_folds(ot))
+    z = {name: np.zeros(len(ot)) for name in ("lexical", "finetuned", "base_frozen")}
+    base = pooled_layers(None, T, with_logit=False)
+    for k in range(4):
+        tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
+        z["lexical"][te] = lexical_lr([T[i] for i in tr], y[tr], [T[i] for i in te])
+        z["finetuned"][te] = pooled_layers(ck / f"fold{k}" / "epoch2", [T[i] for i in te], with_logit=True)[:, -1]
+        z["base_frozen"][te] = dense_lr(base[tr], y[tr], base[te])
+        print(f"fold {k} scored", file=sys.stderr, flush=True)
+    std = {n: v / v.std() for n, v in z.items()}
+    combos = {**{n: z[n] for n in z},
+              "lexical+finetuned": std["lexical"] + std["finetuned"],
+              "lexical+base_frozen": std["lexical"] + std["base_frozen"],
+              "lexical+base_frozen+finetuned": std["lexical"] + std["base_frozen"] + std["finetuned"]}
+    report = {"ott_hotel_grouped_cv": {}}
+    for name, s in combos.items():
+        acc = [float(((s[folds == k] >= 0) == y[folds == k]).mean()) for k in range(4)]
+        report["ott_hotel_grouped_cv"][name] = {"accuracy": round(float(np.mean(acc)), 4),
+                                                "fold_accuracy": [round(a, 4) for a in acc]}
+
+    from sklearn.metrics import roc_auc_score
+    fr = common.fake_reviews()
+    Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
+    tr, va = finetune.dev_split(fr)
+    te = [i for i, r in enumerate(fr) if r["split"] == "test"]
+    F = pooled_layers(ck / "fold0" / "epoch2", [Tf[i] for i in tr + te], with_logit=False)
+    Ftr, Fte = F[:len(tr)], F[len(tr):]
+    zl = lexical_lr([Tf[i] for i in tr], yf[tr], [Tf[i] for i in te])
+    ze = dense_lr(Ftr, yf[tr], Fte)
+    zs = zl / zl.std() + ze / ze.std()
+    report["fake_reviews_test_with_fold0_encoder"] = {
+        name: {"accuracy": round(float(((s >= 0) == yf[te]).mean()), 4), "roc_auc": round(float(roc_auc_score(yf[te], s)), 4)}
+        for name, s in (("lexical", zl), ("frozen_all_layers", ze), ("lexical+frozen_all_layers", zs))}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
