@@ -116,24 +116,26 @@ def served_embedder(onnx_path, tokenizer_path, config, threads):
     return clf
 
 
-def ott_stage_checkpoints(args, stage1):
-    """The four stage-2 checkpoints, each never having seen the Ott hotels of its fold. Missing ones
-    are trained as ``python -m models.finetune ott`` subprocesses, ``--jobs`` at a time (one core
-    each; logs in the fold's folder), so a 2-core machine trains two folds at once."""
+def train_ott_folds(root, start, epochs, lr, threads, jobs):
+    """The four Ott fine-tuning checkpoints under ``root``, each never having seen the Ott hotels of its
+    fold; ``start`` is how ``models.finetune ott`` begins (``["--init", DIR]`` for stage 2,
+    ``["--from-base", "--replay", "0"]`` for an Ott-only encoder). Missing ones are trained as
+    subprocesses, ``jobs`` at a time (``threads`` cores each; logs in the fold's folder), so a 2-core
+    machine trains two folds at once."""
     import subprocess
     import sys
-    final = {k: Path(args.ott_stage) / f"fold{k}" / f"epoch{args.ott_epochs - 1}" for k in range(4)}
+    final = {k: Path(root) / f"fold{k}" / f"epoch{epochs - 1}" for k in range(4)}
     todo = [k for k in range(4) if not (final[k] / "train_info.json").exists()]
     running = []
     while todo or running:
-        while todo and len(running) < max(1, args.jobs):
+        while todo and len(running) < max(1, jobs):
             k = todo.pop(0)
-            out = Path(args.ott_stage) / f"fold{k}"
+            out = Path(root) / f"fold{k}"
             out.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "models.finetune", "ott", "--init", str(stage1), "--holdout-fold", str(k),
-                   "--epochs", str(args.ott_epochs), "--lr", str(args.ott_lr), "--threads", str(args.threads),
-                   "--out", str(out)]
-            log(f"stage 2, held-out fold {k}: {' '.join(cmd[1:])} (~20 min on one core; log {rel(out / 'train.log')})")
+            cmd = [sys.executable, "-m", "models.finetune", "ott", *map(str, start), "--holdout-fold", str(k),
+                   "--epochs", str(epochs), "--lr", str(lr), "--threads", str(threads), "--out", str(out)]
+            log(f"Ott fine-tuning, held-out fold {k}: {' '.join(cmd[1:])} (~12-20 min on one core; "
+                f"log {rel(out / 'train.log')})")
             running.append((k, subprocess.Popen(cmd, cwd=common.ROOT, stdout=open(out / "train.log", "w"),
                                                 stderr=subprocess.STDOUT)))
         time.sleep(5)
@@ -141,10 +143,15 @@ def ott_stage_checkpoints(args, stage1):
             if proc.poll() is not None:
                 running.remove((k, proc))
                 if proc.returncode != 0 or not (final[k] / "train_info.json").exists():
-                    raise SystemExit(f"stage 2 for fold {k} failed (exit {proc.returncode}); see "
-                                     f"{Path(args.ott_stage) / f'fold{k}' / 'train.log'}")
-                log(f"stage 2, held-out fold {k}: done")
+                    raise SystemExit(f"Ott fine-tuning for fold {k} failed (exit {proc.returncode}); see "
+                                     f"{Path(root) / f'fold{k}' / 'train.log'}")
+                log(f"Ott fine-tuning, held-out fold {k}: done")
     return final
+
+
+def ott_stage_checkpoints(args, stage1):
+    """Stage 2: the stage-1 encoder continued on the Ott hotels outside each fold."""
+    return train_ott_folds(args.ott_stage, ["--init", stage1], args.ott_epochs, args.ott_lr, args.threads, args.jobs)
 
 
 def fold_embeddings(ckpt, name, texts, threads):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,26 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import common, encoder, finetune  # noqa: E402
-from models.lexical import sklearn_vectorizers  # noqa: E402
+from models import common, encoder, finetune, train  # noqa: E402
 
 LEXICAL = "word12p+char14"
-
-
-def train_folds(out: Path, jobs: int, threads: int) -> None:
-    procs, pending = [], list(range(4))
-    while pending or procs:
-        while pending and len(procs) < jobs:
-            k = pending.pop(0)
-            log = open(out / f"fold{k}.log", "w")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "models.finetune", "ott", "--from-base", "--replay", "0",
-                 "--holdout-fold", str(k), "--epochs", "3", "--lr", "5e-5", "--max-len", "256",
-                 "--threads", str(threads), "--out", str(out / f"fold{k}")], cwd=ROOT, stdout=log, stderr=log))
-        procs[0].wait()
-        if procs[0].returncode:
-            sys.exit(f"fine-tuning failed: see {out}/fold*.log")
-        procs.pop(0)
 
 
 def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32):
@@ -80,20 +62,15 @@ def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32):
     return np.stack(out)
 
 
-def lexical_lr(train_texts, y, test_texts, C=10.0):
-    from scipy.sparse import hstack
-    from sklearn.linear_model import LogisticRegression
-    vecs = sklearn_vectorizers(LEXICAL)
-    A = hstack([v.fit_transform(train_texts) for v in vecs]).tocsr()
-    lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit(A, y)
-    return lr.decision_function(hstack([v.transform(test_texts) for v in vecs]).tocsr())
+def lexical_score(train_texts, y, test_texts):
+    """The served lexical set alone (``train.fit_lexical``, C = 10), scored as the runtime scores it."""
+    head = train.fuse(train.fit_lexical(train_texts, y, LEXICAL), None, 0.0)
+    return train.decision(head, np.zeros((len(test_texts), 384)), test_texts)
 
 
-def dense_lr(Xtr, y, Xte, C=0.01):
-    from sklearn.linear_model import LogisticRegression
-    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
-    lr = LogisticRegression(C=C, max_iter=10000, random_state=common.SEED).fit((Xtr - mu) / sd, y)
-    return lr.decision_function((Xte - mu) / sd)
+def embedding_score(Etr, y, Ete, C=0.01):
+    """LR over standardised dense features alone (``train.fit_concat`` without lexical blocks)."""
+    return train.decision(train.fit_concat([], Etr, y, None, 1.0, C=C), Ete, [""] * len(Ete))
 
 
 def main(argv=None):
@@ -107,11 +84,8 @@ def main(argv=None):
     import torch
     torch.set_num_threads(max(1, args.threads * args.jobs))
     ck = Path(args.checkpoints)
-    if args.train:
-        ck.mkdir(parents=True, exist_ok=True)
-        torch.set_num_threads(1)
-        train_folds(ck, args.jobs, args.threads)
-        torch.set_num_threads(max(1, args.threads * args.jobs))
+    if args.train:  # resumable: folds already trained are kept
+        train.train_ott_folds(ck, ["--from-base", "--replay", "0"], 3, 5e-5, args.threads, args.jobs)
     missing = [k for k in range(4) if not (ck / f"fold{k}" / "epoch2" / "head.pt").exists()]
     if missing:
         sys.exit(f"no fold encoder for folds {missing} under {ck}: run with --train (~25 min with 2 jobs)")
@@ -124,9 +98,9 @@ def main(argv=None):
     base = pooled_layers(None, T, with_logit=False)
     for k in range(4):
         tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
-        z["lexical"][te] = lexical_lr([T[i] for i in tr], y[tr], [T[i] for i in te])
+        z["lexical"][te] = lexical_score([T[i] for i in tr], y[tr], [T[i] for i in te])
         z["finetuned"][te] = pooled_layers(ck / f"fold{k}" / "epoch2", [T[i] for i in te], with_logit=True)[:, -1]
-        z["base_frozen"][te] = dense_lr(base[tr], y[tr], base[te])
+        z["base_frozen"][te] = embedding_score(base[tr], y[tr], base[te])
         print(f"fold {k} scored", file=sys.stderr, flush=True)
     std = {n: v / v.std() for n, v in z.items()}
     combos = {**{n: z[n] for n in z},
@@ -146,8 +120,8 @@ def main(argv=None):
     te = [i for i, r in enumerate(fr) if r["split"] == "test"]
     F = pooled_layers(ck / "fold0" / "epoch2", [Tf[i] for i in tr + te], with_logit=False)
     Ftr, Fte = F[:len(tr)], F[len(tr):]
-    zl = lexical_lr([Tf[i] for i in tr], yf[tr], [Tf[i] for i in te])
-    ze = dense_lr(Ftr, yf[tr], Fte)
+    zl = lexical_score([Tf[i] for i in tr], yf[tr], [Tf[i] for i in te])
+    ze = embedding_score(Ftr, yf[tr], Fte)
     zs = zl / zl.std() + ze / ze.std()
     report["fake_reviews_test_with_fold0_encoder"] = {
         name: {"accuracy": round(float(((s >= 0) == yf[te]).mean()), 4), "roc_auc": round(float(roc_auc_score(yf[te], s)), 4)}
