@@ -15,7 +15,7 @@ hotels. Printed (one JSON object), all out-of-fold over the same folds:
   the fold-0 Ott encoder's frozen all-layer features + the lexical set, fitted on fake-reviews dev
   train rows (can one Ott-tuned encoder also serve the computer-generated detector?).
 
-    python scripts/ott_encoder_probe.py [--train] [--checkpoints DIR] [--threads N] [--jobs N]
+    python scripts/ott_encoder_probe.py [--train] [--checkpoints DIR] [--threads N] [--jobs N] [--seed S] [--max-len L]
 
 CPU cost: fine-tuning ~12 min per fold on one core (``--train``, ``--jobs`` folds at a time), then
 ~10 min of scoring. Nothing is written into the repository.
@@ -37,7 +37,7 @@ from models import common, encoder, finetune, train  # noqa: E402
 LEXICAL = "word12p+char14"
 
 
-def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32):
+def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32, max_len=256):
     """Mean-pooled hidden states of every layer (7 × 384) [+ the classification logit] per text."""
     import torch
     model = finetune.Classifier.build(str(model_dir) if model_dir else None)
@@ -50,7 +50,7 @@ def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32):
     with torch.inference_mode():
         for s in range(0, len(texts), batch_size):
             idx = order[s:s + batch_size]
-            f = tok([texts[i] for i in idx], truncation=True, max_length=256, padding=True, return_tensors="pt")
+            f = tok([texts[i] for i in idx], truncation=True, max_length=max_len, padding=True, return_tensors="pt")
             hs = model.encoder(input_ids=f["input_ids"], attention_mask=f["attention_mask"],
                                output_hidden_states=True).hidden_states
             mask = f["attention_mask"].unsqueeze(-1).float()
@@ -75,17 +75,21 @@ def embedding_score(Etr, y, Ete, C=0.01):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoints", default=str(common.CACHE / "ott-from-base"),
-                    help="holds fold{0..3}/epoch2 (made by --train)")
+    ap.add_argument("--checkpoints", help="holds fold{0..3}/epoch2 (made by --train); default "
+                    ".cache/classifier/ott-from-base, with -seedN / -lenN appended for a non-default --seed / --max-len")
     ap.add_argument("--train", action="store_true", help="fine-tune the four fold encoders first")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=common.SEED, help="fine-tuning seed (dropout, batch order)")
+    ap.add_argument("--max-len", type=int, default=256, help="tokens, in fine-tuning and in scoring")
     args = ap.parse_args(argv)
+    suffix = (f"-seed{args.seed}" if args.seed != common.SEED else "") + (f"-len{args.max_len}" if args.max_len != 256 else "")
     import torch
     torch.set_num_threads(max(1, args.threads * args.jobs))
-    ck = Path(args.checkpoints)
+    ck = Path(args.checkpoints or common.CACHE / f"ott-from-base{suffix}")
     if args.train:  # resumable: folds already trained are kept
-        train.train_ott_folds(ck, ["--from-base", "--replay", "0"], 3, 5e-5, args.threads, args.jobs)
+        start = ["--from-base", "--replay", "0", "--seed", args.seed, "--max-len", args.max_len]
+        train.train_ott_folds(ck, start, 3, 5e-5, args.threads, args.jobs)
     missing = [k for k in range(4) if not (ck / f"fold{k}" / "epoch2" / "head.pt").exists()]
     if missing:
         sys.exit(f"no fold encoder for folds {missing} under {ck}: run with --train (~25 min with 2 jobs)")
@@ -95,11 +99,12 @@ def main(argv=None):
     y = np.array([r["y"] for r in ot])
     folds = np.array(common.ott_hotel_folds(ot))
     z = {name: np.zeros(len(ot)) for name in ("lexical", "finetuned", "base_frozen")}
-    base = pooled_layers(None, T, with_logit=False)
+    base = pooled_layers(None, T, with_logit=False, max_len=args.max_len)
     for k in range(4):
         tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
         z["lexical"][te] = lexical_score([T[i] for i in tr], y[tr], [T[i] for i in te])
-        z["finetuned"][te] = pooled_layers(ck / f"fold{k}" / "epoch2", [T[i] for i in te], with_logit=True)[:, -1]
+        z["finetuned"][te] = pooled_layers(ck / f"fold{k}" / "epoch2", [T[i] for i in te], with_logit=True,
+                                            max_len=args.max_len)[:, -1]
         z["base_frozen"][te] = embedding_score(base[tr], y[tr], base[te])
         print(f"fold {k} scored", file=sys.stderr, flush=True)
     std = {n: v / v.std() for n, v in z.items()}
@@ -118,7 +123,7 @@ def main(argv=None):
     Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
     tr, va = finetune.dev_split(fr)
     te = [i for i, r in enumerate(fr) if r["split"] == "test"]
-    F = pooled_layers(ck / "fold0" / "epoch2", [Tf[i] for i in tr + te], with_logit=False)
+    F = pooled_layers(ck / "fold0" / "epoch2", [Tf[i] for i in tr + te], with_logit=False, max_len=args.max_len)
     Ftr, Fte = F[:len(tr)], F[len(tr):]
     zl = lexical_score([Tf[i] for i in tr], yf[tr], [Tf[i] for i in te])
     ze = embedding_score(Ftr, yf[tr], Fte)
