@@ -4,8 +4,8 @@ its figures decide the next classifier version's design (models/README.md, "What
 
 For each of the four hotel folds (`models.common.ott_hotel_folds`) an encoder is fine-tuned on the
 other 12 hotels (`python -m models.finetune ott --from-base --replay 0 --holdout-fold K`, 3 epochs,
-lr 5e-5, len 256; the last epoch is used, fixed in advance) and then scores only its held-out
-hotels. Printed (one JSON object), all out-of-fold over the same folds:
+lr 5e-5, len 256 unless `--max-len`, the project seed unless `--seed`; the last epoch is used, fixed
+in advance) and then scores only its held-out hotels. Printed (one JSON object), all out-of-fold over the same folds:
 
 * ``lexical``: LR over the served lexical set (word 1-2-grams with punctuation + char 1-4-grams);
 * ``finetuned``: the fold encoder's own classification logit;
