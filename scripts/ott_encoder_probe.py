@@ -5,7 +5,8 @@ its figures decide the next classifier version's design (models/README.md, "What
 For each of the four hotel folds (`models.common.ott_hotel_folds`) an encoder is fine-tuned on the
 other 12 hotels (`python -m models.finetune ott --from-base --replay 0 --holdout-fold K`, 3 epochs,
 lr 5e-5, len 256 unless `--max-len`, the project seed unless `--seed`; the last epoch is used, fixed
-in advance) and then scores only its held-out hotels. Printed (one JSON object), all out-of-fold over the same folds:
+in advance) and then scores only its held-out hotels. Printed (one JSON object), all out-of-fold over
+the same folds:
 
 * ``lexical``: LR over the served lexical set (word 1-2-grams with punctuation + char 1-4-grams);
 * ``finetuned``: the fold encoder's own classification logit;
@@ -55,8 +56,10 @@ def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32, max_len=256
                                output_hidden_states=True).hidden_states
             mask = f["attention_mask"].unsqueeze(-1).float()
             pools = [(h * mask).sum(1) / mask.sum(1) for h in hs]
-            cols = pools + ([(lambda lo: (lo[:, 1] - lo[:, 0]).unsqueeze(1))(model.head(pools[-1]))] if with_logit else [])
-            arr = torch.cat(cols, 1).numpy()
+            if with_logit:
+                logits = model.head(pools[-1])
+                pools.append((logits[:, 1] - logits[:, 0]).unsqueeze(1))
+            arr = torch.cat(pools, 1).numpy()
             for j, i in enumerate(idx):
                 out[i] = arr[j]
     return np.stack(out)
