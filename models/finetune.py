@@ -73,13 +73,30 @@ def batches_by_length(lengths, batch_size, rng):
     return out
 
 
+def chunk_tokens(tok, texts, chunk: int, overlap: int):
+    """Token windows of at most ``chunk`` tokens ([CLS] and [SEP] included) covering each whole text,
+    consecutive windows sharing ``overlap`` tokens: (input_ids, attention_mask, owner) per window,
+    ``owner`` being the index of the text it came from. Short texts are one window."""
+    enc = tok(list(texts), truncation=True, max_length=chunk, stride=overlap, return_overflowing_tokens=True)
+    return enc["input_ids"], enc["attention_mask"], list(enc["overflow_to_sample_mapping"])
+
+
 def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
     """Fine-tunes ``model`` on rows ``tr`` of ``texts``/``labels``; after each epoch scores rows
     ``va`` (if any) and saves the encoder, tokenizer and head to ``out/epoch<k>``."""
     import torch
     from pathlib import Path
-    enc = tok(list(texts), truncation=True, max_length=args.max_len)
-    ids, am = enc["input_ids"], enc["attention_mask"]
+    chunk = getattr(args, "chunk", 0)
+    if chunk:  # every window of the text is a training example with the text's label
+        ids, am, owner = chunk_tokens(tok, texts, chunk, args.chunk_overlap)
+        keep = set(tr)
+        labels = [labels[o] for o in owner]
+        tr = [c for c, o in enumerate(owner) if o in keep]
+        keep = set(va)
+        va = [c for c, o in enumerate(owner) if o in keep]
+    else:
+        enc = tok(list(texts), truncation=True, max_length=args.max_len)
+        ids, am = enc["input_ids"], enc["attention_mask"]
     y = torch.tensor(list(labels))
 
     def pad(b):
@@ -192,6 +209,10 @@ def main_ott(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=common.SEED,
                     help="seed for dropout and batch order (the head starts the same for every seed; the rows are the same)")
+    ap.add_argument("--chunk", type=int, default=0,
+                    help="train on token windows of this many tokens covering each whole review (0: one "
+                         "window truncated at --max-len)")
+    ap.add_argument("--chunk-overlap", type=int, default=32, help="tokens shared by consecutive windows")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if bool(args.init) == args.from_base:

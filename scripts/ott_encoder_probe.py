@@ -17,6 +17,11 @@ the same folds:
   train rows (can one Ott-tuned encoder also serve the computer-generated detector?).
 
     python scripts/ott_encoder_probe.py [--train] [--checkpoints DIR] [--threads N] [--jobs N] [--seed S] [--max-len L]
+                                        [--chunk N [--chunk-overlap K]]
+
+With ``--chunk N`` the fold encoders are fine-tuned on N-token windows covering each whole review
+(``models.finetune ott --chunk N``: every window a training example) and ``finetuned`` is the mean
+logit over a review's windows (session 5: N = 128, K = 32).
 
 CPU cost: fine-tuning ~12 min per fold on one core (``--train``, ``--jobs`` folds at a time), then
 ~10 min of scoring. Nothing is written into the repository.
@@ -36,6 +41,29 @@ sys.path.insert(0, str(ROOT))
 from models import common, encoder, finetune, train  # noqa: E402
 
 LEXICAL = "word12p+char14"
+
+
+def chunked_logit(model_dir, texts, chunk: int, overlap: int, batch_size=32):
+    """The fine-tuned classification logit averaged over token windows covering each whole text
+    (``finetune.chunk_tokens``: the windows it was trained on)."""
+    import torch
+    model = finetune.Classifier.build(str(model_dir))
+    model.head.load_state_dict(torch.load(Path(model_dir) / "head.pt"))
+    model.eval()
+    tok = encoder.load_tokenizer(str(model_dir))
+    ids, am, owner = finetune.chunk_tokens(tok, texts, chunk, overlap)
+    total, count = np.zeros(len(texts)), np.zeros(len(texts))
+    order = np.argsort([len(x) for x in ids])
+    with torch.inference_mode():
+        for s in range(0, len(ids), batch_size):
+            idx = order[s:s + batch_size]
+            f = tok.pad({"input_ids": [ids[i] for i in idx], "attention_mask": [am[i] for i in idx]},
+                        return_tensors="pt")
+            logits = model(f["input_ids"], f["attention_mask"])
+            for i, v in zip(idx, (logits[:, 1] - logits[:, 0]).tolist()):
+                total[owner[i]] += v
+                count[owner[i]] += 1
+    return total / count
 
 
 def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32, max_len=256):
@@ -85,13 +113,21 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=common.SEED, help="fine-tuning seed (dropout, batch order)")
     ap.add_argument("--max-len", type=int, default=256, help="tokens, in fine-tuning and in scoring")
+    ap.add_argument("--chunk", type=int, default=0,
+                    help="fine-tune on windows of this many tokens covering each whole review and score the "
+                         "mean logit over a review's windows (0: one window truncated at --max-len)")
+    ap.add_argument("--chunk-overlap", type=int, default=32)
     args = ap.parse_args(argv)
-    suffix = (f"-seed{args.seed}" if args.seed != common.SEED else "") + (f"-len{args.max_len}" if args.max_len != 256 else "")
+    suffix = ((f"-seed{args.seed}" if args.seed != common.SEED else "")
+              + (f"-len{args.max_len}" if args.max_len != 256 else "")
+              + (f"-chunk{args.chunk}o{args.chunk_overlap}" if args.chunk else ""))
     import torch
     torch.set_num_threads(max(1, args.threads * args.jobs))
     ck = Path(args.checkpoints or common.CACHE / f"ott-from-base{suffix}")
     if args.train:  # resumable: folds already trained are kept
         start = ["--from-base", "--replay", "0", "--seed", args.seed, "--max-len", args.max_len]
+        if args.chunk:
+            start += ["--chunk", args.chunk, "--chunk-overlap", args.chunk_overlap]
         train.train_ott_folds(ck, start, 3, 5e-5, args.threads, args.jobs)
     missing = [k for k in range(4) if not (ck / f"fold{k}" / "epoch2" / "head.pt").exists()]
     if missing:
@@ -106,8 +142,12 @@ def main(argv=None):
     for k in range(4):
         tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
         z["lexical"][te] = lexical_score([T[i] for i in tr], y[tr], [T[i] for i in te])
-        z["finetuned"][te] = pooled_layers(ck / f"fold{k}" / "epoch2", [T[i] for i in te], with_logit=True,
-                                            max_len=args.max_len)[:, -1]
+        if args.chunk:
+            z["finetuned"][te] = chunked_logit(ck / f"fold{k}" / "epoch2", [T[i] for i in te], args.chunk,
+                                               args.chunk_overlap)
+        else:
+            z["finetuned"][te] = pooled_layers(ck / f"fold{k}" / "epoch2", [T[i] for i in te], with_logit=True,
+                                                max_len=args.max_len)[:, -1]
         z["base_frozen"][te] = embedding_score(base[tr], y[tr], base[te])
         print(f"fold {k} scored", file=sys.stderr, flush=True)
     std = {n: v / v.std() for n, v in z.items()}
