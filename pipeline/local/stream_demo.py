@@ -155,6 +155,18 @@ def logs_dir(output: str) -> Path:
     return Path(output).with_name(Path(output).name + "-logs")
 
 
+def _wait_for_files(pattern: str, timeout: float) -> Optional[float]:
+    """Seconds until ``pattern`` (local or gs://) matches a file, or None after ``timeout``."""
+    from apache_beam.io.filesystems import FileSystems
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        with contextlib.suppress(Exception):
+            if FileSystems.match([pattern])[0].metadata_list:
+                return round(time.time() - t0, 1)
+        time.sleep(1)
+    return None
+
+
 def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo", window_s: int = 10,
              echo: bool = True, drain_timeout: float = 120.0, startup_timeout: float = 240.0,
              redeliver_every: int = 40, late_every: int = 50, extra_args: Optional[List[str]] = None) -> dict:
@@ -229,6 +241,9 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
                     break
                 time.sleep(0.5)
             time.sleep(2)  # anything extra (a second decision would break exactly-once) shows up now
+            # The windowed files of the last window are written after its events: give them up to three
+            # windows to appear (seen: a gs:// run stopped before its only decisions file was written).
+            report["files_wait_s"] = _wait_for_files(f"{output}/decisions/*.jsonl", timeout=3 * window_s + 5)
         finally:
             listener.stop()
             print(">> stopping the streaming job (SIGINT → cancel)", flush=True)
