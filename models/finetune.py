@@ -219,6 +219,8 @@ def main_ott(argv=None):
     args = ap.parse_args(argv)
     if bool(args.init) == args.from_base:
         ap.error("give exactly one of --init DIR or --from-base")
+    if args.base_dir and not args.from_base:
+        ap.error("--base-dir goes with --from-base")
 
     import torch
     torch.set_num_threads(args.threads)

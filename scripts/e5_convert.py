@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import struct
 import sys
 from pathlib import Path
@@ -66,7 +67,7 @@ def read_model(path: Path):
     for _ in range(ndir):
         nl, = struct.unpack_from("<H", buf, p); p += 2
         name = buf[p:p + nl].decode(); p += nl
-        dtype = buf[p]; p += 1
+        p += 1  # dtype: the byte count below tells f32 from Q4_0
         count, off, nbytes = struct.unpack_from("<IQQ", buf, p); p += 20
         raw = buf[off:off + nbytes]
         tensors[name] = np.frombuffer(raw, "<f4", count).copy() if nbytes == 4 * count else dequant_q4(raw, count)
@@ -82,11 +83,10 @@ class E5Tokenizer:
         from tokenizers import Tokenizer, models, pre_tokenizers
         self.tok = Tokenizer(models.Unigram(list(zip(pieces, scores)), unk_id=cfg["unk"]))
         self.tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
-        self.table = {cp: out for cp, out in norm.items()}
+        self.table = norm  # str.translate: code point -> replacement
         self.bos, self.eos, self.pad = cfg["bos"], cfg["eos"], cfg["pad"]
 
     def normalise(self, text: str) -> str:
-        import re
         return re.sub(" {2,}", " ", text.translate(self.table))
 
     def ids(self, text: str, prefix="passage: "):

@@ -66,6 +66,11 @@ def chunked_logit(model_dir, texts, chunk: int, overlap: int, batch_size=32):
     return total / count
 
 
+def fold_accuracies(z, y, folds):
+    """Accuracy of the decision ``z >= 0`` within each fold, in fold order."""
+    return [float(((z[folds == k] >= 0) == y[folds == k]).mean()) for k in np.unique(folds)]
+
+
 def pooled_layers(model_dir, texts, with_logit: bool, batch_size=32, max_len=256):
     """Mean-pooled hidden states of every layer (7 × 384) [+ the classification logit] per text."""
     import torch
@@ -163,7 +168,7 @@ def main(argv=None):
               "lexical+base_frozen+finetuned": std["lexical"] + std["base_frozen"] + std["finetuned"]}
     report = {"ott_hotel_grouped_cv": {}}
     for name, s in combos.items():
-        acc = [float(((s[folds == k] >= 0) == y[folds == k]).mean()) for k in range(4)]
+        acc = fold_accuracies(s, y, folds)
         report["ott_hotel_grouped_cv"][name] = {"accuracy": round(float(np.mean(acc)), 4),
                                                 "fold_accuracy": [round(a, 4) for a in acc]}
     if args.ott_only:
