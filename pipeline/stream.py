@@ -285,11 +285,14 @@ def moderate_stream(lines, ctx: RunContext, cfg: StreamConfig, policy) -> Dict[s
     dead_letters: the streaming job without its source and sinks (tests feed it from TestStream)."""
     base = cfg.base
     # The global window never expires (state and decisions never drop late data); a trigger per
-    # element lets any grouping inside the shared stages (the review queue's CoGroupByKey) fire as
-    # data arrives instead of at the end of a stream that never ends.
+    # element lets any grouping inside the shared stages (the classifier's copies-by-text, the review
+    # queue's CoGroupByKey) fire as data arrives instead of at the end of a stream that never ends.
+    # Their panes are stamped with their earliest element's event time: the default (end of the
+    # window) would put every grouped record in a file window that never closes.
     lines = lines | "FirePerElement" >> beam.WindowInto(
         window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-        accumulation_mode=trigger.AccumulationMode.DISCARDING)
+        accumulation_mode=trigger.AccumulationMode.DISCARDING,
+        timestamp_combiner=window.TimestampCombiner.OUTPUT_AT_EARLIEST)
     items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, base.max_text_chars)
     timed = items | "AssignEventTime" >> beam.ParDo(AssignEventTime(cfg.allowed_lateness_s))
     redeliveries = StreamingDropRedeliveries(ctx.run_id, cfg.redelivery_retention_days * 86400)

@@ -156,7 +156,7 @@ def test_streaming_middle_on_pubsub_messages():
               .add_elements([TimestampedValue(PubsubMessage(d, {}, message_id=str(i)), ts) for i, d, ts in later])
               .advance_watermark_to_infinity())
     policy, _ = _load_policy(type("Opts", (), {"policy": None, "overrides": None})())
-    cfg = StreamConfig(base=BatchConfig(input=SUB, output=""), input_subscription=SUB)
+    cfg = StreamConfig(base=BatchConfig(input=SUB, output="", classifier=""), input_subscription=SUB)
     ctx = RunContext.create("stream-test", policy, commit="test")
     p = streaming_pipeline()
     lines = p | stream | beam.ParDo(MessagesToLines(SUB, 1 << 20))
@@ -164,11 +164,20 @@ def test_streaming_middle_on_pubsub_messages():
 
     def decided(d):
         nd = d.signals["near_duplicate"]["values"]
-        return (d.review_id, d.provenance["input"]["line"], nd.get("pattern"), nd.get("canonical_review_id"))
+        return (d.review_id, d.provenance["input"]["line"], nd.get("pattern"), nd.get("canonical_review_id"),
+                d.signals["fake_classifier"]["status"])
 
+    # the classifier scores every English review in streaming too ("not_run" when a join of items and
+    # scores fired per element before the score arrived)
     assert_that(out["decisions"] | beam.Map(decided),
-                equal_to([("r1", 1, "none", "r1"), ("r2", 4, "none", "r2"), ("r3", 5, "campaign", "r1")]),
+                equal_to([("r1", 1, "none", "r1", "scored"), ("r2", 4, "none", "r2", "scored"),
+                          ("r3", 5, "campaign", "r1", "scored")]),
                 label="decisions")
+    # Decisions keep their review's event time through every grouping inside the stages (classifier,
+    # review queue): the windowed files are cut by it. End-of-global-window timestamps would put
+    # them in a file window that never closes, and their files would never be written.
+    assert_that(out["decisions"] | beam.Map(lambda d, ts=beam.DoFn.TimestampParam: (d.review_id, float(ts) - T0)),
+                equal_to([("r1", -10.0), ("r2", 3 - 3600.0), ("r3", 86400 * 20.0)]), label="event_time")
     assert_that(out["dead_letters"] | beam.Map(lambda d: (d.error_code, d.source.uri, d.source.line)),
                 equal_to([("malformed_json", SUB, 2), ("redelivery", SUB, 3)]), label="dead_letters")
     assert_that(out["products"] | beam.Map(lambda doc: (doc.product_id, doc.published_count + doc.withheld_count)),

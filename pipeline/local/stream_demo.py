@@ -155,16 +155,36 @@ def logs_dir(output: str) -> Path:
     return Path(output).with_name(Path(output).name + "-logs")
 
 
-def _wait_for_files(pattern: str, timeout: float) -> Optional[float]:
-    """Seconds until ``pattern`` (local or gs://) matches a file, or None after ``timeout``."""
+# The DirectRunner's Pub/Sub read pulls with a 30 s timeout and advances the watermark only when a pull
+# returns; with nothing left to pull, the last windows close up to 30 s after the last message.
+DIRECT_PUBSUB_PULL_TIMEOUT_S = 30
+
+
+def _decided_in_files(pattern: str) -> set:
+    """Review ids in the decision files matching ``pattern`` (local or gs://); empty while none."""
+    from pipeline.io import read_json_lines
+    try:
+        return {d.get("review_id") for d in read_json_lines(pattern)}
+    except Exception:  # noqa: BLE001 - a file being renamed into place, or none yet
+        return set()
+
+
+def _count_files(pattern: str) -> int:
     from apache_beam.io.filesystems import FileSystems
+    with contextlib.suppress(Exception):
+        return len(FileSystems.match([pattern])[0].metadata_list)
+    return 0
+
+
+def _wait_for_decision_files(pattern: str, review_ids: set, timeout: float) -> dict:
+    """Waits until the decision files hold every id in ``review_ids``; how long it took and what is missing."""
     t0 = time.time()
-    while time.time() - t0 < timeout:
-        with contextlib.suppress(Exception):
-            if FileSystems.match([pattern])[0].metadata_list:
-                return round(time.time() - t0, 1)
+    while True:
+        missing = review_ids - _decided_in_files(pattern)
+        if not missing or time.time() - t0 >= timeout:
+            return {"wait_s": round(time.time() - t0, 1), "missing": sorted(missing)[:20],
+                    "complete": not missing}
         time.sleep(1)
-    return None
 
 
 def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo", window_s: int = 10,
@@ -241,9 +261,16 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
                     break
                 time.sleep(0.5)
             time.sleep(2)  # anything extra (a second decision would break exactly-once) shows up now
-            # The windowed files of the last window are written after its events: give them up to three
-            # windows to appear (seen: a gs:// run stopped before its only decisions file was written).
-            report["files_wait_s"] = _wait_for_files(f"{output}/decisions/*.jsonl", timeout=3 * window_s + 5)
+            # The last windows' files are written once the watermark passes their end, which on the
+            # DirectRunner needs an idle pull to time out: wait (bounded) until the decision files hold
+            # every decided review, so the job is not cancelled with windows still open.
+            with listener.lock:
+                decided = {k for k, v in listener.outcomes.items() if k != WARMUP_ID
+                           for kind, *_ in v if kind == "decision"}
+            files = _wait_for_decision_files(f"{output}/decisions/*.jsonl", decided,
+                                             timeout=DIRECT_PUBSUB_PULL_TIMEOUT_S + 3 * window_s + 15)
+            report["files_wait_s"], report["files_complete"] = files["wait_s"], files["complete"]
+            report["files_missing"] = files["missing"]
         finally:
             listener.stop()
             print(">> stopping the streaming job (SIGINT → cancel)", flush=True)
@@ -255,9 +282,8 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
     report["emulator_left"] = _group_members(emulator_pgid) if emulator_pgid else []
     report["job_left"] = _group_members(job.pid)
     report.update(_summarise(listener, expected))
-    report["files"] = {name: len(list(Path(output, name).glob("*.jsonl")))
-                       for name in ("published", "decisions", "dead_letter", "restricted/originals", "review_queue")
-                       if Path(output, name).exists()}
+    report["files"] = {name: n for name in ("published", "decisions", "dead_letter", "restricted/originals",
+                                            "review_queue") if (n := _count_files(f"{output}/{name}/*.jsonl"))}
     return report
 
 
@@ -322,11 +348,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"latency publish → decision event: median {lat['median']} ms, p95 {lat['p95']} ms, "
               f"max {lat['max']} ms (n={lat['n']}, {report['rate_per_s']} msg/s, DirectRunner, 2 cores)")
     print(f"events by kind {report['event_kinds']}; product documents for {report['products_seen']} products")
-    print(f"files under {args.output}: {report['files']}")
+    print(f"files under {args.output}: {report['files']}; every decision in them: "
+          f"{'yes' if report['files_complete'] else 'NO, missing ' + str(report['files_missing'])} "
+          f"(waited {report['files_wait_s']} s for the last windows)")
     print(f"job start-up {report['startup_s']} s; job stopped in {report['job_stop_s']} s; "
           f"left running: job {report['job_left'] or 'none'}, emulator {report['emulator_left'] or 'none'}")
     print(json.dumps(report, sort_keys=True), file=open(logs_dir(args.output) / "report.json", "w"))
-    ok = report["conservation_ok"] and not report["job_left"] and not report["emulator_left"]
+    ok = (report["conservation_ok"] and report["files_complete"] and not report["job_left"]
+          and not report["emulator_left"])
     return 0 if ok else 1
 
 

@@ -1,9 +1,8 @@
 """Fake-review classifier stage: ``ClassifyReviews(model_dir)`` sets ``signals["fake_classifier"]``.
 
-    items ─┬─ not English / empty text ───────────────→ Signal("not_applicable")
-           └─ (sha256(text), text) → one per hash → RunInference(OnnxFakeReviewHandler) ─┐
-                                                                                         ├─ CoGroupByKey → Signal("scored")
-           (sha256(text), item) ─────────────────────────────────────────────────────────┘
+    items ─┬─ not English / empty text ─────────────────────────────────→ Signal("not_applicable")
+           └─ GroupByKey(sha256(text)) → (copies, text) → RunInference(KeyedModelHandler(
+              OnnxFakeReviewHandler)) → every copy, at its own event time ──→ Signal("scored")
 
 * The model is the artifact directory written by ``make train`` (``models/artifacts/...``), local
   or ``gs://``. ``OnnxFakeReviewHandler`` is a custom Beam ``ModelHandler`` (Beam's Hugging Face
@@ -16,7 +15,11 @@
   move a score by up to 0.33), which was also the fastest on this CPU. With ``micro_batch > 1``
   texts are sorted by token count and padded only to the longest of their micro-batch (Beam's own
   length bucketing only applies with streaming-style ``max_batch_duration_secs``).
-* Exact copies (same text, by SHA-256) are scored once and the score joined back to every copy.
+* Exact copies (same text, by SHA-256) are grouped and scored once; the group rides through
+  RunInference as its key, so there is no join afterwards. (A CoGroupByKey of items and scores
+  fired per element in streaming, before the score arrived, and left the classifier ``not_run``.)
+  Each copy carries its event time through the grouping and is emitted at it again, so
+  streaming's event-time file windows see the review's time, not the end of the global window.
 * Languages: only those the artifact was evaluated on (``config.json`` ``languages``: English);
   for others, undetermined language or empty text the signal is ``not_applicable``, so the
   classifier can never support rejecting them.
@@ -35,6 +38,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.transforms.window import TimestampedValue
 
 from schemas.records import Item, Signal
 
@@ -136,54 +140,43 @@ class ClassifyReviews(beam.PTransform):
 
         na_out = not_applicable | "MarkNotApplicable" >> beam.Map(mark_na)
 
-        keyed = applicable | "KeyByText" >> beam.Map(lambda it: (text_key(text_of(it)), it))
-        unique = (keyed
-                  | "TextByKey" >> beam.Map(lambda kv: (kv[0], text_of(kv[1])))
-                  | "OnePerText" >> beam.CombinePerKey(_first))
-        scored, dlq = unique | "RunInference" >> RunInference(
+        groups = (applicable
+                  | "KeyByText" >> beam.Map(lambda it, ts=beam.DoFn.TimestampParam: (text_key(text_of(it)), (it, ts)))
+                  | "CopiesByText" >> beam.GroupByKey()
+                  | "OneTextPerGroup" >> beam.Map(lambda kv: (tuple(kv[1]), text_of(next(iter(kv[1]))[0]))))
+        scored, dlq = groups | "RunInference" >> RunInference(
             KeyedModelHandler(self._handler)).with_exception_handling()
-        scores = scored | "ScoreByKey" >> beam.Map(lambda kv: (kv[0], kv[1].inference))
-        failed = dlq.failed_inferences | "FailedKeys" >> beam.FlatMap(_failed_keys)
-
-        joined = {"items": keyed, "score": scores, "failed": failed} | "Join" >> beam.CoGroupByKey()
-        tagged = joined | "Attach" >> beam.FlatMap(_attach, version, self._dead_letters).with_outputs(
-            "failed", main="items")
-        merged = (na_out, tagged.items) | "Merge" >> beam.Flatten()
+        with_score = scored | "AttachScore" >> beam.FlatMap(_attach_score, version)
+        failures = dlq.failed_inferences | "AttachFailure" >> beam.FlatMap(
+            _attach_failure, version, self._dead_letters).with_outputs("failed", main="items")
+        merged = (na_out, with_score, failures.items) | "Merge" >> beam.Flatten()
         if not self._dead_letters:
             return merged
         from pipeline.transforms.common import failure_to_dead_letter
-        dead = tagged.failed | "FailedToDeadLetters" >> beam.Map(failure_to_dead_letter(STAGE, self._run_id))
+        dead = failures.failed | "FailedToDeadLetters" >> beam.Map(failure_to_dead_letter(STAGE, self._run_id))
         return merged, dead
 
 
-def _first(values):
-    for v in values:
-        return v
-    return ""
+def _attach_score(keyed_result, version) -> Iterable[TimestampedValue]:
+    """(copies, PredictionResult) → every copy with the score, at the copy's own event time."""
+    copies, result = keyed_result
+    Metrics.counter(STAGE, "scored").inc(len(copies))
+    Metrics.counter(STAGE, "scored_unique").inc()
+    for item, ts in copies:
+        yield TimestampedValue(_with_signal(item, Signal(status="scored", version=version,
+                                                         values=result.inference)), ts)
 
 
-def _failed_keys(bad) -> Iterable[Tuple[str, str]]:
+def _attach_failure(bad, version, dead_letters):
+    """A failed RunInference batch → each copy of each text ``not_run`` (or a failure to dead-letter)."""
     batch, err = bad
     exc_type, exc_repr = (err[0], err[1]) if isinstance(err, tuple) else (type(err), repr(err))
-    name = getattr(exc_type, "__name__", str(exc_type))
-    for key, _text in batch:
-        yield key, f"{name}: {exc_repr}"[:500]
-
-
-def _attach(kv, version, dead_letters):
-    _key, groups = kv
-    items, scores, failed = list(groups["items"]), list(groups["score"]), list(groups["failed"])
-    if scores:
-        values = scores[0]
-        Metrics.counter(STAGE, "scored").inc(len(items))
-        Metrics.counter(STAGE, "scored_unique").inc()
-        for item in items:
-            yield _with_signal(item, Signal(status="scored", version=version, values=values))
-        return
-    error = failed[0] if failed else "no score returned"
-    Metrics.counter(STAGE, "inference_failed").inc(len(items))
-    for item in items:
-        if dead_letters:
-            yield beam.pvalue.TaggedOutput("failed", (item, (RuntimeError, f"inference failed: {error}", None)))
-        else:
-            yield _with_signal(item, Signal(status="not_run", version=version, note=f"inference failed: {error}"))
+    error = f"{getattr(exc_type, '__name__', str(exc_type))}: {exc_repr}"[:500]
+    for copies, _text in batch:
+        Metrics.counter(STAGE, "inference_failed").inc(len(copies))
+        for item, ts in copies:
+            if dead_letters:
+                yield beam.pvalue.TaggedOutput("failed", (item, (RuntimeError, f"inference failed: {error}", None)))
+            else:
+                yield TimestampedValue(_with_signal(item, Signal(status="not_run", version=version,
+                                                                 note=f"inference failed: {error}")), ts)
