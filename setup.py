@@ -49,6 +49,8 @@ TRAIN_REQUIRES = [
     # `make train` only (never needed to serve): heads, calibration, ONNX export and quantisation.
     "scikit-learn==1.9.1",
     "onnx==1.23.2",
+    # onnxruntime's MatMulNBits quantiser imports it (weight-only 8-bit FFN outputs, onnx_export.py)
+    "onnx_ir==1.1.0",
 ]
 
 setup(

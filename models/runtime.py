@@ -54,6 +54,8 @@ class Head:
 
     def __init__(self, spec: dict):
         emb = spec["embedding"]
+        # "slice": [start, end]: the head reads only that part of the embedding (one layer's block)
+        self.slice = slice(*emb["slice"]) if emb.get("slice") else slice(None)
         self.mean = np.asarray(emb["mean"], dtype=np.float32)
         self.scale = np.asarray(emb["scale"], dtype=np.float32)
         self.coef = np.asarray(emb["coef"], dtype=np.float32)
@@ -67,7 +69,7 @@ class Head:
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
 
     def decision(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        z = ((x[:, self.slice] - self.mean) / self.scale) @ self.coef + self.intercept
         for tfidf, coef in self.lexical:
             z = z + tfidf.dot(texts, coef)
         return z.astype(np.float64)
@@ -77,6 +79,29 @@ class Head:
 
     def probability(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         return self.calibrate(self.decision(x, texts))
+
+
+class GatedMaxHead:
+    """Two detectors on one encoder (``head.json`` ``{"kind": "gated_max", ...}``): the probability
+    is the larger of the ``always`` head's and the ``gated`` head's, the gated head counting only
+    where the ``gate`` head says the text is like its training data (probability ≥ ``gate_at``);
+    elsewhere it is the ``always`` head's alone. Each part is a :class:`Head`."""
+
+    def __init__(self, spec: dict):
+        self.always, self.gated, self.gate = (Head(spec[k]) for k in ("always", "gated", "gate"))
+        self.gate_at = float(spec["gate_at"])
+
+    def parts(self, x: np.ndarray, texts: Sequence[str]) -> Dict[str, np.ndarray]:
+        return {"always": self.always.probability(x, texts), "gated": self.gated.probability(x, texts),
+                "gate": self.gate.probability(x, texts)}
+
+    def probability(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        p = self.parts(x, texts)
+        return np.where(p["gate"] >= self.gate_at, np.maximum(p["always"], p["gated"]), p["always"])
+
+
+def make_head(spec: dict):
+    return GatedMaxHead(spec) if spec.get("kind") == "gated_max" else Head(spec)
 
 
 class FakeReviewClassifier:
@@ -92,7 +117,15 @@ class FakeReviewClassifier:
         self.thresholds = dict(self.config["thresholds"])
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(self.dir / self.config["tokenizer"]))
-        self.tokenizer.enable_truncation(max_length=self.max_len)
+        # "windows": {"tokens": N, "overlap": K}: every text is cut into N-token windows (special
+        # tokens included) sharing K tokens, covering it whole, and embedded as their mean (what
+        # models.finetune --chunk trained on); without it, one window truncated at max_len
+        self.windows = self.config["encoder"].get("windows")
+        if self.windows:
+            self.tokenizer.enable_truncation(max_length=int(self.windows["tokens"]),
+                                             stride=int(self.windows["overlap"]))
+        else:
+            self.tokenizer.enable_truncation(max_length=self.max_len)
         self.tokenizer.no_padding()
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # set deliberately: 1 per worker process by default
@@ -100,11 +133,16 @@ class FakeReviewClassifier:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.dir / self.config["encoder"]["file"]), so,
                                             providers=["CPUExecutionProvider"])
-        self.head = Head(json.loads((self.dir / self.config["head"]).read_text()))
+        self.head = make_head(json.loads((self.dir / self.config["head"]).read_text()))
 
     # -- scoring -----------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def tokenize_windows(self, texts: Sequence[str]) -> List[List[List[int]]]:
+        """Every text's windows (one, truncated, for an artifact without ``windows``)."""
+        return [[e.ids] + [o.ids for o in e.overflowing] if self.windows else [e.ids]
+                for e in self.tokenizer.encode_batch(list(texts))]
 
     def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Pooled embeddings for already-tokenised texts of one batch (padded to its longest)."""
@@ -117,13 +155,17 @@ class FakeReviewClassifier:
         return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.tokenize(texts)
-        out = np.zeros((len(texts), self.session.get_outputs()[0].shape[-1] or 384), dtype=np.float32)
+        """One vector per text: its windows' embeddings averaged (one window without ``windows``)."""
+        per_text = self.tokenize_windows(texts)
+        ids = [w for windows in per_text for w in windows]
+        owner = np.repeat(np.arange(len(texts)), [len(windows) for windows in per_text])
+        width = self.session.get_outputs()[0].shape[-1]
+        sums = np.zeros((len(texts), width if isinstance(width, int) else 384), dtype=np.float64)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for c in range(0, len(order), self.batch_size):
             b = order[c:c + self.batch_size]
-            out[b] = self.embed_ids([ids[i] for i in b])
-        return out
+            np.add.at(sums, owner[b], self.embed_ids([ids[i] for i in b]))
+        return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):

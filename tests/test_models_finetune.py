@@ -23,3 +23,96 @@ def test_chunk_tokens_cover_each_whole_text_in_bounded_windows():
     pieces = [w[1:-1] for w, o in zip(ids, owner) if o == 1]
     rebuilt = pieces[0] + [t for p in pieces[1:] for t in p[16:]]
     assert rebuilt == full
+
+
+def test_served_windows_are_the_trained_windows_and_embeddings_average_them(tmp_path):
+    """runtime (tokenizers only, no torch) cuts the same windows as finetune.chunk_tokens (transformers)
+    and embeds a text as the mean of its windows' embeddings."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from models import runtime
+    art = runtime.default_model_dir()
+    for f in art.iterdir():
+        shutil.copy2(f, tmp_path / f.name)
+    config = json.loads((art / "config.json").read_text())
+    config["encoder"]["windows"] = {"tokens": 64, "overlap": 16}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    clf = runtime.load(tmp_path)
+    long = " ".join(f"word{i}" for i in range(200))
+    texts = ["Short review, one window.", long]
+    served = clf.tokenize_windows(texts)
+    ids, _, owner = finetune.chunk_tokens(encoder.load_tokenizer(), texts, chunk=64, overlap=16)
+    assert [w for ws in served for w in ws] == [list(x) for x in ids]
+    assert [len(ws) for ws in served] == [owner.count(0), owner.count(1)] and len(served[1]) > 2
+    per_window = np.concatenate([clf.embed_ids([w]) for w in served[1]])
+    assert np.allclose(clf.embed([long])[0], per_window.mean(0), atol=1e-5)
+    # without "windows" the same artifact truncates to one window of max_len
+    assert len(runtime.load(art).tokenize_windows([long])[0]) == 1
+
+
+def test_gated_max_head_takes_the_gated_detector_only_where_the_gate_opens():
+    import numpy as np
+
+    from models import runtime
+
+    def head(coef, intercept=0.0):   # a linear head on a 2-d embedding, no lexical part, identity calibration
+        return {"embedding": {"mean": [0.0, 0.0], "scale": [1.0, 1.0], "coef": coef}, "intercept": intercept,
+                "calibration": {"a": 1.0, "b": 0.0}}
+    spec = {"kind": "gated_max", "gate_at": 0.5, "always": head([1.0, 0.0]), "gated": head([0.0, 1.0]),
+            "gate": head([0.0, 0.0], 0.0)}
+    x = np.array([[-2.0, 3.0], [2.0, -3.0]])
+    open_gate = runtime.make_head({**spec, "gate": head([0.0, 0.0], 5.0)}).probability(x, ["", ""])
+    closed_gate = runtime.make_head({**spec, "gate": head([0.0, 0.0], -5.0)}).probability(x, ["", ""])
+    sig = runtime.sigmoid
+    assert np.allclose(open_gate, [sig(3.0), sig(2.0)])      # max of both detectors
+    assert np.allclose(closed_gate, [sig(-2.0), sig(2.0)])   # the always-on detector alone
+    assert isinstance(runtime.make_head(head([1.0, 0.0])), runtime.Head)
+
+
+def test_pruned_vocabulary_keeps_segmentation_of_kept_pieces_and_their_embedding_rows(tmp_path):
+    """onnx_export.prune_vocabulary on a tiny Unigram tokenizer + BertModel: kept pieces keep their
+    embedding rows (renumbered), removed words fall back to single characters, never <unk>."""
+    import json
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel
+
+    from models import onnx_export
+    special = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    chars = [(c, -5.0) for c in "\u2581abcdexyz"]
+    words = [("\u2581ab", -2.0), ("\u2581abc", -1.0), ("cd", -2.5), ("\u2581de", -1.5), ("\u2581xyz", -1.0),
+             ("\u2581xy", -2.0)]
+    vocab = special + chars[:4] + words[:3] + chars[4:] + words[3:]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    tok.save(str(src / "tokenizer.json"))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, pad_token_id=1)).save_pretrained(str(src))
+    (src / "head.pt").write_bytes(b"fine-tuned head")
+
+    keep = onnx_export.english_pieces(src / "tokenizer.json", ["abc de"], word_list=[])
+    kept = {vocab[i][0] for i in keep}
+    assert {"\u2581abc", "\u2581de", "<s>", "<unk>", "x", "y", "z"} <= kept and "\u2581xyz" not in kept
+    stats = onnx_export.prune_vocabulary(src, keep, out)
+    assert stats == {"pieces": len(keep), "of": len(vocab)}
+
+    before, after = Tokenizer.from_file(str(src / "tokenizer.json")), Tokenizer.from_file(str(out / "tokenizer.json"))
+    assert after.encode("abc de").tokens == before.encode("abc de").tokens == ["<s>", "\u2581abc", "\u2581de", "</s>"]
+    assert after.encode("xyz").tokens == ["<s>", "\u2581", "x", "y", "z", "</s>"]   # finer, no <unk>
+    assert after.encode("abc").ids[0] == 0 and after.encode("abc").ids[-1] == 2      # specials keep ids 0 and 2
+    e_before = BertModel.from_pretrained(str(src)).get_input_embeddings().weight
+    e_after = BertModel.from_pretrained(str(out)).get_input_embeddings().weight
+    assert e_after.shape[0] == len(keep)
+    for new_id, old_id in enumerate(keep):
+        assert torch.equal(e_after[new_id], e_before[old_id])
+    assert (out / "head.pt").read_bytes() == b"fine-tuned head"
+    assert json.loads((out / "config.json").read_text())["vocab_size"] == len(keep)
