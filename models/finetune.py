@@ -106,7 +106,7 @@ def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
     rng = random.Random(getattr(args, "seed", common.SEED))
     steps_per_epoch = math.ceil(len(tr) / args.batch_size)
     total = steps_per_epoch * args.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr, weight_decay=0.01)
     warm = max(1, int(0.1 * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
@@ -215,6 +215,9 @@ def main_ott(argv=None):
                     help="train on token windows of this many tokens covering each whole review (0: one "
                          "window truncated at --max-len)")
     ap.add_argument("--chunk-overlap", type=int, default=32, help="tokens shared by consecutive windows")
+    ap.add_argument("--freeze-embeddings", action="store_true",
+                    help="keep the word embeddings as they are (the optimiser then skips the largest matrix; "
+                         "a pruned vocabulary stays a plain row selection of the base's)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if bool(args.init) == args.from_base:
@@ -230,6 +233,8 @@ def main_ott(argv=None):
     if args.init:
         from pathlib import Path
         model.head.load_state_dict(torch.load(Path(args.init) / "head.pt"))
+    if args.freeze_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
     if args.seed != common.SEED:  # (the default seed keeps the RNG stream of earlier runs, which it reproduces)
         common.seed_everything(args.seed)
     train_loop(model, encoder.load_tokenizer(args.init or args.base_dir), texts, labels, tr, [], args, args.out,

@@ -125,11 +125,13 @@ def main(argv=None):
     ap.add_argument("--base-dir", help="fine-tune this encoder (transformers directory with its tokenizer, e.g. "
                     "scripts/e5_convert.py's output) instead of MiniLM; base_frozen stays MiniLM's")
     ap.add_argument("--ott-only", action="store_true", help="skip the fake-reviews test part")
+    ap.add_argument("--freeze-embeddings", action="store_true", help="fine-tune with the word embeddings frozen")
     args = ap.parse_args(argv)
     suffix = ((f"-seed{args.seed}" if args.seed != common.SEED else "")
               + (f"-len{args.max_len}" if args.max_len != 256 else "")
               + (f"-chunk{args.chunk}o{args.chunk_overlap}" if args.chunk else "")
-              + (f"-{Path(args.base_dir).name}" if args.base_dir else ""))
+              + (f"-{Path(args.base_dir).name}" if args.base_dir else "")
+              + ("-frozenemb" if args.freeze_embeddings else ""))
     import torch
     torch.set_num_threads(max(1, args.threads * args.jobs))
     ck = Path(args.checkpoints or common.CACHE / f"ott-from-base{suffix}")
@@ -139,6 +141,8 @@ def main(argv=None):
             start += ["--chunk", args.chunk, "--chunk-overlap", args.chunk_overlap]
         if args.base_dir:
             start += ["--base-dir", Path(args.base_dir).resolve()]
+        if args.freeze_embeddings:
+            start += ["--freeze-embeddings"]
         train.train_ott_folds(ck, start, 3, 5e-5, args.threads, args.jobs)
     missing = [k for k in range(4) if not (ck / f"fold{k}" / "epoch2" / "head.pt").exists()]
     if missing:
