@@ -22,7 +22,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -54,8 +54,6 @@ class Head:
 
     def __init__(self, spec: dict):
         emb = spec["embedding"]
-        # "slice": [start, end]: the head reads only that part of the embedding (one layer's block)
-        self.slice = slice(*emb["slice"]) if emb.get("slice") else slice(None)
         self.mean = np.asarray(emb["mean"], dtype=np.float32)
         self.scale = np.asarray(emb["scale"], dtype=np.float32)
         self.coef = np.asarray(emb["coef"], dtype=np.float32)
@@ -69,7 +67,7 @@ class Head:
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
 
     def decision(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        z = ((x[:, self.slice] - self.mean) / self.scale) @ self.coef + self.intercept
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         for tfidf, coef in self.lexical:
             z = z + tfidf.dot(texts, coef)
         return z.astype(np.float64)
@@ -91,13 +89,10 @@ class GatedMaxHead:
         self.always, self.gated, self.gate = (Head(spec[k]) for k in ("always", "gated", "gate"))
         self.gate_at = float(spec["gate_at"])
 
-    def parts(self, x: np.ndarray, texts: Sequence[str]) -> Dict[str, np.ndarray]:
-        return {"always": self.always.probability(x, texts), "gated": self.gated.probability(x, texts),
-                "gate": self.gate.probability(x, texts)}
-
     def probability(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        p = self.parts(x, texts)
-        return np.where(p["gate"] >= self.gate_at, np.maximum(p["always"], p["gated"]), p["always"])
+        always = self.always.probability(x, texts)
+        return np.where(self.gate.probability(x, texts) >= self.gate_at,
+                        np.maximum(always, self.gated.probability(x, texts)), always)
 
 
 def make_head(spec: dict):
@@ -136,9 +131,6 @@ class FakeReviewClassifier:
         self.head = make_head(json.loads((self.dir / self.config["head"]).read_text()))
 
     # -- scoring -----------------------------------------------------------------------------
-    def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
-        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-
     def tokenize_windows(self, texts: Sequence[str]) -> List[List[List[int]]]:
         """Every text's windows (one, truncated, for an artifact without ``windows``)."""
         return [[e.ids] + [o.ids for o in e.overflowing] if self.windows else [e.ids]

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import common, encoder, finetune, onnx_export, runtime, train  # noqa: E402
+from ott_encoder_probe import fold_accuracies  # noqa: E402
 
 LEXICAL = "word12p+char14"
 WINDOWS = {"tokens": 128, "overlap": 32}
@@ -58,6 +60,17 @@ def served_encoder(ckpt, out, vocab_texts, threads):
         "encoder": {"file": onnx.name, "max_len": 512, "windows": WINDOWS}, "tokenizer": "tokenizer.json",
         "head": "head.json", "files": []}))
     return runtime.load(out, threads=threads)
+
+
+def lexical(texts, y, kind=LEXICAL):
+    """A fitted lexical LR (``train.fit_lexical``, C = 10) as texts → decision values, scored as served."""
+    head = train.fuse(train.fit_lexical(list(texts), y, kind), None, 0.0)
+    return lambda t: train.decision(head, np.zeros((len(t), 384)), list(t))
+
+
+def served_rule(cg, ott, gate):
+    """GatedMaxHead on decision values (0 = each part's 0.5 point): the Ott part counts where the gate opens."""
+    return np.where(gate >= 0, np.maximum(cg, ott), cg)
 
 
 def features(clf, name, texts, out):
@@ -95,59 +108,55 @@ def main(argv=None):
         print(f"fold {k}: features ready {size[k]}", file=sys.stderr, flush=True)
 
     d = 384
-    logit = {k: E[k][:, -d:] @ w_b[k][0] + w_b[k][1] for k in range(4)}
+
+    def own_logit(k, X):   # fold k's fine-tuned classification layer on the last layer's pool
+        return X[:, -d:] @ w_b[k][0] + w_b[k][1]
+    logit = {k: own_logit(k, E[k]) for k in range(4)}
     held_sd = {k: float(logit[k][folds == k].std()) for k in range(4)}
     report = {"encoder": size[0], "ott": {}, "fake_reviews_test": {}}
     z = {n: np.zeros(len(T)) for n in ("logit", "lexical", "ott_part", "cg_part", "gate", "served")}
     fr_scores = {}
     for k in range(4):
         tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
-        lex = train.fuse(train.fit_lexical([T[i] for i in tr], y[tr], LEXICAL), None, 0.0)
-        zl_tr = train.decision(lex, np.zeros((len(tr), d)), [T[i] for i in tr])
+        lex = lexical([T[i] for i in tr], y[tr])
         # fixed scales: the other folds' encoders' held-out logit spread; the lexical LR's spread on
         # its own training rows is overfit, so its held-out spread comes from an inner 3-fold split
         s_logit = float(np.mean([held_sd[j] for j in range(4) if j != k]))
         inner = np.zeros(len(tr))
         for j in np.unique(folds[tr]):
             a, b = tr[folds[tr] != j], tr[folds[tr] == j]
-            sub = train.fuse(train.fit_lexical([T[i] for i in a], y[a], LEXICAL), None, 0.0)
-            inner[folds[tr] == j] = train.decision(sub, np.zeros((len(b), d)), [T[i] for i in b])
+            inner[folds[tr] == j] = lexical([T[i] for i in a], y[a])([T[i] for i in b])
         s_lex = float(inner.std())
         z["logit"][te] = logit[k][te]
-        z["lexical"][te] = train.decision(lex, np.zeros((len(te), d)), [T[i] for i in te])
+        z["lexical"][te] = lex([T[i] for i in te])
         z["ott_part"][te] = z["logit"][te] / s_logit + z["lexical"][te] / s_lex
         # computer-generated part: LR over all layers (C = 0.01) + lexical LR (C = 10), fitted on
         # fake-reviews dev-train, each divided by its spread on dev-val
-        cg_lex = train.fuse(train.fit_lexical([Tf[i] for i in fr_tr], yf[fr_tr], LEXICAL), None, 0.0)
+        cg_lex = lexical([Tf[i] for i in fr_tr], yf[fr_tr])
         cg_emb = train.fit_concat([], F_tr[k], yf[fr_tr], None, 1.0, C=0.01)
-        s1 = float(train.decision(cg_lex, np.zeros((len(fr_va), d)), [Tf[i] for i in fr_va]).std())
+        s1 = float(cg_lex([Tf[i] for i in fr_va]).std())
         s2 = float(train.decision(cg_emb, F_va[k], [""] * len(fr_va)).std())
 
         def cg(X, texts):
-            return train.decision(cg_lex, np.zeros((len(texts), d)), texts) / s1 + train.decision(
-                cg_emb, X, [""] * len(texts)) / s2
+            return cg_lex(texts) / s1 + train.decision(cg_emb, X, [""] * len(texts)) / s2
         z["cg_part"][te] = cg(E[k][te], [T[i] for i in te])
         zcg_fr = cg(F_te[k], [Tf[i] for i in fr_te])
         # gate: Ott training hotels (1) vs fake-reviews dev-train (0), word 1-2-grams
         gate_texts = [T[i] for i in tr] + [Tf[i] for i in fr_tr]
-        gate = train.fuse(train.fit_lexical(gate_texts, np.r_[np.ones(len(tr)), np.zeros(len(fr_tr))], "word12"),
-                          None, 0.0)
-        z["gate"][te] = train.decision(gate, np.zeros((len(te), d)), [T[i] for i in te])
-        zg_fr = train.decision(gate, np.zeros((len(fr_te), d)), [Tf[i] for i in fr_te])
-        zo_fr = (F_te[k][:, -d:] @ w_b[k][0] + w_b[k][1]) / s_logit + train.decision(
-            lex, np.zeros((len(fr_te), d)), [Tf[i] for i in fr_te]) / s_lex
-        # served rule on decision values (0 = the 0.5 point of each part)
-        z["served"][te] = np.where(z["gate"][te] >= 0, np.maximum(z["cg_part"][te], z["ott_part"][te]),
-                                   z["cg_part"][te])
+        gate = lexical(gate_texts, np.r_[np.ones(len(tr)), np.zeros(len(fr_tr))], "word12")
+        z["gate"][te] = gate([T[i] for i in te])
+        zg_fr = gate([Tf[i] for i in fr_te])
+        zo_fr = own_logit(k, F_te[k]) / s_logit + lex([Tf[i] for i in fr_te]) / s_lex
+        z["served"][te] = served_rule(z["cg_part"][te], z["ott_part"][te], z["gate"][te])
         fr_scores[k] = {"cg_part": zcg_fr, "ott_part": zo_fr, "gate": zg_fr,
-                        "served": np.where(zg_fr >= 0, np.maximum(zcg_fr, zo_fr), zcg_fr)}
+                        "served": served_rule(zcg_fr, zo_fr, zg_fr)}
         print(f"fold {k} scored", file=sys.stderr, flush=True)
     from sklearn.metrics import roc_auc_score
     for name, s in z.items():
         if name == "gate":
             report["ott"]["gate_open_share"] = round(float((s >= 0).mean()), 4)
             continue
-        acc = [float(((s[folds == k] >= 0) == y[folds == k]).mean()) for k in range(4)]
+        acc = fold_accuracies(s, y, folds)
         report["ott"][name] = {"accuracy": round(float(np.mean(acc)), 4), "folds": [round(a, 4) for a in acc]}
     truthful = y == 0
     for pol in ("negative", "positive"):
