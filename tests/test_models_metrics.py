@@ -88,3 +88,6 @@ def test_head_sums_embedding_and_every_lexical_block_then_calibrates():
     old = dict(spec, lexical=blocks[0])
     assert np.allclose(Head(old).decision(E, texts), expected - char.transform(texts) @ np.array(blocks[1]["coef"]),
                        atol=1e-5)
+    # "columns": the head reads only its slice of a wider embedding (one layer group of an all-layer encoder)
+    wide = np.hstack([rng.normal(size=(2, 3)).astype(np.float32), E, rng.normal(size=(2, 2)).astype(np.float32)])
+    assert np.allclose(Head(dict(spec, columns=[3, 7])).decision(wide, texts), expected, atol=1e-5)

@@ -1,6 +1,6 @@
 """Fake-review classifier stage: ``ClassifyReviews(model_dir)`` sets ``signals["fake_classifier"]``.
 
-    items ─┬─ not English / empty text ─────────────────────────────────→ Signal("not_applicable")
+    items ─┬─ not English / too short / empty text ──────────────────────→ Signal("not_applicable")
            └─ GroupByKey(sha256(text)) → (copies, text) → RunInference(KeyedModelHandler(
               OnnxFakeReviewHandler)) → every copy, at its own event time ──→ Signal("scored")
 
@@ -20,9 +20,10 @@
   fired per element in streaming, before the score arrived, and left the classifier ``not_run``.)
   Each copy carries its event time through the grouping and is emitted at it again, so
   streaming's event-time file windows see the review's time, not the end of the global window.
-* Languages: only those the artifact was evaluated on (``config.json`` ``languages``: English);
-  for others, undetermined language or empty text the signal is ``not_applicable``, so the
-  classifier can never support rejecting them.
+* Languages and lengths: only those the artifact was evaluated on (``config.json`` ``languages``:
+  English; ``min_words``: texts shorter than that are too rare in the evaluation data for its
+  error there to be known); for others, undetermined language, too short or empty text the signal
+  is ``not_applicable``, so the classifier can never support rejecting them.
 * Failures: ``RunInference(...).with_exception_handling()``. A failed batch never fails the job;
   its reviews keep flowing with ``status = "not_run"`` and the error in ``note`` (default), or, with
   ``dead_letters=True``, become ``internal_error`` dead letters of stage ``classify`` (the repo's
@@ -85,18 +86,24 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
         return "fake_classifier"
 
 
-def _applicability(languages: Sequence[str]):
+def _applicability(languages: Sequence[str], min_words: int = 0):
     langs = tuple(l.lower() for l in languages)
 
     def check(item: Item) -> Optional[str]:
         """None when the classifier applies; otherwise the reason it does not."""
-        if not text_of(item):
+        text = text_of(item)
+        if not text:
             return "empty text"
         lang = (item.language or "").split("-")[0].lower()
         if not lang:
             return "language undetermined; classifier evaluated only on: " + ", ".join(langs)
         if lang not in langs:
             return f"language '{item.language}' not evaluated; classifier evaluated only on: " + ", ".join(langs)
+        words = len(text.split())
+        if words < min_words:
+            return (f"text too short ({words} word{'' if words == 1 else 's'}); classifier evaluated only on "
+                    f"reviews of at least "
+                    f"{min_words} words")
         return None
     return check
 
@@ -120,6 +127,7 @@ class ClassifyReviews(beam.PTransform):
         config = runtime.read_config(self._model_dir or runtime.default_model_dir())
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
+        self._min_words = int(config.get("min_words", 0))
         self._handler = handler or OnnxFakeReviewHandler(
             self._model_dir, threads=threads, min_batch_size=max_batch_size, max_batch_size=max_batch_size,
             model_copies=model_copies)
@@ -127,7 +135,7 @@ class ClassifyReviews(beam.PTransform):
         self._run_id = run_id
 
     def expand(self, items):
-        version, check = self._version, _applicability(self._languages)
+        version, check = self._version, _applicability(self._languages, self._min_words)
 
         def route(item: Item, n):
             return 1 if check(item) is None else 0
