@@ -22,6 +22,8 @@ Prints one JSON object:
   hotel_reviews_per_s           (early-exit artifacts) the int8 path on 400 Ott hotel reviews of the same
                                 length, which the gate sends through all 12 layers; with ``gate_open_share``
                                 (share of the typical and of the hotel reviews going deep)
+  plain_early_exit_reviews_per_s  (early-exit artifacts) plain transformers fp32 cut after the same layer
+                                (the early exit without our int8 graph), and ``speedup_vs_plain_early_exit``
 Variants run alternately ``--rounds`` times (best of each kept; every round is printed too),
 since other work on the box moves single measurements by ±30%. This is done for each intra-op thread
 count in ``--threads`` (default 1 and 2; all variants of one measurement use the same count); the
@@ -70,10 +72,11 @@ def bench_runtime(model_dir, texts, threads):
     return len(texts) / (time.perf_counter() - t0)
 
 
-def bench_plain_torch(model_dir, texts, threads):
+def bench_plain_torch(model_dir, texts, threads, early_exit=False):
     """The fine-tuned checkpoint in fp32 torch (what the int8 graph was exported from), every text
     through every layer (an early-exit artifact's plain counterpart pools all hidden states for its
-    head), batches of 32 in input order, truncated at 256 tokens."""
+    head), batches of 32 in input order, truncated at 256 tokens. ``early_exit``: the same model cut
+    after the artifact's exit layer (what a gate-closed review needs), the deep pools left at zero."""
     import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -94,6 +97,9 @@ def bench_plain_torch(model_dir, texts, threads):
     tok = AutoTokenizer.from_pretrained(str(src))
     model = AutoModel.from_pretrained(str(src)).eval()
     head = runtime.make_head(runtime.read_head_spec(Path(model_dir) / cfg["head"]))
+    n_layers = len(model.encoder.layer)
+    if early_exit:
+        model.encoder.layer = model.encoder.layer[:int(cfg["encoder"]["exit_layer"])]
 
     def run(batch):
         f = tok(batch, padding=True, truncation=True, max_length=256, return_tensors="pt")
@@ -102,6 +108,9 @@ def bench_plain_torch(model_dir, texts, threads):
             states = out.hidden_states if all_layers else (out.last_hidden_state,)
             m = f["attention_mask"].unsqueeze(-1).to(states[0].dtype)
             e = np.hstack([((h * m).sum(1) / m.sum(1)).numpy() for h in states])
+        if early_exit:  # the shallow pools only, as the int8 path gives a gate-closed review
+            e = np.hstack([e, np.zeros((len(e), (n_layers + 1) * states[0].shape[-1] - e.shape[1]), e.dtype)])
+            return head.probability(e, batch, gate=np.zeros(len(batch), bool))
         return head.probability(e, batch)
 
     run(texts[:32])
@@ -166,7 +175,7 @@ def bench_whole_pipeline(model_dir, texts, threads, classify=True):
 def measure(model_dir, texts, threads, rounds, hotel_texts=()):
     """The box is shared: the variants run alternately, ``rounds`` times, and each keeps its best."""
     runs = {k: [] for k in ("fast", "plain", "pipeline", "pipeline_end_to_end", "pipeline_without_classifier",
-                            "classify_stage_job", "fast_hotel")}
+                            "classify_stage_job", "fast_hotel", "plain_early_exit")}
     n, n0 = len(texts), min(SMALL_JOB, len(texts) // 4)
     fixed = []
     for _ in range(rounds):
@@ -174,6 +183,8 @@ def measure(model_dir, texts, threads, rounds, hotel_texts=()):
         if hotel_texts:
             runs["fast_hotel"].append(bench_runtime(model_dir, hotel_texts, threads))
         runs["plain"].append(bench_plain_torch(model_dir, texts, threads))
+        if hotel_texts:
+            runs["plain_early_exit"].append(bench_plain_torch(model_dir, texts, threads, early_exit=True))
         t_small = n0 / bench_whole_pipeline(model_dir, texts[:n0], threads)
         t_all = n / bench_whole_pipeline(model_dir, texts, threads)
         if t_all - t_small <= 0.1 * t_all:
@@ -194,7 +205,10 @@ def measure(model_dir, texts, threads, rounds, hotel_texts=()):
             "beam_pipeline_fixed_s": round(float(sorted(fixed)[len(fixed) // 2]), 1),
             "beam_pipeline_without_classifier_reviews_per_s": round(best["pipeline_without_classifier"], 1),
             "classify_stage_job_reviews_per_s": round(best["classify_stage_job"], 1),
-            **({"hotel_reviews_per_s": round(best["fast_hotel"], 1)} if "fast_hotel" in best else {}),
+            **({"hotel_reviews_per_s": round(best["fast_hotel"], 1),
+                "plain_early_exit_reviews_per_s": round(best["plain_early_exit"], 1),
+                "speedup_vs_plain_early_exit": round(fast / best["plain_early_exit"], 2)}
+               if "fast_hotel" in best else {}),
             "rounds": {k: [round(x, 1) for x in v] for k, v in runs.items()}}
 
 

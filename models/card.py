@@ -152,6 +152,14 @@ def write(art: Path) -> Path:
             f"{sp['beam_pipeline_end_to_end_reviews_per_s']} end to end for this small job, whose fixed start-up and "
             f"finishing cost {sp['beam_pipeline_fixed_s']} s). The box is shared: figures move ±30% with load.",
         ]
+        if "hotel_reviews_per_s" in sp:
+            g = sp.get("gate_open_share", {})
+            lines[-1] += (f" Hotel-style reviews, which the gate sends through all {enc['layers']} layers "
+                          f"({sp.get('n_hotel')} Ott reviews of the same length, gate open on {_pct(g.get('hotel'))}; "
+                          f"{_pct(g.get('typical'))} of the typical reviews above): **{sp['hotel_reviews_per_s']} "
+                          "reviews/s** on the same int8 path. Plain transformers fp32 cut after the same layer (the "
+                          f"early exit alone, without the int8 graph): {sp.get('plain_early_exit_reviews_per_s')} "
+                          f"reviews/s, so the int8 graph's own speed-up is {sp.get('speedup_vs_plain_early_exit')}×.")
     else:
         lines.append("Not recorded: run `python -m models.bench --record`.")
     lines += [
@@ -183,7 +191,7 @@ def write(art: Path) -> Path:
         *(["* The deceptive-opinion (Ott) detector speaks only where the gate calls the text a hotel-style review "
            f"(open on {_pct(ott.get('gate_open_share'))} of Ott reviews and {_pct(ft.get('gate_open_share'))} of "
            "fake-reviews test reviews); elsewhere only the computer-generated detector scores. Gate-open reviews run "
-           "all 12 layers and cost about three times a gate-closed one."] if early else []),
+           f"all {enc.get('layers')} layers: see Speed for what they cost."] if early else []),
         "* Validation is small (720 rows; 1% of its honest reviews is ~4 reviews), so the upper threshold is coarse.",
         "* The four Ott hotels kept back in ../shared/datasets are not evaluated here.",
         ("* The Ott fold-3 truthful reviews help choose the thresholds and are also one of the four cross-validation "

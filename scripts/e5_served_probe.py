@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models import common, encoder, finetune, onnx_export, runtime, train  # noqa: E402
+from models import common, finetune, runtime, train, train_e5  # noqa: E402
 from ott_encoder_probe import fold_accuracies  # noqa: E402
 
 LEXICAL = "word12p+char14"
@@ -36,23 +36,11 @@ FOLDS = common.CACHE / "ott-from-base-chunk128o32-e5-small-enpt"
 OUT = common.CACHE / "e5-served"
 
 
-def english_words():
-    """Whole English words from MiniLM's WordPiece vocabulary (the base package already installed)."""
-    words = (encoder.base_model_dir() / "vocab.txt").read_text(encoding="utf-8").split("\n")
-    return [w for w in words if w.isascii() and w.isalpha()]
-
-
 def served_encoder(ckpt, out, vocab_texts, threads):
-    """Pruned, all-layer, fused int8 encoder of ``ckpt`` in an artifact-like directory under ``out``."""
+    """Pruned, all-layer, fused int8 encoder of ``ckpt`` (``train_e5.served_graph``, the graph 1.2.0
+    ships cut in two) in an artifact-like directory under ``out``."""
     out = Path(out)
-    onnx = out / "encoder-int8.onnx"
-    if not onnx.exists():
-        keep = onnx_export.english_pieces(Path(ckpt) / "tokenizer.json", vocab_texts, english_words())
-        stats = onnx_export.prune_vocabulary(ckpt, keep, out / "pruned")
-        fp32 = onnx_export.export_pooled_encoder(out / "pruned", out / "encoder-fused.onnx", all_layers=True)
-        onnx_export.quantize_int8(fp32, onnx, ffn_out_weight_only=True)
-        (out / "pruning.json").write_text(json.dumps(stats))
-    (out / "tokenizer.json").write_bytes((out / "pruned" / "tokenizer.json").read_bytes())
+    onnx = train_e5.served_graph(ckpt, out, vocab_texts)
     (out / "head.json").write_text(json.dumps({"embedding": {"mean": [0.0], "scale": [1.0], "coef": [0.0]},
                                                "intercept": 0.0, "calibration": {"a": 1.0, "b": 0.0}}))
     (out / "config.json").write_text(json.dumps({
