@@ -129,3 +129,8 @@ def test_gate_read_before_the_encoder_decides_how_deep_a_review_goes():
     both = np.maximum(clf.head.always.probability(x[gate], [t for t, g in zip(TEXTS, gate) if g]),
                       clf.head.gated.probability(x[gate], [t for t, g in zip(TEXTS, gate) if g]))
     assert np.allclose(p[gate], both)
+    # threads as asked for the first piece; the rest capped at config's rest_threads (measured faster)
+    two = runtime.load(ART, threads=2)
+    assert two.session.get_session_options().intra_op_num_threads == 2
+    assert two.rest.get_session_options().intra_op_num_threads == min(2, clf.config["encoder"]["rest_threads"])
+    assert np.allclose(two.predict_proba(TEXTS), p, atol=1e-5)
