@@ -191,6 +191,46 @@ def served_probability(spec, X, texts):
     return h.probability(X, list(texts), gate=h.gate_open(None, list(texts)))
 
 
+def fold_heads(folds_dir, k_exit, threads) -> dict:
+    """The Ott hotel-grouped CV's parts, fold k's from an encoder and heads that never saw its hotels:
+    ``E`` (fold encoder k's served pools of every Ott review), ``logit`` (its fine-tuned layer),
+    ``held_sd`` (spread of that logit on its held-out fold), ``heads`` (fold k's gated_max head, the
+    gated part not yet calibrated) and ``z_ott`` (the gated part's uncalibrated score, out of fold)."""
+    d = 384
+    w_first, w_all = (k_exit + 1) * d, 13 * d
+    fr, ot = common.fake_reviews(), common.ott()
+    Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
+    T, y = [r["text"] for r in ot], np.array([r["y"] for r in ot])
+    folds = np.array(common.ott_hotel_folds(ot))
+    fr_tr, fr_va = finetune.dev_split(fr)
+    dev_texts = [r["text"] for r in fr if r["split"] == "dev"]
+    T_tr, T_va = [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va]
+    E, logit, A = {}, {}, {}
+    for k in range(4):
+        ckpt = Path(folds_dir) / f"fold{k}" / "epoch2"
+        out = SERVED / Path(folds_dir).name / f"fold{k}"
+        enc = write_encoder(ckpt, out, dev_texts + [T[i] for i in np.where(folds != k)[0]], k_exit)
+        probe_config(out, enc)
+        clf = runtime.load(out, threads=threads)
+        E[k] = features(clf, out, "ott", T, deep=True)
+        F_tr, F_va = features(clf, out, "fr_devtrain", T_tr, False), features(clf, out, "fr_devval", T_va, False)
+        A[k] = always_head(F_tr, T_tr, yf[fr_tr], F_va, T_va, yf[fr_va], w_first)
+        logit[k] = train.transformer_logit(ckpt)
+        log(f"fold {k}: encoder and always head ready")
+    held_sd = {k: float((E[k][folds == k][:, -d:] @ logit[k][0] + logit[k][1]).std()) for k in range(4)}
+    z_ott, heads = np.zeros(len(T)), {}
+    for k in range(4):
+        tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
+        lex = lexical_spec([T[i] for i in tr], y[tr])
+        part = ott_part(logit[k], float(np.mean([held_sd[j] for j in range(4) if j != k])), lex,
+                        inner_lexical_spread(T, y, folds, tr), w_all)
+        z_ott[te] = z(part, E[k][te], [T[i] for i in te])
+        heads[k] = {"kind": "gated_max", "always": A[k], "gated": part, "gate_at": 0.5,
+                    "gate": gate_head([T[i] for i in tr], T_tr)}
+    return {"E": E, "logit": logit, "held_sd": held_sd, "heads": heads, "z_ott": z_ott,
+            "texts": T, "y": y, "folds": folds}
+
+
 # -- main ------------------------------------------------------------------------------------------
 
 def main(argv=None):
@@ -216,28 +256,8 @@ def main(argv=None):
     T_tr, T_va = [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va]
 
     # 1. the fold encoders: Ott hotel-grouped CV, every number of fold k from what never saw its hotels
-    E, logit, A = {}, {}, {}
-    for k in range(4):
-        ckpt = Path(args.folds) / f"fold{k}" / "epoch2"
-        out = SERVED / Path(args.folds).name / f"fold{k}"
-        enc = write_encoder(ckpt, out, dev_texts + [T[i] for i in np.where(folds != k)[0]], k_exit)
-        probe_config(out, enc)
-        clf = runtime.load(out, threads=args.threads)
-        E[k] = features(clf, out, "ott", T, deep=True)
-        F_tr, F_va = features(clf, out, "fr_devtrain", T_tr, False), features(clf, out, "fr_devval", T_va, False)
-        A[k] = always_head(F_tr, T_tr, yf[fr_tr], F_va, T_va, yf[fr_va], w_first)
-        logit[k] = train.transformer_logit(ckpt)
-        log(f"fold {k}: encoder and always head ready")
-    held_sd = {k: float((E[k][folds == k][:, -d:] @ logit[k][0] + logit[k][1]).std()) for k in range(4)}
-    z_ott, heads = np.zeros(len(T)), {}
-    for k in range(4):
-        tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
-        lex = lexical_spec([T[i] for i in tr], y[tr])
-        part = ott_part(logit[k], float(np.mean([held_sd[j] for j in range(4) if j != k])), lex,
-                        inner_lexical_spread(T, y, folds, tr), w_all)
-        z_ott[te] = z(part, E[k][te], [T[i] for i in te])
-        heads[k] = {"kind": "gated_max", "always": A[k], "gated": part, "gate_at": 0.5,
-                    "gate": gate_head([T[i] for i in tr], T_tr)}
+    cv = fold_heads(args.folds, k_exit, args.threads)
+    held_sd, z_ott, heads, E = cv["held_sd"], cv["z_ott"], cv["heads"], cv["E"]
     oof = np.zeros(len(T))
     for k in range(4):
         te = np.where(folds == k)[0]
