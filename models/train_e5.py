@@ -191,6 +191,17 @@ def served_probability(spec, X, texts):
     return h.probability(X, list(texts), gate=h.gate_open(None, list(texts)))
 
 
+def data():
+    """The two corpora and their splits: fake-reviews rows, Ott rows, their texts and labels, Ott's
+    hotel folds, fake-reviews dev-train/dev-val indices, dev texts, dev-train and dev-val texts."""
+    fr, ot = common.fake_reviews(), common.ott()
+    Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
+    T, y = [r["text"] for r in ot], np.array([r["y"] for r in ot])
+    fr_tr, fr_va = finetune.dev_split(fr)
+    return (fr, ot, Tf, yf, T, y, np.array(common.ott_hotel_folds(ot)), fr_tr, fr_va,
+            [r["text"] for r in fr if r["split"] == "dev"], [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va])
+
+
 def fold_heads(folds_dir, k_exit, threads) -> dict:
     """The Ott hotel-grouped CV's parts, fold k's from an encoder and heads that never saw its hotels:
     ``E`` (fold encoder k's served pools of every Ott review), ``logit`` (its fine-tuned layer),
@@ -198,13 +209,7 @@ def fold_heads(folds_dir, k_exit, threads) -> dict:
     gated part not yet calibrated) and ``z_ott`` (the gated part's uncalibrated score, out of fold)."""
     d = 384
     w_first, w_all = (k_exit + 1) * d, 13 * d
-    fr, ot = common.fake_reviews(), common.ott()
-    Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
-    T, y = [r["text"] for r in ot], np.array([r["y"] for r in ot])
-    folds = np.array(common.ott_hotel_folds(ot))
-    fr_tr, fr_va = finetune.dev_split(fr)
-    dev_texts = [r["text"] for r in fr if r["split"] == "dev"]
-    T_tr, T_va = [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va]
+    fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = data()
     E, logit, A = {}, {}, {}
     for k in range(4):
         ckpt = Path(folds_dir) / f"fold{k}" / "epoch2"
@@ -246,14 +251,8 @@ def main(argv=None):
     d = 384
     w_first, w_all = (k_exit + 1) * d, 13 * d
 
-    fr, ot = common.fake_reviews(), common.ott()
-    Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
-    T, y = [r["text"] for r in ot], np.array([r["y"] for r in ot])
-    folds = np.array(common.ott_hotel_folds(ot))
-    fr_tr, fr_va = finetune.dev_split(fr)
+    fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = data()
     fr_te = [i for i, r in enumerate(fr) if r["split"] == "test"]
-    dev_texts = [r["text"] for r in fr if r["split"] == "dev"]
-    T_tr, T_va = [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va]
 
     # 1. the fold encoders: Ott hotel-grouped CV, every number of fold k from what never saw its hotels
     cv = fold_heads(args.folds, k_exit, args.threads)
