@@ -14,7 +14,7 @@ hotel-style reviews. So a word n-gram gate, read before the encoder, decides per
   max(``always``, ``gated``), the gated head being the Ott part: the encoder's own fine-tuned logit on
   the last layer's pool + an Ott lexical LR, each divided by a fixed held-out spread.
 
-Inputs (made beforehand, hours on this CPU; see ``make train-e5``):
+Inputs (made beforehand by ``make train``, hours on this CPU):
   ``--full``   the encoder fine-tuned on all 16 Ott hotels (``models.finetune ott --from-base --replay 0
                --holdout-fold -1 --chunk 128 --chunk-overlap 32 --base-dir <e5>``) — the one served;
   ``--folds``  the same recipe once per held-out fold (``fold{k}/epoch2``) — used only to measure the Ott
@@ -37,6 +37,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -191,25 +192,65 @@ def served_probability(spec, X, texts):
     return h.probability(X, list(texts), gate=h.gate_open(None, list(texts)))
 
 
-def data():
-    """The two corpora and their splits: fake-reviews rows, Ott rows, their texts and labels, Ott's
-    hotel folds, fake-reviews dev-train/dev-val indices, dev texts, dev-train and dev-val texts."""
+class Data(NamedTuple):
+    """The two corpora and their splits (seed ``common.SEED``)."""
+    fr: list           # fake-reviews rows
+    ot: list           # Ott rows
+    Tf: list           # fake-reviews texts and labels
+    yf: np.ndarray
+    T: list            # Ott texts and labels
+    y: np.ndarray
+    folds: np.ndarray  # Ott hotel folds
+    fr_tr: list        # fake-reviews dev-train / dev-val indices
+    fr_va: list
+    dev_texts: list    # fake-reviews dev texts
+    T_tr: list         # fake-reviews dev-train / dev-val texts
+    T_va: list
+
+
+def data() -> Data:
     fr, ot = common.fake_reviews(), common.ott()
     Tf, yf = [r["text"] for r in fr], np.array([r["y"] for r in fr])
-    T, y = [r["text"] for r in ot], np.array([r["y"] for r in ot])
     fr_tr, fr_va = finetune.dev_split(fr)
-    return (fr, ot, Tf, yf, T, y, np.array(common.ott_hotel_folds(ot)), fr_tr, fr_va,
-            [r["text"] for r in fr if r["split"] == "dev"], [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va])
+    return Data(fr, ot, Tf, yf, [r["text"] for r in ot], np.array([r["y"] for r in ot]),
+                np.array(common.ott_hotel_folds(ot)), fr_tr, fr_va, [r["text"] for r in fr if r["split"] == "dev"],
+                [Tf[i] for i in fr_tr], [Tf[i] for i in fr_va])
 
 
-def fold_heads(folds_dir, k_exit, threads) -> dict:
+def fold_accuracy(y, p, folds) -> list:
+    return [float(((p[folds == k] >= 0.5) == y[folds == k]).mean()) for k in range(4)]
+
+
+def truthful_fpr_by_polarity(y, p, polarity, thresholds) -> dict:
+    """Share of truthful negative and truthful positive reviews at or above each threshold, and the gap."""
+    out = {}
+    for name, t in thresholds.items():
+        v = {f"truthful_{pol}": float((p[(y == 0) & (polarity == pol)] >= t).mean()) for pol in ("negative", "positive")}
+        v["gap_points"] = round(100 * (v["truthful_negative"] - v["truthful_positive"]), 2)
+        out[name] = v
+    return out
+
+
+def calibrated_oof(cv) -> np.ndarray:
+    """Calibrates each fold head's gated part (Platt on the other folds' out-of-fold scores) and
+    returns the served out-of-fold probability of every Ott review."""
+    ds, E, heads, z_ott = cv["data"], cv["E"], cv["heads"], cv["z_ott"]
+    oof = np.zeros(len(ds.T))
+    for k in range(4):
+        te = np.where(ds.folds == k)[0]
+        heads[k]["gated"]["calibration"] = train.platt(z_ott[ds.folds != k], ds.y[ds.folds != k])
+        oof[te] = served_probability(heads[k], E[k][te], [ds.T[i] for i in te])
+    return oof
+
+
+def fold_heads(folds_dir, k_exit, threads, ds: Data = None) -> dict:
     """The Ott hotel-grouped CV's parts, fold k's from an encoder and heads that never saw its hotels:
     ``E`` (fold encoder k's served pools of every Ott review), ``logit`` (its fine-tuned layer),
     ``held_sd`` (spread of that logit on its held-out fold), ``heads`` (fold k's gated_max head, the
     gated part not yet calibrated) and ``z_ott`` (the gated part's uncalibrated score, out of fold)."""
     d = 384
     w_first, w_all = (k_exit + 1) * d, 13 * d
-    fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = data()
+    fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = ds = ds or data()
     E, logit, A = {}, {}, {}
     for k in range(4):
         ckpt = Path(folds_dir) / f"fold{k}" / "epoch2"
@@ -232,8 +273,7 @@ def fold_heads(folds_dir, k_exit, threads) -> dict:
         z_ott[te] = z(part, E[k][te], [T[i] for i in te])
         heads[k] = {"kind": "gated_max", "always": A[k], "gated": part, "gate_at": 0.5,
                     "gate": gate_head([T[i] for i in tr], T_tr)}
-    return {"E": E, "logit": logit, "held_sd": held_sd, "heads": heads, "z_ott": z_ott,
-            "texts": T, "y": y, "folds": folds}
+    return {"E": E, "logit": logit, "held_sd": held_sd, "heads": heads, "z_ott": z_ott, "data": ds}
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -251,17 +291,13 @@ def main(argv=None):
     d = 384
     w_first, w_all = (k_exit + 1) * d, 13 * d
 
-    fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = data()
+    fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = ds = data()
     fr_te = [i for i, r in enumerate(fr) if r["split"] == "test"]
 
     # 1. the fold encoders: Ott hotel-grouped CV, every number of fold k from what never saw its hotels
-    cv = fold_heads(args.folds, k_exit, args.threads)
-    held_sd, z_ott, heads, E = cv["held_sd"], cv["z_ott"], cv["heads"], cv["E"]
-    oof = np.zeros(len(T))
-    for k in range(4):
-        te = np.where(folds == k)[0]
-        heads[k]["gated"]["calibration"] = train.platt(z_ott[folds != k], y[folds != k])
-        oof[te] = served_probability(heads[k], E[k][te], [T[i] for i in te])
+    cv = fold_heads(args.folds, k_exit, args.threads, ds)
+    held_sd, z_ott, heads = cv["held_sd"], cv["z_ott"], cv["heads"]
+    oof = calibrated_oof(cv)
     gate_share = float(np.mean([runtime.GatedMaxHead(heads[k]).gate_open(None, [T[i] for i in np.where(folds == k)[0]]).mean()
                                 for k in range(4)]))
 
@@ -313,19 +349,15 @@ def main(argv=None):
     polarity = np.array([r["polarity"] for r in ot])
     truthful = y == 0
     ott_cv = metrics.summary(y, oof, thresholds, groups=polarity)
-    ott_cv["fold_accuracy"] = [float(((oof[folds == k] >= 0.5) == y[folds == k]).mean()) for k in range(4)]
+    ott_cv["fold_accuracy"] = fold_accuracy(y, oof, folds)
     ott_cv["gate_open_share"] = gate_share
     oof_base = np.zeros(len(T))
     for k in range(4):
         tr, te = np.where(folds != k)[0], np.where(folds == k)[0]
         oof_base[te] = train.tfidf_baseline([T[i] for i in tr], y[tr], [T[i] for i in te])
     baseline_ott = {"accuracy": float(((oof_base >= 0.5) == y).mean()), "roc_auc": metrics.roc_auc(y, oof_base),
-                    "fold_accuracy": [float(((oof_base[folds == k] >= 0.5) == y[folds == k]).mean()) for k in range(4)]}
-    fairness = {name: {"truthful_negative": float((oof[truthful & (polarity == "negative")] >= t).mean()),
-                       "truthful_positive": float((oof[truthful & (polarity == "positive")] >= t).mean())}
-                for name, t in thresholds.items()}
-    for v in fairness.values():
-        v["gap_points"] = round(100 * (v["truthful_negative"] - v["truthful_positive"]), 2)
+                    "fold_accuracy": fold_accuracy(y, oof_base, folds)}
+    fairness = truthful_fpr_by_polarity(y, oof, polarity, thresholds)
     log(f"fake-reviews test acc {fake_test['accuracy']:.4f} auc {fake_test['roc_auc']:.4f} "
         f"(baseline {baseline_test['accuracy']:.4f}); Ott CV acc {ott_cv['accuracy']:.4f} {ott_cv['fold_accuracy']}; "
         f"fairness {fairness}")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models import common, metrics, runtime, train, train_e5  # noqa: E402
+from models import common, metrics, runtime, train_e5  # noqa: E402
 
 
 def logistic(x):
@@ -38,13 +38,10 @@ def logistic(x):
 def summary(y, p, folds, polarity, thresholds=None):
     out = {"accuracy": round(float(((p >= 0.5) == y).mean()), 4), "correct": int(((p >= 0.5) == y).sum()),
            "roc_auc": round(metrics.roc_auc(y, p), 4),
-           "fold_accuracy": [round(float(((p[folds == k] >= 0.5) == y[folds == k]).mean()), 3) for k in range(4)]}
-    truthful = y == 0
-    for name, t in (thresholds or {}).items():
-        neg = float((p[truthful & (polarity == "negative")] >= t).mean())
-        pos = float((p[truthful & (polarity == "positive")] >= t).mean())
-        out[f"truthful_fpr_{name}"] = {"negative": round(neg, 4), "positive": round(pos, 4),
-                                       "gap_points": round(100 * (neg - pos), 2)}
+           "fold_accuracy": [round(a, 3) for a in train_e5.fold_accuracy(y, p, folds)]}
+    for name, v in train_e5.truthful_fpr_by_polarity(y, p, polarity, thresholds or {}).items():
+        out[f"truthful_fpr_{name}"] = {"negative": round(v["truthful_negative"], 4),
+                                       "positive": round(v["truthful_positive"], 4), "gap_points": v["gap_points"]}
     return out
 
 
@@ -52,17 +49,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", default=str(train_e5.FOLDS))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=str(common.ARTIFACTS / train_e5.NAME / "1.2.0"),
+                    help="the served artifact: its thresholds, and its gate for the fake-reviews test share")
     ap.add_argument("--out", default=str(common.CACHE / "e5-head-variants.json"))
     args = ap.parse_args(argv)
     common.seed_everything()
     cv = train_e5.fold_heads(args.folds, train_e5.EXIT_LAYER, args.threads)
-    T, y, folds, E, heads = cv["texts"], cv["y"], cv["folds"], cv["E"], cv["heads"]
-    polarity = np.array([r["polarity"] for r in common.ott()])
-    fr = common.fake_reviews()
-    te_texts = [r["text"] for r in fr if r["split"] == "test"]
-    shipped = json.loads(runtime.read_text_file(
-        common.ARTIFACTS / train_e5.NAME / "1.2.0" / train_e5.HEAD_FILE))
-    thresholds = json.loads((common.ARTIFACTS / train_e5.NAME / "1.2.0" / "config.json").read_text())["thresholds"]
+    ds, E, heads = cv["data"], cv["E"], cv["heads"]
+    T, y, folds = ds.T, ds.y, ds.folds
+    polarity = np.array([r["polarity"] for r in ds.ot])
+    te_texts = [r["text"] for r in ds.fr if r["split"] == "test"]
+    served_model = runtime.load(args.model, threads=1)
+    thresholds = served_model.config["thresholds"]
 
     # per review, out of fold: the always part's probability, the gate's, the gated part's two scores
     n = len(T)
@@ -84,12 +82,12 @@ def main(argv=None):
         return np.where(gate, np.maximum(p_always, p_gated), p_always)
 
     variants, p_gated = {}, {}
-    # shipped: Platt on the other folds' summed score
+    # shipped: Platt on the other folds' summed score, as make train calibrates it
+    oof_shipped = train_e5.calibrated_oof(cv)
     p = np.zeros(n)
     for k in range(4):
-        te, tr = folds == k, folds != k
-        c = train.platt(cv["z_ott"][tr], y[tr])
-        p[te] = logistic(c["a"] * cv["z_ott"][te] + c["b"])
+        te = folds == k
+        p[te] = runtime.Head(heads[k]["gated"]).probability(E[k][te], [t for t, i in zip(T, te) if i])
     p_gated["shipped"] = p
     # temperature: a only
     from sklearn.linear_model import LogisticRegression
@@ -110,13 +108,13 @@ def main(argv=None):
     p_gated["stacked"] = p
 
     gate = p_gate >= gate_at
+    assert np.allclose(served(p_gated["shipped"], gate), oof_shipped)
     for name in ("shipped", "temperature", "stacked"):
         variants[name] = summary(y, served(p_gated[name], gate), folds, polarity, thresholds)
     variants["stacked"]["weights_logit_lexical_bias_by_fold"] = weights
     low = float(p_gate.min())
     variants["gate_all"] = summary(y, served(p_gated["shipped"], np.ones(n, bool)), folds, polarity, thresholds)
-    served_gate = runtime.GatedMaxHead(shipped)
-    p_gate_test = served_gate.gate.probability(np.zeros((len(te_texts), 0)), te_texts)
+    p_gate_test = served_model.head.gate.probability(np.zeros((len(te_texts), 0)), te_texts)
     variants["gate_all"]["gate_at_needed"] = round(low, 4)
     variants["gate_all"]["fake_reviews_test_gate_open_share_at_that"] = round(float((p_gate_test >= low).mean()), 4)
     variants["gated_only"] = summary(y, np.where(gate, p_gated["shipped"], p_always), folds, polarity, thresholds)
