@@ -153,9 +153,13 @@ def z(spec, X, texts):
     return runtime.Head(spec).decision(np.zeros((len(texts), 0)) if X is None else X, list(texts))
 
 
-def always_head(F_tr, T_tr, y_tr, F_va, T_va, y_va, width):
+def always_head(F_tr, T_tr, y_tr, F_va, T_va, y_va, width, human=None):
     """Computer-generated part: LR over the standardised pools 0..k (C = 0.01) + lexical LR (C = 10),
-    each divided by its spread on dev-val, Platt-calibrated on dev-val."""
+    each divided by its spread on dev-val, Platt-calibrated on dev-val. ``human`` = (features, texts)
+    of extra human-written reviews, fitted as negatives (``--human-negatives``: the Ott training hotels')."""
+    if human is not None:
+        F_h, T_h = human
+        F_tr, T_tr, y_tr = np.r_[F_tr[:, :width], F_h[:, :width]], list(T_tr) + list(T_h), np.r_[y_tr, np.zeros(len(T_h))]
     emb = train.fit_concat([], F_tr[:, :width], y_tr, None, 1.0, C=0.01)
     emb["columns"] = [0, width]
     lex = lexical_spec(T_tr, y_tr)
@@ -243,11 +247,13 @@ def calibrated_oof(cv) -> np.ndarray:
     return oof
 
 
-def fold_heads(folds_dir, k_exit, threads, ds: Data = None) -> dict:
+def fold_heads(folds_dir, k_exit, threads, ds: Data = None, human_negatives: bool = False) -> dict:
     """The Ott hotel-grouped CV's parts, fold k's from an encoder and heads that never saw its hotels:
     ``E`` (fold encoder k's served pools of every Ott review), ``logit`` (its fine-tuned layer),
     ``held_sd`` (spread of that logit on its held-out fold), ``heads`` (fold k's gated_max head, the
-    gated part not yet calibrated) and ``z_ott`` (the gated part's uncalibrated score, out of fold)."""
+    gated part not yet calibrated) and ``z_ott`` (the gated part's uncalibrated score, out of fold).
+    ``human_negatives``: the always part also fitted on the training hotels' reviews as human-written
+    negatives (``--human-negatives``; not shipped, see models/README.md)."""
     d = 384
     w_first, w_all = (k_exit + 1) * d, 13 * d
     fr, ot, Tf, yf, T, y, folds, fr_tr, fr_va, dev_texts, T_tr, T_va = ds = ds or data()
@@ -260,7 +266,9 @@ def fold_heads(folds_dir, k_exit, threads, ds: Data = None) -> dict:
         clf = runtime.load(out, threads=threads)
         E[k] = features(clf, out, "ott", T, deep=True)
         F_tr, F_va = features(clf, out, "fr_devtrain", T_tr, False), features(clf, out, "fr_devval", T_va, False)
-        A[k] = always_head(F_tr, T_tr, yf[fr_tr], F_va, T_va, yf[fr_va], w_first)
+        tr = np.where(folds != k)[0]
+        A[k] = always_head(F_tr, T_tr, yf[fr_tr], F_va, T_va, yf[fr_va], w_first,
+                           human=(E[k][tr], [T[i] for i in tr]) if human_negatives else None)
         logit[k] = train.transformer_logit(ckpt)
         log(f"fold {k}: encoder and always head ready")
     held_sd = {k: float((E[k][folds == k][:, -d:] @ logit[k][0] + logit[k][1]).std()) for k in range(4)}
@@ -285,6 +293,10 @@ def main(argv=None):
     ap.add_argument("--folds", default=str(FOLDS), help="holds fold{0..3}/epoch2, one per held-out fold")
     ap.add_argument("--exit-layer", type=int, default=EXIT_LAYER)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--human-negatives", action="store_true",
+                    help="fit the computer-generated part with the Ott reviews (human-written) as extra negatives: "
+                         "Ott CV 0.9016 but a truthful negative/positive gap of +2.8 points at lower (models/README.md); "
+                         "1.2.0 is built without it")
     args = ap.parse_args(argv)
     common.seed_everything()
     k_exit = args.exit_layer
@@ -295,7 +307,7 @@ def main(argv=None):
     fr_te = [i for i, r in enumerate(fr) if r["split"] == "test"]
 
     # 1. the fold encoders: Ott hotel-grouped CV, every number of fold k from what never saw its hotels
-    cv = fold_heads(args.folds, k_exit, args.threads, ds)
+    cv = fold_heads(args.folds, k_exit, args.threads, ds, human_negatives=args.human_negatives)
     held_sd, z_ott, heads = cv["held_sd"], cv["z_ott"], cv["heads"]
     oof = calibrated_oof(cv)
     gate_share = float(np.mean([runtime.GatedMaxHead(heads[k]).gate_open(None, [T[i] for i in np.where(folds == k)[0]]).mean()
@@ -311,7 +323,8 @@ def main(argv=None):
     F_tr, F_va = features(clf, cache, "fr_devtrain", T_tr, False), features(clf, cache, "fr_devval", T_va, False)
     lex = lexical_spec(T, y)
     head = {"kind": "gated_max", "gate_at": 0.5,
-            "always": always_head(F_tr, T_tr, yf[fr_tr], F_va, T_va, yf[fr_va], w_first),
+            "always": always_head(F_tr, T_tr, yf[fr_tr], F_va, T_va, yf[fr_va], w_first,
+                                  human=(features(clf, cache, "ott", T, False), T) if args.human_negatives else None),
             "gated": ott_part(train.transformer_logit(args.full), float(np.mean(list(held_sd.values()))), lex,
                               inner_lexical_spread(T, y, folds, np.arange(len(T))), w_all),
             "gate": gate_head(T, T_tr)}
@@ -365,7 +378,7 @@ def main(argv=None):
         "model": f"{NAME}/{args.version}",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seed": common.SEED,
-        "recipe": "early-exit two-detector (models/train_e5.py)",
+        "recipe": "early-exit two-detector (models/train_e5.py" + (" --human-negatives)" if args.human_negatives else ")"),
         "encoder_checkpoint": {"fine_tuned": True, "served": train.rel(args.full),
                                "ott_folds": {str(k): train.rel(Path(args.folds) / f"fold{k}" / "epoch2") for k in range(4)},
                                "fine_tuning": FINE_TUNING},
@@ -377,7 +390,9 @@ def main(argv=None):
         "threshold_rule": {"lower": f"<= {train.LOWER_MAX_HONEST:.0%} of honest validation reviews at or above",
                            "upper": f"95% upper confidence bound (Clopper-Pearson) of the share of honest validation "
                                     f"reviews at or above <= {train.UPPER_MAX_HONEST:.0%}"},
-        "splits": {"train": "computer-generated part: fake-reviews dev minus 10% stratified (3,600); Ott part: the "
+        "splits": {"train": "computer-generated part: fake-reviews dev minus 10% stratified (3,600)"
+                            + (" + the Ott reviews (per CV fold: the 12 training hotels') as human-written negatives"
+                               if args.human_negatives else "") + "; Ott part: the "
                             "encoder and lexical LR on all 16 hotels (per CV fold: the 12 training hotels); gate: Ott "
                             "training hotels vs fake-reviews dev-train",
                    "validation": "fake-reviews dev 10% stratified (400: calibration of the computer-generated part); "

@@ -16,7 +16,15 @@ figure ``make train`` records. Every variant fits whatever it fits for fold k on
 * ``gated_only``   the hotel-style reviews scored by the gated part alone (no max with the
                    computer-generated part), to see what the max costs on Ott.
 
-    python scripts/e5_head_variants.py [--threads 2] [--out .cache/classifier/e5-head-variants.json]
+Each variant comes in two families: ``1.2.0`` (the always part fitted on fake-reviews dev-train only,
+as shipped) and ``human_negatives`` (``fold_heads(human_negatives=True)``: the always part also fitted
+on the training hotels' Ott reviews as human-written negatives). Beside accuracy, every row gives the
+truthful negative vs positive FPR gap at the served thresholds and along a curve of thresholds (a gap
+that passes at one threshold only is luck), and two selection-aware figures: for each fold, the variant
+most accurate on the other three folds (``selection_aware``), and the same among the variants whose gap
+at ``lower`` is within ``--gap-limit`` points on those folds (``selection_aware_fair``).
+
+    python scripts/e5_head_variants.py [--threads 2] [--gap-limit 2] [--out .cache/classifier/e5-head-variants.json]
 """
 from __future__ import annotations
 
@@ -45,101 +53,125 @@ def summary(y, p, folds, polarity, thresholds=None):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", default=str(train_e5.FOLDS))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default=str(common.ARTIFACTS / train_e5.NAME / "1.2.0"),
-                    help="the served artifact: its thresholds, and its gate for the fake-reviews test share")
-    ap.add_argument("--out", default=str(common.CACHE / "e5-head-variants.json"))
-    args = ap.parse_args(argv)
-    common.seed_everything()
-    cv = train_e5.fold_heads(args.folds, train_e5.EXIT_LAYER, args.threads)
+CURVE = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def gap_points(y, p, negative, t, mask=None):
+    m = np.ones(len(y), bool) if mask is None else mask
+    return 100 * (float((p[m & (y == 0) & negative] >= t).mean()) - float((p[m & (y == 0) & ~negative] >= t).mean()))
+
+
+def family(cv, thresholds, check_shipped):
+    """Every variant's out-of-fold probability for one set of fold heads, and its parts."""
     ds, E, heads = cv["data"], cv["E"], cv["heads"]
     T, y, folds = ds.T, ds.y, ds.folds
-    polarity = np.array([r["polarity"] for r in ds.ot])
-    te_texts = [r["text"] for r in ds.fr if r["split"] == "test"]
-    served_model = runtime.load(args.model, threads=1)
-    thresholds = served_model.config["thresholds"]
-
-    # per review, out of fold: the always part's probability, the gate's, the gated part's two scores
     n = len(T)
-    p_always, p_gate, z_logit, z_lex = (np.zeros(n) for _ in range(4))
+    p_always, p_gate, z_logit = (np.zeros(n) for _ in range(3))
     for k in range(4):
         te = np.where(folds == k)[0]
         texts = [T[i] for i in te]
         h = runtime.GatedMaxHead(heads[k])
         p_always[te] = h.always.probability(E[k][te], texts)
         p_gate[te] = h.gate.probability(np.zeros((len(te), 0)), texts)
-        part = heads[k]["gated"]
         s_logit = float(np.mean([cv["held_sd"][j] for j in range(4) if j != k]))
-        emb_only = {**part, "lexical": None, "intercept": cv["logit"][k][1] / s_logit}
+        emb_only = {**heads[k]["gated"], "lexical": None, "intercept": cv["logit"][k][1] / s_logit}
         z_logit[te] = train_e5.z(emb_only, E[k][te], texts)
-        z_lex[te] = cv["z_ott"][te] - z_logit[te]
-    gate_at = heads[0]["gate_at"]
-
-    def served(p_gated, gate):
-        return np.where(gate, np.maximum(p_always, p_gated), p_always)
-
-    variants, p_gated = {}, {}
-    # shipped: Platt on the other folds' summed score, as make train calibrates it
-    oof_shipped = train_e5.calibrated_oof(cv)
-    p = np.zeros(n)
-    for k in range(4):
-        te = folds == k
-        p[te] = runtime.Head(heads[k]["gated"]).probability(E[k][te], [t for t, i in zip(T, te) if i])
-    p_gated["shipped"] = p
-    # temperature: a only
+    z_lex = cv["z_ott"] - z_logit
+    gate = p_gate >= heads[0]["gate_at"]
     from sklearn.linear_model import LogisticRegression
-    p = np.zeros(n)
+    oof_shipped = train_e5.calibrated_oof(cv)   # Platt on the other folds' summed score, as make train does
+    p_gated = {"shipped": np.zeros(n), "temperature": np.zeros(n), "stacked": np.zeros(n)}
+    Z, weights = np.c_[z_logit, z_lex], {}
     for k in range(4):
         te, tr = folds == k, folds != k
+        p_gated["shipped"][te] = runtime.Head(heads[k]["gated"]).probability(E[k][te], [t for t, i in zip(T, te) if i])
         lr = LogisticRegression(C=1e6, fit_intercept=False, max_iter=10000).fit(cv["z_ott"][tr, None], y[tr])
-        p[te] = logistic(lr.coef_[0, 0] * cv["z_ott"][te])
-    p_gated["temperature"] = p
-    # stacked: weights of the two scores fitted on the other folds
-    Z = np.c_[z_logit, z_lex]
-    p, weights = np.zeros(n), {}
-    for k in range(4):
-        te, tr = folds == k, folds != k
+        p_gated["temperature"][te] = logistic(lr.coef_[0, 0] * cv["z_ott"][te])
         lr = LogisticRegression(C=1e6, max_iter=10000).fit(Z[tr], y[tr])
-        p[te] = lr.predict_proba(Z[te])[:, 1]
+        p_gated["stacked"][te] = lr.predict_proba(Z[te])[:, 1]
         weights[k] = [round(float(c), 3) for c in lr.coef_[0]] + [round(float(lr.intercept_[0]), 3)]
-    p_gated["stacked"] = p
 
-    gate = p_gate >= gate_at
-    assert np.allclose(served(p_gated["shipped"], gate), oof_shipped)
-    for name in ("shipped", "temperature", "stacked"):
-        variants[name] = summary(y, served(p_gated[name], gate), folds, polarity, thresholds)
-    variants["stacked"]["weights_logit_lexical_bias_by_fold"] = weights
-    low = float(p_gate.min())
-    variants["gate_all"] = summary(y, served(p_gated["shipped"], np.ones(n, bool)), folds, polarity, thresholds)
-    p_gate_test = served_model.head.gate.probability(np.zeros((len(te_texts), 0)), te_texts)
-    variants["gate_all"]["gate_at_needed"] = round(low, 4)
-    variants["gate_all"]["fake_reviews_test_gate_open_share_at_that"] = round(float((p_gate_test >= low).mean()), 4)
-    variants["gated_only"] = summary(y, np.where(gate, p_gated["shipped"], p_always), folds, polarity, thresholds)
-    # choosing a variant by these very folds flatters it: the selection-aware figure picks, for each
-    # fold k, the variant most accurate on the other three folds and scores fold k with it
-    preds = {"shipped": served(p_gated["shipped"], gate), "temperature": served(p_gated["temperature"], gate),
-             "stacked": served(p_gated["stacked"], gate), "gate_all": served(p_gated["shipped"], np.ones(n, bool)),
-             "gated_only": np.where(gate, p_gated["shipped"], p_always)}
-    nested, picked = np.zeros(n), {}
+    def served(p, g):
+        return np.where(g, np.maximum(p_always, p), p_always)
+
+    preds = {name: served(p_gated[name], gate) for name in p_gated}
+    if check_shipped:
+        assert np.allclose(preds["shipped"], oof_shipped)
+    preds["gate_all"] = served(p_gated["shipped"], np.ones(n, bool))
+    preds["gated_only"] = np.where(gate, p_gated["shipped"], p_always)
+    diagnostics = {"errors": int(((preds["shipped"] >= 0.5) != y).sum()),
+                   "gated_part_alone_wrong": int(((p_gated["shipped"] >= 0.5) != y).sum()),
+                   "always_part_flags_truthful": int(((p_always >= 0.5) & (y == 0)).sum()),
+                   "always_part_flags_deceptive": int(((p_always >= 0.5) & (y == 1)).sum()),
+                   "gate_closed": int((~gate).sum()),
+                   "gate_closed_errors": int((~gate & ((p_always >= 0.5) != y)).sum()),
+                   "gate_all_needs_gate_at": round(float(p_gate.min()), 4),
+                   "stacked_weights_logit_lexical_bias_by_fold": weights}
+    parts = {"p_always": p_always, "p_gate": p_gate, "z_logit": z_logit, "z_lex": z_lex, "z_ott": cv["z_ott"]}
+    return preds, diagnostics, parts
+
+
+def selection_aware(preds, y, folds, negative, lower, gap_limit=None):
+    """For each fold k, the variant most accurate on the other three folds (among those whose gap at
+    ``lower`` is within ``gap_limit`` there, if given) scores fold k."""
+    nested, picked = np.zeros(len(y)), {}
     for k in range(4):
         tr = folds != k
-        picked[k] = max(preds, key=lambda v: (((preds[v][tr] >= 0.5) == y[tr]).mean(), v == "shipped"))
+        ok = [v for v in preds if gap_limit is None or gap_points(y, preds[v], negative, lower, tr) <= gap_limit]
+        picked[k] = max(ok or list(preds), key=lambda v: (((preds[v][tr] >= 0.5) == y[tr]).mean(), v.endswith(":shipped")))
         nested[folds == k] = preds[picked[k]][folds == k]
-    variants["selection_aware"] = {**summary(y, nested, folds, polarity), "picked_by_fold": picked}
-    errors = {"shipped_errors": int(((served(p_gated["shipped"], gate) >= 0.5) != y).sum()),
-              "gated_part_alone_wrong": int(((p_gated["shipped"] >= 0.5) != y).sum()),
-              "always_part_flags_truthful": int(((p_always >= 0.5) & (y == 0)).sum()),
-              "gate_closed": int((~gate).sum()),
-              "gate_closed_errors": int((~gate & ((p_always >= 0.5) != y)).sum())}
-    result = {"n": n, "gate_at": gate_at, "diagnostics": errors, "variants": variants}
+    return nested, picked
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", default=str(train_e5.FOLDS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=str(common.ARTIFACTS / train_e5.NAME / "1.2.0"),
+                    help="the served artifact: its thresholds, and its gate for the fake-reviews test share")
+    ap.add_argument("--gap-limit", type=float, default=2.0,
+                    help="truthful negative minus positive FPR at lower, in points, for selection_aware_fair")
+    ap.add_argument("--out", default=str(common.CACHE / "e5-head-variants.json"))
+    args = ap.parse_args(argv)
+    common.seed_everything()
+    served_model = runtime.load(args.model, threads=1)
+    thresholds = served_model.config["thresholds"]
+    ds = train_e5.data()
+    y, folds = ds.y, ds.folds
+    polarity = np.array([r["polarity"] for r in ds.ot])
+    negative = polarity == "negative"
+    preds, diagnostics, parts = {}, {}, {}
+    for fam, human in (("1.2.0", False), ("human_negatives", True)):
+        cv = train_e5.fold_heads(args.folds, train_e5.EXIT_LAYER, args.threads, ds, human_negatives=human)
+        p, diagnostics[fam], parts[fam] = family(cv, thresholds, check_shipped=True)
+        preds.update({f"{fam}:{v}": q for v, q in p.items()})
+    te_texts = [r["text"] for r in ds.fr if r["split"] == "test"]
+    p_gate_test = served_model.head.gate.probability(np.zeros((len(te_texts), 0)), te_texts)
+    for fam in diagnostics:
+        diagnostics[fam]["gate_all_opens_fake_reviews_test_share"] = round(
+            float((p_gate_test >= diagnostics[fam]["gate_all_needs_gate_at"]).mean()), 4)
+    variants = {}
+    for name, p in preds.items():
+        variants[name] = summary(y, p, folds, polarity, thresholds)
+        variants[name]["gap_points_by_threshold"] = {str(t): round(gap_points(y, p, negative, t), 2) for t in CURVE}
+    # choosing a variant by these very folds flatters it: see selection_aware's docstring
+    for key, limit in (("selection_aware", None), ("selection_aware_fair", args.gap_limit)):
+        nested, picked = selection_aware(preds, y, folds, negative, thresholds["lower"], limit)
+        variants[key] = {**summary(y, nested, folds, polarity, thresholds), "picked_by_fold": picked}
+    result = {"n": len(y), "thresholds": thresholds, "gap_limit": args.gap_limit, "diagnostics": diagnostics,
+              "variants": variants}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(Path(args.out).with_suffix(".npz"), p_always=p_always, p_gate=p_gate, z_logit=z_logit, z_lex=z_lex,
-             z_ott=cv["z_ott"], y=y, folds=folds)
+    np.savez(Path(args.out).with_suffix(".npz"), y=y, folds=folds, negative=negative,
+             **{f"{fam}:{k}": v for fam, d in parts.items() for k, v in d.items()},
+             **{f"p:{k}": v for k, v in preds.items()})
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+    print("\nvariant                          accuracy (correct)  gap at lower/upper  gap along " + "/".join(map(str, CURVE)),
+          file=sys.stderr)
+    for name, v in variants.items():
+        curve = " ".join(f"{g:+.1f}" for g in v.get("gap_points_by_threshold", {}).values())
+        print(f"{name:32s} {v['accuracy']:.4f} ({v['correct']})      {v['truthful_fpr_lower']['gap_points']:+.2f} / "
+              f"{v['truthful_fpr_upper']['gap_points']:+.2f}      {curve}", file=sys.stderr)
 
 
 if __name__ == "__main__":
