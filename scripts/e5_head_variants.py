@@ -22,7 +22,9 @@ on the training hotels' Ott reviews as human-written negatives). Beside accuracy
 truthful negative vs positive FPR gap at the served thresholds and along a curve of thresholds (a gap
 that passes at one threshold only is luck), and two selection-aware figures: for each fold, the variant
 most accurate on the other three folds (``selection_aware``), and the same among the variants whose gap
-at ``lower`` is within ``--gap-limit`` points on those folds (``selection_aware_fair``).
+at ``lower`` is within ``--gap-limit`` points on those folds (``selection_aware_fair``). A bootstrap
+over the 16 hotels gives 95% intervals for accuracy and the gap at ``lower``, and for the gap's change
+from 1.2.0 to human negatives on the same resamples.
 
     python scripts/e5_head_variants.py [--threads 2] [--gap-limit 2] [--out .cache/classifier/e5-head-variants.json]
 """
@@ -123,6 +125,27 @@ def selection_aware(preds, y, folds, negative, lower, gap_limit=None):
     return nested, picked
 
 
+def hotel_bootstrap(preds, y, negative, hotels, lower, names, rounds=4000):
+    """95% intervals when the 16 hotels are resampled with replacement: each variant's accuracy and gap
+    at ``lower``, and the gap of ``names[1]`` minus that of ``names[0]`` on the same resamples (paired)."""
+    rng = np.random.default_rng(common.SEED)
+    rows_of = [np.where(hotels == h)[0] for h in np.unique(hotels)]
+    acc, gap, diff = {n: [] for n in names}, {n: [] for n in names}, []
+    for _ in range(rounds):
+        rows = np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+        for n in names:
+            p = preds[n][rows]
+            acc[n].append(float(((p >= 0.5) == y[rows]).mean()))
+            gap[n].append(gap_points(y[rows], p, negative[rows], lower))
+        diff.append(gap[names[1]][-1] - gap[names[0]][-1])
+
+    def ci(v, digits):
+        return [round(float(x), digits) for x in np.percentile(v, [2.5, 97.5])]
+    out = {n: {"accuracy_95": ci(acc[n], 4), "gap_at_lower_95": ci(gap[n], 2)} for n in names}
+    out[f"gap_{names[1]}_minus_{names[0]}_95"] = ci(diff, 2)
+    return {"rounds": rounds, "threshold": lower, **out}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", default=str(train_e5.FOLDS))
@@ -158,8 +181,11 @@ def main(argv=None):
     for key, limit in (("selection_aware", None), ("selection_aware_fair", args.gap_limit)):
         nested, picked = selection_aware(preds, y, folds, negative, thresholds["lower"], limit)
         variants[key] = {**summary(y, nested, folds, polarity, thresholds), "picked_by_fold": picked}
+    hotels = np.array([r["hotel"] for r in ds.ot])
+    boot = hotel_bootstrap(preds, y, negative, hotels, thresholds["lower"],
+                           ["1.2.0:shipped", "human_negatives:shipped", "human_negatives:stacked"])
     result = {"n": len(y), "thresholds": thresholds, "gap_limit": args.gap_limit, "diagnostics": diagnostics,
-              "variants": variants}
+              "variants": variants, "hotel_bootstrap": boot}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez(Path(args.out).with_suffix(".npz"), y=y, folds=folds, negative=negative,
              **{f"{fam}:{k}": v for fam, d in parts.items() for k, v in d.items()},
@@ -172,6 +198,8 @@ def main(argv=None):
         curve = " ".join(f"{g:+.1f}" for g in v.get("gap_points_by_threshold", {}).values())
         print(f"{name:32s} {v['accuracy']:.4f} ({v['correct']})      {v['truthful_fpr_lower']['gap_points']:+.2f} / "
               f"{v['truthful_fpr_upper']['gap_points']:+.2f}      {curve}", file=sys.stderr)
+    print(f"hotel bootstrap ({boot['rounds']} rounds, 95%): {json.dumps({k: v for k, v in boot.items() if k != 'rounds'})}",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
