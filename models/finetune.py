@@ -81,9 +81,18 @@ def chunk_tokens(tok, texts, chunk: int, overlap: int):
     return enc["input_ids"], enc["attention_mask"], list(enc["overflow_to_sample_mapping"])
 
 
-def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
+def weighted_cross_entropy(logits, y, w=None):
+    """Cross-entropy over a batch: the plain mean, or with ``w`` the mean weighted by it."""
+    import torch
+    if w is None:
+        return torch.nn.functional.cross_entropy(logits, y)
+    return (torch.nn.functional.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum()
+
+
+def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag="", weights=None):
     """Fine-tunes ``model`` on rows ``tr`` of ``texts``/``labels``; after each epoch scores rows
-    ``va`` (if any) and saves the encoder, tokenizer and head to ``out/epoch<k>``."""
+    ``va`` (if any) and saves the encoder, tokenizer and head to ``out/epoch<k>``. ``weights``: one
+    loss weight per text (a weighted mean over each batch); None = the plain mean."""
     import torch
     from pathlib import Path
     chunk = getattr(args, "chunk", 0)
@@ -91,6 +100,7 @@ def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
         ids, am, owner = chunk_tokens(tok, texts, chunk, args.chunk_overlap)
         keep = set(tr)
         labels = [labels[o] for o in owner]
+        weights = None if weights is None else [weights[o] for o in owner]
         tr = [c for c, o in enumerate(owner) if o in keep]
         keep = set(va)
         va = [c for c, o in enumerate(owner) if o in keep]
@@ -98,6 +108,7 @@ def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
         enc = tok(list(texts), truncation=True, max_length=args.max_len)
         ids, am = enc["input_ids"], enc["attention_mask"]
     y = torch.tensor(list(labels))
+    w = None if weights is None else torch.tensor(list(weights), dtype=torch.float32)
 
     def pad(b):
         f = tok.pad({"input_ids": [ids[i] for i in b], "attention_mask": [am[i] for i in b]}, return_tensors="pt")
@@ -119,7 +130,7 @@ def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag=""):
         for b in batches_by_length(lengths_tr, args.batch_size, rng):
             b = [tr[i] for i in b]
             x, m = pad(b)
-            loss = torch.nn.functional.cross_entropy(model(x, m), y[b])
+            loss = weighted_cross_entropy(model(x, m), y[b], None if w is None else w[b])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step(); sched.step(); opt.zero_grad()
@@ -175,7 +186,8 @@ def main(argv=None):
 def ott_stage_rows(holdout_fold: int, replay: int, seed=common.SEED):
     """Texts, labels and train indices for stage 2: every Ott review whose hotel is not in
     ``holdout_fold`` plus ``replay`` fake-reviews dev-train rows (stratified, fixed seed), so the
-    encoder learns the Ott style without forgetting the computer-generated one."""
+    encoder learns the Ott style without forgetting the computer-generated one. Also returns each
+    text's polarity (None for the replay rows)."""
     fr, ot = common.fake_reviews(), common.ott()
     folds = common.ott_hotel_folds(ot)
     tr_fr, _ = dev_split(fr)
@@ -188,7 +200,8 @@ def ott_stage_rows(holdout_fold: int, replay: int, seed=common.SEED):
     ott_idx = [i for i, f in enumerate(folds) if f != holdout_fold]
     texts = [ot[i]["text"] for i in ott_idx] + [fr[i]["text"] for i in sorted(picked)]
     labels = [ot[i]["y"] for i in ott_idx] + [fr[i]["y"] for i in sorted(picked)]
-    return texts, labels, list(range(len(texts)))
+    polarity = [ot[i]["polarity"] for i in ott_idx] + [None] * len(picked)
+    return texts, labels, list(range(len(texts))), polarity
 
 
 def main_ott(argv=None):
@@ -218,6 +231,9 @@ def main_ott(argv=None):
     ap.add_argument("--freeze-embeddings", action="store_true",
                     help="keep the word embeddings as they are (the optimiser then skips the largest matrix; "
                          "a pruned vocabulary stays a plain row selection of the base's)")
+    ap.add_argument("--negative-weight", type=float, default=1.0,
+                    help="loss weight of negative-polarity Ott reviews (polarity is a training weight only, never "
+                         "an input); 1 = unweighted, as every shipped encoder")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if bool(args.init) == args.from_base:
@@ -228,7 +244,8 @@ def main_ott(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     common.seed_everything()  # the same new head for every --seed, so runs differ only in order and dropout
-    texts, labels, tr = ott_stage_rows(args.holdout_fold, args.replay)
+    texts, labels, tr, polarity = ott_stage_rows(args.holdout_fold, args.replay)
+    weights = None if args.negative_weight == 1.0 else [args.negative_weight if p == "negative" else 1.0 for p in polarity]
     model = Classifier.build(args.init or args.base_dir)  # None: the base encoder
     if args.init:
         from pathlib import Path
@@ -238,7 +255,7 @@ def main_ott(argv=None):
     if args.seed != common.SEED:  # (the default seed keeps the RNG stream of earlier runs, which it reproduces)
         common.seed_everything(args.seed)
     train_loop(model, encoder.load_tokenizer(args.init or args.base_dir), texts, labels, tr, [], args, args.out,
-               log_tag=f"[ott fold {args.holdout_fold}] ")
+               log_tag=f"[ott fold {args.holdout_fold}] ", weights=weights)
     print("done", flush=True)
 
 

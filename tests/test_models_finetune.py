@@ -184,3 +184,17 @@ def test_early_exit_pieces_equal_the_uncut_graph_and_run_the_rest_only_where_ask
     deep = clf.embed(["abc", "defgh"])
     assert np.array_equal(shallow[0, 32:], np.zeros(32)) and np.allclose(shallow[0, :32], deep[0, :32])
     assert np.allclose(shallow[1], deep[1])
+
+
+def test_weighted_cross_entropy_weights_each_example_and_defaults_to_the_plain_mean():
+    """--negative-weight: a review's loss counts w times; weight 1 everywhere is the unweighted loss."""
+    import torch
+    torch.manual_seed(0)
+    logits, y = torch.randn(3, 2), torch.tensor([0, 1, 1])
+    each = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    plain = finetune.weighted_cross_entropy(logits, y)
+    assert torch.isclose(plain, each.mean())
+    assert torch.isclose(finetune.weighted_cross_entropy(logits, y, torch.ones(3)), plain)
+    assert torch.isclose(finetune.weighted_cross_entropy(logits, y, torch.tensor([2.0, 1.0, 0.0])),
+                         (2 * each[0] + each[1]) / 3)
+    assert not torch.isclose(finetune.weighted_cross_entropy(logits, y, torch.tensor([2.0, 1.0, 0.0])), plain)
