@@ -60,16 +60,16 @@ dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged
 	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
 
 E5 := .cache/classifier/e5-small-enpt
-E5_FOLDS := .cache/classifier/ott-from-base-chunk128o32-e5-small-enpt
-E5_TUNE := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune ott --from-base --replay 0 --base-dir $(E5) --chunk 128 --chunk-overlap 32 --epochs 3 --lr 5e-5 --threads 1
+E5_FOLDS := .cache/classifier/ott-negw2-e5
+E5_TUNE := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune ott --from-base --replay 0 --base-dir $(E5) --chunk 128 --chunk-overlap 32 --epochs 3 --lr 5e-5 --threads 1 --negative-weight 2
 
 train: $(STAMP) ## train the shipped classifier (e5 early exit, CPU ~3 h, 2 runs at once; CLASSIFIER_VERSION=x.y.z) into models/artifacts/
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	test -f $(E5)/model.safetensors || $(BIN)/python scripts/e5_convert.py --out $(E5)
 	mkdir -p $(E5_FOLDS)
-	printf '%s\n' -1 0 1 2 3 | xargs -P 2 -I{} sh -c 'if [ "{}" = -1 ]; then o=.cache/classifier/ott-e5-all; else o=$(E5_FOLDS)/fold{}; fi; \
+	printf '%s\n' -1 0 1 2 3 | xargs -P 2 -I{} sh -c 'if [ "{}" = -1 ]; then o=.cache/classifier/ott-negw2-e5-all; else o=$(E5_FOLDS)/fold{}; fi; \
 	  test -f $$o/epoch2/head.pt || $(E5_TUNE) --holdout-fold {} --out $$o > $$o.log 2>&1 || { tail -20 $$o.log; exit 1; }'
-	HF_HUB_OFFLINE=1 $(BIN)/python -m models.train_e5 --threads 2 --version $(or $(CLASSIFIER_VERSION),1.2.0)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.train_e5 --threads 2 --version $(or $(CLASSIFIER_VERSION),1.3.0)
 
 train-minilm: $(STAMP) ## the 1.1.0 recipe: all-MiniLM-L6 stage 1 + concat head (CPU ~35 min; CLASSIFIER_VERSION=x.y.z)
 	$(BIN)/python -m pip install --quiet -e ".[train]"

@@ -95,7 +95,8 @@ def write(art: Path) -> Path:
         "## Training",
         "",
         f"* Encoder: {ck.get('fine_tuning', 'frozen') if ck['fine_tuned'] else 'frozen'}"
-        + (f" (stage 1 {ck.get('stage1_args')}; chosen epoch {ck.get('stage1_epoch_record')})" if ck["fine_tuned"] else "")
+        + (f" (stage 1 {ck['stage1_args']}; chosen epoch {ck.get('stage1_epoch_record')})"
+           if ck["fine_tuned"] and ck.get("stage1_args") else "")
         + ".",
         "* Ott cross-validation repeats the whole recipe per fold: fold k is scored by an encoder fine-tuned without "
         "its four hotels and heads fitted without them; the shipped encoder is the same recipe on all 16 hotels."

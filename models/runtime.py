@@ -3,7 +3,7 @@
 An artifact (``models/artifacts/<name>/<version>/``) holds ``config.json`` (base package and
 version, file names, languages, thresholds), ``tokenizer.json``, the int8 ONNX encoder, the head
 and calibration in ``head.json``, ``metrics.json`` and ``MODEL_CARD.md``. The tokenizer and head
-may be gzipped (``*.json.gz``, read transparently) to keep the committed artifact small. ``load(path)`` accepts a
+may be compressed (``*.json.xz`` or ``*.json.gz``, read transparently) to keep the committed artifact small. ``load(path)`` accepts a
 local directory or a ``gs://`` prefix (copied to a local temp directory through Beam's
 FileSystems, so the same GCS client and credentials as the pipeline are used).
 
@@ -40,7 +40,7 @@ def _localise(path: str) -> Path:
     with FileSystems.open(f"{prefix}/config.json") as f:
         config = json.loads(f.read().decode("utf-8"))
     for name in ["config.json", *config[ARTIFACT_FILES_KEY]]:
-        # byte for byte: FileSystems would otherwise gunzip *.gz files on the way
+        # byte for byte: FileSystems would otherwise decompress *.gz / *.xz files on the way
         with FileSystems.open(f"{prefix}/{name}", compression_type=CompressionTypes.UNCOMPRESSED) as src, \
                 open(local / name, "wb") as dst:
             while chunk := src.read(1 << 20):
@@ -113,7 +113,7 @@ class GatedMaxHead:
 
 
 def read_head_spec(path) -> dict:
-    """A head file as a dict: plain JSON, or gzipped JSON when its name ends in ``.gz``."""
+    """A head file as a dict: plain JSON, or xz/gzip-compressed JSON when its name ends in ``.xz``/``.gz``."""
     return json.loads(read_text_file(path))
 
 
@@ -129,21 +129,33 @@ def rounded(obj, digits: int):
 
 
 def write_json_file(path, obj, digits: Optional[int] = None) -> Path:
-    """Writes JSON compactly, every float to ``digits`` significant digits if given, gzipped
-    (deterministically: no timestamp) when ``path`` ends in ``.gz``."""
+    """Writes JSON compactly, every float to ``digits`` significant digits if given, compressed
+    deterministically (xz holds no timestamp; gzip's is zeroed) when ``path`` ends in ``.xz`` or ``.gz``.
+    xz (stdlib ``lzma``, preset 9e) is what the artifact uses: 31% smaller than gzip -9 on the head
+    (1.09 vs 1.58 MB for 1.3.0's), the margin that keeps the committed artifact under 30 MB."""
     path = Path(path)
     data = json.dumps(obj if digits is None else rounded(obj, digits), separators=(",", ":"),
                       ensure_ascii=False).encode("utf-8")
-    if path.suffix == ".gz":
-        import gzip
-        data = gzip.compress(data, compresslevel=9, mtime=0)
-    path.write_bytes(data)
+    path.write_bytes(_compress(data, path.suffix))
     return path
 
 
+def _compress(data: bytes, suffix: str) -> bytes:
+    if suffix == ".xz":
+        import lzma
+        return lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+    if suffix == ".gz":
+        import gzip
+        return gzip.compress(data, compresslevel=9, mtime=0)
+    return data
+
+
 def read_text_file(path) -> str:
-    """A text file, transparently gunzipped when its name ends in ``.gz``."""
+    """A text file, transparently decompressed when its name ends in ``.xz`` or ``.gz``."""
     path = Path(path)
+    if path.suffix == ".xz":
+        import lzma
+        return lzma.decompress(path.read_bytes()).decode("utf-8")
     if path.suffix == ".gz":
         import gzip
         return gzip.decompress(path.read_bytes()).decode("utf-8")

@@ -1,8 +1,9 @@
 """Ott hotel-grouped CV of the early-exit artifact's head under a few variants, side by side (issue #4).
 
-Needs the four fold encoders of ``make train`` (``.cache/classifier/ott-from-base-chunk128o32-e5-small-enpt/
-fold{0..3}/epoch2``); reuses ``models.train_e5.fold_heads``, so variant ``shipped`` is exactly the
-figure ``make train`` records. Every variant fits whatever it fits for fold k on the other folds only:
+Needs the four fold encoders of ``make train`` (``--folds``, default ``.cache/classifier/ott-negw2-e5/
+fold{0..3}/epoch2``; 1.2.0's were ``ott-from-base-chunk128o32-e5-small-enpt``); reuses
+``models.train_e5.fold_heads``, so variant ``human_negatives:shipped`` is exactly the figure ``make train``
+records (``fr_only:shipped`` with 1.2.0's encoders). Every variant fits whatever it fits for fold k on the other folds only:
 
 * ``shipped``      the gated part Platt-calibrated on the other folds' out-of-fold scores, gate at 0.5,
                    probability max(always, gated);
@@ -16,15 +17,15 @@ figure ``make train`` records. Every variant fits whatever it fits for fold k on
 * ``gated_only``   the hotel-style reviews scored by the gated part alone (no max with the
                    computer-generated part), to see what the max costs on Ott.
 
-Each variant comes in two families: ``1.2.0`` (the always part fitted on fake-reviews dev-train only,
-as shipped) and ``human_negatives`` (``fold_heads(human_negatives=True)``: the always part also fitted
-on the training hotels' Ott reviews as human-written negatives). Beside accuracy, every row gives the
+Each variant comes in two families: ``fr_only`` (the always part fitted on fake-reviews dev-train only,
+as in 1.2.0) and ``human_negatives`` (``fold_heads(human_negatives=True)``: the always part also fitted
+on the training hotels' Ott reviews as human-written negatives, as in 1.3.0). Beside accuracy, every row gives the
 truthful negative vs positive FPR gap at the served thresholds and along a curve of thresholds (a gap
 that passes at one threshold only is luck), and two selection-aware figures: for each fold, the variant
 most accurate on the other three folds (``selection_aware``), and the same among the variants whose gap
 at ``lower`` is within ``--gap-limit`` points on those folds (``selection_aware_fair``). A bootstrap
 over the 16 hotels gives 95% intervals for accuracy and the gap at ``lower``, and for the gap's change
-from 1.2.0 to human negatives on the same resamples.
+from fr_only to human negatives on the same resamples.
 
     python scripts/e5_head_variants.py [--threads 2] [--gap-limit 2] [--out .cache/classifier/e5-head-variants.json]
 """
@@ -150,7 +151,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", default=str(train_e5.FOLDS))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default=str(common.ARTIFACTS / train_e5.NAME / "1.2.0"),
+    ap.add_argument("--model", default=str(common.ARTIFACTS / train_e5.NAME / "1.3.0"),
                     help="the served artifact: its thresholds, and its gate for the fake-reviews test share")
     ap.add_argument("--gap-limit", type=float, default=2.0,
                     help="truthful negative minus positive FPR at lower, in points, for selection_aware_fair")
@@ -164,7 +165,7 @@ def main(argv=None):
     polarity = np.array([r["polarity"] for r in ds.ot])
     negative = polarity == "negative"
     preds, diagnostics, parts = {}, {}, {}
-    for fam, human in (("1.2.0", False), ("human_negatives", True)):
+    for fam, human in (("fr_only", False), ("human_negatives", True)):
         cv = train_e5.fold_heads(args.folds, train_e5.EXIT_LAYER, args.threads, ds, human_negatives=human)
         p, diagnostics[fam], parts[fam] = family(cv, thresholds, check_shipped=True)
         preds.update({f"{fam}:{v}": q for v, q in p.items()})
@@ -183,7 +184,7 @@ def main(argv=None):
         variants[key] = {**summary(y, nested, folds, polarity, thresholds), "picked_by_fold": picked}
     hotels = np.array([r["hotel"] for r in ds.ot])
     boot = hotel_bootstrap(preds, y, negative, hotels, thresholds["lower"],
-                           ["1.2.0:shipped", "human_negatives:shipped", "human_negatives:stacked"])
+                           ["fr_only:shipped", "human_negatives:shipped", "human_negatives:stacked"])
     result = {"n": len(y), "thresholds": thresholds, "gap_limit": args.gap_limit, "diagnostics": diagnostics,
               "variants": variants, "hotel_bootstrap": boot}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
