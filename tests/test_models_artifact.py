@@ -89,6 +89,26 @@ def test_evaluate_cli_prints_one_json_object(tmp_path):
     assert set(out["fpr_by_group"]) == {"1", "5"} and out["fpr_by_group"]["1"]["n_negative"] == 2
 
 
+def test_evaluate_cli_scores_a_tfidf_baseline_side_by_side(tmp_path):
+    data = tmp_path / "split.csv"
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label", "split"])
+        for i, t in enumerate(TEXTS * 3):
+            w.writerow([t, "fake" if i % 2 == 0 else "real", "test" if i >= 8 else "dev"])
+    cmd = [sys.executable, "-m", "models.evaluate", "--data", str(data), "--text-col", "text", "--label-col", "label",
+           "--positive", "fake", "--model", str(ART), "--where", "split=test"]
+    proc = subprocess.run(cmd + ["--baseline-train", "split=dev"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["n"] == 4 and out["baseline"]["n_train"] == 8 and out["baseline"]["train_where"] == ["split=dev"]
+    # the baseline saw these exact texts with these labels in training: it must get them all right
+    assert out["baseline"]["accuracy"] == 1.0 and out["baseline"]["roc_auc"] == 1.0
+    one_class = subprocess.run(cmd + ["--baseline-train", "label=fake"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=300)
+    assert one_class.returncode == 2 and "both classes" in one_class.stderr
+
+
 def test_evaluate_cli_rejects_unknown_column(tmp_path):
     data = tmp_path / "x.csv"
     data.write_text("text,label\nhello,a\n")
