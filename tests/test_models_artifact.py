@@ -72,13 +72,17 @@ def test_scores_are_probabilities_deterministic_and_order_independent():
     assert {clf.band(0.0), clf.band(1.0)} == {"below_lower", "above_upper"}
 
 
-def test_evaluate_cli_prints_one_json_object(tmp_path):
-    data = tmp_path / "any.csv"
-    with open(data, "w", newline="") as f:
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["review", "kind", "stars"])
-        for i, t in enumerate(TEXTS * 2):
-            w.writerow([t, "bot" if i % 2 == 0 else "human", "1" if i < 4 else "5"])
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_evaluate_cli_prints_one_json_object(tmp_path):
+    data = _write_csv(tmp_path / "any.csv", ["review", "kind", "stars"],
+                      [[t, "bot" if i % 2 == 0 else "human", "1" if i < 4 else "5"] for i, t in enumerate(TEXTS * 2)])
     proc = subprocess.run([sys.executable, "-m", "models.evaluate", "--data", str(data), "--text-col", "review",
                            "--label-col", "kind", "--positive", "bot", "--group-col", "stars", "--model", str(ART)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -90,12 +94,8 @@ def test_evaluate_cli_prints_one_json_object(tmp_path):
 
 
 def test_evaluate_cli_scores_a_tfidf_baseline_side_by_side(tmp_path):
-    data = tmp_path / "split.csv"
-    with open(data, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label", "split"])
-        for i, t in enumerate(TEXTS * 3):
-            w.writerow([t, "fake" if i % 2 == 0 else "real", "test" if i >= 8 else "dev"])
+    data = _write_csv(tmp_path / "split.csv", ["text", "label", "split"],
+                      [[t, "fake" if i % 2 == 0 else "real", "test" if i >= 8 else "dev"] for i, t in enumerate(TEXTS * 3)])
     cmd = [sys.executable, "-m", "models.evaluate", "--data", str(data), "--text-col", "text", "--label-col", "label",
            "--positive", "fake", "--model", str(ART), "--where", "split=test"]
     proc = subprocess.run(cmd + ["--baseline-train", "split=dev"], cwd=ROOT, capture_output=True, text=True, timeout=300)
