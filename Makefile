@@ -76,7 +76,7 @@ train-minilm: $(STAMP) ## the 1.1.0 recipe: all-MiniLM-L6 stage 1 + concat head 
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune --epochs 3 --max-len 256 --threads 1
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 1 --reexport --version $(or $(CLASSIFIER_VERSION),1.1.0)
 
-bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline (JSON, ~25 min)
+bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline (JSON, 10–25 min with load)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	test -f $(E5)/model.safetensors || $(BIN)/python scripts/e5_convert.py --out $(E5)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.bench $(BENCH_ARGS)
