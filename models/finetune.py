@@ -233,7 +233,7 @@ def main_ott(argv=None):
                          "a pruned vocabulary stays a plain row selection of the base's)")
     ap.add_argument("--negative-weight", type=float, default=1.0,
                     help="loss weight of negative-polarity Ott reviews (polarity is a training weight only, never "
-                         "an input); 1 = unweighted, as every shipped encoder")
+                         "an input); 1 = unweighted (1.2.0's encoders); 1.3.0's used 2")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if bool(args.init) == args.from_base:

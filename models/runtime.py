@@ -18,7 +18,9 @@ longest text.
 """
 from __future__ import annotations
 
+import gzip
 import json
+import lzma
 import math
 import os
 import tempfile
@@ -140,26 +142,22 @@ def write_json_file(path, obj, digits: Optional[int] = None) -> Path:
     return path
 
 
+# suffix -> (compress, decompress): deterministic (xz holds no timestamp; gzip's is zeroed)
+_CODECS = {
+    ".xz": (lambda b: lzma.compress(b, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME), lzma.decompress),
+    ".gz": (lambda b: gzip.compress(b, compresslevel=9, mtime=0), gzip.decompress),
+}
+_PLAIN = (lambda b: b, lambda b: b)
+
+
 def _compress(data: bytes, suffix: str) -> bytes:
-    if suffix == ".xz":
-        import lzma
-        return lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
-    if suffix == ".gz":
-        import gzip
-        return gzip.compress(data, compresslevel=9, mtime=0)
-    return data
+    return _CODECS.get(suffix, _PLAIN)[0](data)
 
 
 def read_text_file(path) -> str:
     """A text file, transparently decompressed when its name ends in ``.xz`` or ``.gz``."""
     path = Path(path)
-    if path.suffix == ".xz":
-        import lzma
-        return lzma.decompress(path.read_bytes()).decode("utf-8")
-    if path.suffix == ".gz":
-        import gzip
-        return gzip.decompress(path.read_bytes()).decode("utf-8")
-    return path.read_text(encoding="utf-8")
+    return _CODECS.get(path.suffix, _PLAIN)[1](path.read_bytes()).decode("utf-8")
 
 
 def make_head(spec: dict):
