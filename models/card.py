@@ -162,7 +162,7 @@ def write(art: Path) -> Path:
                           f"early exit alone, without the int8 graph): {sp.get('plain_early_exit_reviews_per_s')} "
                           f"reviews/s, so the int8 graph's own speed-up is {sp.get('speedup_vs_plain_early_exit')}×.")
     else:
-        lines.append("Not recorded: run `python -m models.bench --record`.")
+        lines.append("Not recorded: run `python -m benchmarks.bench_classifier --record`.")
     lines += [
         "",
         "## Intended use",

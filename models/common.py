@@ -10,12 +10,12 @@ import csv
 import os
 import random
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 CACHE = ROOT / ".cache" / "classifier"
-ARTIFACTS = ROOT / "models" / "artifacts"
+ARTIFACTS = ROOT / "pipeline" / "classifier" / "artifacts"  # what the pipeline serves
 FAKE_REVIEWS = DATASETS / "fake-reviews-8k.csv"
 OTT = DATASETS / "ott-deceptive-opinion-16hotels.csv"
 SEED = 20251125

@@ -11,7 +11,7 @@ plus ``model`` (the artifact version) and ``thresholds``. A row is positive when
 (e.g. ``--where orig_split=test``).
 
 ``--baseline-train COL=VALUE`` also fits the TF-IDF + logistic regression baseline (word 1–2-grams,
-``models.train.tfidf_baseline``, as in the model card) on the file's rows matching every condition
+``models.heads.tfidf_baseline``, as in the model card) on the file's rows matching every condition
 (before ``--where``) and scores the same evaluated rows with it, side by side: key ``baseline``
 (``n_train``, ``accuracy``, ``macro_f1``, ``roc_auc`` at probability ≥ 0.5). Needs scikit-learn
 (the ``train``/``test`` extras). E.g. ``--where orig_split=test --baseline-train orig_split=dev``.
@@ -23,7 +23,8 @@ import csv
 import json
 import sys
 
-from models import metrics, runtime
+from models import metrics
+from pipeline.classifier import runtime
 
 
 def main(argv=None) -> int:
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     out["model"] = clf.version
     out["thresholds"] = clf.thresholds
     if train_rows is not None:
-        from models.train import tfidf_baseline
+        from models.heads import tfidf_baseline
         p_base = tfidf_baseline([r[args.text_col] or "" for r in train_rows],
                                 [int(r[args.label_col] == args.positive) for r in train_rows], texts)
         base = metrics.summary(y, p_base, {})

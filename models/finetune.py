@@ -212,9 +212,9 @@ def main_ott(argv=None):
     ap.add_argument("--init", help="stage-1 checkpoint directory (continue from it, with its head)")
     ap.add_argument("--from-base", action="store_true",
                     help="start from the base encoder and a new head instead of --init (use with --replay 0 "
-                         "for an Ott-only encoder; see scripts/ott_encoder_probe.py)")
+                         "for an Ott-only encoder; see research/README.md)")
     ap.add_argument("--base-dir", help="with --from-base: another base encoder directory (transformers format, "
-                    "with its tokenizer; e.g. scripts/e5_convert.py's output) instead of MiniLM")
+                    "with its tokenizer; e.g. scripts.e5_convert's output) instead of MiniLM")
     ap.add_argument("--holdout-fold", type=int, required=True, help="0-3; -1 = no hotel held out (all 16)")
     ap.add_argument("--replay", type=int, default=480)
     ap.add_argument("--epochs", type=int, default=3)

@@ -10,8 +10,8 @@ Steps (training time only; ``onnx`` comes with the ``[train]`` extra):
    default SDPA export with transformers 5's mask code is not matched, and leaves ~900 small nodes).
 2. ``onnxruntime.transformers.optimizer`` (model type ``bert``, 12 heads, hidden 384) fuses it into
    EmbedLayerNormalization, 6 Attention, 6 BiasGelu and 12 SkipLayerNormalization nodes.
-3. ONNX Runtime dynamic int8 with per-channel weights (closer to fp32 than per-tensor; see
-   ../shared/ENGINEERING.md): the fused ops become QEmbedLayerNormalization / QAttention /
+3. ONNX Runtime dynamic int8 with per-channel weights (closer to fp32 than per-tensor, as
+   measured on this project's 2-core CPU): the fused ops become QEmbedLayerNormalization / QAttention /
    MatMulInteger. Accuracy is re-measured on the quantised graph that is served, never assumed.
 
 ``fused=False`` gives the 1.0.0 graph (SDPA export, no fusion) for comparisons.

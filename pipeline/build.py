@@ -54,7 +54,8 @@ class Moderated(NamedTuple):
     dead_letters: Tuple[Any, ...]
 
 
-def _count_dead_letter(dead):
+def count_dead_letter(dead):
+    """A dead letter, counted by code (``dead_letters/<code>``) so a running job shows where records go."""
     Metrics.counter("dead_letters", dead.error_code).inc()
     return dead
 
@@ -90,10 +91,11 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     """Adds the batch job to ``p``. Returns the summary PCollection (one dict)."""
     lines, blank = p | "ReadReviewLines" >> ReadReviewLines(cfg.input, cfg.max_line_bytes)
     items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, cfg.max_text_chars)
-    decisions, published, restricted, queue, stage_dead = moderate(items, ctx, cfg, policy)
+    moderated = moderate(items, ctx, cfg, policy)
+    decisions, published = moderated.decisions, moderated.published
     products = decisions | "SummariseProducts" >> SummariseProducts(ctx.run_id)
-    dead_letters = ((bad_lines,) + stage_dead) | "AllDeadLetters" >> beam.Flatten()
-    dead_letters = dead_letters | "CountDeadLetters" >> beam.Map(_count_dead_letter)
+    dead_letters = ((bad_lines,) + moderated.dead_letters) | "AllDeadLetters" >> beam.Flatten()
+    dead_letters = dead_letters | "CountDeadLetters" >> beam.Map(count_dead_letter)
 
     out, shards = cfg.output, cfg.num_shards
     published | "WritePublished" >> WriteJsonLines(out, "published", shards)
@@ -101,7 +103,7 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     dead_letters | "WriteDeadLetters" >> WriteJsonLines(out, "dead_letter", shards)
     products | "WriteProducts" >> WriteJsonLines(out, "products", shards)
     (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out)  # widget/<product>.json
-    restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
-    queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
+    moderated.restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
+    moderated.review_queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
             "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx, cfg.parity_margin)

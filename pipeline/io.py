@@ -1,4 +1,6 @@
-"""Sources and sinks: JSON Lines files (local or gs://) in, JSON Lines and a run summary out.
+"""Sources and sinks: JSON Lines files (local or gs://) in; JSON Lines out, in batch as sharded
+files (:class:`WriteJsonLines`) and in streaming as event-time windowed files
+(:class:`WriteWindowedJsonLines`). Pub/Sub in and out is Beam's own (``pipeline/stream.py``).
 
 Lines are read with their file URI and 1-based line number (Beam's ReadFromText gives neither),
 as bytes, so invalid UTF-8 becomes a dead letter instead of a crash, and with a size limit
@@ -6,62 +8,23 @@ enforced while reading, so one enormous line cannot exhaust a worker's memory.
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-from typing import Any, Dict, Iterator, Tuple
+import uuid
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms import trigger, window
+from apache_beam.utils.timestamp import Duration, Timestamp
 
+from pipeline.files import iter_lines, to_json_line
 from schemas.records import InputRef, RawLine
 
 LOG = logging.getLogger(__name__)
 BLANK = "blank"
-_CHUNK = 1 << 20
 _PROGRESS_EVERY = 10_000
-
-
-def iter_lines(fileobj, max_line_bytes: int, chunk_size: int = _CHUNK) -> Iterator[Tuple[int, bytes, bool]]:
-    """Yields (line number, bytes without the line ending, truncated) for each line of a binary file.
-
-    A line longer than ``max_line_bytes`` is cut to that length and flagged; the rest of it is
-    read past without being held in memory.
-    """
-    buf = bytearray()
-    lineno = 0
-    over = False
-
-    def add(piece: bytes) -> None:
-        nonlocal over
-        if over:
-            return
-        buf.extend(piece)
-        if len(buf) > max_line_bytes:
-            over = True
-            del buf[max_line_bytes:]
-
-    while True:
-        chunk = fileobj.read(chunk_size)
-        if not chunk:
-            break
-        start = 0
-        while True:
-            nl = chunk.find(b"\n", start)
-            if nl < 0:
-                add(chunk[start:])
-                break
-            add(chunk[start:nl])
-            lineno += 1
-            data = bytes(buf)
-            yield lineno, (data if over else data.rstrip(b"\r")), over
-            buf.clear()
-            over = False
-            start = nl + 1
-    if buf or over:
-        lineno += 1
-        yield lineno, bytes(buf) if over else bytes(buf).rstrip(b"\r"), over
 
 
 class _ReadLinesFn(beam.DoFn):
@@ -111,12 +74,6 @@ class ReadReviewLines(beam.PTransform):
         return lines, out[BLANK]
 
 
-def to_json_line(record: Any) -> str:
-    """One JSON Lines row: UTF-8 (not \\u-escaped), keys sorted so diffs between runs are readable."""
-    obj = record.to_dict() if hasattr(record, "to_dict") else record
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 class WriteJsonLines(beam.PTransform):
     """Writes records (dicts or records with ``to_dict``) as ``<prefix>/<name>/part-SSSSS-of-NNNNN.jsonl``."""
 
@@ -133,21 +90,73 @@ class WriteJsonLines(beam.PTransform):
                                                  shard_name_template="-SSSSS-of-NNNNN"))
 
 
-def write_json(path: str, obj: Dict[str, Any]) -> None:
-    """Writes one JSON document to a local path or gs:// URI."""
-    with FileSystems.create(path, mime_type="application/json") as handle:
-        handle.write(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8"))
+# -- streaming: event-time windowed files ----------------------------------------------------------
+
+LATE_FIRING_DELAY_S = 10
 
 
-def read_json(path: str) -> Dict[str, Any]:
-    with FileSystems.open(path, mime_type="application/json") as handle:
-        return json.loads(handle.read().decode("utf-8"))
+def _utc(ts: Timestamp) -> str:
+    return ts.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
 
 
-def read_json_lines(pattern: str) -> Iterator[Dict[str, Any]]:
-    """Every record of every file matching ``pattern`` (local or gs://); for tools and tests."""
-    for match in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(match.path, mime_type="application/octet-stream") as handle:
-            for _, line, _ in iter_lines(handle, 1 << 30):
-                if line.strip():
-                    yield json.loads(line)
+class _WritePaneFn(beam.DoFn):
+    """(shard, JSON lines) of one window pane → one file, written under a temp name then renamed.
+
+    The name is fixed by window, pane index and shard, so a retried bundle rewrites the same file.
+    """
+
+    def __init__(self, directory: str):
+        self._dir = directory
+        self._files = Metrics.counter("stream", "files_written")
+
+    def process(self, keyed, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        shard, lines = keyed
+        lines = sorted(lines)
+        timing = {0: "early", 1: "ontime", 2: "late"}.get(pane.timing, "pane")
+        name = (f"part-{_utc(win.start)}-{_utc(win.end)}-{timing}{pane.index:03d}-{shard:05d}.jsonl"
+                if hasattr(win, "start") else f"part-global-{pane.index:05d}-{shard:05d}.jsonl")
+        final = FileSystems.join(self._dir, name)
+        temp = FileSystems.join(self._dir, ".temp", f"{uuid.uuid4().hex}-{name}")
+        with FileSystems.create(temp, mime_type="application/octet-stream") as handle:
+            for line in lines:
+                handle.write(line.encode("utf-8") + b"\n")
+        if FileSystems.exists(final):
+            FileSystems.delete([final])
+        FileSystems.rename([temp], [final])
+        self._files.inc()
+        yield final
+
+
+def window_for_files(window_s: int, allowed_lateness_s: int) -> beam.WindowInto:
+    """Fixed event-time windows; on time at the watermark, late panes batched; lateness covers the clamp."""
+    return beam.WindowInto(
+        window.FixedWindows(window_s),
+        trigger=trigger.AfterWatermark(late=trigger.AfterProcessingTime(LATE_FIRING_DELAY_S)),
+        accumulation_mode=trigger.AccumulationMode.DISCARDING,
+        allowed_lateness=Duration(seconds=allowed_lateness_s + window_s))
+
+
+class WriteWindowedJsonLines(beam.PTransform):
+    """Records → ``<prefix>/<name>/part-<window start>-<window end>-<pane>-<shard>.jsonl``.
+
+    Event-time windows (:func:`window_for_files`): a file per window when the watermark passes its
+    end (``ontime``) and, for late records, more files ``LATE_FIRING_DELAY_S`` after the first late
+    one (``late001``...); nothing within the allowed lateness is dropped. Returns the file names.
+    """
+
+    def __init__(self, output: str, name: str, window_s: int, allowed_lateness_s: int, shards: int = 0):
+        super().__init__()
+        self._dir = FileSystems.join(output.rstrip("/"), name)
+        self._window = window_s
+        self._lateness = allowed_lateness_s
+        self._shards = shards or 1
+
+    def expand(self, records):
+        shards = self._shards
+        return (records
+                | "Window" >> window_for_files(self._window, self._lateness)
+                | "ToJson" >> beam.Map(to_json_line)
+                | "KeyByShard" >> beam.Map(
+                    lambda line: (int(hashlib.md5(line.encode("utf-8")).hexdigest(), 16) % shards, line))
+                | "GroupPane" >> beam.GroupByKey()
+                | "WritePane" >> beam.ParDo(_WritePaneFn(self._dir)))

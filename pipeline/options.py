@@ -1,8 +1,20 @@
-"""The pipeline's own flags; every other flag is passed through to Beam (runner, project, ...)."""
+"""The pipeline's own flags, and the job configuration they make.
+
+Every other flag is passed through to Beam (runner, project, ...). :func:`configs_from_options`
+turns the flags into the typed configuration of the batch job (``build.BatchConfig``) or the
+streaming job (``stream.StreamConfig``) and the loaded decision policy; every mistake a user can
+fix is a :class:`UsageError` (exit status 2 from ``pipeline.run``).
+"""
 from __future__ import annotations
+
+from typing import NamedTuple, Optional, Union
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.build import BatchConfig
+from pipeline.dedup.config import DedupConfig
+from pipeline.policy import Policy, PolicyError, load_overrides
+from pipeline.stream import StreamConfig
 from pipeline.transforms.parse import DEFAULT_MAX_TEXT_CHARS
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
@@ -97,3 +109,64 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--stream_duration_s", type=float, default=0,
                             help="Streaming on DirectRunner: cancel the job after this many seconds "
                                  "(0: run until interrupted).")
+
+
+class UsageError(Exception):
+    """A flag or input the user can fix; ``pipeline.run`` prints it and exits with status 2."""
+
+
+class Configs(NamedTuple):
+    """What a launch needs: the job's configuration and the decision policy it applies."""
+
+    job: Union[BatchConfig, StreamConfig]
+    policy: Policy
+
+
+def dedup_config(opts: ModerationOptions) -> Optional[DedupConfig]:
+    """Near-duplicate settings from the flags; None when ``--dedup=false``."""
+    if not opts.dedup:
+        return None
+    try:
+        return DedupConfig(threshold=opts.dedup_threshold, num_perm=opts.dedup_num_perm,
+                           signature_store=opts.signature_store, retention_days=opts.signature_retention_days)
+    except ValueError as exn:
+        raise UsageError(str(exn)) from exn
+
+
+def _check_streaming_flags(opts: ModerationOptions) -> None:
+    if bool(opts.input_subscription) == bool(opts.input_topic):
+        raise UsageError("--streaming needs exactly one of --input_subscription projects/P/subscriptions/S "
+                         "or --input_topic projects/P/topics/T")
+    if opts.input:
+        raise UsageError("--input is for batch; streaming reads --input_subscription or --input_topic")
+    if not (opts.output or opts.output_topic):
+        raise UsageError("--streaming needs --output PREFIX (windowed files) and/or --output_topic")
+
+
+def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Configs:
+    """The flags → the batch or streaming job's configuration and its policy; UsageError if they don't fit."""
+    if streaming:
+        _check_streaming_flags(opts)
+    dedup = dedup_config(opts)
+    if streaming and dedup is not None and dedup.signature_store:
+        raise UsageError("--signature_store is for batch; streaming keeps its near-duplicate memory in state")
+    try:
+        policy = Policy.load(opts.policy)
+        overrides = load_overrides(opts.overrides)
+    except (PolicyError, OSError, ValueError) as exn:
+        raise UsageError(str(exn)) from exn
+    source = (opts.input_subscription or opts.input_topic or "") if streaming else opts.input
+    base = BatchConfig(input=source, output=opts.output or "", max_line_bytes=opts.max_line_bytes,
+                       max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
+                       require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
+                       dedup=dedup, overrides=overrides, parity_margin=opts.parity_margin,
+                       classifier=(opts.classifier_model or "") if opts.classifier else None,
+                       classifier_threads=opts.classifier_threads)
+    if not streaming:
+        return Configs(base, policy)
+    return Configs(StreamConfig(
+        base=base, input_subscription=opts.input_subscription, input_topic=opts.input_topic,
+        output_topic=opts.output_topic, dead_letter_topic=opts.dead_letter_topic,
+        window_s=opts.window_s, allowed_lateness_s=opts.allowed_lateness_s,
+        redelivery_retention_days=opts.redelivery_retention_days or opts.signature_retention_days,
+        pubsub_id_label=opts.pubsub_id_label), policy)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 import re
-from typing import Dict, List, Mapping, Sequence
+from typing import List, Mapping, Sequence
 
 import matplotlib
 

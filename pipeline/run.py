@@ -1,9 +1,12 @@
-"""Entry point: moderate a batch of reviews.
+"""The launcher: moderate a batch of reviews, or a stream of them with ``--streaming``.
 
-Locally (DirectRunner)::
+Flags → ``options.configs_from_options`` → ``build.build_pipeline`` (batch) or
+``stream.build_stream_pipeline`` (streaming) → run. Locally (DirectRunner)::
 
     python -m pipeline.run --input 'data/reviews-*.jsonl' --output out/run1
     review-moderation --input gs://bucket/in/2026-11-25/*.jsonl --output gs://bucket/out/2026-11-25
+    python -m pipeline.run --streaming --input_subscription projects/P/subscriptions/S \\
+        --output out/stream --output_topic projects/P/topics/events --stream_duration_s 600
 
 On Dataflow (see README, "Running on Dataflow")::
 
@@ -11,34 +14,31 @@ On Dataflow (see README, "Running on Dataflow")::
         --temp_location gs://B/tmp --setup_file ./setup.py \\
         --input gs://B/in/*.jsonl --output gs://B/out/run1
 
-Exit status: 0 when the run finished and every input line is accounted for; 1 when the
-conservation rule failed; 2 for a usage error (bad flags, input matching no file).
+Exit status: 0 when the run finished and every input line is accounted for (streaming: when it
+stopped cleanly); 1 when the conservation rule failed or the job failed; 2 for a usage error
+(bad flags, input matching no file).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import sys
+import threading
 import time
 from typing import List, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions
 
-from pipeline.build import BatchConfig, build_pipeline
+from pipeline.build import build_pipeline
 from pipeline.context import RunContext
-from pipeline.dedup.config import DedupConfig
-from pipeline.io import read_json
-from pipeline.options import ModerationOptions
-from pipeline.policy import Policy, PolicyError, load_overrides
+from pipeline.files import read_json
+from pipeline.options import ModerationOptions, UsageError, configs_from_options
+from pipeline.stream import build_stream_pipeline
 from pipeline.transforms.summary import SUMMARY_FILE
 
 LOG = logging.getLogger("pipeline")
-
-
-class UsageError(Exception):
-    pass
 
 
 def _configure_logging() -> None:
@@ -62,16 +62,6 @@ def _check_io(opts: ModerationOptions) -> None:
         raise UsageError(f"--input {opts.input!r} matches no file")
     LOG.info("Input %s: %d file(s), %d bytes", opts.input, len(files),
              sum(m.size_in_bytes for m in files))
-
-
-def _dedup_config(opts: ModerationOptions) -> Optional[DedupConfig]:
-    if not opts.dedup:
-        return None
-    try:
-        return DedupConfig(threshold=opts.dedup_threshold, num_perm=opts.dedup_num_perm,
-                           signature_store=opts.signature_store, retention_days=opts.signature_retention_days)
-    except ValueError as exn:
-        raise UsageError(str(exn)) from exn
 
 
 def format_summary(summary: dict) -> str:
@@ -111,14 +101,13 @@ def expand_date(opts: ModerationOptions) -> None:
 
 
 def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> dict:
-    """Builds and runs the batch job; returns the run summary. Raises UsageError for bad flags."""
+    """Builds and runs the job; returns the batch run summary ({} for streaming and template builds).
+    Raises UsageError for bad flags."""
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     opts = options.view_as(ModerationOptions)
-    from apache_beam.options.pipeline_options import StandardOptions
-    if options.view_as(StandardOptions).streaming:  # Pub/Sub in and out: pipeline/stream.py
-        from pipeline.stream import run_streaming
-        return run_streaming(options, UsageError)  # this module's class, also when run as __main__
+    if options.view_as(StandardOptions).streaming:
+        return _run_streaming(options, opts)
     if opts.input and opts.output:
         expand_date(opts)
     if _is_template_build(options):
@@ -126,18 +115,8 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
             raise UsageError("--input and --output are required")
     else:
         _check_io(opts)
-    try:
-        policy = Policy.load(opts.policy)
-        overrides = load_overrides(opts.overrides)
-    except (PolicyError, OSError, ValueError) as exn:
-        raise UsageError(str(exn)) from exn
+    cfg, policy = configs_from_options(opts)
     ctx = RunContext.create(opts.run_id, policy, input=opts.input, output=opts.output)
-    cfg = BatchConfig(input=opts.input, output=opts.output, max_line_bytes=opts.max_line_bytes,
-                      max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
-                      require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
-                      dedup=_dedup_config(opts), overrides=overrides, parity_margin=opts.parity_margin,
-                      classifier=(opts.classifier_model or "") if opts.classifier else None,
-                      classifier_threads=opts.classifier_threads)
     LOG.info("Run %s: pipeline %s (commit %s), policy %s %s", ctx.run_id, ctx.pipeline_version,
              ctx.commit or "unknown", ctx.policy_id, ctx.policy_version)
     started = time.monotonic()
@@ -154,8 +133,53 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
 
 
 def _is_template_build(options: PipelineOptions) -> bool:
-    from apache_beam.options.pipeline_options import GoogleCloudOptions
     return bool(options.view_as(GoogleCloudOptions).template_location)
+
+
+def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
+    """Builds and runs the streaming job. On DirectRunner it runs here until --stream_duration_s
+    passes or the process is interrupted, then cancels; on Dataflow it returns once submitted."""
+    cfg, policy = configs_from_options(opts, streaming=True)
+    ctx = RunContext.create(opts.run_id, policy, input=cfg.source, output=opts.output or opts.output_topic)
+    LOG.info("Streaming run %s: %s → events %s, dead letters %s, files %s (window %d s, allowed lateness %d s)",
+             ctx.run_id, cfg.source, cfg.output_topic or "-", cfg.dead_letter_topic or "-", cfg.output or "-",
+             cfg.window_s, cfg.allowed_lateness_s)
+    options.view_as(StandardOptions).streaming = True
+    p = beam.Pipeline(options=options)
+    build_stream_pipeline(p, cfg, ctx, policy)
+    result = p.run()
+    runner = str(options.view_as(StandardOptions).runner or "DirectRunner")
+    if "Direct" not in runner:
+        LOG.info("Submitted streaming job (%s); stop it with drain or cancel, replace it with --update.", runner)
+        return {}
+    # DirectRunner's wait_until_finish takes no duration: wait in a thread, cancel from this one.
+    failure = []
+
+    def wait():
+        try:
+            result.wait_until_finish()
+        except BaseException as exn:  # noqa: BLE001 - handed to the main thread
+            failure.append(exn)
+
+    waiter = threading.Thread(target=wait, name="wait-until-finish", daemon=True)
+    waiter.start()
+    try:
+        waiter.join(timeout=opts.stream_duration_s or None)
+        if failure:
+            raise failure[0]
+        if not waiter.is_alive():
+            return {}
+        LOG.info("Stream duration of %.0f s reached: cancelling the streaming job", opts.stream_duration_s)
+    except KeyboardInterrupt:
+        LOG.info("Interrupted: cancelling the streaming job")
+    finally:
+        started = time.monotonic()
+        try:
+            result.cancel()
+        except Exception as exn:  # noqa: BLE001 - already finished or failed: nothing left to stop
+            LOG.debug("cancel: %s", exn)
+        LOG.info("Streaming job stopped (%.1f s to cancel)", time.monotonic() - started)
+    return {}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

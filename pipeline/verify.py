@@ -16,7 +16,7 @@ from collections import Counter
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import signing
-from pipeline.io import read_json_lines
+from pipeline.files import read_json_lines
 
 
 def _pattern(target: str) -> str:

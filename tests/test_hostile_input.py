@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io import iter_lines
+from pipeline.files import iter_lines
 from tests.conftest import SHARED_DATASETS, RunOutput, run_pipeline
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import io
 
 from hypothesis import given, settings, strategies as st
 
-from pipeline.io import iter_lines
+from pipeline.files import iter_lines
 
 
 def lines(data: bytes, max_bytes=100, chunk=7):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from models import runtime
+from pipeline.classifier import runtime
 from tests.conftest import ROOT
 
 ART = runtime.default_model_dir()

@@ -33,7 +33,7 @@ def test_served_windows_are_the_trained_windows_and_embeddings_average_them(tmp_
 
     import numpy as np
 
-    from models import runtime
+    from pipeline.classifier import runtime
     art = runtime.default_model_dir()
     for f in art.iterdir():
         shutil.copy2(f, tmp_path / f.name)
@@ -64,7 +64,7 @@ def test_served_windows_are_the_trained_windows_and_embeddings_average_them(tmp_
 def test_gated_max_head_takes_the_gated_detector_only_where_the_gate_opens():
     import numpy as np
 
-    from models import runtime
+    from pipeline.classifier import runtime
 
     def head(coef, intercept=0.0):   # a linear head on a 2-d embedding, no lexical part, identity calibration
         return {"embedding": {"mean": [0.0, 0.0], "scale": [1.0, 1.0], "coef": coef}, "intercept": intercept,
@@ -140,7 +140,8 @@ def test_early_exit_pieces_equal_the_uncut_graph_and_run_the_rest_only_where_ask
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import BertConfig, BertModel
 
-    from models import onnx_export, runtime
+    from models import onnx_export
+    from pipeline.classifier import runtime
     vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -3.0) for c in "\u2581abcdefgh"]
     tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()

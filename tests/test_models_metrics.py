@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from models import metrics
-from models.lexical import Tfidf, ngrams
+from pipeline.classifier.lexical import Tfidf, ngrams
 
 
 def test_roc_auc_known_values():
@@ -63,7 +63,7 @@ def test_char_and_punctuation_tfidf_match_sklearn(kwargs):
 def test_head_sums_embedding_and_every_lexical_block_then_calibrates():
     """head.json of 1.1.0: a linear embedding part (the fine-tuned encoder's logit × a) plus several
     TF-IDF blocks, each with its own coefficients; 1.0.0's single ``lexical`` block still loads."""
-    from models.runtime import Head, sigmoid
+    from pipeline.classifier.runtime import Head, sigmoid
     sklearn = pytest.importorskip("sklearn.feature_extraction.text")
     docs = ["Great product!! I loved it.", "terrible, broke after a day", "works as described"]
     word = sklearn.TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b|[^\w\s]").fit(docs)

@@ -32,7 +32,7 @@ def test_run_overview_notebook(demo_run, capsys):
 
 def test_classifier_metrics_notebook(tmp_path, capsys):
     """The classifier notebook draws its three figures from the committed artifact's metrics.json."""
-    from models import runtime
+    from pipeline.classifier import runtime
     ns = execute(ROOT / "notebooks" / "classifier_metrics.ipynb",
                  {"MODEL_DIR": str(runtime.default_model_dir()), "FIGURES_DIR": str(tmp_path)})
     assert set(ns["figures"]) == {"score_distributions", "roc", "fpr_by_group"}

@@ -18,9 +18,11 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.build import BatchConfig
 from pipeline.context import RunContext
-from pipeline.stream import (AssignEventTime, MessagesToLines, ProductUpdateFn, StreamConfig,
-                             StreamingDropRedeliveries, _load_policy, message_line, moderate_stream,
-                             window_for_files)
+from pipeline.io import window_for_files
+from pipeline.policy import DEFAULT_POLICY
+from pipeline.stream import AssignEventTime, MessagesToLines, StreamConfig, message_line, moderate_stream
+from pipeline.transforms.products import ProductUpdateFn
+from pipeline.transforms.redelivery import StreamingDropRedeliveries
 from schemas.records import Decision, InputRef, Item, Review
 
 pytestmark = pytest.mark.slow
@@ -155,7 +157,7 @@ def test_streaming_middle_on_pubsub_messages():
               .advance_watermark_to(T0 + 86400 * 10)
               .add_elements([TimestampedValue(PubsubMessage(d, {}, message_id=str(i)), ts) for i, d, ts in later])
               .advance_watermark_to_infinity())
-    policy, _ = _load_policy(type("Opts", (), {"policy": None, "overrides": None})())
+    policy = DEFAULT_POLICY
     cfg = StreamConfig(base=BatchConfig(input=SUB, output="", classifier=""), input_subscription=SUB)
     ctx = RunContext.create("stream-test", policy, commit="test")
     p = streaming_pipeline()

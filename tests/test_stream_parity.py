@@ -21,7 +21,8 @@ from apache_beam.transforms.window import TimestampedValue
 from pipeline.build import BatchConfig
 from pipeline.context import RunContext
 from pipeline.dedup.config import DedupConfig
-from pipeline.stream import MessagesToLines, StreamConfig, _load_policy, moderate_stream
+from pipeline.policy import DEFAULT_POLICY
+from pipeline.stream import MessagesToLines, StreamConfig, moderate_stream
 from tests.conftest import DEMO_INPUT, RunOutput, run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ def test_batch_and_streaming_decide_the_same(tmp_path):
     for start in range(0, len(msgs), 50):
         stream = stream.add_elements(msgs[start:start + 50])
     stream = stream.advance_watermark_to_infinity()
-    policy, _ = _load_policy(type("Opts", (), {"policy": None, "overrides": None})())
+    policy = DEFAULT_POLICY
     cfg = StreamConfig(base=BatchConfig(input=SUB, output="", dedup=DedupConfig()), input_subscription=SUB,
                        allowed_lateness_s=100 * 365 * 86400)
     ctx = RunContext.create("parity-stream", policy, commit="test")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io import read_json_lines
+from pipeline.files import read_json_lines
 from pipeline.local.pubsub import EmulatorMissing, find_emulator
 
 pytestmark = pytest.mark.slow

@@ -12,11 +12,11 @@ from pipeline.policy import DEFAULT_POLICY
 from pipeline.transforms.common import safe_map
 from pipeline.transforms.decide import Decide, Decided
 from pipeline.transforms.detect import DetectFakes
-from pipeline.transforms.normalize import NormalizeReviews, normalize_item
+from pipeline.transforms.normalize import normalize_item
 from pipeline.transforms.products import SummariseProducts
 from pipeline.transforms.provenance import AttachProvenance, to_records
 from pipeline.transforms.redelivery import DropRedeliveries
-from pipeline.transforms.summary import ConservationError, _write_and_check, build_summary
+from pipeline.transforms.summary import ConservationError, write_and_check, build_summary
 from schemas.records import Decision, InputRef, Item, Review, Source
 
 CTX = RunContext(run_id="run-t", commit="abc", checks=(("text_cleaning", "v"),))
@@ -130,9 +130,9 @@ def test_summary_conservation_rule(tmp_path):
     ctx = RunContext(run_id="r", output=str(tmp_path))
     counts = [(("input", "lines"), 10), (("decision", "publish"), 7), (("dead_letter", "malformed_json"), 3)]
     assert build_summary(counts, ctx)["conservation"]["ok"]
-    summary = _write_and_check(counts, ctx)
+    summary = write_and_check(counts, ctx)
     assert (tmp_path / "run_summary.json").exists() and summary["input_lines"] == 10
     lost = [(("input", "lines"), 10), (("decision", "publish"), 6), (("dead_letter", "malformed_json"), 3)]
     with pytest.raises(ConservationError, match="difference 1"):
-        _write_and_check(lost, ctx)
+        write_and_check(lost, ctx)
     assert '"ok": false' in (tmp_path / "run_summary.json").read_text()

@@ -116,7 +116,7 @@ def _pick_product(published):
 
 
 def test_demo_page_counts_badges_negative_reviews_and_order(demo_run, demo_server):
-    from pipeline.transforms.widget_docs import _instant, most_recent_first
+    from pipeline.display import instant, most_recent_first
     published = demo_run.records("published")
     product_id, by_product = _pick_product(published)
     mine = by_product[product_id]
@@ -142,8 +142,8 @@ def test_demo_page_counts_badges_negative_reviews_and_order(demo_run, demo_serve
     # Default order: most recent first, never by rating.
     assert first["sort"] == "recent"
     assert [r["id"] for r in first["reviews"]] == expected_recent[:10]
-    assert [_instant(r["createdAt"]) for r in first["reviews"]] == sorted(
-        (_instant(r["createdAt"]) for r in first["reviews"]), reverse=True)
+    assert [instant(r["createdAt"]) for r in first["reviews"]] == sorted(
+        (instant(r["createdAt"]) for r in first["reviews"]), reverse=True)
     # Every review is reachable by paging, negative ones included, each exactly once.
     paged = [r for page in out["pages"] for r in page]
     assert [r["id"] for r in paged] == expected_recent

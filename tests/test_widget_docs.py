@@ -16,9 +16,8 @@ from jsonschema import Draft202012Validator
 
 import schemas
 from pipeline import signing
-from pipeline.io import read_json_lines
-from pipeline.transforms.widget_docs import (BuildWidgetDocs, WriteWidgetDocs, build_widget_doc,
-                                             doc_file_name)
+from pipeline.display import build_widget_doc, doc_file_name, instant
+from pipeline.transforms.widget_docs import BuildWidgetDocs, WriteWidgetDocs
 
 TEST_KEY = signing.SigningKey("k-widget-test", b"widget-test-secret-not-the-demo-key")
 
@@ -204,8 +203,7 @@ def test_demo_run_widget_docs_validate_and_agree_with_products(demo_run):
             assert doc["aggregate"]["average_rating"] == pytest.approx(product["average_rating"], abs=1e-3)
         assert doc["withheld"] == {"count": product["withheld_count"], "by_reason": product["withheld_by_reason"]}
         times = [r["created_at"] for r in doc["reviews"]]
-        from pipeline.transforms.widget_docs import _instant
-        assert [_instant(t) for t in times] == sorted((_instant(t) for t in times), reverse=True)
+        assert [instant(t) for t in times] == sorted((instant(t) for t in times), reverse=True)
         seen += [r["review_id"] for r in doc["reviews"]]
         own = [r for r in doc["reviews"] if r["review_id"] not in syndicated_ids]
         if doc["json_ld"]:

@@ -12,7 +12,7 @@ FileSystems). At start-up the server
    logged (review id, product id) and dropped;
 2. reads ``PREFIX/widget/*.json`` and keeps a review entry only when a verified published record of
    the same product has its ``review_id`` and ``signature`` and its display fields equal the entry
-   (:func:`pipeline.transforms.widget_docs.display_review`); entries that fail are dropped and
+   (:func:`pipeline.display.display_review`); entries that fail are dropped and
    logged, counted under ``withheld.by_reason.signature_not_verified``, and the aggregate,
    histogram and JSON-LD are recomputed from what is left. Each served document gets
    ``verification`` (``checked``, ``verified``, ``not_verified``).
@@ -39,8 +39,8 @@ from urllib.parse import parse_qs, urlsplit
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import signing
-from pipeline.io import read_json_lines
-from pipeline.transforms import widget_docs
+from pipeline.files import read_json_lines
+from pipeline import display
 
 LOG = logging.getLogger("widget.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -90,16 +90,16 @@ def verify_doc(doc: Mapping[str, Any], verified: Mapping[str, Mapping[str, Any]]
         record = verified.get(entry.get("review_id"))
         ok = (record is not None and record.get("product_id") == product_id
               and record.get("signature") == entry.get("signature")
-              and widget_docs.display_review(record) == entry)
+              and display.display_review(record) == entry)
         (kept if ok else dropped).append(entry)
     served = dict(doc)
-    served["reviews"] = widget_docs.most_recent_first(kept)
+    served["reviews"] = display.most_recent_first(kept)
     if dropped:
-        served["aggregate"] = widget_docs.summarise_reviews(kept)
+        served["aggregate"] = display.summarise_reviews(kept)
         by_reason = dict(doc["withheld"]["by_reason"])
         by_reason[NOT_VERIFIED] = by_reason.get(NOT_VERIFIED, 0) + len(dropped)
         served["withheld"] = {"count": doc["withheld"]["count"] + len(dropped), "by_reason": dict(sorted(by_reason.items()))}
-        served["json_ld"] = widget_docs.build_json_ld(product_id, served["reviews"])
+        served["json_ld"] = display.build_json_ld(product_id, served["reviews"])
     served["verification"] = {"checked": len(kept) + len(dropped), "verified": len(kept), "not_verified": len(dropped)}
     return served, [e.get("review_id") for e in dropped]
 
@@ -118,7 +118,7 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
             LOG.warning("signature check FAILED, not served: review_id=%r product_id=%r key_id=%r",
                         record.get("review_id"), record.get("product_id"),
                         ((record.get("provenance") or {}).get("signature_scheme") or {}).get("key_id"))
-    matches = FileSystems.match([FileSystems.join(prefix, widget_docs.WIDGET_DIR, "*.json")])[0].metadata_list
+    matches = FileSystems.match([FileSystems.join(prefix, display.WIDGET_DIR, "*.json")])[0].metadata_list
     for match in sorted(matches, key=lambda m: m.path):
         with FileSystems.open(match.path, mime_type="application/json") as handle:
             doc = json.loads(handle.read().decode("utf-8"))
@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     if not keys:
         print("error: no key: set REVIEW_SIGNING_KEY, pass --key-file, or --allow-demo-key", file=sys.stderr)
         return 2
-    if not FileSystems.match([FileSystems.join(args.output.rstrip("/"), widget_docs.WIDGET_DIR, "*.json")])[0].metadata_list:
+    if not FileSystems.match([FileSystems.join(args.output.rstrip("/"), display.WIDGET_DIR, "*.json")])[0].metadata_list:
         print(f"error: no widget documents under {args.output}/widget/ (run the pipeline first)", file=sys.stderr)
         return 2
     catalog = load_catalog(args.output, keys)

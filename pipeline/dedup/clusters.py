@@ -6,7 +6,6 @@ transform and the benchmark reuse them.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -15,6 +14,7 @@ import xxhash
 from pipeline.dedup import shingles as sh
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.signatures import Signer, exact_jaccard
+from pipeline.timestamps import epoch_seconds
 
 NONE, AUTHOR_REPEAT, CAMPAIGN, SYNDICATED_COPY, SYNDICATION_SOURCE, COMMON_PHRASE = (
     "none", "author_repeat", "campaign", "syndicated_copy", "syndication_source", "common_phrase")
@@ -75,7 +75,7 @@ def band_member(fp: "Fingerprint") -> BandMember:
 
 
 def created_ts(created_at: str) -> float:
-    return dt.datetime.fromisoformat(created_at.replace("z", "Z")).timestamp()
+    return epoch_seconds(created_at)
 
 
 def eligible(fp: Fingerprint, cfg: DedupConfig) -> bool:

@@ -3,7 +3,7 @@
 Beam's GCS I/O and ``google-cloud-storage`` talk to it through their real clients; only the
 endpoint changes (``STORAGE_EMULATOR_HOST``). Offline, Beam must also be handed credentials, or it
 retries the metadata server for ~23 s per process before going anonymous: :meth:`env` gives a
-throw-away ``authorized_user`` credentials file (see ../shared/ENGINEERING.md).
+throw-away ``authorized_user`` credentials file.
 
     with GcsEmulator() as gcs:
         gcs.create_bucket("reviews")

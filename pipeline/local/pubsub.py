@@ -71,7 +71,7 @@ def find_emulator() -> Path:
     raise EmulatorMissing(("gcloud is not on PATH; " if not gcloud else "") + INSTALL_HINT)
 
 
-def _group_members(pgid: int) -> List[int]:
+def group_members(pgid: int) -> List[int]:
     """PIDs whose process group is ``pgid`` (Linux /proc), excluding zombies."""
     pids = []
     for entry in Path("/proc").iterdir():
@@ -137,17 +137,17 @@ class PubSubEmulator:
         if proc is not None:
             pgid = proc.pid  # start_new_session: the script is the leader of its own group
             for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-                if not _group_members(pgid) and proc.poll() is not None:
+                if not group_members(pgid) and proc.poll() is not None:
                     break
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, sig)
                 deadline = time.monotonic() + wait
-                while time.monotonic() < deadline and (_group_members(pgid) or proc.poll() is None):
+                while time.monotonic() < deadline and (group_members(pgid) or proc.poll() is None):
                     time.sleep(0.1)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
             self._proc_rc = proc.returncode
-            left = _group_members(pgid)
+            left = group_members(pgid)
             self._proc = None
             if getattr(self, "_log", None):
                 self._log.close()

@@ -32,7 +32,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from pipeline.local.pubsub import EmulatorMissing, PubSubEmulator, _group_members
+from pipeline.local.pubsub import EmulatorMissing, PubSubEmulator, group_members
+from pipeline.timestamps import parse_rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "pipeline" / "data" / "demo_reviews.jsonl"
@@ -57,7 +58,7 @@ def retime(line: bytes, now: float, rng: random.Random, late: bool) -> bytes:
     if not isinstance(obj, dict) or not isinstance(obj.get("created_at"), str):
         return line
     try:
-        dt.datetime.fromisoformat(obj["created_at"].replace("Z", "+00:00"))
+        parse_rfc3339(obj["created_at"])
     except ValueError:
         return line  # a bad timestamp stays bad: it must become a dead letter
     obj["created_at"] = _iso(now - (3 * 3600 if late else rng.uniform(0, 2)))
@@ -135,7 +136,7 @@ def _stop_group(proc: subprocess.Popen, first=signal.SIGINT, grace: float = 60.0
     started = time.monotonic()
     pgid = proc.pid
     for sig, wait in ((first, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-        if proc.poll() is not None and not _group_members(pgid):
+        if proc.poll() is not None and not group_members(pgid):
             break
         with contextlib.suppress(ProcessLookupError):
             if sig == first:
@@ -143,7 +144,7 @@ def _stop_group(proc: subprocess.Popen, first=signal.SIGINT, grace: float = 60.0
             else:
                 os.killpg(pgid, sig)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and (proc.poll() is None or _group_members(pgid)):
+        while time.monotonic() < deadline and (proc.poll() is None or group_members(pgid)):
             time.sleep(0.2)
     return time.monotonic() - started
 
@@ -162,7 +163,7 @@ DIRECT_PUBSUB_PULL_TIMEOUT_S = 30
 
 def _decided_in_files(pattern: str) -> set:
     """Review ids in the decision files matching ``pattern`` (local or gs://); empty while none."""
-    from pipeline.io import read_json_lines
+    from pipeline.files import read_json_lines
     try:
         return {d.get("review_id") for d in read_json_lines(pattern)}
     except Exception:  # noqa: BLE001 - a file being renamed into place, or none yet
@@ -279,8 +280,8 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
             with contextlib.suppress(Exception):
                 publisher.stop()
         emulator_pgid = ps._proc.pid if ps._proc else None
-    report["emulator_left"] = _group_members(emulator_pgid) if emulator_pgid else []
-    report["job_left"] = _group_members(job.pid)
+    report["emulator_left"] = group_members(emulator_pgid) if emulator_pgid else []
+    report["job_left"] = group_members(job.pid)
     report.update(_summarise(listener, expected))
     report["files"] = {name: n for name in ("published", "decisions", "dead_letter", "restricted/originals",
                                             "review_queue") if (n := _count_files(f"{output}/{name}/*.jsonl"))}

@@ -4,7 +4,7 @@
            └─ GroupByKey(sha256(text)) → (copies, text) → RunInference(KeyedModelHandler(
               OnnxFakeReviewHandler)) → every copy, at its own event time ──→ Signal("scored")
 
-* The model is the artifact directory written by ``make train`` (``models/artifacts/...``), local
+* The model is the artifact directory written by ``make train`` (``pipeline/classifier/artifacts/...``), local
   or ``gs://``. ``OnnxFakeReviewHandler`` is a custom Beam ``ModelHandler`` (Beam's Hugging Face
   handler does not import with transformers 5): ONNX Runtime int8 encoder, intra-op threads set
   explicitly (1 by default: one model per worker process, parallelism across processes), loaded
@@ -34,13 +34,14 @@ What is scored is the cleaned body (the classifier was trained on review bodies 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import TimestampedValue
 
+from pipeline.classifier import runtime
 from schemas.records import Item, Signal
 
 DETECTOR = "fake_classifier"
@@ -56,7 +57,7 @@ def text_key(text: str) -> str:
 
 
 class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
-    """ModelHandler[str → score dict] over a ``models.runtime.FakeReviewClassifier``."""
+    """ModelHandler[str → score dict] over a ``pipeline.classifier.runtime.FakeReviewClassifier``."""
 
     def __init__(self, model_dir: str, threads: int = 1, micro_batch: int = 1,
                  min_batch_size: int = 512, max_batch_size: int = 512, model_copies: Optional[int] = None):
@@ -69,7 +70,6 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
         self._micro_batch = micro_batch
 
     def load_model(self):
-        from models import runtime
         return runtime.load(self._model_dir or None, threads=self._threads, batch_size=self._micro_batch)
 
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
@@ -87,24 +87,9 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
 
 
 def _applicability(languages: Sequence[str], min_words: int = 0):
-    langs = tuple(l.lower() for l in languages)
-
     def check(item: Item) -> Optional[str]:
-        """None when the classifier applies; otherwise the reason it does not."""
-        text = text_of(item)
-        if not text:
-            return "empty text"
-        lang = (item.language or "").split("-")[0].lower()
-        if not lang:
-            return "language undetermined; classifier evaluated only on: " + ", ".join(langs)
-        if lang not in langs:
-            return f"language '{item.language}' not evaluated; classifier evaluated only on: " + ", ".join(langs)
-        words = len(text.split())
-        if words < min_words:
-            return (f"text too short ({words} word{'' if words == 1 else 's'}); classifier evaluated only on "
-                    f"reviews of at least "
-                    f"{min_words} words")
-        return None
+        """None when the classifier applies; otherwise the reason it does not (runtime's one rule)."""
+        return runtime.not_applicable_reason(text_of(item), item.language, languages, min_words)
     return check
 
 
@@ -121,7 +106,6 @@ class ClassifyReviews(beam.PTransform):
                  dead_letters: bool = False, run_id: str = "", model_copies: Optional[int] = None,
                  handler: Optional[ModelHandler] = None):
         super().__init__()
-        from models import runtime
         # "" = the packaged default, resolved where the model loads (a worker's install path differs)
         self._model_dir = str(model_dir or "")
         config = runtime.read_config(self._model_dir or runtime.default_model_dir())

@@ -7,7 +7,7 @@ import apache_beam as beam
 
 from pipeline.policy import DEFAULT_POLICY, Outcome, apply_override
 from pipeline.transforms.common import safe_map
-from pipeline.transforms.parse import utc_now
+from pipeline.timestamps import utc_now
 from schemas.records import Item
 
 STAGE = "decide"

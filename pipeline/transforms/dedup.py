@@ -26,7 +26,7 @@ DETECTOR = "near_duplicate"
 TOO_SHORT_NOTE = "too little text for similarity to be evidence (minimum-text rule)"
 
 
-def _row(item: Item) -> dict:
+def dedup_row(item: Item) -> dict:
     review = item.review
     source = review.source
     return {"review_id": review.review_id, "created_at": review.created_at, "author_id": review.author_id,
@@ -137,7 +137,7 @@ class DetectNearDuplicates(beam.PTransform):
     def expand(self, items):
         cfg = self._cfg
         fps = (items
-               | "ToRows" >> beam.Map(_row)
+               | "ToRows" >> beam.Map(dedup_row)
                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
                | "Fingerprint" >> beam.ParDo(_FingerprintFn(cfg)))
         candidates = fps

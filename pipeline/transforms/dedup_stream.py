@@ -35,7 +35,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from pipeline.transforms.dedup import DETECTOR, TOO_SHORT_NOTE, _row
+from pipeline.transforms.dedup import DETECTOR, TOO_SHORT_NOTE, dedup_row
 from schemas.records import Item, Signal
 
 ELIGIBLE = "eligible"
@@ -51,7 +51,7 @@ class _FingerprintOneFn(beam.DoFn):
         self._signer = self._cfg.signer()
 
     def process(self, item: Item):
-        fp = cl.fingerprints([_row(item)], self._cfg, self._signer)[0]
+        fp = cl.fingerprints([dedup_row(item)], self._cfg, self._signer)[0]
         if not cl.eligible(fp, self._cfg):
             signal = Signal("not_applicable", self._cfg.version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
             yield item.replace(signals={**item.signals, DETECTOR: signal})

@@ -7,7 +7,6 @@ date and time, and a size limit on text fields.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from typing import Iterable, Optional, Union
@@ -16,6 +15,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 import schemas
+from pipeline.timestamps import NoOffset, parse_rfc3339, utc_now
 from schemas import codes
 from schemas.records import DeadLetter, Item, RawLine, Review
 
@@ -69,11 +69,11 @@ def _classify(error) -> tuple:
 
 def _check_timestamp(value: str) -> Optional[str]:
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        parse_rfc3339(value)
+    except NoOffset:
+        return f"created_at {value!r} has no UTC offset"
     except ValueError as exn:
         return f"created_at {value!r} is not a valid date and time ({exn})"
-    if parsed.tzinfo is None:
-        return f"created_at {value!r} has no UTC offset"
     return None
 
 
@@ -130,10 +130,6 @@ def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
             return dead(codes.TOO_LARGE, f"{name} has {len(value)} characters; the limit is "
                         f"{max_text_chars} (--max_text_chars)", text, review_id)
     return Item(review=Review.from_dict(obj), ref=raw.ref, ingested_at=ingested_at)
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _ParseFn(beam.DoFn):

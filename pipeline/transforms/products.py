@@ -1,24 +1,23 @@
 """Per-product documents: counts and rating histogram over all published reviews, withheld counts.
 
+Batch: :class:`SummariseProducts` (one CombinePerKey). Streaming: :class:`StreamingProductUpdates`
+(the same CombineFn as combining state, a document after every decision).
+
 A withheld review (hold_for_review or reject) counts once, under its first (primary) reason, so
 ``withheld_by_reason`` sums to ``withheld_count`` and a widget can say
 "12 reviews not shown: 10 duplicate spam, 2 personal data".
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.transforms.userstate import CombiningValueStateSpec
 
+from pipeline.display import star_bucket
 from schemas.codes import PUBLISH_DECISIONS, WITHHELD_DECISIONS
 from schemas.records import Decision, ProductDoc
-
-
-
-def star_bucket(rating) -> str:
-    """The histogram bar of a rating: a half star counts in the bar below (4.5 → "4")."""
-    return str(min(5, max(1, math.floor(rating))))
 
 
 class ProductAggregateFn(beam.CombineFn):
@@ -78,3 +77,34 @@ class SummariseProducts(beam.PTransform):
                 | "KeyByProduct" >> beam.Map(lambda d: (d.product_id, d))
                 | "AggregatePerProduct" >> beam.CombinePerKey(ProductAggregateFn())
                 | "ToProductDoc" >> beam.Map(to_doc))
+
+
+# -- streaming ----------------------------------------------------------------------------------
+
+class ProductUpdateFn(beam.DoFn):
+    """Keyed by product_id: the running aggregate (:class:`ProductAggregateFn`, as combining state);
+    emits the product's document after every decision for it, so a widget cache is never more than
+    one pipeline latency behind. State per product: one accumulator (counts, no reviews)."""
+
+    AGG = CombiningValueStateSpec("agg", PickleCoder(), ProductAggregateFn())
+
+    def __init__(self, run_id: str):
+        self._run_id = run_id
+
+    def process(self, keyed, agg=beam.DoFn.StateParam(AGG)):
+        product_id, decision = keyed
+        agg.add(decision)
+        yield product_doc(product_id, agg.read(), self._run_id)
+
+
+class StreamingProductUpdates(beam.PTransform):
+    """PCollection[Decision] → PCollection[ProductDoc]: each product's running totals, kept current."""
+
+    def __init__(self, run_id: str):
+        super().__init__()
+        self._run_id = run_id
+
+    def expand(self, decisions):
+        return (decisions
+                | "KeyByProduct" >> beam.Map(lambda d: (d.product_id, d))
+                | "RunningAggregate" >> beam.ParDo(ProductUpdateFn(self._run_id)))

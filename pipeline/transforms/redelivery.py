@@ -4,15 +4,25 @@ Inputs are grouped by ``review_id``; the delivery read first (lowest input URI, 
 is kept, which is the same on every re-run over the same input, and every other delivery becomes
 a ``redelivery`` dead letter pointing at the kept one. Because redeliveries are removed here,
 before detection, a review can never be found a near-duplicate of itself.
+
+Streaming (:class:`StreamingDropRedeliveries`) has no "lowest input line" to prefer: reviews are
+keyed by ``review_id`` into a stateful DoFn and the first delivery *processed* wins; later ones
+within the retention become ``redelivery`` dead letters naming the first delivery's message.
 """
 from __future__ import annotations
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
+import hashlib
 
-from schemas import codes
-from schemas.records import DeadLetter, Item
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Duration
+
 from pipeline.transforms.common import review_json
+from schemas import codes
+from schemas.records import DeadLetter
 
 DEAD = "dead_letter"
 STAGE = "redelivery"
@@ -51,4 +61,62 @@ class DropRedeliveries(beam.PTransform):
                | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
                | "GroupByReviewId" >> beam.GroupByKey()
                | "KeepFirstDelivery" >> beam.ParDo(_KeepFirstFn(self._run_id)).with_outputs(DEAD, main="items"))
+        return out.items, out[DEAD]
+
+
+# -- streaming ----------------------------------------------------------------------------------
+
+class FirstDeliveryFn(beam.DoFn):
+    """Keyed by review_id: the first delivery passes; later ones become ``redelivery`` dead letters.
+
+    State per review: the first delivery's (message id, 8-byte content digest); an event-time timer
+    clears it ``retention`` after the review's event time.
+    """
+
+    FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
+    GC = TimerSpec("gc", TimeDomain.WATERMARK)
+
+    def __init__(self, run_id: str, retention_s: int):
+        self._run_id = run_id
+        self._retention = retention_s
+        self._redelivered = Metrics.counter(STAGE, "redeliveries")
+
+    def process(self, keyed, ts=beam.DoFn.TimestampParam, first=beam.DoFn.StateParam(FIRST),
+                gc=beam.DoFn.TimerParam(GC)):
+        review_id, item = keyed
+        digest = hashlib.sha256(review_json(item).encode("utf-8")).digest()[:8]
+        kept = first.read()
+        if kept is None:
+            first.write((item.ref.line, digest))
+            gc.set(ts + Duration(seconds=self._retention))
+            yield item
+            return
+        self._redelivered.inc()
+        line, kept_digest = kept
+        yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
+            error_code=codes.REDELIVERY,
+            error=(f"review_id {review_id!r} was already delivered as message {line} of {item.ref.uri}; "
+                   + ("identical content" if digest == kept_digest else
+                      "content differs, the first delivery is kept")),
+            raw=review_json(item), source=item.ref, stage=STAGE, run_id=self._run_id,
+            review_id=review_id))
+
+    @on_timer(GC)
+    def expire(self, first=beam.DoFn.StateParam(FIRST)):
+        first.clear()
+
+
+class StreamingDropRedeliveries(beam.PTransform):
+    """PCollection[Item] → (first deliveries, redelivery dead letters); the streaming DropRedeliveries."""
+
+    def __init__(self, run_id: str, retention_s: int):
+        super().__init__()
+        self._run_id = run_id
+        self._retention = retention_s
+
+    def expand(self, items):
+        out = (items
+               | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
+               | "KeepFirstDelivery" >> beam.ParDo(FirstDeliveryFn(self._run_id, self._retention))
+               .with_outputs(DEAD, main="items"))
         return out.items, out[DEAD]

@@ -16,8 +16,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.context import RunContext
-from pipeline.io import write_json
-from pipeline.transforms.products import star_bucket
+from pipeline.files import write_json
+from pipeline.display import star_bucket
 
 LOG = logging.getLogger(__name__)
 RULE = "input_lines == decisions + dead_letters"
@@ -105,7 +105,7 @@ class WriteRunSummary(beam.PTransform):
                 | "FlattenCounts" >> beam.Flatten()
                 | "SumPerKey" >> beam.CombinePerKey(sum)
                 | "AllCounts" >> beam.combiners.ToList()
-                | "WriteSummary" >> beam.Map(_write_and_check, ctx, self._margin))
+                | "WriteSummary" >> beam.Map(write_and_check, ctx, self._margin))
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> Tuple[float, float]:
@@ -184,7 +184,7 @@ def _decision_keys(decision):
         yield ("redacted", "reviews"), 1
 
 
-def _write_and_check(counts, ctx: RunContext, margin: float = 0.02):
+def write_and_check(counts, ctx: RunContext, margin: float = 0.02):
     summary = build_summary(counts, ctx, margin)
     path = FileSystems.join(ctx.output.rstrip("/"), SUMMARY_FILE)
     write_json(path, summary)

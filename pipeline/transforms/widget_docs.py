@@ -4,181 +4,23 @@
       → BuildWidgetDocs → PCollection[dict]  (one per product, ``schemas/widget.schema.json``)
       → WriteWidgetDocs → PREFIX/widget/<file name>.json
 
-Each document holds the product's published reviews with their display fields and badges
-(most recent first), the aggregate rating and 1–5 histogram over **all** its published reviews,
-the withheld count by primary reason (from ``products/``), the moderation policy that decided,
-and a schema.org ``Product`` + ``AggregateRating`` + ``Review`` JSON-LD block.
-
-JSON-LD follows Google's review snippet guidelines: only reviews collected on this site are
-marked up, so syndicated reviews (label ``syndicated``) get no ``Review`` markup and are left out
-of the marked-up ``AggregateRating`` (which therefore can differ from the displayed aggregate);
-without any non-syndicated review the block is ``null``. Published records carry no reviewer
-name, so ``author.name`` is ``"Anonymous"``; ``name`` is the product id unless the page supplies
-the product's name (the widget's ``data-product-name``).
-
-Each review keeps the ``signature`` of its published record, so a serving side can bind every
-displayed entry to a verified signed record (``widget/serve.py``); the documents themselves are
-not signed and must not be trusted on their own.
-
-File names (:func:`doc_file_name`): ``<slug>--<hash>.json`` where ``slug`` is the product id
-lower-cased with every run of characters outside ``[a-z0-9._-]`` replaced by ``-``, trimmed of
-``-`` and ``.`` at both ends and cut to 60 characters (``product`` when nothing is left), and
-``hash`` is the first 16 hex digits of SHA-256 of the UTF-8 product id. Any product id (slashes,
-``..``, non-ASCII, 10 kB long, ids differing only in case) gives a distinct, short, portable
-name; readers find a product by the ``product_id`` inside the document, not by parsing names.
+The documents' content (display fields, aggregate, JSON-LD, file names) is built by the pure
+functions of ``pipeline/display.py``; this module groups and writes them, in batch
+(:class:`WriteWidgetDocs`) and streaming (:class:`StreamingWidgetDocs`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.value_provider import StaticValueProvider
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
-from pipeline.transforms.products import star_bucket
-
-DOC_VERSION = "widget-doc/1"
-WIDGET_DIR = "widget"
-JSON_LD_MAX_REVIEWS = 10   # Review items marked up: the first page the widget shows by default
-BADGE_TEXT = {
-    "verified_purchase": "Verified purchase",
-    "incentivized": "Incentivized review",
-    "employee": "Written by an employee",
-    "brand_partner": "Written by a brand partner",
-}
-BADGE_ORDER = ("verified_purchase", "incentivized", "syndicated", "employee", "brand_partner")
-
-
-def doc_file_name(product_id: str) -> str:
-    """The file name of a product's document under ``PREFIX/widget/`` (see the module docstring)."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", product_id.lower()).strip("-.")[:60].strip("-.") or "product"
-    digest = hashlib.sha256(product_id.encode("utf-8")).hexdigest()[:16]
-    return f"{slug}--{digest}.json"
-
-
-def _as_dict(record: Any) -> Dict[str, Any]:
-    return record.to_dict() if hasattr(record, "to_dict") else dict(record)
-
-
-def _instant(created_at: str) -> float:
-    """Seconds since the epoch of an RFC 3339 time (the input contract guarantees an offset)."""
-    try:
-        parsed = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return float("-inf")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
-
-
-def most_recent_first(reviews: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
-    """Newest ``created_at`` (as an instant, not as a string) first; ties by ``review_id``."""
-    return sorted(reviews, key=lambda r: (-_instant(r["created_at"]), r["review_id"]))
-
-
-def badge(label: Mapping[str, Any]) -> Dict[str, Any]:
-    code = label["code"]
-    partner = label.get("partner")
-    if code == "syndicated":
-        text = f"Originally posted on {partner}" if partner else "Originally posted on a partner site"
-    else:
-        text = BADGE_TEXT.get(code, code.replace("_", " "))
-    return {"code": code, "partner": partner, "text": text}
-
-
-def display_review(published: Mapping[str, Any]) -> Dict[str, Any]:
-    """The display fields of one published record (also used by the server to re-check entries)."""
-    labels = sorted(published.get("labels") or (), key=lambda x: (
-        BADGE_ORDER.index(x["code"]) if x["code"] in BADGE_ORDER else len(BADGE_ORDER), x["code"]))
-    return {
-        "review_id": published["review_id"],
-        "rating": published["rating"],
-        "title": published.get("title"),
-        "body": published["body"],
-        "language": published.get("language"),
-        "created_at": published["created_at"],
-        "badges": [badge(x) for x in labels],
-        "signature": published["signature"],
-    }
-
-
-def is_syndicated(review: Mapping[str, Any]) -> bool:
-    return any(b["code"] == "syndicated" for b in review.get("badges", ()))
-
-
-def summarise_reviews(reviews: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
-    """Count, mean rating (3 decimals; ``None`` when empty) and 1–5 histogram of display reviews."""
-    ratings = [r["rating"] for r in reviews]
-    histogram = {str(s): 0 for s in range(1, 6)}
-    for rating in ratings:
-        histogram[star_bucket(rating)] += 1
-    return {"review_count": len(ratings),
-            "average_rating": round(sum(ratings) / len(ratings), 3) if ratings else None,
-            "rating_histogram": histogram}
-
-
-def build_json_ld(product_id: str, reviews: List[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
-    """schema.org Product + AggregateRating + Review for the reviews collected on this site.
-
-    ``reviews`` in display order (most recent first). Syndicated reviews are neither marked up nor
-    counted (Google: only reviews produced directly by the site). ``None`` when nothing is left.
-    """
-    own = [r for r in reviews if not is_syndicated(r)]
-    if not own:
-        return None
-    agg = summarise_reviews(own)
-    return {
-        "@context": "https://schema.org",
-        "@type": "Product",
-        "name": product_id,
-        "productID": product_id,
-        "aggregateRating": {"@type": "AggregateRating", "ratingValue": round(agg["average_rating"], 2),
-                            "reviewCount": agg["review_count"], "bestRating": 5, "worstRating": 1},
-        "review": [{
-            "@type": "Review",
-            "author": {"@type": "Person", "name": "Anonymous"},
-            "datePublished": r["created_at"][:10],
-            **({"name": r["title"]} if r.get("title") else {}),
-            "reviewBody": r["body"],
-            **({"inLanguage": r["language"]} if r.get("language") else {}),
-            "reviewRating": {"@type": "Rating", "ratingValue": r["rating"], "bestRating": 5, "worstRating": 1},
-        } for r in own[:JSON_LD_MAX_REVIEWS]],
-    }
-
-
-def _moderation(published: List[Mapping[str, Any]], run_id: Optional[str]) -> Dict[str, Any]:
-    """The policy and detectors that decided, from the first review's provenance (one run = one policy)."""
-    prov = published[0].get("provenance", {}) if published else {}
-    return {
-        "run_id": prov.get("run_id", run_id),
-        "policy": prov.get("policy"),
-        "detectors": [{"id": d["id"], "status": d["status"]} for d in prov.get("detectors", ())],
-    }
-
-
-def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
-                     product: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """One widget document from a product's published records and its ``products/`` record."""
-    records = [_as_dict(p) for p in published]
-    reviews = most_recent_first(display_review(p) for p in records)
-    product = _as_dict(product) if product is not None else {}
-    return {
-        "doc_version": DOC_VERSION,
-        "product_id": product_id,
-        "run_id": product.get("run_id") or (records[0]["provenance"].get("run_id") if records else None),
-        "aggregate": summarise_reviews(reviews),
-        "withheld": {"count": product.get("withheld_count", 0),
-                     "by_reason": dict(sorted((product.get("withheld_by_reason") or {}).items()))},
-        "moderation": _moderation(records, product.get("run_id")),
-        "reviews": reviews,
-        "json_ld": build_json_ld(product_id, reviews),
-    }
+from pipeline.display import WIDGET_DIR, as_dict, build_widget_doc, doc_file_name, most_recent_first
 
 
 class BuildWidgetDocs(beam.PTransform):
@@ -194,8 +36,8 @@ class BuildWidgetDocs(beam.PTransform):
             docs_counter.inc()
             return build_widget_doc(product_id, grouped["published"], products_of[0] if products_of else None)
 
-        keyed_published = published | "KeyPublished" >> beam.Map(lambda r: (_as_dict(r)["product_id"], _as_dict(r)))
-        keyed_products = products | "KeyProducts" >> beam.Map(lambda r: (_as_dict(r)["product_id"], _as_dict(r)))
+        keyed_published = published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
+        keyed_products = products | "KeyProducts" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
         return ({"published": keyed_published, "product": keyed_products}
                 | "GroupByProduct" >> beam.CoGroupByKey()
                 | "ToWidgetDoc" >> beam.Map(to_doc))
@@ -252,3 +94,47 @@ def _remove_temp(count, temp_dir):
     except Exception:  # noqa: BLE001 -- nothing was written, or already gone: not worth failing a run
         pass
     return count
+
+
+# -- streaming ----------------------------------------------------------------------------------
+
+class WidgetDocFn(beam.DoFn):
+    """Keyed by product_id: the product's widget document (the same builder as batch), re-emitted
+    after every published review and every product update.
+
+    State per product: the latest product aggregate and its ``MAX_REVIEWS`` most recent published
+    records (a widget pages through recent reviews; the aggregate counts all of them)."""
+
+    PUBLISHED = BagStateSpec("published", PickleCoder())
+    PRODUCT = ReadModifyWriteStateSpec("product", PickleCoder())
+    MAX_REVIEWS = 200
+
+    def process(self, keyed, published=beam.DoFn.StateParam(PUBLISHED), product=beam.DoFn.StateParam(PRODUCT)):
+        product_id, (kind, record) = keyed
+        record = as_dict(record)
+        if kind == "product":
+            product.write(record)
+        else:
+            kept = [r for r in published.read() if r["review_id"] != record["review_id"]] + [record]
+            if len(kept) > self.MAX_REVIEWS:
+                recent = {r["review_id"] for r in most_recent_first(kept)[:self.MAX_REVIEWS]}
+                kept = [r for r in kept if r["review_id"] in recent]
+                published.clear()
+                for r in kept:
+                    published.add(r)
+            else:
+                published.add(record)
+        current = list(published.read())
+        if current or product.read() is not None:
+            yield build_widget_doc(product_id, current, product.read())
+
+
+class StreamingWidgetDocs(beam.PTransform):
+    """(published records, product documents) → widget documents, kept current per product."""
+
+    def expand(self, pcolls):
+        published, products = pcolls
+        return ((published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], ("published", r))),
+                 products | "KeyProducts" >> beam.Map(lambda r: (r.product_id, ("product", r))))
+                | "Both" >> beam.Flatten()
+                | "CurrentDoc" >> beam.ParDo(WidgetDocFn()))

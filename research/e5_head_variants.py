@@ -2,7 +2,7 @@
 
 Needs the four fold encoders of ``make train`` (``--folds``, default ``.cache/classifier/ott-negw2-e5/
 fold{0..3}/epoch2``; 1.2.0's were ``ott-from-base-chunk128o32-e5-small-enpt``); reuses
-``models.train_e5.fold_heads``, so variant ``human_negatives:shipped`` is exactly the figure ``make train``
+``models.train.fold_heads``, so variant ``human_negatives:shipped`` is exactly the figure ``make train``
 records (``fr_only:shipped`` with 1.2.0's encoders). Every variant fits whatever it fits for fold k on the other folds only:
 
 * ``shipped``      the gated part Platt-calibrated on the other folds' out-of-fold scores, gate at 0.5,
@@ -27,7 +27,7 @@ at ``lower`` is within ``--gap-limit`` points on those folds (``selection_aware_
 over the 16 hotels gives 95% intervals for accuracy and the gap at ``lower``, and for the gap's change
 from fr_only to human negatives on the same resamples.
 
-    python scripts/e5_head_variants.py [--threads 2] [--gap-limit 2] [--out .cache/classifier/e5-head-variants.json]
+    python -m research.e5_head_variants [--threads 2] [--gap-limit 2] [--out .cache/classifier/e5-head-variants.json]
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models import common, metrics, runtime, train_e5  # noqa: E402
+from models import common, heads, metrics, train
+from pipeline.classifier import runtime
 
 
 def logistic(x):
@@ -49,8 +49,8 @@ def logistic(x):
 def summary(y, p, folds, polarity, thresholds=None):
     out = {"accuracy": round(float(((p >= 0.5) == y).mean()), 4), "correct": int(((p >= 0.5) == y).sum()),
            "roc_auc": round(metrics.roc_auc(y, p), 4),
-           "fold_accuracy": [round(a, 3) for a in train_e5.fold_accuracy(y, p, folds)]}
-    for name, v in train_e5.truthful_fpr_by_polarity(y, p, polarity, thresholds or {}).items():
+           "fold_accuracy": [round(a, 3) for a in heads.fold_accuracy(y, p, folds)]}
+    for name, v in heads.truthful_fpr_by_polarity(y, p, polarity, thresholds or {}).items():
         out[f"truthful_fpr_{name}"] = {"negative": round(v["truthful_negative"], 4),
                                        "positive": round(v["truthful_positive"], 4), "gap_points": v["gap_points"]}
     return out
@@ -78,11 +78,11 @@ def family(cv, thresholds, check_shipped):
         p_gate[te] = h.gate.probability(np.zeros((len(te), 0)), texts)
         s_logit = float(np.mean([cv["held_sd"][j] for j in range(4) if j != k]))
         emb_only = {**heads[k]["gated"], "lexical": None, "intercept": cv["logit"][k][1] / s_logit}
-        z_logit[te] = train_e5.z(emb_only, E[k][te], texts)
+        z_logit[te] = train.z(emb_only, E[k][te], texts)
     z_lex = cv["z_ott"] - z_logit
     gate = p_gate >= heads[0]["gate_at"]
     from sklearn.linear_model import LogisticRegression
-    oof_shipped = train_e5.calibrated_oof(cv)   # Platt on the other folds' summed score, as make train does
+    oof_shipped = train.calibrated_oof(cv)   # Platt on the other folds' summed score, as make train does
     p_gated = {"shipped": np.zeros(n), "temperature": np.zeros(n), "stacked": np.zeros(n)}
     Z, weights = np.c_[z_logit, z_lex], {}
     for k in range(4):
@@ -149,9 +149,9 @@ def hotel_bootstrap(preds, y, negative, hotels, lower, names, rounds=4000):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", default=str(train_e5.FOLDS))
+    ap.add_argument("--folds", default=str(train.FOLDS))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default=str(common.ARTIFACTS / train_e5.NAME / "1.3.0"),
+    ap.add_argument("--model", default=str(common.ARTIFACTS / train.NAME / "1.3.0"),
                     help="the served artifact: its thresholds, and its gate for the fake-reviews test share")
     ap.add_argument("--gap-limit", type=float, default=2.0,
                     help="truthful negative minus positive FPR at lower, in points, for selection_aware_fair")
@@ -160,13 +160,13 @@ def main(argv=None):
     common.seed_everything()
     served_model = runtime.load(args.model, threads=1)
     thresholds = served_model.config["thresholds"]
-    ds = train_e5.data()
+    ds = train.data()
     y, folds = ds.y, ds.folds
     polarity = np.array([r["polarity"] for r in ds.ot])
     negative = polarity == "negative"
     preds, diagnostics, parts = {}, {}, {}
     for fam, human in (("fr_only", False), ("human_negatives", True)):
-        cv = train_e5.fold_heads(args.folds, train_e5.EXIT_LAYER, args.threads, ds, human_negatives=human)
+        cv = train.fold_heads(args.folds, train.EXIT_LAYER, args.threads, ds, human_negatives=human)
         p, diagnostics[fam], parts[fam] = family(cv, thresholds, check_shipped=True)
         preds.update({f"{fam}:{v}": q for v, q in p.items()})
     te_texts = [r["text"] for r in ds.fr if r["split"] == "test"]

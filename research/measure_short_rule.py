@@ -6,23 +6,20 @@ minimum-text setting, with and without the common-phrase rule, prints the share 
 reviews that near-duplicate detection would give `evidence: true` (in-memory LSH with the same
 bucket, component and cluster functions the pipeline uses).
 
-    python scripts/measure_short_rule.py
+    python -m research.measure_short_rule
 """
 from __future__ import annotations
 
 import csv
 import json
-import sys
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pipeline.dedup import clusters as cl  # noqa: E402
-from pipeline.dedup.config import DedupConfig  # noqa: E402
-from scripts.dedup_corpus import DATASETS, load_korean  # noqa: E402
+from benchmarks.dedup_corpus import DATASETS, load_korean
+from pipeline.dedup import clusters as cl
+from pipeline.dedup.config import DedupConfig
 
 
 def flag_rate(rows, cfg: DedupConfig) -> float:

@@ -1,0 +1,81 @@
+"""Plain file helpers (no Beam transforms): JSON Lines and JSON documents, local or gs://.
+
+Beam's ``FileSystems`` gives one API over local paths and Cloud Storage; the pipeline's stages,
+its tools (``pipeline.verify``, the signature store) and the widget server read and write through
+these functions.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterator, Tuple
+
+from apache_beam.io.filesystems import FileSystems
+
+_CHUNK = 1 << 20
+
+
+def iter_lines(fileobj, max_line_bytes: int, chunk_size: int = _CHUNK) -> Iterator[Tuple[int, bytes, bool]]:
+    """Yields (line number, bytes without the line ending, truncated) for each line of a binary file.
+
+    A line longer than ``max_line_bytes`` is cut to that length and flagged; the rest of it is
+    read past without being held in memory.
+    """
+    buf = bytearray()
+    lineno = 0
+    over = False
+
+    def add(piece: bytes) -> None:
+        nonlocal over
+        if over:
+            return
+        buf.extend(piece)
+        if len(buf) > max_line_bytes:
+            over = True
+            del buf[max_line_bytes:]
+
+    while True:
+        chunk = fileobj.read(chunk_size)
+        if not chunk:
+            break
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            if nl < 0:
+                add(chunk[start:])
+                break
+            add(chunk[start:nl])
+            lineno += 1
+            data = bytes(buf)
+            yield lineno, (data if over else data.rstrip(b"\r")), over
+            buf.clear()
+            over = False
+            start = nl + 1
+    if buf or over:
+        lineno += 1
+        yield lineno, bytes(buf) if over else bytes(buf).rstrip(b"\r"), over
+
+
+def to_json_line(record: Any) -> str:
+    """One JSON Lines row: UTF-8 (not \\u-escaped), keys sorted so diffs between runs are readable."""
+    obj = record.to_dict() if hasattr(record, "to_dict") else record
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def write_json(path: str, obj: Dict[str, Any]) -> None:
+    """Writes one JSON document to a local path or gs:// URI."""
+    with FileSystems.create(path, mime_type="application/json") as handle:
+        handle.write(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def read_json(path: str) -> Dict[str, Any]:
+    with FileSystems.open(path, mime_type="application/json") as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def read_json_lines(pattern: str) -> Iterator[Dict[str, Any]]:
+    """Every record of every file matching ``pattern`` (local or gs://); for tools and tests."""
+    for match in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(match.path, mime_type="application/octet-stream") as handle:
+            for _, line, _ in iter_lines(handle, 1 << 30):
+                if line.strip():
+                    yield json.loads(line)
