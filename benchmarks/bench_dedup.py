@@ -94,8 +94,9 @@ def run_stage(rows, cfg_args: dict, workdir: Path):
     src = workdir / "rows.jsonl"
     src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, __file__, "--stage", str(src), str(workdir / "signals"),
-                           json.dumps(cfg_args)], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_dedup", "--stage", str(src),
+                           str(workdir / "signals"), json.dumps(cfg_args)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"detection stage failed ({proc.returncode}): {proc.stderr[-2000:]}")
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -263,8 +264,9 @@ def main() -> None:
     for name in args.config or list(CONFIGS):
         docs = args.docs or sizes[name]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-        proc = subprocess.run([sys.executable, __file__, "--one", "--config", name, "--docs", str(docs),
-                               "--seed", str(args.seed)], env=env, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_dedup", "--one", "--config", name,
+                               "--docs", str(docs), "--seed", str(args.seed)],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
         lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
         if proc.returncode != 0 or not lines:
             print(json.dumps({"config": name, "error": proc.stderr[-1500:]}), flush=True)
