@@ -65,7 +65,7 @@ setup(
     packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*", "models", "models.*"]),
     # The committed classifier artifact (~25 MB, int8) travels with the package, so Dataflow workers
     # load the default model from the installed package; another model: --classifier_model gs://...
-    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"], "models": ["artifacts/*/*/*"]},
+    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml", "i18n/*.json"], "models": ["artifacts/*/*/*"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},

@@ -42,6 +42,7 @@ class BatchConfig:
     parity_margin: float = 0.02
     classifier: Optional[str] = None  # model directory; "" = the packaged default model; None = off
     classifier_threads: int = 1
+    report_locale: Optional[str] = None  # report.html / run_summary "localized"; None: --report_locale, else en
 
 
 class Moderated(NamedTuple):
@@ -104,4 +105,11 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
-            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx, cfg.parity_margin)
+            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(
+                ctx, cfg.parity_margin, cfg.report_locale or _report_locale(p))
+
+
+def _report_locale(p: beam.Pipeline) -> str:
+    """--report_locale from the pipeline's options (so the launcher need not copy it into BatchConfig)."""
+    from pipeline.options import ModerationOptions
+    return (p.options.view_as(ModerationOptions).report_locale if p.options is not None else None) or "en"
