@@ -215,6 +215,7 @@ def _render(summary: Mapping, m: Messages, fonts_ok: bool) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#222}"
              "h1{margin-bottom:.2em}.meta{color:#666;font-size:.9em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
              "td,th{border-bottom:1px solid #ddd;padding:.25em .8em;text-align:left;font-size:.9em}"
+             "th,td:not(:last-child){white-space:nowrap}"
              ".verdict{padding:.8em 1em;border-radius:6px;margin:1em 0}.ok{background:#e6f4ea}.warn{background:#fdecea}"
              ".note{background:#fff4e0;padding:.5em 1em;border-radius:6px}svg{max-width:100%;height:auto}")
     return (f"<!DOCTYPE html><html lang={m.locale}><head><meta charset=utf-8><title>{esc(m.t('title'))} "
