@@ -133,3 +133,12 @@ def test_cli_run_with_report_locale(tmp_path):
     page = Path(out, "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html><html lang=ja>") and "レビューモデレーション報告書" in page
     assert "星の数ごとの非表示率" in svg_texts(page)
+
+
+def test_localized_block_validates_against_the_run_summary_schema():
+    import schemas
+    validator = schemas.validator("run_summary.schema.json")
+    for locale in LOCALES:
+        summary = summary_in(locale)
+        validator.validate(summary)
+        assert validator.schema["properties"]["localized"]["properties"]["locale"]["enum"] == list(LOCALES)
