@@ -77,7 +77,7 @@ setup(
     packages=find_packages(include=["pipeline", "pipeline.*", "schemas", "schemas.*"]),
     # The committed classifier artifact (~28 MB, int8) travels with the package, so Dataflow workers
     # load the default model from the installed package; another model: --classifier_model gs://...
-    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml"],
+    package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml", "i18n/*.json"],
                   "pipeline.classifier": ["artifacts/*/*/*"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,

@@ -42,6 +42,7 @@ class BatchConfig:
     parity_margin: float = 0.02
     classifier: Optional[str] = None  # model directory; "" = the packaged default model; None = off
     classifier_threads: int = 1
+    report_locale: str = "en"  # report.html and run_summary's "localized" sentences (--report_locale)
 
 
 class Moderated(NamedTuple):
@@ -106,4 +107,5 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     moderated.restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     moderated.review_queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
-            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx, cfg.parity_margin)
+            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(
+                ctx, cfg.parity_margin, cfg.report_locale)

@@ -58,6 +58,9 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--overrides", default=None,
                             help="Moderator decisions (JSON Lines or CSV: review_id, decision, moderator, note"
                                  "[, reasons]) that take precedence over the policy; appeals go here too.")
+        parser.add_argument("--report_locale", default="en", choices=["en", "ja", "ko", "zh-Hans", "zh-Hant"],
+                            help="Language of report.html (headings, tables, chart labels) and of the "
+                                 "'localized' sentences in run_summary.json (default en).")
         parser.add_argument("--parity_margin", type=float, default=0.02,
                             help="Warn when the withheld rate of 1-2 star reviews exceeds that of 4-5 star "
                                  "reviews by more than this (default 0.02, two percentage points).")
@@ -161,7 +164,7 @@ def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Co
                        require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
                        dedup=dedup, overrides=overrides, parity_margin=opts.parity_margin,
                        classifier=(opts.classifier_model or "") if opts.classifier else None,
-                       classifier_threads=opts.classifier_threads)
+                       classifier_threads=opts.classifier_threads, report_locale=opts.report_locale)
     if not streaming:
         return Configs(base, policy)
     return Configs(StreamConfig(

@@ -6,13 +6,24 @@ with 95% intervals (so anyone can see at a glance whether negative reviews were 
 positive ones), detector score distributions, duplicate cluster sizes, languages, and the
 products with the most withheld reviews. Charts are inline SVG drawn with matplotlib; the page
 loads nothing from anywhere.
+
+Language: ``--report_locale`` (en, ja, ko, zh-Hans, zh-Hant) picks the catalogue in
+``pipeline/i18n/`` for every heading, sentence, table header and chart title, axis and category
+label; codes (reason, error, language) stay as they are next to their translated names. Chart
+labels in Japanese, Korean or Chinese need a CJK font for matplotlib's layout (Noto Sans CJK,
+Debian ``fonts-noto-cjk``); without one the report is still written, with a note saying so and a
+warning in the log.
 """
 from __future__ import annotations
 
+import glob
 import html
 import io
+import logging
 import re
-from typing import List, Mapping, Sequence
+import warnings
+from contextlib import contextmanager
+from typing import List, Mapping, Optional, Sequence
 
 import matplotlib
 
@@ -21,11 +32,49 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
-from schemas.codes import REASON_DESCRIPTIONS  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
+from pipeline.i18n import CJK_FONTS, Messages, localized_summary, messages  # noqa: E402
+
+LOG = logging.getLogger(__name__)
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False,
                      "axes.spines.right": False})
 SHOWN, WITHHELD = "#3b7dd8", "#d8703b"
+NOTO_CJK_GLOBS = ("/usr/share/fonts/**/NotoSansCJK*.tt[cf]", "/usr/share/fonts/**/NotoSansCJK*.otf")
+
+
+def cjk_font(locale: str) -> Optional[str]:
+    """The Noto Sans CJK family matplotlib can use for ``locale`` (None for English or when none is
+    installed). Fonts installed after matplotlib built its cache are added from /usr/share/fonts."""
+    wanted = CJK_FONTS.get(locale)
+    if not wanted:
+        return None
+
+    def known():
+        return {f.name for f in font_manager.fontManager.ttflist}
+    names = known()
+    if wanted not in names and not any(n.startswith("Noto Sans CJK") for n in names):
+        for pattern in NOTO_CJK_GLOBS:
+            for path in glob.glob(pattern, recursive=True):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except Exception:  # noqa: BLE001 - an unreadable font file is just not used
+                    pass
+        names = known()
+    if wanted in names:
+        return wanted
+    return next((n for n in sorted(names) if n.startswith("Noto Sans CJK")), None)
+
+
+@contextmanager
+def _chart_fonts(locale: str):
+    """Matplotlib settings for ``locale``; yields whether the labels have a font that covers them."""
+    family = cjk_font(locale)
+    rc = {"font.family": ["DejaVu Sans", family]} if family else {}
+    with plt.rc_context(rc), warnings.catch_warnings():
+        if locale in CJK_FONTS and not family:
+            warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)
+        yield bool(family) or locale not in CJK_FONTS
 
 
 def _svg(fig) -> str:
@@ -37,21 +86,21 @@ def _svg(fig) -> str:
     return text
 
 
-def _bars(labels: Sequence[str], values: Sequence[float], title: str, color=SHOWN, xlabel="") -> str:
+def _bars(labels: Sequence[str], values: Sequence[float], title: str, m: Messages, color=SHOWN, xlabel="") -> str:
     fig, ax = plt.subplots(figsize=(6.4, max(1.6, 0.32 * len(labels) + 0.8)))
     if labels:
         ax.barh(list(labels)[::-1], list(values)[::-1], color=color)
         for y, v in enumerate(list(values)[::-1]):
             ax.text(v, y, f" {v:g}", va="center", fontsize=9)
     else:
-        ax.text(0.5, 0.5, "none in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, m.t("chart_none"), ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
     ax.set_title(title, loc="left", fontsize=11)
     ax.set_xlabel(xlabel)
     return _svg(fig)
 
 
-def _parity_chart(parity: Mapping) -> str:
+def _parity_chart(parity: Mapping, m: Messages) -> str:
     stars = ["1", "2", "3", "4", "5"]
     rates, lows, highs = [], [], []
     for s in stars:
@@ -64,12 +113,12 @@ def _parity_chart(parity: Mapping) -> str:
     colors = [WITHHELD if s in ("1", "2") else SHOWN for s in stars]
     ax.bar([f"{s}★\nn={parity['by_rating'][s]['n']}" for s in stars], rates, yerr=[lows, highs], capsize=4,
            color=colors)
-    ax.set_ylabel("withheld (%)")
-    ax.set_title("Withheld rate by star rating, with 95% intervals", loc="left", fontsize=11)
+    ax.set_ylabel(m.t("axis_withheld_pct"))
+    ax.set_title(m.t("chart_parity"), loc="left", fontsize=11)
     return _svg(fig)
 
 
-def _dist(counts: Mapping[str, int], title: str, xlabel: str, ylabel: str = "reviews") -> str:
+def _dist(counts: Mapping[str, int], title: str, xlabel: str, ylabel: str, m: Messages) -> str:
     keys = sorted(counts, key=lambda k: (len(k), k)) if not all(_is_num(k) for k in counts) else \
         sorted(counts, key=float)
     fig, ax = plt.subplots(figsize=(6.4, 2.4))
@@ -77,7 +126,7 @@ def _dist(counts: Mapping[str, int], title: str, xlabel: str, ylabel: str = "rev
         ax.bar(keys, [counts[k] for k in keys], color=SHOWN)
         ax.tick_params(axis="x", labelrotation=45)
     else:
-        ax.text(0.5, 0.5, "no scores in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, m.t("chart_no_scores"), ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, loc="left", fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -98,64 +147,87 @@ def _table(rows: List[Sequence], header: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render(summary: Mapping) -> str:
-    """The report as one HTML string (inline CSS and SVG, no scripts, no external resources)."""
+def _label(m: Messages, prefix: str, code: str) -> str:
+    return m.get(f"{prefix}{code}", code)
+
+
+def render(summary: Mapping, locale: Optional[str] = None) -> str:
+    """The report as one HTML string (inline CSS and SVG, no scripts, no external resources).
+
+    ``locale``: one of ``pipeline.i18n.LOCALES``; default the summary's ``localized.locale``, else English."""
+    locale = locale or (summary.get("localized") or {}).get("locale") or "en"
+    m = messages(locale)
+    with _chart_fonts(m.locale) as fonts_ok:
+        return _render(summary, m, fonts_ok)
+
+
+def _render(summary: Mapping, m: Messages, fonts_ok: bool) -> str:
+    esc = html.escape
+    human = localized_summary(summary, m.locale)
     parity = summary["parity"]
     reasons = summary.get("reasons", {})
     decisions = summary.get("decisions_by_type", {})
-    withheld = decisions.get("hold_for_review", 0) + decisions.get("reject", 0)
-    verdict = ("No sign that negative reviews were withheld more often than positive ones."
-               if parity["ok"] else "Warning: " + " ".join(parity["warnings"]))
     parity_rows = [(f"{s}★", b["n"], b["withheld"], "–" if b["rate"] is None else f"{b['rate']:.2%}",
                     f"{b['ci95'][0]:.2%} – {b['ci95'][1]:.2%}") for s, b in parity["by_rating"].items()]
-    reason_rows = [(code, n, REASON_DESCRIPTIONS.get(code, "")) for code, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    reason_rows = [(code, _label(m, "reason_label_", code), n, m.get(f"reason_{code}", ""))
+                   for code, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
     dist = summary.get("distributions", {})
     top = summary.get("top_withheld_products", [])
+    patterns = summary.get("duplicate_patterns", {})
+    languages = summary.get("languages", {})
     pipeline, policy = summary.get("pipeline", {}), summary.get("policy", {})
+    detector_rows = [(f"{_label(m, 'detector_', name)} ({name})",
+                      m.join(f"{_label(m, 'status_', k)} {v:,}" for k, v in sorted(st.items())))
+                     for name, st in summary.get("detectors", {}).items()]
+    meta = m.t("meta", run_id=summary["run_id"], version=str(pipeline.get("version")),
+               commit=str(pipeline.get("commit")), policy_id=str(policy.get("id")),
+               policy_version=str(policy.get("version")), input=summary.get("input", ""),
+               written_at=summary.get("written_at", ""))
     sections = [
-        f"<h1>Review moderation report</h1><p class=meta>Run <b>{html.escape(summary['run_id'])}</b> · "
-        f"pipeline {html.escape(str(pipeline.get('version')))} (commit {html.escape(str(pipeline.get('commit')))}) · "
-        f"policy {html.escape(str(policy.get('id')))} {html.escape(str(policy.get('version')))} · "
-        f"input {html.escape(summary.get('input', ''))} · written {html.escape(summary.get('written_at', ''))}</p>",
-        f"<div class='verdict {'ok' if parity['ok'] else 'warn'}'>{html.escape(verdict)}</div>",
-        "<p>Every input line is accounted for: " + html.escape(summary["conservation"]["detail"]) + ". "
-        f"{summary['published']} reviews published, {withheld} withheld (held for a person or rejected) "
-        "on sentiment-neutral grounds only: rating and sentiment are never inputs to the decision.</p>",
-        "<h2>Negative reviews treated like positive ones?</h2>", _parity_chart(parity),
-        _table(parity_rows, ["rating", "reviews", "withheld", "rate", "95% interval"]),
-        "<h2>Decisions</h2>", _bars(list(decisions), list(decisions.values()), "Decisions"),
-        "<h2>Why reviews were withheld or labelled</h2>",
-        _bars([r[0] for r in reason_rows], [r[1] for r in reason_rows], "Reason codes", WITHHELD),
-        _table(reason_rows, ["reason", "reviews", "meaning"]),
-        "<h2>Detectors</h2>",
-        _table([(name, ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
-                for name, st in summary.get("detectors", {}).items()], ["detector", "signal status"]),
-        _dist(dist.get("duplicate_similarity", {}), "Near-duplicates: similarity to the cluster's first review",
-              "Jaccard similarity (bucket start)"),
-        _dist(dist.get("duplicate_cluster_sizes", {}), "Near-duplicate clusters by size", "reviews in cluster",
-              "clusters"),
-        _bars(list(summary.get("duplicate_patterns", {})), list(summary.get("duplicate_patterns", {}).values()),
-              "Near-duplicate patterns"),
-        _dist(dist.get("classifier_probability", {}), "Fake-review classifier: probability", "probability (bucket start)"),
-        "<h2>Languages</h2>",
-        _bars(list(summary.get("languages", {})), list(summary.get("languages", {}).values()), "Reviews by language"),
-        "<h2>Products with the most withheld reviews</h2>",
-        _table([(p["product_id"], p["withheld"]) for p in top], ["product", "withheld"]) if top
-        else "<p>No review was withheld.</p>",
-        "<h2>Input that could not be read</h2>",
-        _table(sorted(summary.get("dead_letters_by_code", {}).items()), ["error code", "lines"]),
+        f"<h1>{esc(m.t('title'))}</h1><p class=meta>{esc(meta)}</p>",
+        "" if fonts_ok else f"<p class=note>{esc(m.t('font_missing'))}</p>",
+        f"<div class='verdict {'ok' if parity['ok'] else 'warn'}'>{esc(human['parity_verdict'])}</div>",
+        f"<p>{esc(human['conservation'])} {esc(human['outcome'])}</p>",
+        f"<h2>{esc(m.t('h_parity'))}</h2>", _parity_chart(parity, m),
+        _table(parity_rows, [m.t(k) for k in ("col_rating", "col_reviews", "col_withheld", "col_rate", "col_interval")]),
+        f"<h2>{esc(m.t('h_decisions'))}</h2>",
+        _bars([_label(m, "decision_", d) for d in decisions], list(decisions.values()), m.t("chart_decisions"), m),
+        f"<h2>{esc(m.t('h_reasons'))}</h2>",
+        _bars([r[1] for r in reason_rows], [r[2] for r in reason_rows], m.t("chart_reasons"), m, WITHHELD),
+        _table(reason_rows, [m.t(k) for k in ("col_reason", "col_label", "col_reviews", "col_meaning")]),
+        f"<h2>{esc(m.t('h_detectors'))}</h2>",
+        _table(detector_rows, [m.t("col_detector"), m.t("col_signal_status")]),
+        _dist(dist.get("duplicate_similarity", {}), m.t("chart_dup_similarity"), m.t("axis_dup_similarity"),
+              m.t("axis_reviews"), m),
+        _dist(dist.get("duplicate_cluster_sizes", {}), m.t("chart_cluster_sizes"), m.t("axis_cluster_size"),
+              m.t("axis_clusters"), m),
+        _bars([_label(m, "pattern_", p) for p in patterns], list(patterns.values()), m.t("chart_dup_patterns"), m),
+        _dist(dist.get("classifier_probability", {}), m.t("chart_classifier"), m.t("axis_probability"),
+              m.t("axis_reviews"), m),
+        f"<h2>{esc(m.t('h_languages'))}</h2>",
+        _bars(list(languages), list(languages.values()), m.t("chart_languages"), m),
+        f"<h2>{esc(m.t('h_top_products'))}</h2>",
+        _table([(p["product_id"], p["withheld"]) for p in top], [m.t("col_product"), m.t("col_withheld")]) if top
+        else f"<p>{esc(m.t('no_withheld'))}</p>",
+        f"<h2>{esc(m.t('h_dead_letters'))}</h2>",
+        _table(sorted(summary.get("dead_letters_by_code", {}).items()), [m.t("col_error_code"), m.t("col_lines")]),
     ]
     style = ("body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#222}"
              "h1{margin-bottom:.2em}.meta{color:#666;font-size:.9em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
              "td,th{border-bottom:1px solid #ddd;padding:.25em .8em;text-align:left;font-size:.9em}"
+             "th,td:not(:last-child){white-space:nowrap}"
              ".verdict{padding:.8em 1em;border-radius:6px;margin:1em 0}.ok{background:#e6f4ea}.warn{background:#fdecea}"
-             "svg{max-width:100%;height:auto}")
-    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Review moderation report "
-            f"{html.escape(summary['run_id'])}</title><style>{style}</style></head><body>"
-            + "\n".join(sections) + "</body></html>")
+             ".note{background:#fff4e0;padding:.5em 1em;border-radius:6px}svg{max-width:100%;height:auto}")
+    return (f"<!DOCTYPE html><html lang={m.locale}><head><meta charset=utf-8><title>{esc(m.t('title'))} "
+            f"{esc(summary['run_id'])}</title><style>{style}</style></head><body>"
+            + "\n".join(x for x in sections if x) + "</body></html>")
 
 
-def write_report(summary: Mapping, path: str) -> str:
+def write_report(summary: Mapping, path: str, locale: Optional[str] = None) -> str:
+    page = render(summary, locale)
+    if "<p class=note>" in page:
+        LOG.warning("report.html (%s): no CJK font for the chart labels (install fonts-noto-cjk); "
+                    "written with a Latin font", locale or (summary.get("localized") or {}).get("locale"))
     with FileSystems.create(path, mime_type="text/html") as handle:
-        handle.write(render(summary).encode("utf-8"))
+        handle.write(page.encode("utf-8"))
     return path

@@ -1,9 +1,11 @@
 """The widget in a real browser: Debian's Chromium driven by playwright-core, against widget/serve.py.
 
 Set-up is the test's own: Chromium from Debian's ``chromium`` package (apt-get, as root) when
-/usr/bin/chromium is missing, and ``playwright-core`` (pinned in widget/browser/package.json and
-its lock file) from the npm registry with ``npm ci``; never a browser download. If either cannot
-be installed the tests fail with the reason (they do not skip). Screenshots go to test-artifacts/.
+/usr/bin/chromium is missing, a CJK font (Debian's ``fonts-noto-cjk``) when fontconfig knows none,
+and ``playwright-core`` (pinned in widget/browser/package.json and its lock file) from the npm
+registry with ``npm ci``; never a browser download. If any cannot be installed the tests fail with
+the reason (they do not skip). Screenshots go to test-artifacts/ (``widget-<locale>.png``: the
+example page in each locale with Japanese, Korean, Chinese, English and Arabic reviews).
 """
 from __future__ import annotations
 
@@ -50,6 +52,11 @@ def browser_tools():
         if not Path(CHROMIUM).exists():
             pytest.fail(f"Chromium is needed for the widget browser tests and could not be installed "
                         f"(apt-get install chromium): {err}")
+    if not _cjk_fonts():
+        err = _apt_install("fonts-noto-cjk")
+        if not _cjk_fonts():
+            pytest.fail(f"a CJK font is needed so the browser tests see Japanese, Korean and Chinese text "
+                        f"instead of empty boxes, and none could be installed (apt-get install fonts-noto-cjk): {err}")
     if not shutil.which("node") or not shutil.which("npm"):
         err = _apt_install("nodejs", "npm")
         if not shutil.which("node") or not shutil.which("npm"):
@@ -63,6 +70,18 @@ def browser_tools():
                         f"(npm ci in {BROWSER_DIR}): {res.stderr[-2000:]}")
     ARTIFACTS.mkdir(exist_ok=True)
     return True
+
+
+def _cjk_fonts():
+    """The fontconfig families that cover Japanese, Korean and Chinese (all three needed)."""
+    if not shutil.which("fc-list"):
+        return set()
+    found = None
+    for lang in ("ja", "ko", "zh-cn", "zh-tw"):
+        res = _run(["fc-list", f":lang={lang}", "family"], timeout=60)
+        families = {f.strip() for line in res.stdout.splitlines() for f in line.split(",") if f.strip()}
+        found = families if found is None else found & families
+    return found or set()
 
 
 class Server:
@@ -91,9 +110,11 @@ class Server:
             self.proc.wait()
 
 
-def drive(url, steps, bypass_csp=False):
+def drive(url, steps, bypass_csp=False, **options):
+    """Runs the steps in a fresh Chromium profile; options: locale (browser language), htmlLang, waitState."""
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        plan = {"url": url, "steps": steps, "bypassCSP": bypass_csp, "userDataDir": profile, "chromium": CHROMIUM}
+        plan = {"url": url, "steps": steps, "bypassCSP": bypass_csp, "userDataDir": profile, "chromium": CHROMIUM,
+                **options}
         res = _run(["node", str(DRIVER), json.dumps(plan)], cwd=ROOT, timeout=300)
     assert res.returncode == 0, f"browser driver failed: {res.stderr[-3000:]}"
     return json.loads(res.stdout)
@@ -249,3 +270,223 @@ def test_server_logged_the_records_it_dropped(hostile_server):
     assert "signature check FAILED" in log
     assert "'tampered-1'" in log and "'foreign-1'" in log
     assert "'xss-1'" not in log and "'fine-1'" not in log
+
+
+# ---- languages -------------------------------------------------------------------------------
+
+LOCALES = ("en", "ja", "ko", "zh-Hans", "zh-Hant")
+I18N = ROOT / "widget" / "static" / "i18n"
+# Intl.DateTimeFormat(locale, {year: "numeric", month: "long", day: "numeric"}) of 2024-06-12 (CLDR).
+NEWEST_DATE = {"en": "June 12, 2024", "ja": "2024年6月12日", "ko": "2024년 6월 12일",
+               "zh-Hans": "2024年6月12日", "zh-Hant": "2024年6月12日"}
+CJK_REVIEWS = [  # (id, language, rating, title, body, labels), newest first, one a day from 2024-06-12
+    ("ja-1", "ja", 5, "静かで使いやすい", "音がとても静かで、毎朝のコーヒーが楽しみになりました。", "verified"),
+    ("ja-2", "ja", 1, None, "三日で壊れました。問い合わせにも返事がなく、とても残念です。二度と買いません。", "verified"),
+    ("ko-1", "ko", 4, "만족합니다", "배송이 빠르고 소리가 조용해요. 다만 세척이 조금 번거롭습니다.", "verified+incentivized"),
+    ("zh-hans-1", "zh-Hans", 3, None, "研磨很均匀，但是噪音比想象的大。", "syndicated"),
+    ("zh-hant-1", "zh-Hant", 4, "值得購買", "研磨很均勻，清潔也方便。", "employee"),
+    ("ko-2", "ko", 2, None, "두 달 만에 모터 소리가 커졌어요.", ""),
+    ("en-1", "en", 1, None, "Stopped working after a week. <b>Not</b> bold & not \"escaped\".", ""),
+    ("ar-1", "ar", 3, None, "المنتج جيد ولكن التوصيل كان بطيئا جدا.", ""),
+    ("zh-hans-2", "zh-Hans", 5, None, "非常好用，推荐！", ""),
+    ("en-2", "en", 5, "Great", "Grinds evenly and quietly.", "verified"),
+    ("ja-3", "ja", 4.5, None, "コスパが良いです。", ""),
+    ("ja-4", "ja", 2, None, "少し重いです。", ""),
+]
+CJK_WITHHELD = {"duplicate_spam": 3, "personal_data_redacted": 1, "suspected_fake": 2}
+
+
+def catalogue(locale):
+    return json.loads((I18N / f"{locale}.json").read_text(encoding="utf-8"))
+
+
+def t(locale, key, **args):
+    """What the widget should show: the catalogue message formatted by the same ICU subset."""
+    from pipeline.i18n import format_message
+    return format_message(catalogue(locale)[key], args, locale)
+
+
+def _labels(spec):
+    from tests.test_widget_docs import EMPLOYEE, INCENTIVIZED, SYNDICATED
+    table = {"verified": VERIFIED, "incentivized": INCENTIVIZED, "syndicated": SYNDICATED, "employee": EMPLOYEE}
+    return [table[x] for x in spec.split("+") if x]
+
+
+@pytest.fixture(scope="module")
+def cjk_run(tmp_path_factory):
+    published = [make_published(rid, "grinder-cjk", rating, f"2024-06-{12 - i:02d}T12:00:00Z", body=body, title=title,
+                                labels=_labels(labels), language=lang)
+                 for i, (rid, lang, rating, title, body, labels) in enumerate(CJK_REVIEWS)]
+    prefix = write_run(tmp_path_factory.mktemp("cjk") / "run", published,
+                       [make_product("grinder-cjk", published, CJK_WITHHELD)])
+    return prefix, published
+
+
+@pytest.fixture(scope="module")
+def cjk_server(cjk_run, browser_tools):
+    server = Server(cjk_run[0], env={"REVIEW_SIGNING_KEY": TEST_KEY.secret.decode(),
+                                     "REVIEW_SIGNING_KEY_ID": TEST_KEY.key_id})
+    yield server
+    server.stop()
+
+
+def _english_ui_strings():
+    """English catalogue texts without placeholders: none may show in another locale."""
+    return [v for k, v in catalogue("en").items()
+            if "{" not in v and len(v) >= 4 and k not in ("language_name", "list_separator")]
+
+
+def _served_doc(server, product_id):
+    import urllib.request
+    with urllib.request.urlopen(f"{server.url}/api/reviews?product_id={product_id}", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_widget_in_each_locale_by_data_locale_attribute(cjk_server, cjk_run, locale):
+    """?locale= makes the example page set data-locale: every widget word is the catalogue's, the reviews
+    are untouched (text, own lang, dir=auto), and the JSON-LD does not change with the language."""
+    _, published = cjk_run
+    shot = ARTIFACTS / f"widget-{locale}.png"
+    out = drive(f"{cjk_server.url}/example.html?product_id=grinder-cjk&locale={locale}",
+                [{"do": "open_moderation"}, {"do": "snapshot"}, {"do": "screenshot", "path": str(shot)}])
+    assert out["pageErrors"] == [], out["pageErrors"]
+    snap = out["snapshots"][0]
+    assert snap["dataLocale"] == locale and snap["uiLocale"] == locale and snap["rootLang"] == locale
+
+    n, withheld = len(published), sum(CJK_WITHHELD.values())
+    average = sum(r["rating"] for r in published) / n
+    assert snap["heading"] == t(locale, "heading")
+    assert snap["average"] == t(locale, "average", average=f"{average:.1f}")
+    assert snap["reviewCount"] == t(locale, "review_count", count=n)
+    assert snap["histogramLabels"] == [t(locale, "histogram_star", stars=s) for s in (5, 4, 3, 2, 1)]
+    assert snap["histogramNote"] == t(locale, "histogram_note")
+    items = [t(locale, "not_shown_item", count=CJK_WITHHELD[code], reason=t(locale, f"reason_{code}"))
+             for code in sorted(CJK_WITHHELD)]
+    assert snap["notShown"] == t(locale, "not_shown", count=withheld,
+                                 reasons=catalogue(locale)["list_separator"].join(items))
+    assert snap["notShownCount"] == withheld
+    # The disclosure, statement by statement.
+    assert snap["moderationTitle"] == t(locale, "moderation_title")
+    expected_lines = {key: t(locale, key) for key in ("moderation_neutral", "moderation_verified", "moderation_badges",
+                                                      "moderation_order", "moderation_language",
+                                                      "moderation_automated_not_used")}
+    expected_lines["moderation_policy"] = t(locale, "moderation_policy", id="minimal-publish-all", version="0.1.0")
+    assert snap["moderationLines"] == expected_lines
+    assert t(locale, "badge_verified_purchase") in snap["moderationLines"]["moderation_verified"]
+    # Sorting, paging.
+    assert snap["sortLabel"] == t(locale, "sort_label")
+    assert snap["sortOptions"] == [t(locale, f"sort_{k}") for k in ("recent", "rating_desc", "rating_asc")]
+    assert (snap["prevText"], snap["nextText"]) == (t(locale, "page_prev"), t(locale, "page_next"))
+    assert snap["pageInfo"] == t(locale, "page_info", page=1, pages=2)
+    # The reviews: never translated or altered; their own language; dates through Intl.
+    source = {r["review_id"]: r for r in published}
+    assert [r["id"] for r in snap["reviews"]] == [x[0] for x in CJK_REVIEWS[:10]]
+    for r in snap["reviews"]:
+        assert r["body"] == source[r["id"]]["body"] and r["title"] == source[r["id"]]["title"]
+        assert r["lang"] == source[r["id"]]["language"]
+        assert r["bodyDir"] == "auto" and (r["title"] is None or r["titleDir"] == "auto")
+        assert r["body"] in snap["visibleText"]
+        assert r["ratingText"] == t(locale, "rating_short", rating=source[r["id"]]["rating"])
+    assert snap["reviews"][0]["dateText"] == NEWEST_DATE[locale]
+    badges = {r["id"]: r["badgeTexts"] for r in snap["reviews"]}
+    assert badges["ko-1"] == [t(locale, "badge_verified_purchase"), t(locale, "badge_incentivized")]
+    assert badges["zh-hans-1"] == [t(locale, "badge_syndicated_partner", partner="PartnerShop")]
+    assert badges["zh-hant-1"] == [t(locale, "badge_employee")]
+    if locale != "en":
+        leaked = [s for s in _english_ui_strings() if s in snap["visibleText"]]
+        assert not leaked, leaked
+    # JSON-LD: language-neutral, the same in every locale, inLanguage per review.
+    (ld,) = snap["jsonld"]
+    served = _served_doc(cjk_server, "grinder-cjk")["json_ld"]
+    assert ld == {**served, "name": "grinder-cjk"}
+    own = [p for p in published if p["review_id"] != "zh-hans-1"]   # the syndicated one is not marked up
+    assert [(r["reviewBody"], r.get("inLanguage")) for r in ld["review"]] == [(p["body"], p["language"]) for p in own][:10]
+    assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_a_right_to_left_review_keeps_the_layout(cjk_server):
+    out = drive(f"{cjk_server.url}/example.html?product_id=grinder-cjk&locale=ja", [{"do": "snapshot"}])
+    reviews = {r["id"]: r for r in out["snapshots"][0]["reviews"]}
+    arabic = reviews["ar-1"]
+    assert arabic["bodyDirection"] == "rtl" and arabic["headDirection"] == "ltr"
+    assert all(r["bodyDirection"] == "ltr" for rid, r in reviews.items() if rid != "ar-1")
+    assert arabic["bodyRect"] == reviews["ja-1"]["bodyRect"], "the same box as every other review"
+
+
+@pytest.mark.parametrize("html_lang, data_locale, expected", [
+    ("ko", None, "ko"),
+    ("zh-TW", None, "zh-Hant"),
+    ("zh-CN", None, "zh-Hans"),
+    ("ja-JP", None, "ja"),
+    ("ko", "ja", "ja"),            # data-locale wins over <html lang>
+    ("ko", "fr", "ko"),            # an unsupported data-locale falls through to <html lang>
+])
+def test_locale_from_html_lang(cjk_server, html_lang, data_locale, expected):
+    query = f"&locale={data_locale}" if data_locale else ""
+    out = drive(f"{cjk_server.url}/example.html?product_id=grinder-cjk{query}", [{"do": "snapshot"}],
+                htmlLang=html_lang, locale="en-US")
+    snap = out["snapshots"][0]
+    assert snap["htmlLang"] == html_lang
+    assert snap["uiLocale"] == expected and snap["heading"] == t(expected, "heading")
+
+
+@pytest.mark.parametrize("browser, html_lang, expected", [
+    ("ja-JP", "", "ja"),
+    ("ko-KR", "", "ko"),
+    ("zh-TW", "", "zh-Hant"),
+    ("zh-CN", "", "zh-Hans"),
+    ("fr-FR", "", "en"),           # nothing supported: English
+    ("ko-KR", "fr", "ko"),         # an unsupported <html lang> falls through to the browser's languages
+])
+def test_locale_from_browser_language(cjk_server, browser, html_lang, expected):
+    out = drive(f"{cjk_server.url}/example.html?product_id=grinder-cjk", [{"do": "snapshot"}],
+                htmlLang=html_lang, locale=browser)
+    snap = out["snapshots"][0]
+    assert snap["navigatorLanguages"][0] == browser and snap["htmlLang"] == (html_lang or None)
+    assert snap["uiLocale"] == expected and snap["heading"] == t(expected, "heading")
+    assert snap["reviewCount"] == t(expected, "review_count", count=len(CJK_REVIEWS))
+
+
+def test_server_locale_option_sets_data_locale(cjk_run, browser_tools):
+    """What `make widget-demo LOCALE=zh-Hans` runs: serve.py --locale."""
+    server = Server(cjk_run[0], "--locale", "zh-Hans", env={"REVIEW_SIGNING_KEY": TEST_KEY.secret.decode(),
+                                                            "REVIEW_SIGNING_KEY_ID": TEST_KEY.key_id})
+    try:
+        out = drive(f"{server.url}/example.html?product_id=grinder-cjk", [{"do": "snapshot"}], locale="en-US")
+    finally:
+        server.stop()
+    snap = out["snapshots"][0]
+    assert snap["dataLocale"] == "zh-Hans" and snap["uiLocale"] == "zh-Hans"
+    assert snap["heading"] == t("zh-Hans", "heading")
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+def test_reviews_unavailable_state_is_localized(cjk_server, locale):
+    out = drive(f"{cjk_server.url}/example.html?product_id=no-such-product&locale={locale}", [{"do": "snapshot"}],
+                waitState="error")
+    snap = out["snapshots"][0]
+    assert snap["state"] == "error" and snap["visibleText"].strip() == t(locale, "unavailable")
+    assert snap["error"] == "HTTP 404"
+
+
+def test_demo_page_in_japanese(demo_run, demo_server):
+    """The demo run (Japanese, Korean and English reviews; detectors that ran) in Japanese."""
+    product_id, by_product = _pick_product(demo_run.records("published"))
+    mine = by_product[product_id]
+    shot = ARTIFACTS / "widget-demo-ja.png"
+    out = drive(f"{demo_server.url}/example.html?product_id={product_id}&locale=ja",
+                [{"do": "open_moderation"}, {"do": "snapshot"}, {"do": "screenshot", "path": str(shot)}])
+    assert out["pageErrors"] == []
+    snap = out["snapshots"][0]
+    assert snap["uiLocale"] == "ja" and snap["reviewCount"] == t("ja", "review_count", count=len(mine))
+    doc = _served_doc(demo_server, product_id)
+    scored = [d["id"] for d in doc["moderation"]["detectors"] if d["status"] == "scored"]
+    assert scored, "the demo run scores reviews with its detectors"
+    assert snap["moderationLines"]["moderation_automated_used"] == t(
+        "ja", "moderation_automated_used",
+        detectors=catalogue("ja")["list_separator"].join(t("ja", f"detector_{d}") for d in scored))
+    bodies = {r["review_id"]: r["body"] for r in mine}
+    assert all(r["body"] == bodies[r["id"]] for r in snap["reviews"])
+    assert not [s for s in _english_ui_strings() if s in snap["visibleText"]]
+    assert shot.exists()

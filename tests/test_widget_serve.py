@@ -124,3 +124,46 @@ def test_http_routes_headers_and_no_key_in_responses(http_server):
                       ("/api/products", "/api/reviews?product_id=prod", "/example.html", "/review-widget.js",
                        "/example.js"))
     assert TEST_KEY.secret not in served and signing.DEMO_KEY not in served
+
+
+def test_message_catalogues_are_served_for_widgets_embedded_elsewhere(http_server):
+    for locale in serve.LOCALES:
+        status, headers, body = _get(http_server + f"/i18n/{locale}.json")
+        assert status == 200 and headers["Content-Type"].startswith("application/json")
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert json.loads(body)["heading"]
+    assert _get(http_server + "/i18n/fr.json")[0] == 404
+    assert _get(http_server + "/i18n/../serve.py")[0] == 404
+    status, _, page = _get(http_server + "/example.html")
+    assert status == 200 and b"data-locale" not in page   # no --locale: the page's <html lang>, then the browser
+
+
+@pytest.mark.parametrize("locale", serve.LOCALES)
+def test_locale_option_sets_data_locale_on_the_example_page(tmp_path, locale):
+    catalog = load_catalog(str(hostile_run(tmp_path)), KEYS)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(catalog, locale=locale))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, headers, page = _get(f"http://127.0.0.1:{server.server_address[1]}/example.html")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"]
+    assert page.count(b"data-locale=") == 1
+    assert f'<div id="reviews" data-review-widget data-locale="{locale}" '.encode() in page
+
+
+def test_an_unsupported_locale_is_refused():
+    with pytest.raises(ValueError, match="unsupported locale"):
+        make_handler(serve.Catalog(), locale="fr")
+    with pytest.raises(SystemExit):
+        serve.main(["--output", "x", "--locale", "fr"])
+
+
+def test_make_widget_demo_passes_locale_through():
+    import subprocess
+    res = subprocess.run(["make", "-n", "widget-demo", "LOCALE=ja", "OUTPUT=out/elsewhere", "STAMP="],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "-m widget.serve --output out/elsewhere" in res.stdout and "--locale ja" in res.stdout

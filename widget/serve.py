@@ -1,7 +1,7 @@
 """Serves a run's widget documents and the example storefront page, verifying every review first.
 
     python -m widget.serve --output PREFIX [--port 8000] [--host 127.0.0.1]
-                           [--key-file F | $REVIEW_SIGNING_KEY] [--allow-demo-key]
+                           [--key-file F | $REVIEW_SIGNING_KEY] [--allow-demo-key] [--locale ja]
 
 ``PREFIX`` is a pipeline output prefix (a directory or ``gs://`` prefix, read through Beam's
 FileSystems). At start-up the server
@@ -20,8 +20,11 @@ FileSystems). At start-up the server
 The key never leaves this process: the browser gets only documents and static files.
 
 Routes: ``/`` (→ ``/example.html``), ``/api/products``, ``/api/reviews?product_id=ID``,
-``/healthz``, and the files in ``widget/static/``. The first line on stdout is
-``serving http://HOST:PORT/`` (``--port 0`` picks a free port).
+``/healthz``, the files in ``widget/static/`` and the widget's message catalogues
+``/i18n/<locale>.json`` (``widget/static/i18n/``). ``--locale`` sets ``data-locale`` on the example
+page's widget element (without it the widget follows the page's ``<html lang>``, then the
+browser's languages). The first line on stdout is ``serving http://HOST:PORT/`` (``--port 0``
+picks a free port).
 """
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ from pipeline import display
 
 LOG = logging.getLogger("widget.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+I18N_DIR = STATIC_DIR / "i18n"
+LOCALES = ("en", "ja", "ko", "zh-Hans", "zh-Hant")   # one catalogue each in widget/static/i18n/
 NOT_VERIFIED = "signature_not_verified"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".json": "application/json; charset=utf-8",
@@ -134,8 +139,24 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
     return catalog
 
 
-def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR):
+def example_page(html_bytes: bytes, locale: Optional[str]) -> bytes:
+    """The example page, with ``data-locale`` on its widget element when ``locale`` is given."""
+    if not locale:
+        return html_bytes
+    if locale not in LOCALES:
+        raise ValueError(f"unsupported locale {locale!r} (one of {', '.join(LOCALES)})")
+    marker = b"data-review-widget "
+    if marker not in html_bytes:
+        raise ValueError("the example page has no data-review-widget element")
+    return html_bytes.replace(marker, marker + f'data-locale="{locale}" '.encode("ascii"), 1)
+
+
+def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR, locale: Optional[str] = None):
     static = {"/" + p.name: p for p in static_dir.iterdir() if p.is_file()}
+    if (static_dir / "i18n").is_dir():
+        static.update({"/i18n/" + p.name: p for p in (static_dir / "i18n").iterdir()
+                       if p.is_file() and p.suffix == ".json"})
+    example_page(b"data-review-widget ", locale)   # an unsupported locale fails here, not per request
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "review-widget"
@@ -185,9 +206,14 @@ def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR):
                 path = static[url.path]
                 ctype = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
                 extra = {"Cache-Control": "no-cache"}
+                body = path.read_bytes()
                 if path.suffix == ".html":
                     extra["Content-Security-Policy"] = CSP
-                self._send(HTTPStatus.OK, path.read_bytes(), ctype, extra)
+                    if url.path == "/example.html":
+                        body = example_page(body, locale)
+                if url.path.startswith("/i18n/"):   # catalogues are read by widgets embedded elsewhere too
+                    extra["Access-Control-Allow-Origin"] = "*"
+                self._send(HTTPStatus.OK, body, ctype, extra)
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
@@ -202,6 +228,9 @@ def main(argv=None) -> int:
     parser.add_argument("--key-file", default=None, help="file holding the signing key (else $REVIEW_SIGNING_KEY)")
     parser.add_argument("--allow-demo-key", action="store_true",
                         help="also accept records signed with the demo key (demo runs only)")
+    parser.add_argument("--locale", default=None, choices=LOCALES,
+                        help="language of the example page's widget (sets data-locale); default: the "
+                             "page's <html lang>, then the browser's languages")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -214,11 +243,12 @@ def main(argv=None) -> int:
         print(f"error: no widget documents under {args.output}/widget/ (run the pipeline first)", file=sys.stderr)
         return 2
     catalog = load_catalog(args.output, keys)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(catalog))
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
     host, port = server.server_address[:2]
     print(f"serving http://{host}:{port}/", flush=True)
     print(f"  example page: http://{host}:{port}/example.html   ({len(catalog.docs)} products; "
-          f"{len(catalog.published_invalid)} published records failed verification and are not shown)", flush=True)
+          f"{len(catalog.published_invalid)} published records failed verification and are not shown; "
+          f"widget locale: {args.locale or 'from <html lang> / the browser'})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

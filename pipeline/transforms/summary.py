@@ -16,8 +16,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.context import RunContext
-from pipeline.files import write_json
 from pipeline.display import star_bucket
+from pipeline.files import write_json
+from pipeline.i18n import check_locale, localized_summary
 
 LOG = logging.getLogger(__name__)
 RULE = "input_lines == decisions + dead_letters"
@@ -29,8 +30,12 @@ class ConservationError(RuntimeError):
     """Raised when records were lost or duplicated between input and output."""
 
 
-def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext, margin: float = 0.02) -> Dict:
-    """(category, key) counts → the run_summary.json document."""
+def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext, margin: float = 0.02,
+                  locale: str = "en") -> Dict:
+    """(category, key) counts → the run_summary.json document.
+
+    ``locale`` (``--report_locale``) is the language of ``localized``, the sentences meant for people
+    (conservation, parity verdict and warnings, outcome); every other field is the same in any locale."""
     by: Dict[str, Counter] = {}
     for (category, key), n in counts:
         by.setdefault(category, Counter())[key] += n
@@ -40,7 +45,7 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
     input_lines = sum(get("input").values())
     n_decisions, n_dead = sum(decisions.values()), sum(dead.values())
     ok = input_lines == n_decisions + n_dead
-    return {
+    summary = {
         "run_id": ctx.run_id,
         "input_lines": input_lines,
         "blank_lines": sum(get("blank").values()),
@@ -77,6 +82,8 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
         "output": ctx.output,
         "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
+    summary["localized"] = localized_summary(summary, locale)
+    return summary
 
 
 class WriteRunSummary(beam.PTransform):
@@ -86,10 +93,11 @@ class WriteRunSummary(beam.PTransform):
     (Decision), ``dead_letters`` (DeadLetter), ``published``, ``products``.
     """
 
-    def __init__(self, ctx: RunContext, parity_margin: float = 0.02):
+    def __init__(self, ctx: RunContext, parity_margin: float = 0.02, report_locale: str = "en"):
         super().__init__()
         self._ctx = ctx
         self._margin = parity_margin
+        self._locale = check_locale(report_locale)
 
     def expand(self, pcolls):
         keyed = [
@@ -105,7 +113,7 @@ class WriteRunSummary(beam.PTransform):
                 | "FlattenCounts" >> beam.Flatten()
                 | "SumPerKey" >> beam.CombinePerKey(sum)
                 | "AllCounts" >> beam.combiners.ToList()
-                | "WriteSummary" >> beam.Map(write_and_check, ctx, self._margin))
+                | "WriteSummary" >> beam.Map(write_and_check, ctx, self._margin, self._locale))
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> Tuple[float, float]:
@@ -184,8 +192,8 @@ def _decision_keys(decision):
         yield ("redacted", "reviews"), 1
 
 
-def write_and_check(counts, ctx: RunContext, margin: float = 0.02):
-    summary = build_summary(counts, ctx, margin)
+def write_and_check(counts, ctx: RunContext, margin: float = 0.02, locale: str = "en"):
+    summary = build_summary(counts, ctx, margin, locale)
     path = FileSystems.join(ctx.output.rstrip("/"), SUMMARY_FILE)
     write_json(path, summary)
     LOG.info("Run summary written to %s: %s", path, summary["conservation"]["detail"])
@@ -193,7 +201,7 @@ def write_and_check(counts, ctx: RunContext, margin: float = 0.02):
         LOG.warning("Parity audit: %s", warning)
     try:
         from pipeline.report import write_report
-        report = write_report(summary, FileSystems.join(ctx.output.rstrip("/"), REPORT_FILE))
+        report = write_report(summary, FileSystems.join(ctx.output.rstrip("/"), REPORT_FILE), locale)
         LOG.info("Transparency report written to %s", report)
     except Exception as exn:  # noqa: BLE001 - a chart problem must not fail a finished run
         LOG.error("Could not write the transparency report: %s", exn)

@@ -2,8 +2,13 @@
 //
 //   node widget/browser/drive.mjs '<plan as JSON>'
 //
-// plan: {url, chromium?, bypassCSP?, userDataDir, steps: [...]}; each step is one of
+// plan: {url, chromium?, bypassCSP?, userDataDir, steps: [...], locale?, htmlLang?, waitState?}
+//   locale: the browser's language (Playwright's context option: navigator.languages, Accept-Language)
+//   htmlLang: rewrite the example page's <html lang="..."> to this value; "" removes the attribute
+//   waitState: the widget state to wait for before the steps ("ready" by default, or "error")
+// each step is one of
 //   {"do": "snapshot"}                  record what the widget shows (see snapshot() below)
+//   {"do": "open_moderation"}           expand the "how we moderate" note
 //   {"do": "sort", "value": "rating_desc"}   choose a sort order in the widget's select
 //   {"do": "next"} | {"do": "prev"}     click the pager
 //   {"do": "all_pages"}                 record the review ids of every page (clicking Next)
@@ -21,6 +26,23 @@ function snapshot() {
   const text = (sel) => (q(sel) ? q(sel).textContent : null);
   return {
     state: root.getAttribute("data-state"),
+    uiLocale: root.getAttribute("data-ui-locale"),
+    rootLang: root.getAttribute("lang"),
+    dataLocale: root.getAttribute("data-locale"),
+    htmlLang: document.documentElement.getAttribute("lang"),
+    navigatorLanguages: [...navigator.languages],
+    heading: text("[data-role=heading]"),
+    sortLabel: q("[data-role=sort]") ? q("[data-role=sort]").parentElement.firstChild.textContent : null,
+    sortOptions: q("[data-role=sort]") ? [...q("[data-role=sort]").options].map((o) => o.textContent) : [],
+    prevText: text("[data-role=prev]"),
+    nextText: text("[data-role=next]"),
+    histogramLabels: [...root.querySelectorAll("[data-role=histogram] li")].map(
+      (li) => li.querySelector(".rw-hist-label").textContent),
+    histogramNote: text(".rw-hist-note"),
+    moderationTitle: text("[data-role=moderation] summary"),
+    moderationLines: Object.fromEntries([...root.querySelectorAll("[data-role=moderation] p[data-message]")].map(
+      (p) => [p.getAttribute("data-message"), p.textContent])),
+    error: root.getAttribute("data-error"),
     sort: q("[data-role=sort]") ? q("[data-role=sort]").value : null,
     page: root.getAttribute("data-page"),
     pageInfo: text("[data-role=page-info]"),
@@ -35,6 +57,15 @@ function snapshot() {
       id: li.getAttribute("data-review-id"),
       rating: Number(li.getAttribute("data-rating")),
       createdAt: li.querySelector("time").getAttribute("datetime"),
+      dateText: li.querySelector("time").textContent,
+      lang: li.getAttribute("lang"),
+      bodyDir: li.querySelector("[data-role=body]").getAttribute("dir"),
+      bodyDirection: getComputedStyle(li.querySelector("[data-role=body]")).direction,
+      headDirection: getComputedStyle(li.querySelector(".rw-review-head")).direction,
+      titleDir: li.querySelector("[data-role=title]") ? li.querySelector("[data-role=title]").getAttribute("dir") : null,
+      bodyRect: (() => { const r = li.querySelector("[data-role=body]").getBoundingClientRect();
+        return { left: r.left, right: r.right, width: r.width }; })(),
+      ratingText: li.querySelector(".rw-rating").textContent,
       title: li.querySelector("[data-role=title]") ? li.querySelector("[data-role=title]").textContent : null,
       body: li.querySelector("[data-role=body]").textContent,
       badges: [...li.querySelectorAll("[data-badge]")].map((b) => b.getAttribute("data-badge")),
@@ -61,6 +92,7 @@ const context = await chromium.launchPersistentContext(plan.userDataDir, {
   headless: true,
   bypassCSP: !!plan.bypassCSP,
   viewport: { width: 1000, height: 900 },
+  ...(plan.locale ? { locale: plan.locale } : {}),
 });
 try {
   const page = context.pages()[0] || await context.newPage();
@@ -68,11 +100,21 @@ try {
   page.on("pageerror", (e) => out.pageErrors.push(String(e)));
   page.on("dialog", async (d) => { out.dialogs += 1; await d.dismiss(); });
   page.on("request", (r) => out.requests.push(r.url()));
+  if (plan.htmlLang !== undefined && plan.htmlLang !== null) {
+    await page.route("**/example.html*", async (route) => {
+      const resp = await route.fetch();
+      const html = (await resp.text()).replace(/<html[^>]*>/,
+        plan.htmlLang === "" ? "<html>" : `<html lang="${plan.htmlLang}">`);
+      await route.fulfill({ response: resp, body: html });
+    });
+  }
   await page.goto(plan.url, { waitUntil: "load" });
-  await page.waitForSelector("[data-review-widget][data-state=ready]", { timeout: 20000 });
+  await page.waitForSelector(`[data-review-widget][data-state=${plan.waitState || "ready"}]`, { timeout: 20000 });
   await page.waitForTimeout(plan.settleMs ?? 200);   // let any injected handler (onerror) have its chance
   for (const step of plan.steps) {
     if (step.do === "snapshot") out.snapshots.push(await page.evaluate(snapshot));
+    else if (step.do === "open_moderation") await page.evaluate(() => {
+      document.querySelector("[data-review-widget] [data-role=moderation]").open = true; });
     else if (step.do === "sort") await page.selectOption("[data-review-widget] [data-role=sort]", step.value);
     else if (step.do === "next") await page.click("[data-review-widget] [data-role=next]");
     else if (step.do === "prev") await page.click("[data-review-widget] [data-role=prev]");
