@@ -115,7 +115,7 @@ _TLD = (r"(?:com|net|org|edu|gov|mil|int|info|biz|io|co|me|us|uk|jp|kr|de|fr|ca|
         r"es|it|nl|se|ch|eu|xyz|app|dev|ai|tv|cc|ne|or|ac|go|pe|ad|gr|lg|ed|mail|한국|日本|コム|컴)")
 _OBF_EMAIL = re.compile(
     rf"(?<![\w.+-])({_LOCAL}(?:\s*{_DOT_WORD}\s*{_LOCAL})*)\s*{_AT_WORD}\s*({_DOMAIN_LABEL}(?:\s*(?:{_DOT_WORD}|\.)\s*{_DOMAIN_LABEL})*?)"
-    rf"\s*(?:{_DOT_WORD}|\.)\s*{_TLD}(?![A-Za-z0-9])", re.IGNORECASE)
+    rf"\s*(?:{_DOT_WORD}|\.)\s*{_TLD}(?:\s*(?:{_DOT_WORD}|\.)\s*{_TLD})*(?![A-Za-z0-9])", re.IGNORECASE)
 _BRACKETED = re.compile(r"[\[\(\{<]|골뱅이|엣|앳|アット|あっと|mark", re.IGNORECASE)
 _MAIL_PROVIDERS = re.compile(
     r"^(?:g\s?mail|googlemail|yahoo|ymail|hotmail|outlook|live|msn|aol|icloud|me|mac|proton(?:mail)?|pm|"
@@ -246,7 +246,7 @@ _PASSPORT = re.compile(
 
 _PHONE_CAND = re.compile(
     r"(?<![A-Za-z0-9.+\-/#])(?:(?:\+|00)\s?\d{1,3}(?:\s?\(0\))?(?:\s?[-.–]\s?|\s)?)?(?:\(\d{1,5}\)\s?[-.–]?\s?)?"
-    r"\d{1,6}(?:(?:\s?[-.–]\s?|\s)\d{1,6}){0,5}(?![0-9])")
+    r"\d{1,12}(?:(?:\s?[-.–]\s?|\s)\d{1,8}){0,5}(?![0-9])")
 _PHONE_REGIONS = ("US", "KR", "JP", "GB", "CN")
 _REGION = {"en": "US", "ko": "KR", "ja": "JP", "zh": "CN", "de": "DE", "fr": "FR", "es": "ES",
            "it": "IT", "pt": "BR", "nl": "NL", "pl": "PL", "ru": "RU", "tr": "TR", "ro": "RO"}
@@ -324,9 +324,19 @@ def _iban_span(text: str, start: int, end: int) -> Tuple[int, int]:
         if not candidate[cut - 1].isalnum():
             continue
         compact = re.sub(r"[\s\-]", "", candidate[:cut]).upper()
-        if 15 <= len(compact) <= 34 and _iban.is_valid(compact):
+        if 15 <= len(compact) <= 34 and _iban_ok(compact):
             return start, start + cut
     return start, 0
+
+
+def _iban_ok(compact: str) -> bool:
+    """ISO 13616 country, length and mod-97 check (the national BBAN checks are left out: a typo'd
+    or foreign-format account number is still somebody's account number)."""
+    try:
+        _iban.validate(compact, check_country=False)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _phone_ok(cand: str, regions: Tuple[str, ...]) -> bool:
@@ -400,19 +410,21 @@ _JA_POSTAL = re.compile(r"〒\s?\d{3}\s?[-‐−ー]?\s?\d{4}")
 
 _KO_ADMIN = r"(?:[가-힣]{1,6}(?:특별시|광역시|특별자치시|특별자치도|도|시)\s?)"
 _KO_DISTRICT = r"(?:[가-힣]{1,5}(?:시|군|구)\s?)"
-_KO_UNIT = r"(?:\s?,?\s?(?:[가-힣A-Za-z0-9]{1,12}(?:아파트|빌라|맨션|오피스텔|타워|빌딩)\s?)?(?:\d{1,4}\s?동\s?)?\d{1,5}\s?호)?"
+_KO_APT_BRANDS = r"(?:힐스테이트|래미안|자이|푸르지오|아이파크|e편한세상|롯데캐슬|더샵|위브|센트레빌|두산위브|해링턴플레이스|스카이뷰)"
+_KO_UNIT = r"(?:\s?,?\s?(?:[가-힣A-Za-z0-9]{0,12}(?:아파트|빌라|맨션|오피스텔|타워|빌딩)\s?|" + _KO_APT_BRANDS + r"[가-힣A-Za-z0-9]{0,8}\s?)?(?:\d{1,4}\s?동\s?)?\d{1,5}\s?호)?"
 _KO_ROAD = re.compile(
     rf"(?:{_KO_ADMIN}?{_KO_DISTRICT}{{1,2}}[가-힣0-9]{{1,10}}(?:대로|로|길)\s?\d{{1,4}}(?:번?길\s?\d{{1,4}})?(?:-\d{{1,4}})?"
     rf"|[가-힣0-9]{{1,10}}(?:대로|로)\s?\d{{1,4}}번?길\s?\d{{1,4}}(?:-\d{{1,4}})?"
     rf"|[가-힣]{{1,8}}대로\s?\d{{1,4}}(?:-\d{{1,4}})?(?![\d가-힣])"
-    rf"|[가-힣]{{2,8}}(?:로|길)\s?\d{{1,4}}(?:-\d{{1,4}})?(?=\s?,?\s?(?:\d{{1,4}}\s?동|\d{{1,5}}\s?호|\d{{1,3}}\s?층|[가-힣A-Za-z0-9]{{1,12}}(?:아파트|빌라|빌딩)|\())"
+    rf"|[가-힣]{{2,8}}(?:로|길)\s?\d{{1,4}}(?:-\d{{1,4}})?(?=\s?,?\s?(?:\d{{1,4}}\s?동|\d{{1,5}}\s?호|\d{{1,3}}\s?층|[가-힣A-Za-z0-9]{{1,12}}(?:아파트|빌라|빌딩)|{_KO_APT_BRANDS}|\())"
     rf"){_KO_UNIT}(?:\s?\([가-힣]{{1,6}}동(?:,\s?[가-힣A-Za-z0-9]{{1,12}})?\))?")
 _KO_LOT = re.compile(
     rf"(?:{_KO_ADMIN}?{_KO_DISTRICT}{{1,2}}(?:[가-힣0-9]{{1,6}}(?:읍|면)\s?)?[가-힣0-9]{{1,8}}(?:동|리|가)\s?\d{{1,5}}(?:-\d{{1,5}})?(?:\s?번지)?"
     rf"|[가-힣0-9]{{1,8}}(?:동|리|가)\s?\d{{1,5}}(?:-\d{{1,5}}\s?번지|-\d{{1,5}}(?=\s?(?:번지|,|\s[가-힣]{{1,12}}(?:아파트|빌라))))"
     rf"|[가-힣0-9]{{1,8}}(?:동|리)\s?\d{{1,5}}\s?번지){_KO_UNIT}")
-_KO_APT = re.compile(r"(?:[가-힣A-Za-z0-9]{1,12}(?:아파트|빌라|맨션|오피스텔)\s?)?\d{1,4}\s?동\s?\d{2,5}\s?호")
-_KO_RELATIVE_WORDS = re.compile(r"^(?:이|그|저|요|이번|지난|다음|한|두|세|어느|다른|우리|아|잘|또|더|좀)")
+_KO_APT = re.compile(r"(?:[가-힣A-Za-z0-9]{0,12}(?:아파트|빌라|맨션|오피스텔)\s?|" + _KO_APT_BRANDS + r"[가-힣A-Za-z0-9]{0,8}\s?)?"
+                     r"\d{1,4}\s?동\s?\d{2,5}\s?호")
+_KO_RELATIVE_WORDS = re.compile(r"^(?:이|그|저|요|이번|지난|다음|한|두|세|네|어느|다른|우리|몇|여러|아|잘|또|더|좀)(?:\s|\d)")
 
 _JA_PREF = (r"(?:北海道|東京都|(?:京都|大阪)府|(?:青森|岩手|宮城|秋田|山形|福島|茨城|栃木|群馬|埼玉|千葉|神奈川|新潟|富山|石川|福井|"
             r"山梨|長野|岐阜|静岡|愛知|三重|滋賀|兵庫|奈良|和歌山|鳥取|島根|岡山|広島|山口|徳島|香川|愛媛|高知|福岡|佐賀|長崎|"
@@ -424,9 +436,9 @@ _JA_NUM = r"(?:\d{1,4}丁目\s?\d{1,4}(?:番地?|-)\s?\d{0,4}(?:号)?(?:\s?-\s?\
 _JA_ADDRESS = re.compile(
     rf"(?:{_JA_PREF}\s?{_JA_MUNI}{{0,3}}{_JA_TOWN}{_JA_NUM}"
     rf"|{_JA_MUNI}{{1,3}}{_JA_TOWN}(?:\d{{1,4}}丁目\s?\d{{1,4}}(?:番地?|-)\s?\d{{0,4}}(?:号)?|\d{{1,4}}丁目|\d{{1,4}}番地?\s?\d{{1,4}}号?"
-    rf"|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}(?=\s?(?:[一-龥ァ-ヶA-Za-z]{{0,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス)|\d{{1,4}}号室)))"
+    rf"|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}(?=\s?(?:[一-龥ァ-ヺーA-Za-z]{{0,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス|メゾン|パレス)|\d{{1,4}}号室)))"
     rf"|\d{{1,4}}丁目\s?\d{{1,4}}(?:番地?|-)\s?\d{{0,4}}(?:号)?)"
-    rf"(?:\s?[一-龥ァ-ヶA-Za-z]{{1,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス)?\s?\d{{1,4}}号室|\s?\d{{2,4}}号室)?")
+    rf"(?:\s?[一-龥ァ-ヺーA-Za-z]{{1,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス)?\s?\d{{1,4}}号室|\s?\d{{2,4}}号室)?")
 _JA_BAD_MUNI = re.compile(r"^(?:地区|区別|区間|市場|市販|町内|村上)")
 
 # ---------------------------------------------------------------------------------------------
@@ -441,15 +453,15 @@ back out up down over after before about regarding re your our their its his ok 
 _EN_NAME_TOKEN = r"[A-Z][a-z'’\-]+|[A-Z]\.|[A-Z][a-z]+-[A-Z][a-z]+|O'[A-Z][a-z]+|Mc[A-Z][a-z]+"
 _EN_SELF = re.compile(
     r"\b(?:my\s+name\s+is|my\s+name's|name's|i\s+am\s+called|i'm\s+called|they\s+call\s+me|"
-    r"my\s+full\s+name\s+is|this\s+is\s+(?=[A-Z][a-z]+\s+[A-Z][a-z]+\s+(?:from|here|speaking|writing))|signed|yours\s+truly|sincerely|regards|"
-    r"cheers|best|thanks|love|xoxo)\s*[,:\-]?\s+"
+    r"my\s+full\s+name\s+is|this\s+is(?=(?-i:\s+[A-Z][a-z]+\s+[A-Z][a-z'’]+\s+(?:from|here|speaking|writing)))|signed|yours\s+truly|sincerely|regards|"
+    r"cheers|best|thanks|love|xoxo)\s*([,:\-]?)\s+"
     r"((?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Za-z][a-z'’\-]+(?:\s+(?:[A-Z]\.\s*)?[A-Za-z][a-z'’\-]+){0,2})",
     re.IGNORECASE)
 _EN_CONTACT = re.compile(
     r"\b(?:ask\s+for|contact|speak\s+(?:to|with)|talk\s+to|talked\s+to|spoke\s+(?:to|with)|reach\s+out\s+to|"
     r"call|text|email|e-mail|message|dm|write\s+to|helped\s+by|served\s+by|thanks\s+to|shout\s*out\s+to|"
     r"our\s+(?:salesman|saleswoman|salesperson|agent|rep|technician|tech|installer|driver|realtor)|"
-    r"(?:salesman|saleswoman|salesperson|agent|rep|technician|installer|driver|realtor|manager)\s+named|named|"
+    r"(?:salesman|saleswoman|salesperson|agent|rep|technician|installer|driver|realtor|manager|guy|lady|woman|man)\s+named|"
     r"i'm|i\s+am|me,)"
     r"\s+((?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?((?:" + _EN_NAME_TOKEN + r")(?:\s+(?:" + _EN_NAME_TOKEN + r")){0,2})",
     re.IGNORECASE)
@@ -458,7 +470,7 @@ _EN_CONTACT_TAIL = re.compile(r"^\s*(?:at|on|@|via|by\s+(?:phone|email|mail)|dir
 _JA_NAME_CHARS = r"[一-龥々ァ-ヴーぁ-ゖ]"
 _JA_SELF = re.compile(
     r"(?:(?:私|わたし|僕|ぼく|俺|おれ|自分)の(?:名前|氏名|なまえ)は|(?:名前|氏名|なまえ)は|氏名[:：]|名前[:：]|フルネームは)\s?"
-    r"([一-龥々ァ-ヴー]{1,8}(?:\s[一-龥々ァ-ヴーぁ-ゖ]{1,6})?|[ぁ-ゖ]{2,8}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
+    r"([一-龥々ァ-ヴー]{1,8}(?:(?!です|でした|と申|とい|と言|だ|って)[ぁ-ゖ]){0,4}(?:\s[一-龥々ァ-ヴーぁ-ゖ]{1,6})?|[ぁ-ゖ]{2,8}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
     r"(?=です|でした|と申します|といいます|と言います|と申す|だ|って|[、。,.!！?？\s]|$)")
 _JA_MOUSU = re.compile(r"([一-龥々ァ-ヴー]{1,6}(?:\s?[一-龥々ァ-ヴーぁ-ゖ]{1,6})?)(?:と申します|と申す者|といいます|と言います|と名乗)")
 _JA_STAFF = re.compile(
@@ -499,18 +511,23 @@ def _trim_en_name(name: str, need_caps: bool) -> str:
 def _name_spans(text: str) -> List[Tuple[int, int]]:
     out: List[Tuple[int, int]] = []
     for m in _EN_SELF.finditer(text):
-        phrase = m.group(0)[: m.start(1 if m.group(1) else 2) - m.start()].lower()
+        title, name_at = m.group(2), m.start(3)
+        phrase = text[m.start():m.start(1)].lower()
         strong = "name" in phrase or "call" in phrase or "this is" in phrase
-        name = _trim_en_name(m.group(2), need_caps=not strong)
-        if not name or (not strong and not name[0].isupper()):
+        name = _trim_en_name(m.group(3), need_caps=not strong)
+        if not name:
             continue
-        if not strong and m.end() < len(text) and len(name.split()) == 1 and m.start() > 0 and \
-                not re.search(r"[\n.!?]\s*$|^\s*$", text[:m.start()][-3:] or ""):
-            # "Best, Anna" / "Thanks, Jo" only count as a sign-off at the end of the text.
-            if text[m.start(2) + len(name):].strip(" .!"):
+        if not strong:
+            # A sign-off ("Best, Anna", "Regards Tom Lee"): capitalised, not shouting, and the last
+            # words of the text; "best"/"love"/"thanks" need the comma.
+            if not name[0].isupper() or name.isupper():
                 continue
-        s = m.start(1) if m.group(1) else m.start(2)
-        out.append((s, m.start(2) + len(name)))
+            if not m.group(1) and not re.match(r"signed|yours|sincerely|regards", phrase):
+                continue
+            after = text[name_at + len(name):]
+            if re.match(r"\s+[a-z]", after) or (not m.group(1) and after.strip(" .!)\n")):
+                continue
+        out.append((m.start(2) if title else name_at, name_at + len(name)))
     for m in _EN_CONTACT.finditer(text):
         name = _trim_en_name(m.group(2), need_caps=True)
         if not name:
@@ -548,7 +565,7 @@ def _name_spans(text: str) -> List[Tuple[int, int]]:
 _HAS_CJK = re.compile(r"[가-힣一-龥ぁ-ゖァ-ヴ]")
 _NAME_TRIGGER = re.compile(
     r"name|call|ask|contact|speak|talk|spoke|reach|text|mail|message|dm\b|write|helped|served|thank|shout|"
-    r"named|our|i'm|i am|me,|signed|truly|sincerely|regards|cheers|best|love|xoxo|"
+    r"named|our|i'm|i am|me,|this is|signed|truly|sincerely|regards|cheers|best|love|xoxo|"
     r"名前|氏名|なまえ|申|言います|いいます|担当|店員|スタッフ|販売員|営業|配達員|連絡|問い合わせ|さん|様|氏|"
     r"이름|성함|성명|라고|라는|저는|전 |나는|난 |담당|매니저|기사|직원|상담|판매원|점원|사장|씨|님", re.IGNORECASE)
 _EMAIL_TRIGGER = re.compile(r"[@＠]|\bat\b|골뱅이|엣|앳|アット|あっと", re.IGNORECASE)
