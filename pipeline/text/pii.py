@@ -109,13 +109,17 @@ _LOCAL = r"[\w.+%'-]*[\w+%-]"
 _DOMAIN_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 _EMAIL = re.compile(
     rf"(?<![\w.+%-]){_LOCAL}\s?[@＠]\s?{_DOMAIN_LABEL}(?:\s?\.\s?{_DOMAIN_LABEL})*\s?\.\s?[^\W\d_]{{2,24}}(?![\w-])")
-_AT_WORD = r"(?:[\[\(\{<]\s*(?:at|@)\s*[\]\)\}>]|\bat\b|골뱅이|엣|앳|アットマーク|あっとまーく|アット|at\s?mark)"
+_AT_WORD = r"(?:[\[\(\{<]\s*(?:at|@)\s*[\]\)\}>]|アットマーク|あっとまーく|アット|\bat\s?mark\b|\bat\b|골뱅이|엣|앳)"
 _DOT_WORD = r"(?:[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]|\bdot\b|닷|쩜|점|ドット|どっと)"
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|info|biz|io|co|me|us|uk|jp|kr|de|fr|ca|au|cn|tw|hk|in|ru|br|"
         r"es|it|nl|se|ch|eu|xyz|app|dev|ai|tv|cc|ne|or|ac|go|pe|ad|gr|lg|ed|mail|한국|日本|コム|컴)")
-_OBF_EMAIL = re.compile(
-    rf"(?<![\w.+-])({_LOCAL}(?:\s*{_DOT_WORD}\s*{_LOCAL})*)\s*{_AT_WORD}\s*({_DOMAIN_LABEL}(?:\s*(?:{_DOT_WORD}|\.)\s*{_DOMAIN_LABEL})*?)"
-    rf"\s*(?:{_DOT_WORD}|\.)\s*{_TLD}(?:\s*(?:{_DOT_WORD}|\.)\s*{_TLD})*(?![A-Za-z0-9])", re.IGNORECASE)
+# Obfuscated forms are found from their "at" (on the lower-cased text): the domain and a known
+# top-level domain must follow it, then the local part is read backwards.
+_AT_FIND = re.compile(rf"{_AT_WORD}\s*")
+_OBF_TAIL = re.compile(
+    rf"({_DOMAIN_LABEL}(?:\s*(?:{_DOT_WORD}|\.)\s*{_DOMAIN_LABEL})*?)"
+    rf"\s*(?:{_DOT_WORD}|\.)\s*{_TLD}(?:\s*(?:{_DOT_WORD}|\.)\s*{_TLD})*(?![a-z0-9])")
+_OBF_HEAD = re.compile(rf"(?<![\w.+-])({_LOCAL}(?:\s*{_DOT_WORD}\s*{_LOCAL})*)\s*\Z")
 _BRACKETED = re.compile(r"[\[\(\{<]|골뱅이|엣|앳|アット|あっと|mark", re.IGNORECASE)
 _MAIL_PROVIDERS = re.compile(
     r"^(?:g\s?mail|googlemail|yahoo|ymail|hotmail|outlook|live|msn|aol|icloud|me|mac|proton(?:mail)?|pm|"
@@ -125,17 +129,23 @@ _MAIL_CONTEXT = re.compile(r"(?:e-?mail|mail|contact|reach|write|send|address|�
                            re.IGNORECASE)
 
 
-def _email_spans(text: str) -> List[Tuple[int, int]]:
+def _email_spans(text: str, lower: str) -> List[Tuple[int, int]]:
     spans = []
     if "@" in text or "＠" in text:
         spans += [m.span() for m in _EMAIL.finditer(text)]
-    for m in _OBF_EMAIL.finditer(text):
-        at_part = text[m.end(1):m.start(2)]
-        local, domain = m.group(1), m.group(2)
-        strong = (_BRACKETED.search(at_part) or re.search(r"[._\d]", local) or _MAIL_PROVIDERS.match(domain)
-                  or _MAIL_CONTEXT.search(text[max(0, m.start() - 40):m.start()]))
+    for m in _AT_FIND.finditer(lower):
+        tail = _OBF_TAIL.match(lower, m.end())
+        if not tail:
+            continue
+        head = _OBF_HEAD.search(lower, max(0, m.start() - 80), m.start())
+        if not head:
+            continue
+        local, domain = head.group(1), tail.group(1)
+        start = head.start(1)
+        strong = (_BRACKETED.search(m.group()) or re.search(r"[._\d]", local) or _MAIL_PROVIDERS.match(domain)
+                  or _MAIL_CONTEXT.search(lower[max(0, start - 40):start]))
         if strong:
-            spans.append(m.span())
+            spans.append((start, tail.end()))
     return spans
 
 
@@ -150,6 +160,7 @@ _TOKEN_PARAM = re.compile(
     r"_hs.*|mkt_tok|yclid|igshid|invite|recipient|rcpt|subscriber|unsubscribe|reset|verify|confirm|"
     r"redirect).*)$", re.IGNORECASE)
 _TOKEN_VALUE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.~%+/=]{12,}$|^[0-9a-f]{16,}$|^\d{8,}$|@", re.IGNORECASE)
+_FILE_SEGMENT = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|avif|ico|html?|php|aspx?|jsp|pdf|mp[34]|mov|css|js)$", re.IGNORECASE)
 _TOKEN_SEGMENT = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-~%+=.]{16,}$|^[0-9a-f]{24,}$|@|"
                             r"^(?:session|token|sid|auth|track|click|unsubscribe|reset|verify|confirm|invite)\b",
                             re.IGNORECASE)
@@ -169,7 +180,7 @@ def _url_needs_redaction(url: str) -> bool:
         return True
     if ";" in parts.path and re.search(r";\s*(?:jsessionid|sid|session)", parts.path, re.IGNORECASE):
         return True
-    return any(_TOKEN_SEGMENT.search(seg) for seg in parts.path.split("/") if seg)
+    return any(_TOKEN_SEGMENT.search(seg) for seg in parts.path.split("/") if seg and not _FILE_SEGMENT.search(seg))
 
 
 def _scheme_host(url: str) -> Tuple[str, str]:
@@ -238,6 +249,7 @@ _MYNUMBER_CONTEXT = re.compile(r"(?:マイナンバー|マイナ|個人番号|my
                                re.IGNORECASE)
 _SSN = re.compile(r"(?<![0-9A-Za-z\-])(?<!\d[\s.\-–])\d{3}([\s\-–.])\d{2}\1\d{4}(?![0-9])(?![\s.\-–]\d)|(?<![0-9A-Za-z\-])\d{9}(?![0-9])")
 _SSN_CONTEXT = re.compile(r"(?:ssn|social\s?security|soc\.?\s?sec|tin|itin|taxpayer|사회보장번호|社会保障番号)", re.IGNORECASE)
+_IBAN_START = re.compile(r"[A-Za-z]{2}\d{2}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,32}(?![A-Za-z0-9])", re.IGNORECASE)
 _PASSPORT = re.compile(
     r"(?:passport|passeport|pass\s?no|여권|旅券|パスポート|护照|護照)[^\n\d]{0,24}?"
@@ -285,34 +297,34 @@ def _valid_date(yy: str, mm: str, dd: str) -> bool:
     return 1 <= int(mm) <= 12 and 1 <= int(dd) <= 31
 
 
-def _id_spans(text: str) -> List[Tuple[int, int, str]]:
+def _id_spans(text: str, lower: str, n_digits: int) -> List[Tuple[int, int, str]]:
     out = []
-    for m in _RRN.finditer(text):
+    for m in _RRN.finditer(text) if n_digits >= 13 else ():
         d = _digits(m.group())
         if _code_context(text, m.start()) or not _valid_date(m.group(1), m.group(2), m.group(3)):
             continue
         # RRNs issued since October 2020 have no check digit: a dashed YYMMDD-Gxxxxxx is enough.
         if m.group(4) or _kr_rrn.is_valid(d):
             out.append((m.start(), m.end(), "national_id"))
-    for m in _MYNUMBER.finditer(text):
+    for m in _MYNUMBER.finditer(text) if n_digits >= 12 else ():
         d = _digits(m.group())
         if _code_context(text, m.start()) or not _jp_in.is_valid(d):
             continue
         if m.group(1) or _MYNUMBER_CONTEXT.search(text[max(0, m.start() - 30):m.start()]):
             out.append((m.start(), m.end(), "national_id"))
-    for m in _SSN.finditer(text):
+    for m in _SSN.finditer(text) if n_digits >= 9 else ():
         d = _digits(m.group())
         if _code_context(text, m.start()) or not _us_ssn.is_valid(d):
             continue
         sep = m.group(1)
         if sep == "-" or sep == "–" or _SSN_CONTEXT.search(text[max(0, m.start() - 30):m.start()]):
             out.append((m.start(), m.end(), "national_id"))
-    if any(c.isupper() for c in text):
+    if n_digits >= 8 and _IBAN_START.search(text):
         for m in _IBAN.finditer(text):
             s, e = _iban_span(text, m.start(), m.end())
             if e:
                 out.append((s, e, "iban"))
-    for m in _PASSPORT.finditer(text):
+    for m in _PASSPORT.finditer(text) if any(w in lower for w in _PASSPORT_WORDS) else ():
         out.append((m.start(1), m.end(1), "passport"))
     return out
 
@@ -452,18 +464,25 @@ her today tomorrow yesterday now then again please thanks thank hello hi hey dea
 back out up down over after before about regarding re your our their its his ok okay sure happy sorry glad""".split())
 _EN_NAME_TOKEN = r"[A-Z][a-z'’\-]+|[A-Z]\.|[A-Z][a-z]+-[A-Z][a-z]+|O'[A-Z][a-z]+|Mc[A-Z][a-z]+"
 _EN_SELF = re.compile(
-    r"\b(?:my\s+name\s+is|my\s+name's|name's|i\s+am\s+called|i'm\s+called|they\s+call\s+me|"
-    r"my\s+full\s+name\s+is|this\s+is(?=(?-i:\s+[A-Z][a-z]+\s+[A-Z][a-z'’]+\s+(?:from|here|speaking|writing)))|signed|yours\s+truly|sincerely|regards|"
-    r"cheers|best|thanks|love|xoxo)\s*([,:\-]?)\s+"
+    r"(?:my\s+name\s+is|my\s+name's|name's|i\s+am\s+called|i'm\s+called|they\s+call\s+me|my\s+full\s+name\s+is|"
+    r"this\s+is(?=(?-i:\s+[A-Z][a-z]+\s+[A-Z][a-z'’]+\s+(?:from|here|speaking|writing))))\s*[,:\-]?\s+"
     r"((?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Za-z][a-z'’\-]+(?:\s+(?:[A-Z]\.\s*)?[A-Za-z][a-z'’\-]+){0,2})",
     re.IGNORECASE)
+_EN_SIGNOFF = re.compile(
+    r"(?:signed|yours\s+truly|sincerely|regards|cheers|best|xoxo)\s*([,:\-]?)\s+"
+    r"((?-i:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+))?((?-i:[A-Z][a-z'’\-]+(?:\s+(?:[A-Z]\.\s*)?[A-Z][a-z'’\-]+){0,2}))",
+    re.IGNORECASE)
+_CONTACT_WORDS = ("ask for", "contact", "speak", "talk", "spoke", "reach out", "call", "text", "email", "e-mail",
+                  "message", "dm", "write to", "helped by", "served by", "thanks to", "shout", "our ", "salesman",
+                  "saleswoman", "salesperson", "agent", "rep ", "technician", "installer", "driver", "realtor",
+                  "manager", "i'm", "i am", "me,")
 _EN_CONTACT = re.compile(
-    r"\b(?:ask\s+for|contact|speak\s+(?:to|with)|talk\s+to|talked\s+to|spoke\s+(?:to|with)|reach\s+out\s+to|"
+    r"(?:ask\s+for|contact|speak\s+(?:to|with)|talk\s+to|talked\s+to|spoke\s+(?:to|with)|reach\s+out\s+to|"
     r"call|text|email|e-mail|message|dm|write\s+to|helped\s+by|served\s+by|thanks\s+to|shout\s*out\s+to|"
     r"our\s+(?:salesman|saleswoman|salesperson|agent|rep|technician|tech|installer|driver|realtor)|"
-    r"(?:salesman|saleswoman|salesperson|agent|rep|technician|installer|driver|realtor|manager|guy|lady|woman|man)\s+named|"
+    r"(?:salesman|saleswoman|salesperson|agent|rep|technician|installer|driver|realtor|manager)\s+named|"
     r"i'm|i\s+am|me,)"
-    r"\s+((?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?((?:" + _EN_NAME_TOKEN + r")(?:\s+(?:" + _EN_NAME_TOKEN + r")){0,2})",
+    r"\s+((?-i:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+))?((?-i:(?:" + _EN_NAME_TOKEN + r")(?:\s+(?:" + _EN_NAME_TOKEN + r")){0,2}))",
     re.IGNORECASE)
 _EN_CONTACT_TAIL = re.compile(r"^\s*(?:at|on|@|via|by\s+(?:phone|email|mail)|directly|-|:|,\s*(?:at|on)|\(|who|from|in\s+sales)", re.IGNORECASE)
 
@@ -508,27 +527,45 @@ def _trim_en_name(name: str, need_caps: bool) -> str:
     return " ".join(out)
 
 
-def _name_spans(text: str) -> List[Tuple[int, int]]:
+def _at_words(rx, text: str, lower: str, words) -> List:
+    """Matches of ``rx`` (which starts with one of ``words``) at each word-initial occurrence of the
+    words in ``lower``: far cheaper than letting the regex engine try every position."""
+    found = {}
+    for w in words:
+        i = lower.find(w)
+        while i >= 0:
+            if (i == 0 or not lower[i - 1].isalnum()) and i not in found:
+                m = rx.match(text, i)
+                if m:
+                    found[i] = m
+            i = lower.find(w, i + 1)
+    return [found[i] for i in sorted(found)]
+
+
+def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
     out: List[Tuple[int, int]] = []
-    for m in _EN_SELF.finditer(text):
-        title, name_at = m.group(2), m.start(3)
-        phrase = text[m.start():m.start(1)].lower()
-        strong = "name" in phrase or "call" in phrase or "this is" in phrase
-        name = _trim_en_name(m.group(3), need_caps=not strong)
-        if not name:
-            continue
-        if not strong:
-            # A sign-off ("Best, Anna", "Regards Tom Lee"): capitalised, not shouting, and the last
-            # words of the text; "best"/"love"/"thanks" need the comma.
-            if not name[0].isupper() or name.isupper():
+    if "name" in lower or "call" in lower or "this is" in lower:
+        for m in _at_words(_EN_SELF, text, lower, ("my name", "name's", "i am called", "i'm called", "they call",
+                                                   "my full name", "this is")):
+            name = _trim_en_name(m.group(2), need_caps=False)
+            if name:
+                out.append((m.start(1) if m.group(1) else m.start(2), m.start(2) + len(name)))
+    if any(w in lower for w in _SIGNOFF_WORDS):
+        for m in _at_words(_EN_SIGNOFF, text, lower, _SIGNOFF_WORDS):
+            # A sign-off ("Best, Anna", "Regards Tom Lee"): capitalised, not shouting; "best",
+            # "love", "thanks" need the comma and are only sign-offs at the end of the text or
+            # before the next sentence.
+            name = _trim_en_name(m.group(3), need_caps=True)
+            if not name or name.isupper():
                 continue
+            phrase = text[m.start():m.start(1)].lower()
             if not m.group(1) and not re.match(r"signed|yours|sincerely|regards", phrase):
                 continue
-            after = text[name_at + len(name):]
+            after = text[m.start(3) + len(name):]
             if re.match(r"\s+[a-z]", after) or (not m.group(1) and after.strip(" .!)\n")):
                 continue
-        out.append((m.start(2) if title else name_at, name_at + len(name)))
-    for m in _EN_CONTACT.finditer(text):
+            out.append((m.start(2) if m.group(2) else m.start(3), m.start(3) + len(name)))
+    for m in _at_words(_EN_CONTACT, text, lower, _CONTACT_WORDS) if _HAS_UPPER_WORD.search(text) else ():
         name = _trim_en_name(m.group(2), need_caps=True)
         if not name:
             continue
@@ -545,31 +582,36 @@ def _name_spans(text: str) -> List[Tuple[int, int]]:
         out.append((m.start(1) if m.group(1) else m.start(2), e))
     if not _HAS_CJK.search(text):
         return out
-    for rx in (_JA_SELF, _JA_MOUSU, _JA_STAFF, _JA_HONORIFIC_CONTACT):
-        for m in rx.finditer(text):
-            name = m.group(1)
-            if _JA_NOT_NAME.match(name):
-                continue
-            out.append(m.span(1))
-    for m in _KO_SELF.finditer(text):
-        out.append(m.span(1))
-    for rx in (_KO_CALLED, _KO_IAM, _KO_STAFF, _KO_CONTACT):
-        for m in rx.finditer(text):
-            name = m.group(1)
-            if name[0] not in _KO_SURNAMES or _KO_NOT_NAME.match(name):
-                continue
-            out.append(m.span(1))
+    if _HAS_JA.search(text):
+        for rx, words in _JA_RULES:
+            if any(w in text for w in words):
+                for m in rx.finditer(text):
+                    if not _JA_NOT_NAME.match(m.group(1)):
+                        out.append(m.span(1))
+    if _HAS_KO.search(text):
+        for rx, words in _KO_RULES:
+            if any(w in text for w in words):
+                for m in rx.finditer(text):
+                    name = m.group(1)
+                    if rx is _KO_SELF or (name[0] in _KO_SURNAMES and not _KO_NOT_NAME.match(name)):
+                        out.append(m.span(1))
     return out
 
 
+_SIGNOFF_WORDS = ("signed", "yours", "sincerely", "regards", "cheers", "best", "xoxo")
+_HAS_UPPER_WORD = re.compile(r"[A-Z][a-z]")
+_HAS_JA = re.compile(r"[一-龥ぁ-ゖァ-ヺ]")
+_HAS_KO = re.compile(r"[가-힣]")
+_JA_RULES = ((_JA_SELF, ("名前", "氏名", "なまえ", "フルネーム")), (_JA_MOUSU, ("申", "いいます", "言います", "名乗")),
+             (_JA_STAFF, ("担当", "店員", "スタッフ", "販売員", "営業", "配達員", "連絡先", "問い合わせ先")),
+             (_JA_HONORIFIC_CONTACT, ("さん", "様", "氏")))
+_KO_RULES = ((_KO_SELF, ("이름", "성함", "성명")), (_KO_CALLED, ("라고", "라는")), (_KO_IAM, ("저는", "전 ", "나는", "난 ")),
+             (_KO_STAFF, ("담당", "매니저", "기사", "직원", "상담", "판매원", "점원", "사장")), (_KO_CONTACT, ("씨", "님")))
 _HAS_CJK = re.compile(r"[가-힣一-龥ぁ-ゖァ-ヴ]")
-_NAME_TRIGGER = re.compile(
-    r"name|call|ask|contact|speak|talk|spoke|reach|text|mail|message|dm\b|write|helped|served|thank|shout|"
-    r"named|our|i'm|i am|me,|this is|signed|truly|sincerely|regards|cheers|best|love|xoxo|"
-    r"名前|氏名|なまえ|申|言います|いいます|担当|店員|スタッフ|販売員|営業|配達員|連絡|問い合わせ|さん|様|氏|"
-    r"이름|성함|성명|라고|라는|저는|전 |나는|난 |담당|매니저|기사|직원|상담|판매원|점원|사장|씨|님", re.IGNORECASE)
-_EMAIL_TRIGGER = re.compile(r"[@＠]|\bat\b|골뱅이|엣|앳|アット|あっと", re.IGNORECASE)
-_ADDRESS_TRIGGER = re.compile(r"[A-Z]|[가-힣]|[一-龥]|box|〒|zip|post", re.IGNORECASE)
+_AT_WORDS = ("at", "골뱅이", "엣", "앳", "アット", "あっと")
+_POSTAL_WORDS = ("zip", "postal", "postcode", "post code", "우편", "郵便", "〒")
+_PASSPORT_WORDS = ("passport", "passeport", "pass no", "여권", "旅券", "パスポート", "护照", "護照")
+_HAS_KANJI = re.compile(r"[一-龥]")
 
 
 def strip_invisible(text: str) -> str:
@@ -583,19 +625,23 @@ def find_personal_data(text: str, language: Optional[str] = None) -> List[Tuple[
     Offsets refer to ``text`` as given; call :func:`strip_invisible` first if it may hold
     zero-width characters (``redact`` does)."""
     found: List[Tuple[int, int, str]] = []
-    has_digit = any(c.isdigit() for c in text)
-    if "://" in text or "www." in text.lower():
+    n_digits = sum(map(str.isdigit, text))
+    lower = text.lower()
+    if len(lower) != len(text):  # "İ" lower-cases to two characters: keep offsets aligned
+        lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if "://" in text or "www." in lower:
         found += [(s, e, "url_token") for s, e, _ in _url_spans(text)]
-    if _EMAIL_TRIGGER.search(text):
-        found += [(s, e, "email") for s, e in _email_spans(text)]
-    if has_digit:
-        found += _id_spans(text)
+    if "@" in text or "＠" in text or any(w in lower for w in _AT_WORDS):
+        found += [(s, e, "email") for s, e in _email_spans(text, lower)]
+    if n_digits >= 6:
+        found += _id_spans(text, lower, n_digits)
+    if n_digits >= 13:
         found += [(s, e, "payment_card") for s, e in _card_spans(text)]
+    if n_digits >= _MIN_PHONE_DIGITS:
         found += [(s, e, "phone") for s, e in _phone_spans(text, language)]
-        if _ADDRESS_TRIGGER.search(text):
-            found += [(s, e, "street_address") for s, e in _address_spans(text)]
-    if _NAME_TRIGGER.search(text):
-        found += [(s, e, "person_name") for s, e in _name_spans(text)]
+    if n_digits:
+        found += [(s, e, "street_address") for s, e in _address_spans(text, lower, n_digits)]
+    found += [(s, e, "person_name") for s, e in _name_spans(text, lower)]
     if not found:
         return []
     # The more specific detector wins an overlap, then the longer span.
@@ -609,17 +655,20 @@ def find_personal_data(text: str, language: Optional[str] = None) -> List[Tuple[
     return taken
 
 
-def _address_spans(text: str) -> List[Tuple[int, int]]:
+def _address_spans(text: str, lower: str, n_digits: int) -> List[Tuple[int, int]]:
     out: List[Tuple[int, int]] = []
-    if re.search(r"[A-Za-z]", text):
+    if _HAS_UPPER_WORD.search(text):
         out += [m.span() for m in _US_STREET.finditer(text)]
-        out += [m.span() for m in _PO_BOX.finditer(text)]
-        out += [m.span() for m in _CITY_ZIP.finditer(text)]
+        if "box" in lower or "postfach" in lower:
+            out += [m.span() for m in _PO_BOX.finditer(text)]
+        if n_digits >= 5 and ", " in text:
+            out += [m.span() for m in _CITY_ZIP.finditer(text)]
         out += [m.span() for m in _UK_POSTCODE.finditer(text)]
-    out += [m.span(1) for m in _POSTAL_CONTEXT.finditer(text)]
+    if any(w in lower for w in _POSTAL_WORDS):
+        out += [m.span(1) for m in _POSTAL_CONTEXT.finditer(text)]
     if "〒" in text:
         out += [m.span() for m in _JA_POSTAL.finditer(text)]
-    if re.search(r"[가-힣]", text):
+    if _HAS_KO.search(text):
         for rx in (_KO_ROAD, _KO_LOT, _KO_APT):
             for m in rx.finditer(text):
                 if _KO_RELATIVE_WORDS.match(m.group()) and not re.search(r"(?:시|군|구)\s", m.group()):
@@ -627,8 +676,11 @@ def _address_spans(text: str) -> List[Tuple[int, int]]:
                 if _money_or_quantity(text, m.start(), m.end()):
                     continue
                 out.append(m.span())
-        out += [m.span() for m in _PO_BOX.finditer(text) if "사서함" in m.group()]
-    if re.search(r"[一-龥]", text):
+        if "사서함" in text:
+            out += [m.span() for m in _PO_BOX.finditer(text) if "사서함" in m.group()]
+    if "私書箱" in text:
+        out += [m.span() for m in _PO_BOX.finditer(text) if "私書箱" in m.group()]
+    if _HAS_KANJI.search(text):
         for m in _JA_ADDRESS.finditer(text):
             if _JA_BAD_MUNI.match(m.group()):
                 continue
