@@ -3,8 +3,8 @@
 Written next to ``run_summary.json`` from the same figures, for trust-and-safety staff and for
 regulators who ask how reviews were filtered: decisions by reason, withheld rate by star rating
 with 95% intervals (so anyone can see at a glance whether negative reviews were treated like
-positive ones), detector score distributions, duplicate cluster sizes, languages, and the
-products with the most withheld reviews. Charts are inline SVG drawn with matplotlib; the page
+positive ones), personal data redacted by kind, detector score distributions, duplicate cluster
+sizes, languages, and the products with the most withheld reviews. Charts are inline SVG drawn with matplotlib; the page
 loads nothing from anywhere.
 """
 from __future__ import annotations
@@ -26,6 +26,17 @@ from schemas.codes import REASON_DESCRIPTIONS  # noqa: E402
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False,
                      "axes.spines.right": False})
 SHOWN, WITHHELD = "#3b7dd8", "#d8703b"
+REDACTION_KINDS = {
+    "email": "email addresses, also written as \"name at domain dot com\"",
+    "phone": "phone numbers in any country's format",
+    "payment_card": "payment card numbers (Luhn and issuer checked)",
+    "national_id": "national identifiers: Korean RRN, Japanese My Number, US SSN",
+    "passport": "passport numbers",
+    "iban": "bank account numbers (IBAN)",
+    "street_address": "street addresses, PO boxes, postal codes",
+    "url_token": "links carrying credentials or session/tracking tokens (host kept)",
+    "person_name": "people's names given as \"my name is …\" or as a contact",
+}
 
 
 def _svg(fig) -> str:
@@ -98,6 +109,18 @@ def _table(rows: List[Sequence], header: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _redactions(summary: Mapping) -> str:
+    kinds = summary.get("redactions_by_kind", {})
+    reviews = summary.get("redacted_reviews", 0)
+    if not kinds:
+        return "<p>No personal data was found in published fields.</p>"
+    rows = [(k, n, REDACTION_KINDS.get(k, "")) for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return (f"<p>{reviews} reviews had personal data replaced by a visible marker "
+            "(\"[phone removed]\"); redaction never withholds a review.</p>"
+            + _bars([r[0] for r in rows], [r[1] for r in rows], "Redacted items by kind")
+            + _table(rows, ["kind", "items", "what"]))
+
+
 def render(summary: Mapping) -> str:
     """The report as one HTML string (inline CSS and SVG, no scripts, no external resources)."""
     parity = summary["parity"]
@@ -127,6 +150,8 @@ def render(summary: Mapping) -> str:
         "<h2>Why reviews were withheld or labelled</h2>",
         _bars([r[0] for r in reason_rows], [r[1] for r in reason_rows], "Reason codes", WITHHELD),
         _table(reason_rows, ["reason", "reviews", "meaning"]),
+        "<h2>Personal data redacted</h2>",
+        _redactions(summary),
         "<h2>Detectors</h2>",
         _table([(name, ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
                 for name, st in summary.get("detectors", {}).items()], ["detector", "signal status"]),

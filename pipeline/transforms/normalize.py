@@ -3,17 +3,22 @@ redact personal data, hash the published text.
 
 Detectors and the widget only ever see the cleaned text. The original text of a review whose
 text was redacted is written only to the restricted audit output (``restricted/originals/``).
+Every published field that can carry personal data is redacted here: title, body, and the
+review's ``source.partner`` (shown in the "Originally posted on …" badge) and ``source.url``
+(published in provenance; credentials and token-carrying paths/queries dropped, scheme and host
+kept). The original source is kept with the original text in ``restricted/originals/``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import apache_beam as beam
 
 from pipeline.text import clean, langid, pii
 from pipeline.transforms.common import safe_map
-from schemas.records import Item
+from schemas.records import Item, Source
 
 STAGE = "normalize"
 
@@ -21,6 +26,29 @@ STAGE = "normalize"
 def content_sha256(title: Optional[str], body: str) -> str:
     """SHA-256 (hex) of the published text: UTF-8 of ``title + "\\n" + body`` (title "" when absent)."""
     return hashlib.sha256(f"{title or ''}\n{body}".encode("utf-8")).hexdigest()
+
+
+def _add(total: Dict[str, int], found: Dict[str, int]) -> None:
+    for kind, n in found.items():
+        total[kind] = total.get(kind, 0) + n
+
+
+def redact_source(source: Optional[Source], language: Optional[str]) -> Tuple[Optional[Source], Dict[str, int]]:
+    """The review's source with personal data out of ``partner`` (free text, shown in a badge) and
+    ``url`` (credentials and tokens dropped); the same object when nothing was found."""
+    if source is None:
+        return None, {}
+    found: Dict[str, int] = {}
+    partner, url = source.partner, source.url
+    if partner:
+        partner, hits = pii.redact(partner, language)
+        _add(found, hits)
+    if url:
+        url, hits = pii.redact_url(url)
+        _add(found, hits)
+    if not found:
+        return source, {}
+    return dataclasses.replace(source, partner=partner, url=url), found
 
 
 def normalize_item(item: Item) -> Item:
@@ -37,11 +65,15 @@ def normalize_item(item: Item) -> Item:
         title, found = pii.redact(title, language)
         redactions.update(found)
     body, found = pii.redact(body, language)
-    for kind, n in found.items():
-        redactions[kind] = redactions.get(kind, 0) + n
+    _add(redactions, found)
+    source, found = redact_source(review.source, language)
+    changes = {}
+    if found:
+        _add(redactions, found)
+        changes = {"review": dataclasses.replace(review, source=source), "original_source": review.source}
     return item.replace(clean_title=title or None, clean_body=body, language=language,
                         language_source=language_source, redactions=redactions,
-                        content_sha256=content_sha256(title or None, body))
+                        content_sha256=content_sha256(title or None, body), **changes)
 
 
 class NormalizeReviews(beam.PTransform):
@@ -57,6 +89,10 @@ class NormalizeReviews(beam.PTransform):
 
 def restricted_original(item: Item) -> dict:
     """The audit-only copy of a redacted review's original text (never published)."""
-    return {"review_id": item.review.review_id, "source": item.ref.to_dict(),
-            "title": item.review.title, "body": item.review.body,
-            "redactions": dict(item.redactions)}
+    out = {"review_id": item.review.review_id, "source": item.ref.to_dict(),
+           "title": item.review.title, "body": item.review.body,
+           "redactions": dict(item.redactions)}
+    if item.original_source is not None:
+        src = item.original_source
+        out["review_source"] = {"channel": src.channel, "partner": src.partner, "url": src.url}
+    return out
