@@ -108,7 +108,7 @@ def _money_or_quantity(text: str, start: int, end: int) -> bool:
 _LOCAL = r"[\w.+%'-]*[\w+%-]"
 _DOMAIN_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 _EMAIL = re.compile(
-    rf"(?<![\w.+%-]){_LOCAL}\s?[@＠]\s?{_DOMAIN_LABEL}(?:\s?\.\s?{_DOMAIN_LABEL})*\s?\.\s?[^\W\d_]{{2,24}}(?![\w-])")
+    rf"(?<![\w.+%-])(?:(?:\w\s){{2,}}\w|{_LOCAL})\s?[@＠]\s?{_DOMAIN_LABEL}(?:\s?\.\s?{_DOMAIN_LABEL})*\s?\.\s?[^\W\d_]{{2,24}}(?![\w-])")
 _AT_WORD = r"(?:[\[\(\{<]\s*(?:at|@)\s*[\]\)\}>]|アットマーク|あっとまーく|アット|\bat\s?mark\b|\bat\b|골뱅이|엣|앳)"
 _DOT_WORD = r"(?:[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]|\bdot\b|닷|쩜|점|ドット|どっと)"
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|info|biz|io|co|me|us|uk|jp|kr|de|fr|ca|au|cn|tw|hk|in|ru|br|"
@@ -248,6 +248,7 @@ _MYNUMBER = re.compile(r"(?<![0-9A-Za-z\-])(?<!\d[\s.\-–])\d{4}([\s\-–.]?)\d
 _MYNUMBER_CONTEXT = re.compile(r"(?:マイナンバー|マイナ|個人番号|my\s?number|mynumber|マイナンバーカード|個人番号カード|通知カード)",
                                re.IGNORECASE)
 _SSN = re.compile(r"(?<![0-9A-Za-z\-])(?<!\d[\s.\-–])\d{3}([\s\-–.])\d{2}\1\d{4}(?![0-9])(?![\s.\-–]\d)|(?<![0-9A-Za-z\-])\d{9}(?![0-9])")
+_RRN_CONTEXT = re.compile(r"(?:주민|등록번호|외국인등록|rrn|resident\s?registration)", re.IGNORECASE)
 _SSN_CONTEXT = re.compile(r"(?:ssn|social\s?security|soc\.?\s?sec|tin|itin|taxpayer|사회보장번호|社会保障番号)", re.IGNORECASE)
 _IBAN_START = re.compile(r"[A-Za-z]{2}\d{2}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,32}(?![A-Za-z0-9])", re.IGNORECASE)
@@ -257,8 +258,8 @@ _PASSPORT = re.compile(
     re.IGNORECASE)
 
 _PHONE_CAND = re.compile(
-    r"(?<![A-Za-z0-9.+\-/#])(?:(?:\+|00)\s?\d{1,3}(?:\s?\(0\))?(?:\s?[-.–]\s?|\s)?)?(?:\(\d{1,5}\)\s?[-.–]?\s?)?"
-    r"\d{1,12}(?:(?:\s?[-.–]\s?|\s)\d{1,8}){0,5}(?![0-9])")
+    r"(?<![A-Za-z0-9.+\-/#])(?:(?:\+|00)\s?\d{1,3}(?:\s?\(0\))?(?:\s?[-.–]\s?|\s)?|1[\s.\-]?(?=\())?(?:\(\d{1,5}\)\s?[-.–]?\s?)?"
+    r"\d{1,12}(?:(?:\s?[-.–]\s?|\s|\)\s?|\s?\(\s?(?=\d{1,5}\)))\d{1,8}){0,5}(?![0-9])")
 _PHONE_REGIONS = ("US", "KR", "JP", "GB", "CN")
 _REGION = {"en": "US", "ko": "KR", "ja": "JP", "zh": "CN", "de": "DE", "fr": "FR", "es": "ES",
            "it": "IT", "pt": "BR", "nl": "NL", "pl": "PL", "ru": "RU", "tr": "TR", "ro": "RO"}
@@ -304,7 +305,7 @@ def _id_spans(text: str, lower: str, n_digits: int) -> List[Tuple[int, int, str]
         if _code_context(text, m.start()) or not _valid_date(m.group(1), m.group(2), m.group(3)):
             continue
         # RRNs issued since October 2020 have no check digit: a dashed YYMMDD-Gxxxxxx is enough.
-        if m.group(4) or _kr_rrn.is_valid(d):
+        if m.group(4) or _kr_rrn.is_valid(d) or _RRN_CONTEXT.search(text[max(0, m.start() - 20):m.start()]):
             out.append((m.start(), m.end(), "national_id"))
     for m in _MYNUMBER.finditer(text) if n_digits >= 12 else ():
         d = _digits(m.group())
@@ -409,7 +410,7 @@ _US_STATES = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|M
 _CITY_STATE_ZIP = rf"(?:,?\s+(?:[A-Z][a-z]+\.?\s?){{1,3}},?\s+{_US_STATES}\.?(?:\s+\d{{5}}(?:-\d{{4}})?)?)?"
 _US_STREET = re.compile(
     r"(?<![\w-])\d{1,6}(?:-\d{1,4})?[A-Za-z]?\s+(?:[NSEW]\.?\s+|(?:North|South|East|West)\s+)?"
-    r"(?:[A-Z0-9][A-Za-z0-9'’]*\.?\s+){1,4}" + _STREET_TYPES + r"\b\.?"
+    r"(?:[A-Z0-9][A-Za-z0-9'’]*\.?\s+){1,4}" + _STREET_TYPES + r"\b\.?(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b\.?)?"
     r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Rm|Room|#)\.?\s*#?[A-Za-z0-9-]+)?" + _CITY_STATE_ZIP)
 _PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?\s?Box|Post\s+Office\s+Box|PO\s?B|Postfach|私書箱|사서함)\s*(?:No\.?\s*)?#?\s*\d{1,7}"
                      + _CITY_STATE_ZIP, re.IGNORECASE)
@@ -444,10 +445,10 @@ _JA_PREF = (r"(?:北海道|東京都|(?:京都|大阪)府|(?:青森|岩手|宮�
 _JA_NAME = r"[一-龥々ヶケァ-ヴー]"
 _JA_MUNI = rf"(?:{_JA_NAME}{{1,6}}?(?:市|区|町|村|郡))"
 _JA_TOWN = rf"(?:{_JA_NAME}|の){{1,10}}?"
-_JA_NUM = r"(?:\d{1,4}丁目\s?\d{1,4}(?:番地?|-)\s?\d{0,4}(?:号)?(?:\s?-\s?\d{1,4})?|\d{1,4}丁目|\d{1,4}番地?\s?\d{1,4}号?|\d{1,4}\s?[-‐−]\s?\d{1,4}(?:\s?[-‐−]\s?\d{1,4})?)"
+_JA_NUM = r"(?:\d{1,4}丁目\s?\d{1,4}(?:(?:番地?|-)\s?\d{0,4}(?:号)?(?:\s?-\s?\d{1,4})?)?|\d{1,4}丁目|\d{1,4}番地?\s?\d{1,4}号?|\d{1,4}\s?[-‐−]\s?\d{1,4}(?:\s?[-‐−]\s?\d{1,4})?)"
 _JA_ADDRESS = re.compile(
     rf"(?:{_JA_PREF}\s?{_JA_MUNI}{{0,3}}{_JA_TOWN}{_JA_NUM}"
-    rf"|{_JA_MUNI}{{1,3}}{_JA_TOWN}(?:\d{{1,4}}丁目\s?\d{{1,4}}(?:番地?|-)\s?\d{{0,4}}(?:号)?|\d{{1,4}}丁目|\d{{1,4}}番地?\s?\d{{1,4}}号?"
+    rf"|{_JA_MUNI}{{1,3}}{_JA_TOWN}(?:\d{{1,4}}丁目(?:\s?\d{{1,4}}(?:(?:番地?|-)\s?\d{{0,4}}(?:号)?)?)?|\d{{1,4}}番地?\s?\d{{1,4}}号?"
     rf"|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}(?=\s?(?:[一-龥ァ-ヺーA-Za-z]{{0,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス|メゾン|パレス)|\d{{1,4}}号室)))"
     rf"|\d{{1,4}}丁目\s?\d{{1,4}}(?:番地?|-)\s?\d{{0,4}}(?:号)?)"
     rf"(?:\s?[一-龥ァ-ヺーA-Za-z]{{1,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス)?\s?\d{{1,4}}号室|\s?\d{{2,4}}号室)?")
@@ -462,7 +463,7 @@ team manager store staff department the amazon best buy walmart target google ap
 great good bad product company help desk sales agent rep representative someone anyone everyone nobody them us him
 her today tomorrow yesterday now then again please thanks thank hello hi hey dear sir madam who what when where why how
 back out up down over after before about regarding re your our their its his ok okay sure happy sorry glad""".split())
-_EN_NAME_TOKEN = r"[A-Z][a-z'’\-]+|[A-Z]\.|[A-Z][a-z]+-[A-Z][a-z]+|O'[A-Z][a-z]+|Mc[A-Z][a-z]+"
+_EN_NAME_TOKEN = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*|[A-Z]\."
 _EN_SELF = re.compile(
     r"(?:my\s+name\s+is|my\s+name's|name's|i\s+am\s+called|i'm\s+called|they\s+call\s+me|my\s+full\s+name\s+is|"
     r"this\s+is(?=(?-i:\s+[A-Z][a-z]+\s+[A-Z][a-z'’]+\s+(?:from|here|speaking|writing))))\s*[,:\-]?\s+"
@@ -470,7 +471,7 @@ _EN_SELF = re.compile(
     re.IGNORECASE)
 _EN_SIGNOFF = re.compile(
     r"(?:signed|yours\s+truly|sincerely|regards|cheers|best|xoxo)\s*([,:\-]?)\s+"
-    r"((?-i:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+))?((?-i:[A-Z][a-z'’\-]+(?:\s+(?:[A-Z]\.\s*)?[A-Z][a-z'’\-]+){0,2}))",
+    r"((?-i:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+))?((?-i:(?:" + _EN_NAME_TOKEN + r")(?:\s+(?:[A-Z]\.\s*)?(?:" + _EN_NAME_TOKEN + r")){0,2}))",
     re.IGNORECASE)
 _CONTACT_WORDS = ("ask for", "contact", "speak", "talk", "spoke", "reach out", "call", "text", "email", "e-mail",
                   "message", "dm", "write to", "helped by", "served by", "thanks to", "shout", "our ", "salesman",
@@ -489,7 +490,7 @@ _EN_CONTACT_TAIL = re.compile(r"^\s*(?:at|on|@|via|by\s+(?:phone|email|mail)|dir
 _JA_NAME_CHARS = r"[一-龥々ァ-ヴーぁ-ゖ]"
 _JA_SELF = re.compile(
     r"(?:(?:私|わたし|僕|ぼく|俺|おれ|自分)の(?:名前|氏名|なまえ)は|(?:名前|氏名|なまえ)は|氏名[:：]|名前[:：]|フルネームは)\s?"
-    r"([一-龥々ァ-ヴー]{1,8}(?:(?!です|でした|と申|とい|と言|だ|って)[ぁ-ゖ]){0,4}(?:\s[一-龥々ァ-ヴーぁ-ゖ]{1,6})?|[ぁ-ゖ]{2,8}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
+    r"([一-龥々ァ-ヴー]{1,8}(?:(?!です|でした|と申|とい|と言|だ|って)[ぁ-ゖ]){0,4}(?:\s[一-龥々ァ-ヴーぁ-ゖ]{1,6})?|(?:(?!です|でした|と申|とい|と言|だ|って)[ぁ-ゖ]){2,8}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
     r"(?=です|でした|と申します|といいます|と言います|と申す|だ|って|[、。,.!！?？\s]|$)")
 _JA_MOUSU = re.compile(r"([一-龥々ァ-ヴー]{1,6}(?:\s?[一-龥々ァ-ヴーぁ-ゖ]{1,6})?)(?:と申します|と申す者|といいます|と言います|と名乗)")
 _JA_STAFF = re.compile(
@@ -504,7 +505,8 @@ _KO_SELF = re.compile(
     r"(?:(?:제|내|저의|나의|본인)\s?이름은|(?:이름|성함|성명)\s?(?:은|:|：)|이름\s?:)\s?"
     r"([가-힣]\s?[가-힣]{1,3}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
     r"(?=\s?(?:입니다|이에요|예요|이예요|이고|이며|이야|이다|인데|라고|이라고|씨|님)|[\s,.!?]|$)")
-_KO_CALLED = re.compile(r"(?<![가-힣])([가-힣]{2,4})(?:이?라고\s?(?:합니다|해요|하는|불러|부릅니다|하고)|이?라는\s?사람)")
+_KO_CALLED = re.compile(r"(?:^|(?<=[.!?。]\s)|(?<=[.!?。])|(?:저는|제가|전|저|안녕하세요|반갑습니다|처음 뵙겠습니다)[,.!]?\s?)"
+                        r"([가-힣]{2,3})(?:이?라고\s?(?:합니다|해요|하는|불러요|부릅니다|하고요)|이?라는\s?사람)")
 _KO_IAM = re.compile(r"(?:저는|전|나는|난)\s([가-힣]{2,4})(?:입니다|이에요|예요|이고요|이라고)")
 _KO_STAFF = re.compile(
     r"(?:담당자|담당|매니저|기사님?|직원|상담원|상담사|판매원|점원|사장님?|설치기사)\s?(?:분\s?)?(?:은|는|이|인|:)?\s?"
