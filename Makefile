@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup compact-store clean
+.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-pii compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ widget-demo: $(STAMP) ## serve OUTPUT's verified widget documents + example page
 
 bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs naive datasketch, 200k-review memory (JSON lines, ~15 min)
 	$(BIN)/python scripts/bench_dedup.py $(BENCH_ARGS)
+
+bench-pii: $(STAMP) ## personal-data redaction benchmark: recall per kind and language, false redactions, normalise µs/review vs e16c900 (JSON, ~1 min)
+	$(BIN)/python -m benchmarks.bench_pii $(BENCH_ARGS)
 
 compact-store: $(STAMP) ## compact the signature store: make compact-store STORE=<prefix> [RETENTION=90]
 	$(BIN)/python -m pipeline.dedup.store compact --store $(STORE) --retention_days $(or $(RETENTION),90)

@@ -505,8 +505,12 @@ _KO_SELF = re.compile(
     r"(?:(?:제|내|저의|나의|본인)\s?이름은|(?:이름|성함|성명)\s?(?:은|:|：)|이름\s?:)\s?"
     r"([가-힣]\s?[가-힣]{1,3}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
     r"(?=\s?(?:입니다|이에요|예요|이예요|이고|이며|이야|이다|인데|라고|이라고|씨|님)|[\s,.!?]|$)")
-_KO_CALLED = re.compile(r"(?:^|(?<=[.!?。]\s)|(?<=[.!?。])|(?:저는|제가|전|저|안녕하세요|반갑습니다|처음 뵙겠습니다)[,.!]?\s?)"
+# "X(이)라고 합니다": after a greeting or "저는" a 2-3 syllable name; elsewhere only a 3-syllable name
+# that does not end in 이 ("정품이라고 합니다" is "it is said to be genuine").
+_KO_CALLED = re.compile(r"(?:저는|제가|전|저|안녕하세요|반갑습니다|처음 뵙겠습니다)[,.!]?\s?"
                         r"([가-힣]{2,3})(?:이?라고\s?(?:합니다|해요|하는|불러요|부릅니다|하고요)|이?라는\s?사람)")
+_KO_CALLED_START = re.compile(r"(?:^|(?<=[.!?。\s]))([가-힣]{2}[가-힣](?<!이))(?:이?라고\s?(?:합니다|해요|불러요|부릅니다))")
+_KO_NOUNS = frozenset("최고급 최신형 최저가 신제품 신상품 정품 한정판 기본형 조립식 전용품 고급형 보급형 국산품 수입품".split())
 _KO_IAM = re.compile(r"(?:저는|전|나는|난)\s([가-힣]{2,4})(?:입니다|이에요|예요|이고요|이라고)")
 _KO_STAFF = re.compile(
     r"(?:담당자|담당|매니저|기사님?|직원|상담원|상담사|판매원|점원|사장님?|설치기사)\s?(?:분\s?)?(?:은|는|이|인|:)?\s?"
@@ -595,7 +599,8 @@ def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
             if any(w in text for w in words):
                 for m in rx.finditer(text):
                     name = m.group(1)
-                    if rx is _KO_SELF or (name[0] in _KO_SURNAMES and not _KO_NOT_NAME.match(name)):
+                    if rx is _KO_SELF or (name[0] in _KO_SURNAMES and not _KO_NOT_NAME.match(name)
+                                          and name not in _KO_NOUNS):
                         out.append(m.span(1))
     return out
 
@@ -607,7 +612,7 @@ _HAS_KO = re.compile(r"[가-힣]")
 _JA_RULES = ((_JA_SELF, ("名前", "氏名", "なまえ", "フルネーム")), (_JA_MOUSU, ("申", "いいます", "言います", "名乗")),
              (_JA_STAFF, ("担当", "店員", "スタッフ", "販売員", "営業", "配達員", "連絡先", "問い合わせ先")),
              (_JA_HONORIFIC_CONTACT, ("さん", "様", "氏")))
-_KO_RULES = ((_KO_SELF, ("이름", "성함", "성명")), (_KO_CALLED, ("라고", "라는")), (_KO_IAM, ("저는", "전 ", "나는", "난 ")),
+_KO_RULES = ((_KO_SELF, ("이름", "성함", "성명")), (_KO_CALLED, ("라고", "라는")), (_KO_CALLED_START, ("라고",)), (_KO_IAM, ("저는", "전 ", "나는", "난 ")),
              (_KO_STAFF, ("담당", "매니저", "기사", "직원", "상담", "판매원", "점원", "사장")), (_KO_CONTACT, ("씨", "님")))
 _HAS_CJK = re.compile(r"[가-힣一-龥ぁ-ゖァ-ヴ]")
 _AT_WORDS = ("at", "골뱅이", "엣", "앳", "アット", "あっと")
