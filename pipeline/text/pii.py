@@ -45,6 +45,7 @@ they are invisible, and they are how addresses and numbers are smuggled past pat
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
@@ -89,6 +90,7 @@ _UNIT_AFTER = re.compile(
     r"^\s*(?:원|円|엔|달러|won|yen|dollars?|usd|krw|jpy|eur|€|개|명|점|번|회|일|월|년|시|분|초|살|층|세|장|권|병|캔|박스|"
     r"個|人|点|件|回|日|月|年|時|分|秒|歳|階|枚|冊|本|箱|%|percent|pcs|pieces|units|times|steps|views|"
     r"downloads|people|users|followers|likes|mah|mm|cm|km|kg|mg|ml|gb|mb|tb|kb|hz|w\b|v\b)", re.IGNORECASE)
+_DATE_PREFIX = re.compile(r"^(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)")
 _DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}[-/.]\d{1,2}|"
                         r"\d{4}\s?[-–~]\s?\d{4})$")
 
@@ -105,21 +107,30 @@ def _money_or_quantity(text: str, start: int, end: int) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Emails
 # ---------------------------------------------------------------------------------------------
-_LOCAL = r"[\w.+%'-]*[\w+%-]"
+_IDN_TLD = r"(?:한국|닷컴|닷넷|日本|中国|中國|公司|网络|テスト|コム|みんな|ストア|онлайн|рф)"
+# Local parts in Latin script only: Japanese and Korean text runs straight into an address
+# ("メールはyamada@…"), and \w would swallow the words before it.
+_LCH = r"A-Za-z0-9À-ɏ_"
+_LOCAL = rf"[{_LCH}.+%'-]*[{_LCH}+%-]"
+_NOT_LOCAL_BEFORE = rf"(?<![{_LCH}.+%-])"
 _DOMAIN_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 _EMAIL = re.compile(
-    rf"(?<![\w.+%-])(?:(?:\w\s){{2,}}\w|{_LOCAL})\s?[@＠]\s?{_DOMAIN_LABEL}(?:\s?\.\s?{_DOMAIN_LABEL})*\s?\.\s?[^\W\d_]{{2,24}}(?![\w-])")
+    rf"{_NOT_LOCAL_BEFORE}{_LOCAL}[@＠]{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*\.(?:[A-Za-z]{{2,24}}|{_IDN_TLD})(?![A-Za-z0-9-])")
 _AT_WORD = r"(?:[\[\(\{<]\s*(?:at|@)\s*[\]\)\}>]|アットマーク|あっとまーく|アット|\bat\s?mark\b|\bat\b|골뱅이|엣|앳)"
 _DOT_WORD = r"(?:[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]|\bdot\b|닷|쩜|점|ドット|どっと)"
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|info|biz|io|co|me|us|uk|jp|kr|de|fr|ca|au|cn|tw|hk|in|ru|br|"
         r"es|it|nl|se|ch|eu|xyz|app|dev|ai|tv|cc|ne|or|ac|go|pe|ad|gr|lg|ed|mail|한국|日本|コム|컴)")
+# "jo @ example . com", "m a r k @ yahoo . com": spaces around @ and dots only with a known TLD.
+_EMAIL_SPACED = re.compile(
+    rf"{_NOT_LOCAL_BEFORE}(?:(?:[{_LCH}]\s){{2,}}[{_LCH}]|{_LOCAL})\s?[@＠]\s?{_DOMAIN_LABEL}(?:\s?\.\s?{_DOMAIN_LABEL})*?"
+    rf"\s?\.\s?{_TLD}(?:\s?\.\s?{_TLD})*(?![A-Za-z0-9-])", re.IGNORECASE)
 # Obfuscated forms are found from their "at" (on the lower-cased text): the domain and a known
 # top-level domain must follow it, then the local part is read backwards.
 _AT_FIND = re.compile(rf"{_AT_WORD}\s*")
 _OBF_TAIL = re.compile(
     rf"({_DOMAIN_LABEL}(?:\s*(?:{_DOT_WORD}|\.)\s*{_DOMAIN_LABEL})*?)"
     rf"\s*(?:{_DOT_WORD}|\.)\s*{_TLD}(?:\s*(?:{_DOT_WORD}|\.)\s*{_TLD})*(?![a-z0-9])")
-_OBF_HEAD = re.compile(rf"(?<![\w.+-])({_LOCAL}(?:\s*{_DOT_WORD}\s*{_LOCAL})*)\s*\Z")
+_OBF_HEAD = re.compile(rf"{_NOT_LOCAL_BEFORE}({_LOCAL}(?:\s*{_DOT_WORD}\s*{_LOCAL})*)\s*\Z")
 _BRACKETED = re.compile(r"[\[\(\{<]|골뱅이|엣|앳|アット|あっと|mark", re.IGNORECASE)
 _MAIL_PROVIDERS = re.compile(
     r"^(?:g\s?mail|googlemail|yahoo|ymail|hotmail|outlook|live|msn|aol|icloud|me|mac|proton(?:mail)?|pm|"
@@ -133,6 +144,7 @@ def _email_spans(text: str, lower: str) -> List[Tuple[int, int]]:
     spans = []
     if "@" in text or "＠" in text:
         spans += [m.span() for m in _EMAIL.finditer(text)]
+        spans += [m.span() for m in _EMAIL_SPACED.finditer(text)]
     for m in _AT_FIND.finditer(lower):
         tail = _OBF_TAIL.match(lower, m.end())
         if not tail:
@@ -142,6 +154,8 @@ def _email_spans(text: str, lower: str) -> List[Tuple[int, int]]:
             continue
         local, domain = head.group(1), tail.group(1)
         start = head.start(1)
+        if not re.search(r"[^\W\d_]", local):   # "$140 at hotels.com" is a price
+            continue
         strong = (_BRACKETED.search(m.group()) or re.search(r"[._\d]", local) or _MAIL_PROVIDERS.match(domain)
                   or _MAIL_CONTEXT.search(lower[max(0, start - 40):start]))
         if strong:
@@ -153,12 +167,14 @@ def _email_spans(text: str, lower: str) -> List[Tuple[int, int]]:
 # URLs with credentials or tokens
 # ---------------------------------------------------------------------------------------------
 _URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'「」（）()]+", re.IGNORECASE)
-_TOKEN_PARAM = re.compile(
-    r"^(?:.*(?:token|session|sess|sid|auth|key|secret|passw(?:or)?d|pwd|pass|code|ticket|otp|sig|signature|"
-    r"nonce|hash|jwt|bearer|cred|login|user|uid|email|e-mail|mail|phone|tel|name|member|account|acct|"
-    r"customer|cust|client|id|ref|track|trk|click|clk|campaign|utm_.*|fbclid|gclid|dclid|msclkid|mc_eid|"
-    r"_hs.*|mkt_tok|yclid|igshid|invite|recipient|rcpt|subscriber|unsubscribe|reset|verify|confirm|"
-    r"redirect).*)$", re.IGNORECASE)
+# Query parameters whose value identifies a person or a session whatever it looks like, and weaker
+# ones (ids, codes, refs) that only count when the value looks like a token.
+_STRONG_PARAMS = frozenset("""token tok access auth session sess sessionid jsessionid phpsessid sid secret password passwd
+pwd pass otp sig signature nonce jwt bearer cred creds credentials login user username userid uid email mail e-mail
+phone tel mobile member memberid account acct customer cust fbclid gclid dclid msclkid mc eid mkt yclid igshid invite
+recipient rcpt subscriber unsubscribe reset verify confirm apikey key ticket hash""".split())
+_WEAK_PARAMS = frozenset("code id ref track trk tracking click clk campaign utm name client uuid guid order orderid".split())
+_PARAM_SPLIT = re.compile(r"[_\-.\[\]]+")
 _TOKEN_VALUE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.~%+/=]{12,}$|^[0-9a-f]{16,}$|^\d{8,}$|@", re.IGNORECASE)
 _FILE_SEGMENT = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|avif|ico|html?|php|aspx?|jsp|pdf|mp[34]|mov|css|js)$", re.IGNORECASE)
 _TOKEN_SEGMENT = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-~%+=.]{16,}$|^[0-9a-f]{24,}$|@|"
@@ -174,7 +190,8 @@ def _url_needs_redaction(url: str) -> bool:
     except ValueError:
         return True
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if _TOKEN_PARAM.match(key) or _TOKEN_VALUE.search(value):
+        key_parts = set(_PARAM_SPLIT.split(key.lower()))
+        if (key_parts & _STRONG_PARAMS and value) or _TOKEN_VALUE.search(value):
             return True
     if parts.fragment and (_TOKEN_VALUE.search(parts.fragment) or "=" in parts.fragment):
         return True
@@ -352,9 +369,11 @@ def _iban_ok(compact: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def _phone_ok(cand: str, regions: Tuple[str, ...]) -> bool:
     d = _digits(cand)
-    if not (_MIN_PHONE_DIGITS <= len(d) <= 15) or _DATE_LIKE.match(cand):
+    if not (_MIN_PHONE_DIGITS <= len(d) <= 15) or _DATE_LIKE.match(cand) or _DATE_PREFIX.match(cand) \
+            or d in "01234567890123456789" or d in "98765432109876543210":
         return False
     s = cand.strip()
     if s.startswith("+") or s.startswith("00"):
@@ -388,13 +407,13 @@ def _phone_spans(text: str, language: Optional[str]) -> List[Tuple[int, int]]:
             continue
         # Try the whole candidate, then without trailing groups ("010-1234-5678 2개").
         groups = list(re.finditer(r"\d+", cand))
-        for k in range(len(groups), 0, -1):
+        for k in range(len(groups), max(0, len(groups) - 3), -1):
             end = groups[k - 1].end()
             sub = cand[:end]
             if sum(c.isdigit() for c in sub) < _MIN_PHONE_DIGITS:
                 break
             if _phone_ok(sub, regions):
-                if not _money_or_quantity(text, m.start(), m.start() + end):
+                if not _money_or_quantity(text, m.start(), m.start() + end) and text[m.start() + end:m.start() + end + 1] != ":":
                     out.append((m.start(), m.start() + end))
                 break
     return out
@@ -421,15 +440,15 @@ _POSTAL_CONTEXT = re.compile(
 _UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s\d[ABD-HJLNP-UW-Z]{2}\b")
 _JA_POSTAL = re.compile(r"〒\s?\d{3}\s?[-‐−ー]?\s?\d{4}")
 
-_KO_ADMIN = r"(?:[가-힣]{1,6}(?:특별시|광역시|특별자치시|특별자치도|도|시)\s?)"
-_KO_DISTRICT = r"(?:[가-힣]{1,5}(?:시|군|구)\s?)"
+_KO_ADMIN = r"(?:[가-힣]{1,6}(?:특별시|광역시|특별자치시|특별자치도|도|시)\s)"
+_KO_DISTRICT = r"(?:[가-힣]{1,5}(?:시|군|구)\s)"
 _KO_APT_BRANDS = r"(?:힐스테이트|래미안|자이|푸르지오|아이파크|e편한세상|롯데캐슬|더샵|위브|센트레빌|두산위브|해링턴플레이스|스카이뷰)"
 _KO_UNIT = r"(?:\s?,?\s?(?:[가-힣A-Za-z0-9]{0,12}(?:아파트|빌라|맨션|오피스텔|타워|빌딩)\s?|" + _KO_APT_BRANDS + r"[가-힣A-Za-z0-9]{0,8}\s?)?(?:\d{1,4}\s?동\s?)?\d{1,5}\s?호)?"
 _KO_ROAD = re.compile(
     rf"(?:{_KO_ADMIN}?{_KO_DISTRICT}{{1,2}}[가-힣0-9]{{1,10}}(?:대로|로|길)\s?\d{{1,4}}(?:번?길\s?\d{{1,4}})?(?:-\d{{1,4}})?"
     rf"|[가-힣0-9]{{1,10}}(?:대로|로)\s?\d{{1,4}}번?길\s?\d{{1,4}}(?:-\d{{1,4}})?"
     rf"|[가-힣]{{1,8}}대로\s?\d{{1,4}}(?:-\d{{1,4}})?(?![\d가-힣])"
-    rf"|[가-힣]{{2,8}}(?:로|길)\s?\d{{1,4}}(?:-\d{{1,4}})?(?=\s?,?\s?(?:\d{{1,4}}\s?동|\d{{1,5}}\s?호|\d{{1,3}}\s?층|[가-힣A-Za-z0-9]{{1,12}}(?:아파트|빌라|빌딩)|{_KO_APT_BRANDS}|\())"
+    rf"|[가-힣]{{2,8}}(?:(?<!으)로|길)\s?\d{{1,4}}(?:-\d{{1,4}})?(?!\d)(?=\s?,?\s?(?:\d{{1,4}}\s?동|\d{{1,5}}\s?호|\d{{1,3}}\s?층|[가-힣A-Za-z0-9]{{1,12}}(?:아파트|빌라|빌딩)|{_KO_APT_BRANDS}|\())"
     rf"){_KO_UNIT}(?:\s?\([가-힣]{{1,6}}동(?:,\s?[가-힣A-Za-z0-9]{{1,12}})?\))?")
 _KO_LOT = re.compile(
     rf"(?:{_KO_ADMIN}?{_KO_DISTRICT}{{1,2}}(?:[가-힣0-9]{{1,6}}(?:읍|면)\s?)?[가-힣0-9]{{1,8}}(?:동|리|가)\s?\d{{1,5}}(?:-\d{{1,5}})?(?:\s?번지)?"
@@ -462,7 +481,10 @@ were be been being to of in on at for from with by as not no yes very really jus
 team manager store staff department the amazon best buy walmart target google apple samsung sony lg costco ebay
 great good bad product company help desk sales agent rep representative someone anyone everyone nobody them us him
 her today tomorrow yesterday now then again please thanks thank hello hi hey dear sir madam who what when where why how
-back out up down over after before about regarding re your our their its his ok okay sure happy sorry glad""".split())
+back out up down over after before about regarding re your our their its his ok okay sure happy sorry glad
+mr mrs ms miss dr prof sir english spanish french german chinese japanese korean italian russian arabic reception
+front desk concierge housekeeping security billing management corporate headquarters hq technical tech it hr
+someone somebody nobody everybody another other""".split())
 _EN_NAME_TOKEN = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*|[A-Z]\."
 _EN_SELF = re.compile(
     r"(?:my\s+name\s+is|my\s+name's|name's|i\s+am\s+called|i'm\s+called|they\s+call\s+me|my\s+full\s+name\s+is|"
@@ -474,17 +496,20 @@ _EN_SIGNOFF = re.compile(
     r"((?-i:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+))?((?-i:(?:" + _EN_NAME_TOKEN + r")(?:\s+(?:[A-Z]\.\s*)?(?:" + _EN_NAME_TOKEN + r")){0,2}))",
     re.IGNORECASE)
 _CONTACT_WORDS = ("ask for", "contact", "speak", "talk", "spoke", "reach out", "call", "text", "email", "e-mail",
-                  "message", "dm", "write to", "helped by", "served by", "thanks to", "shout", "our ", "salesman",
+                  "message", "dm", "write to", "helped by", "served by", "thanks to", "our ", "salesman",
                   "saleswoman", "salesperson", "agent", "rep ", "technician", "installer", "driver", "realtor",
                   "manager", "i'm", "i am", "me,")
 _EN_CONTACT = re.compile(
     r"(?:ask\s+for|contact|speak\s+(?:to|with)|talk\s+to|talked\s+to|spoke\s+(?:to|with)|reach\s+out\s+to|"
-    r"call|text|email|e-mail|message|dm|write\s+to|helped\s+by|served\s+by|thanks\s+to|shout\s*out\s+to|"
+    r"call|text|email|e-mail|message|dm|write\s+to|helped\s+by|served\s+by|thanks\s+to|"
     r"our\s+(?:salesman|saleswoman|salesperson|agent|rep|technician|tech|installer|driver|realtor)|"
     r"(?:salesman|saleswoman|salesperson|agent|rep|technician|installer|driver|realtor|manager)\s+named|"
     r"i'm|i\s+am|me,)"
     r"\s+((?-i:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+))?((?-i:(?:" + _EN_NAME_TOKEN + r")(?:\s+(?:" + _EN_NAME_TOKEN + r")){0,2}))",
     re.IGNORECASE)
+_THANKS_TAIL = re.compile(
+    r"\s+(?:for\s+(?:the|your|his|her|their|all|such|great|fast|quick|excellent|prompt|kind|good|helping|sorting|fixing)\b|"
+    r"at\s+the\s+(?:store|shop|desk|counter|front)|in\s+(?:customer|sales|support|service|the\s+store))", re.IGNORECASE)
 _EN_CONTACT_TAIL = re.compile(r"^\s*(?:at|on|@|via|by\s+(?:phone|email|mail)|directly|-|:|,\s*(?:at|on)|\(|who|from|in\s+sales)", re.IGNORECASE)
 
 _JA_NAME_CHARS = r"[一-龥々ァ-ヴーぁ-ゖ]"
@@ -502,16 +527,19 @@ _JA_NOT_NAME = re.compile(r"^(?:お客|皆|みな|店員|担当|スタッフ|社
 
 _KO_SURNAMES = set("김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채원천방공현함변염여추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용예경봉사부")
 _KO_SELF = re.compile(
-    r"(?:(?:제|내|저의|나의|본인)\s?이름은|(?:이름|성함|성명)\s?(?:은|:|：)|이름\s?:)\s?"
+    r"(?:((?:제|내|저의|나의|본인)\s?이름은|(?:성함|성명|이름)\s?[:：])|(?:이름|성함|성명)\s?은)\s?"
     r"([가-힣]\s?[가-힣]{1,3}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
-    r"(?=\s?(?:입니다|이에요|예요|이예요|이고|이며|이야|이다|인데|라고|이라고|씨|님)|[\s,.!?]|$)")
+    r"(?:(?=\s?(?:입니다|이에요|예요|이예요|이고|이며|이야|이다|인데|라고|이라고|씨|님))|(?=[\s,.!?]|$))")
+_KO_COPULA = re.compile(r"\s?(?:입니다|이에요|예요|이예요|이고|이며|이야|이다|인데|라고|이라고|씨|님)")
 # "X(이)라고 합니다": after a greeting or "저는" a 2-3 syllable name; elsewhere only a 3-syllable name
 # that does not end in 이 ("정품이라고 합니다" is "it is said to be genuine").
 _KO_CALLED = re.compile(r"(?:저는|제가|전|저|안녕하세요|반갑습니다|처음 뵙겠습니다)[,.!]?\s?"
                         r"([가-힣]{2,3})(?:이?라고\s?(?:합니다|해요|하는|불러요|부릅니다|하고요)|이?라는\s?사람)")
 _KO_CALLED_START = re.compile(r"(?:^|(?<=[.!?。\s]))([가-힣]{2}[가-힣](?<!이))(?:이?라고\s?(?:합니다|해요|불러요|부릅니다))")
 _KO_NOUNS = frozenset("최고급 최신형 최저가 신제품 신상품 정품 한정판 기본형 조립식 전용품 고급형 보급형 국산품 수입품".split())
-_KO_IAM = re.compile(r"(?:저는|전|나는|난)\s([가-힣]{2,4})(?:입니다|이에요|예요|이고요|이라고)")
+_KO_IAM = re.compile(r"(?<![가-힣])(?:저는|전|나는|난)\s([가-힣]{3})(?:입니다|이에요|예요|이고요|이라고)")
+# The most common Korean surnames (about 90% of people): where the phrase alone is weak evidence.
+_KO_COMMON_SURNAMES = set("김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진")
 _KO_STAFF = re.compile(
     r"(?:담당자|담당|매니저|기사님?|직원|상담원|상담사|판매원|점원|사장님?|설치기사)\s?(?:분\s?)?(?:은|는|이|인|:)?\s?"
     r"([가-힣]{2,4})\s?(?=씨|님|과장|대리|팀장|실장|부장|주임|사원|매니저|기사|선생)")
@@ -578,6 +606,8 @@ def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
         e = m.start(2) + len(name)
         phrase = m.group(0)[: m.start(1 if m.group(1) else 2) - m.start()].lower().strip()
         self_id = phrase.startswith(("i'm", "i am"))
+        if phrase.startswith("thanks") and not _THANKS_TAIL.match(text, e):
+            continue    # "thanks to Jane Austen and the publisher": only staff thanked for a service
         if m.group(1) is None and phrase.startswith(("call", "text", "email", "e-mail", "message", "dm", "contact",
                                                        "write", "i'm", "i am", "me,")):
             # "call Dave at …", "I'm Jane Doe from …": only with what follows a name in such phrases.
@@ -598,9 +628,18 @@ def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
         for rx, words in _KO_RULES:
             if any(w in text for w in words):
                 for m in rx.finditer(text):
+                    if rx is _KO_SELF:
+                        # "제 이름은 X" is enough when X ends the clause or has a surname; a bare
+                        # "이름은 X" (a movie's line) needs "X입니다"-style copula after it.
+                        name, strong = m.group(2), m.group(1)
+                        copula = _KO_COPULA.match(text, m.end(2))
+                        if copula or (strong and (name[0] in _KO_SURNAMES or not name[0] >= "가"
+                                                  or re.match(r"\s?(?:[,.!?]|$)", text[m.end(2):]))):
+                            out.append(m.span(2))
+                        continue
                     name = m.group(1)
-                    if rx is _KO_SELF or (name[0] in _KO_SURNAMES and not _KO_NOT_NAME.match(name)
-                                          and name not in _KO_NOUNS):
+                    surnames = _KO_COMMON_SURNAMES if rx in (_KO_IAM, _KO_CALLED_START) else _KO_SURNAMES
+                    if name[0] in surnames and not _KO_NOT_NAME.match(name) and name not in _KO_NOUNS:
                         out.append(m.span(1))
     return out
 
