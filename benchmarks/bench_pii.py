@@ -180,6 +180,9 @@ def gen_phone(rng, lang):
         f"06-{rng.randint(6000, 6999)}-{digits(rng, 4)}",
         f"+44 20 7946 0{digits(rng, 3)}", f"020 7946 0{digits(rng, 3)}", f"+44 7700 900{digits(rng, 3)}",
         f"07700 900{digits(rng, 3)}", f"+49 30 {rng.randint(1000000, 9999999)}", f"+33 1 {digits(rng, 2)} {digits(rng, 2)} {digits(rng, 2)} {digits(rng, 2)}",
+        f"+1-{a}-{x}-{digits(rng, 4)}", f"010.{digits(rng, 4)}.{digits(rng, 4)}", f"+82 (0)10 {digits(rng, 4)} {digits(rng, 4)}",
+        f"0120-{rng.randint(10, 99)}-{digits(rng, 4)}", f"(03) {rng.randint(1000, 9999)}-{digits(rng, 4)}", f"{a}{x}{digits(rng, 4)}",
+        f"+81{rng.choice('789')}0{digits(rng, 8)}", f"+8210{digits(rng, 8)}",
     ]
     return rng.choice(forms)
 
@@ -228,7 +231,8 @@ def gen_national_id(rng, lang):
     if lang == "ja":
         v = my_number(rng)
         return rng.choice([group(v, (4, 4, 4), " "), group(v, (4, 4, 4), "-"), v])
-    return rng.choice([ssn(rng), ssn(rng), ssn(rng).replace("-", " ")])
+    v = rrn(rng)
+    return rng.choice([ssn(rng), ssn(rng), ssn(rng).replace("-", " "), v[:6] + "-" + v[6:]])
 
 
 def _rrn_ok(v):
@@ -268,7 +272,8 @@ def gen_address(rng, lang):
         forms = [f"{n} {st} {ty}", f"{n} {st} {ty}, Apt {rng.randint(1, 40)}{rng.choice('ABC')}",
                  f"{n} {rng.choice('NSEW')} {st} {ty}, {city}, {state} {zipc}", f"PO Box {rng.randint(1, 99999)}",
                  f"P.O. Box {rng.randint(1, 9999)}, {city}, {state} {zipc}", f"{city}, {state} {zipc}",
-                 f"{n} {rng.randint(1, 99)}th {ty}", f"{n} {st} {ty} Suite {rng.randint(100, 999)}"]
+                 f"{n} {rng.randint(1, 99)}th {ty}", f"{n} {st} {ty} Suite {rng.randint(100, 999)}",
+                 f"{n} {st} {ty} #{rng.randint(1, 40)}, {city}, {state} {zipc}", f"PO BOX {rng.randint(1, 9999)}"]
         return rng.choice(forms)
     if lang == "ko":
         (si, gu), road, dong = rng.choice(KO_CITIES), rng.choice(KO_ROADS), rng.choice(KO_DONGS)
@@ -278,14 +283,17 @@ def gen_address(rng, lang):
                  f"{si} {gu} {dong} {rng.randint(1, 999)}-{rng.randint(1, 99)}", f"{gu} {dong} {rng.randint(1, 999)}번지",
                  f"{dong} {rng.randint(1, 999)}-{rng.randint(1, 99)}번지",
                  f"전라남도 순천시 해룡면 신대리 {rng.randint(1, 999)}",
-                 f"{rng.choice(KO_APTS)} {rng.randint(101, 120)}동 {rng.randint(101, 2504)}호"]
+                 f"{rng.choice(KO_APTS)} {rng.randint(101, 120)}동 {rng.randint(101, 2504)}호",
+                 f"서울 {gu} {road} {rng.randint(1, 999)}", f"{gu} {dong} {rng.randint(1, 999)}-{rng.randint(1, 99)} {rng.randint(1, 5)}층"]
         return rng.choice(forms)
     pref, city, town = rng.choice(JA_PLACES)
     a, b, c = rng.randint(1, 9), rng.randint(1, 30), rng.randint(1, 20)
     forms = [f"{pref}{city}{town}{a}丁目{b}番{c}号", f"{city}{town}{a}丁目{b}-{c}", f"{pref}{city}{town}{a}-{b}-{c}",
              f"{city}{town}{a}-{b}-{c}", f"{pref}{city}{town}{b}番地{c}", f"〒{rng.randint(100, 999)}-{digits(rng, 4)}",
              f"{city}{town}{a}-{b} {rng.choice(['メゾン', 'ハイツ', 'コーポ'])}{town}{rng.randint(101, 905)}号室",
-             f"〒{rng.randint(100, 999)}-{digits(rng, 4)} {pref}{city}{town}{a}-{b}-{c}"]
+             f"〒{rng.randint(100, 999)}-{digits(rng, 4)} {pref}{city}{town}{a}-{b}-{c}",
+             f"{pref}{city}{town}{a}丁目{b}-{c}", f"郵便番号|{rng.randint(100, 999)}-{digits(rng, 4)}",
+             f"札幌市中央区北{a}条西{b}丁目{c}"]
     return rng.choice(forms)
 
 
@@ -297,7 +305,8 @@ def gen_url(rng, lang):
              f"http://{host}/c/{tok}", f"https://{host}/mypage?sid={tok}&lang={lang}",
              f"https://{host}/r?utm_source=mail&uid={digits(rng, 9)}", f"https://{host}/unsubscribe/{tok}",
              f"https://{host}/p/123?ref=mail&email={rng.choice(ROMAN)}%40gmail.com", f"https://{host}/;jsessionid={hexs.upper()}",
-             f"https://{host}/login?user=guest&pass={tok[:10]}"]
+             f"https://{host}/login?user=guest&pass={tok[:10]}",
+             f"https://{host}/reset-password/eyJhbGciOiJIUzI1NiJ9.{tok}.{tok[:12]}", f"https://{host}/?ref=mail&token={tok}"]
     return rng.choice(forms)
 
 
@@ -311,28 +320,32 @@ def gen_name_sentence(rng, lang) -> Tuple[str, str]:
                            ("Regards, {v}", full), ("Thanks to {v} for the fast help!", full),
                            ("Our salesman {v} was patient.", first), ("You can contact {v} at the shop.", full),
                            ("I spoke to {v} in customer care.", first), ("Best, {v}", first), ("A rep named {v} helped.", first),
-                           ("This is {v} here, writing my review.", full), ("My name's {v}.", first)])
+                           ("This is {v} here, writing my review.", full), ("My name's {v}.", first),
+                           ("Name: {v}", full), ("I talked to {v} at the service desk.", first),
+                           ("Sincerely, {v}", full)])
     if lang == "ja":
         last, first = rng.choice(JA_LAST), rng.choice(JA_FIRST)
         full = last + first
         return rng.choice([("私の名前は{v}です。", full), ("{v}と申します。", full), ("担当の{v}さんがとても親切でした。", last),
                            ("{v}様にご連絡ください。", last), ("名前は{v}です。", full), ("僕の名前は{v}といいます。", full),
                            ("店員の{v}さんに相談しました。", last), ("{v}と申します、よろしくお願いします。", last + " " + first),
-                           ("問い合わせは{v}さんまで連絡ください。", last)])
+                           ("問い合わせは{v}さんまで連絡ください。", last), ("氏名：{v}", full),
+                           ("わたしの名前は{v}です。", full)])
     last, first = rng.choice(KO_LAST), rng.choice(KO_FIRST)
     full = last + first
     return rng.choice([("제 이름은 {v}입니다.", full), ("{v}라고 합니다.", full), ("담당자 {v} 과장님이 친절했어요.", full),
                        ("{v}씨에게 연락하세요.", full), ("저는 {v}입니다.", full), ("제 이름은 {v}이에요.", full),
-                       ("상담원 {v}님 감사합니다.", full), ("내 이름은 {v}, 잘 부탁해요.", full), ("성함: {v}", full)])
+                       ("상담원 {v}님 감사합니다.", full), ("내 이름은 {v}, 잘 부탁해요.", full), ("성함: {v}", full),
+                       ("안녕하세요, {v}입니다.", full), ("{v} 드림", full)])
 
 
 CONTEXT = {
-    "email": {"en": ["email me at {v} if you want photos.", "Contact: {v}", "write to {v}"],
+    "email": {"en": ["email me at {v} if you want photos.", "Contact: {v}", "write to {v}", "({v})", "Questions? {v}."],
               "ja": ["メールは{v}までお願いします。", "連絡先：{v}", "{v} に送ってください。"],
               "ko": ["메일 {v} 로 주세요.", "이메일: {v}", "{v} 로 연락 주세요."]},
-    "phone": {"en": ["Call me at {v} if you have questions.", "my cell is {v}", "Phone: {v}"],
+    "phone": {"en": ["Call me at {v} if you have questions.", "my cell is {v}", "Phone: {v}", "(tel {v})", "whatsapp {v}."],
               "ja": ["電話番号は{v}です。", "{v}まで電話ください。", "連絡先 {v}"],
-              "ko": ["연락처 {v} 입니다.", "{v}로 전화주세요.", "제 번호는 {v}"]},
+              "ko": ["연락처 {v} 입니다.", "{v}로 전화주세요.", "제 번호는 {v}", "문의는 {v}으로", "({v})"]},
     "payment_card": {"en": ["I paid with card {v} and got charged twice.", "card number {v}", "They charged {v} again."],
                      "ja": ["カード番号{v}で二重請求されました。", "クレジットカード {v} で支払い", "{v}のカードで買いました。"],
                      "ko": ["카드번호 {v} 로 결제했어요.", "{v} 카드로 두 번 결제됨", "결제 카드 {v}"]},
@@ -364,6 +377,9 @@ def planted_sentence(rng, kind, lang) -> Tuple[str, str, str]:
         template, value = gen_name_sentence(rng, lang)
     else:
         template, value = rng.choice(CONTEXT[kind][lang]), GENERATORS[kind](rng, lang)
+        if "|" in value:   # "context|value": the context word is written but is not the personal data
+            word, value = value.split("|", 1)
+            template = template.replace("{v}", word + "{v}")
     before, _, after = template.partition("{v}")
     return before, value, after
 

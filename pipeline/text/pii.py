@@ -440,10 +440,12 @@ _POSTAL_CONTEXT = re.compile(
 _UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s\d[ABD-HJLNP-UW-Z]{2}\b")
 _JA_POSTAL = re.compile(r"〒\s?\d{3}\s?[-‐−ー]?\s?\d{4}")
 
-_KO_ADMIN = r"(?:[가-힣]{1,6}(?:특별시|광역시|특별자치시|특별자치도|도|시)\s)"
+_KO_ADMIN = (r"(?:(?:[가-힣]{1,6}(?:특별시|광역시|특별자치시|특별자치도|도|시)|서울|부산|대구|인천|광주|대전|울산|세종|경기|강원|"
+             r"충북|충남|전북|전남|경북|경남|제주)\s)")
 _KO_DISTRICT = r"(?:[가-힣]{1,5}(?:시|군|구)\s)"
 _KO_APT_BRANDS = r"(?:힐스테이트|래미안|자이|푸르지오|아이파크|e편한세상|롯데캐슬|더샵|위브|센트레빌|두산위브|해링턴플레이스|스카이뷰)"
-_KO_UNIT = r"(?:\s?,?\s?(?:[가-힣A-Za-z0-9]{0,12}(?:아파트|빌라|맨션|오피스텔|타워|빌딩)\s?|" + _KO_APT_BRANDS + r"[가-힣A-Za-z0-9]{0,8}\s?)?(?:\d{1,4}\s?동\s?)?\d{1,5}\s?호)?"
+_KO_UNIT = (r"(?:\s?,?\s?(?:[가-힣A-Za-z0-9]{0,12}(?:아파트|빌라|맨션|오피스텔|타워|빌딩)\s?|" + _KO_APT_BRANDS
+            + r"[가-힣A-Za-z0-9]{0,8}\s?)?(?:\d{1,4}\s?동\s?)?\d{1,5}\s?호|\s?,?\s?(?:지하\s?)?\d{1,3}\s?층)?")
 _KO_ROAD = re.compile(
     rf"(?:{_KO_ADMIN}?{_KO_DISTRICT}{{1,2}}[가-힣0-9]{{1,10}}(?:대로|로|길)\s?\d{{1,4}}(?:번?길\s?\d{{1,4}})?(?:-\d{{1,4}})?"
     rf"|[가-힣0-9]{{1,10}}(?:대로|로)\s?\d{{1,4}}번?길\s?\d{{1,4}}(?:-\d{{1,4}})?"
@@ -464,10 +466,10 @@ _JA_PREF = (r"(?:北海道|東京都|(?:京都|大阪)府|(?:青森|岩手|宮�
 _JA_NAME = r"[一-龥々ヶケァ-ヴー]"
 _JA_MUNI = rf"(?:{_JA_NAME}{{1,6}}?(?:市|区|町|村|郡))"
 _JA_TOWN = rf"(?:{_JA_NAME}|の){{1,10}}?"
-_JA_NUM = r"(?:\d{1,4}丁目\s?\d{1,4}(?:(?:番地?|-)\s?\d{0,4}(?:号)?(?:\s?-\s?\d{1,4})?)?|\d{1,4}丁目|\d{1,4}番地?\s?\d{1,4}号?|\d{1,4}\s?[-‐−]\s?\d{1,4}(?:\s?[-‐−]\s?\d{1,4})?)"
+_JA_NUM = r"(?:\d{1,3}条(?:[東西南北]\d{1,3}丁目)?(?:\s?\d{1,4}(?:[-‐−]\d{1,4})?(?:番地?|号)?)?|\d{1,4}丁目\s?\d{1,4}(?:(?:番地?|-)\s?\d{0,4}(?:号)?(?:\s?-\s?\d{1,4})?)?|\d{1,4}丁目|\d{1,4}番地?\s?\d{1,4}号?|\d{1,4}\s?[-‐−]\s?\d{1,4}(?:\s?[-‐−]\s?\d{1,4})?)"
 _JA_ADDRESS = re.compile(
     rf"(?:{_JA_PREF}\s?{_JA_MUNI}{{0,3}}{_JA_TOWN}{_JA_NUM}"
-    rf"|{_JA_MUNI}{{1,3}}{_JA_TOWN}(?:\d{{1,4}}丁目(?:\s?\d{{1,4}}(?:(?:番地?|-)\s?\d{{0,4}}(?:号)?)?)?|\d{{1,4}}番地?\s?\d{{1,4}}号?"
+    rf"|{_JA_MUNI}{{1,3}}{_JA_TOWN}(?:\d{{1,3}}条(?:[東西南北]\d{{1,3}}丁目)?(?:\s?\d{{1,4}}(?:[-‐−]\d{{1,4}})?(?:番地?|号)?)?|\d{{1,4}}丁目(?:\s?\d{{1,4}}(?:(?:番地?|-)\s?\d{{0,4}}(?:号)?)?)?|\d{{1,4}}番地?\s?\d{{1,4}}号?"
     rf"|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}(?=\s?(?:[一-龥ァ-ヺーA-Za-z]{{0,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス|メゾン|パレス)|\d{{1,4}}号室)))"
     rf"|\d{{1,4}}丁目\s?\d{{1,4}}(?:番地?|-)\s?\d{{0,4}}(?:号)?)"
     rf"(?:\s?[一-龥ァ-ヺーA-Za-z]{{1,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス)?\s?\d{{1,4}}号室|\s?\d{{2,4}}号室)?")
@@ -487,7 +489,7 @@ front desk concierge housekeeping security billing management corporate headquar
 someone somebody nobody everybody another other""".split())
 _EN_NAME_TOKEN = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*|[A-Z]\."
 _EN_SELF = re.compile(
-    r"(?:my\s+name\s+is|my\s+name's|name's|i\s+am\s+called|i'm\s+called|they\s+call\s+me|my\s+full\s+name\s+is|"
+    r"(?:my\s+name\s+is|my\s+name's|name's|(?:full\s+)?name(?=\s*:)|i\s+am\s+called|i'm\s+called|they\s+call\s+me|my\s+full\s+name\s+is|"
     r"this\s+is(?=(?-i:\s+[A-Z][a-z]+\s+[A-Z][a-z'’]+\s+(?:from|here|speaking|writing))))\s*[,:\-]?\s+"
     r"((?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Za-z][a-z'’\-]+(?:\s+(?:[A-Z]\.\s*)?[A-Za-z][a-z'’\-]+){0,2})",
     re.IGNORECASE)
@@ -513,6 +515,7 @@ _THANKS_TAIL = re.compile(
 _EN_CONTACT_TAIL = re.compile(r"^\s*(?:at|on|@|via|by\s+(?:phone|email|mail)|directly|-|:|,\s*(?:at|on)|\(|who|from|in\s+sales)", re.IGNORECASE)
 
 _JA_NAME_CHARS = r"[一-龥々ァ-ヴーぁ-ゖ]"
+_JA_LABEL = re.compile(r"(?:氏名|お名前|名前|フルネーム)\s?[:：]\s?([一-龥々ァ-ヴー]{2,8}(?:\s[一-龥々ァ-ヴー]{1,6})?)")
 _JA_SELF = re.compile(
     r"(?:(?:私|わたし|僕|ぼく|俺|おれ|自分)の(?:名前|氏名|なまえ)は|(?:名前|氏名|なまえ)は|氏名[:：]|名前[:：]|フルネームは)\s?"
     r"([一-龥々ァ-ヴー]{1,8}(?:(?!です|でした|と申|とい|と言|だ|って)[ぁ-ゖ]){0,4}(?:\s[一-龥々ァ-ヴーぁ-ゖ]{1,6})?|(?:(?!です|でした|と申|とい|と言|だ|って)[ぁ-ゖ]){2,8}|[A-Za-z][a-z]+(?:\s[A-Za-z][a-z]+)?)"
@@ -537,11 +540,12 @@ _KO_CALLED = re.compile(r"(?:저는|제가|전|저|안녕하세요|반갑습니�
                         r"([가-힣]{2,3})(?:이?라고\s?(?:합니다|해요|하는|불러요|부릅니다|하고요)|이?라는\s?사람)")
 _KO_CALLED_START = re.compile(r"(?:^|(?<=[.!?。\s]))([가-힣]{2}[가-힣](?<!이))(?:이?라고\s?(?:합니다|해요|불러요|부릅니다))")
 _KO_NOUNS = frozenset("최고급 최신형 최저가 신제품 신상품 정품 한정판 기본형 조립식 전용품 고급형 보급형 국산품 수입품".split())
-_KO_IAM = re.compile(r"(?<![가-힣])(?:저는|전|나는|난)\s([가-힣]{3})(?:입니다|이에요|예요|이고요|이라고)")
+_KO_IAM = re.compile(r"(?<![가-힣])(?:저는|전|나는|난|안녕하세요[,.!]?|반갑습니다[,.!]?)\s([가-힣]{3})(?:입니다|이에요|예요|이고요|이라고)")
+_KO_SIGNED = re.compile(r"(?<![가-힣])([가-힣]{3})\s?(?:드림|올림)(?=[\s.!~]|$)")
 # The most common Korean surnames (about 90% of people): where the phrase alone is weak evidence.
 _KO_COMMON_SURNAMES = set("김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진")
 _KO_STAFF = re.compile(
-    r"(?:담당자|담당|매니저|기사님?|직원|상담원|상담사|판매원|점원|사장님?|설치기사)\s?(?:분\s?)?(?:은|는|이|인|:)?\s?"
+    r"(?:담당자|담당|매니저|기사님?|직원|상담원|상담사|판매원|점원|사장님?|설치기사)\s?(?:분\s?)?(?:(?:은|는|이|인)\s|:\s?)?"
     r"([가-힣]{2,4})\s?(?=씨|님|과장|대리|팀장|실장|부장|주임|사원|매니저|기사|선생)")
 _KO_CONTACT = re.compile(r"(?<![가-힣])([가-힣]{2,4})\s?(?:씨|님)(?:에게|한테|께|께서|한테서)?\s?(?:로\s?)?(?:연락|전화|문의|문자|메일|카톡)")
 _KO_NOT_NAME = re.compile(r"^(?:고객|기사|사장|선생|직원|여러분|손님|형|누나|언니|오빠|엄마|아빠|친구|남편|아내|와이프|아들|딸|"
@@ -579,9 +583,10 @@ def _at_words(rx, text: str, lower: str, words) -> List:
 def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
     out: List[Tuple[int, int]] = []
     if "name" in lower or "call" in lower or "this is" in lower:
-        for m in _at_words(_EN_SELF, text, lower, ("my name", "name's", "i am called", "i'm called", "they call",
-                                                   "my full name", "this is")):
-            name = _trim_en_name(m.group(2), need_caps=False)
+        for m in _at_words(_EN_SELF, text, lower, ("my name", "name", "full name", "i am called", "i'm called",
+                                                   "they call", "this is")):
+            label = ":" in text[m.start():m.start(2)]     # "Name: Jane Doe" (a form-like label)
+            name = _trim_en_name(m.group(2), need_caps=label)
             if name:
                 out.append((m.start(1) if m.group(1) else m.start(2), m.start(2) + len(name)))
     if any(w in lower for w in _SIGNOFF_WORDS):
@@ -596,7 +601,13 @@ def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
             if not m.group(1) and not re.match(r"signed|yours|sincerely|regards", phrase):
                 continue
             after = text[m.start(3) + len(name):]
-            if re.match(r"\s+[a-z]", after) or (not m.group(1) and after.strip(" .!)\n")):
+            unambiguous = re.match(r"signed|yours|sincerely|regards", phrase)
+            if re.match(r"\s+[a-z]", after):
+                if not unambiguous:
+                    continue
+                if len(name.split()) == 3:    # "Regards, Jo Lee Worked great": the next sentence
+                    name = name.rsplit(" ", 1)[0]
+            elif not m.group(1) and after.strip(" .!)\n"):
                 continue
             out.append((m.start(2) if m.group(2) else m.start(3), m.start(3) + len(name)))
     for m in _at_words(_EN_CONTACT, text, lower, _CONTACT_WORDS) if _HAS_UPPER_WORD.search(text) else ():
@@ -638,8 +649,9 @@ def _name_spans(text: str, lower: str) -> List[Tuple[int, int]]:
                             out.append(m.span(2))
                         continue
                     name = m.group(1)
-                    surnames = _KO_COMMON_SURNAMES if rx in (_KO_IAM, _KO_CALLED_START) else _KO_SURNAMES
-                    if name[0] in surnames and not _KO_NOT_NAME.match(name) and name not in _KO_NOUNS:
+                    surnames = _KO_COMMON_SURNAMES if rx in (_KO_IAM, _KO_CALLED_START, _KO_SIGNED) else _KO_SURNAMES
+                    if (name[0] in surnames and not _KO_NOT_NAME.match(name) and name not in _KO_NOUNS
+                            and name[-1] not in "의을를"):
                         out.append(m.span(1))
     return out
 
@@ -648,10 +660,10 @@ _SIGNOFF_WORDS = ("signed", "yours", "sincerely", "regards", "cheers", "best", "
 _HAS_UPPER_WORD = re.compile(r"[A-Z][a-z]")
 _HAS_JA = re.compile(r"[一-龥ぁ-ゖァ-ヺ]")
 _HAS_KO = re.compile(r"[가-힣]")
-_JA_RULES = ((_JA_SELF, ("名前", "氏名", "なまえ", "フルネーム")), (_JA_MOUSU, ("申", "いいます", "言います", "名乗")),
+_JA_RULES = ((_JA_LABEL, ("名前", "氏名", "フルネーム")), (_JA_SELF, ("名前", "氏名", "なまえ", "フルネーム")), (_JA_MOUSU, ("申", "いいます", "言います", "名乗")),
              (_JA_STAFF, ("担当", "店員", "スタッフ", "販売員", "営業", "配達員", "連絡先", "問い合わせ先")),
              (_JA_HONORIFIC_CONTACT, ("さん", "様", "氏")))
-_KO_RULES = ((_KO_SELF, ("이름", "성함", "성명")), (_KO_CALLED, ("라고", "라는")), (_KO_CALLED_START, ("라고",)), (_KO_IAM, ("저는", "전 ", "나는", "난 ")),
+_KO_RULES = ((_KO_SELF, ("이름", "성함", "성명")), (_KO_CALLED, ("라고", "라는")), (_KO_CALLED_START, ("라고",)), (_KO_IAM, ("저는", "전 ", "나는", "난 ", "안녕하세요", "반갑습니다")), (_KO_SIGNED, ("드림", "올림")),
              (_KO_STAFF, ("담당", "매니저", "기사", "직원", "상담", "판매원", "점원", "사장")), (_KO_CONTACT, ("씨", "님")))
 _HAS_CJK = re.compile(r"[가-힣一-龥ぁ-ゖァ-ヴ]")
 _AT_WORDS = ("at", "골뱅이", "엣", "앳", "アット", "あっと")
