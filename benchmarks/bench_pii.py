@@ -52,8 +52,11 @@ ZW = "\u200b"
 # ---------------------------------------------------------------------------------------------
 def load_baseline():
     """pipeline/text/pii.py as of BASELINE_COMMIT, as a module (needs a git checkout)."""
-    src = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:pipeline/text/pii.py"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    try:
+        src = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:pipeline/text/pii.py"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exn:
+        raise SystemExit(f"bench-pii needs the git history for the baseline ({BASELINE_COMMIT}): {exn}")
     mod = types.ModuleType("_pii_baseline")
     mod.__file__ = f"git:{BASELINE_COMMIT}:pipeline/text/pii.py"
     exec(compile(src, mod.__file__, "exec"), mod.__dict__)  # noqa: S102 - our own committed source
