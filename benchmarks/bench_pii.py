@@ -610,7 +610,7 @@ def main(argv=None) -> int:
         recall.setdefault(kind, {})[lang] = round(hit / n, 4)
     total_hit, total_n = sum(v[0] for v in by.values()), sum(v[1] for v in by.values())
     old_hit = sum(v[0] for v in old_by.values())
-    worst = min(((hit / n, k, l) for (k, l), (hit, n) in by.items()))
+    worst = min(((hit / n, kind, lang) for (kind, lang), (hit, n) in by.items()))
     n_false = sum(v[0] for v in false_by.values())
 
     rng = random.Random(args.seed + 1)
@@ -629,11 +629,12 @@ def main(argv=None) -> int:
         "kind_labelled_correctly": round(kind_right / total_n, 4),
         "min_recall_kind_lang": {"kind": worst[1], "lang": worst[2], "recall": round(worst[0], 4)},
         "recall": recall,
-        "recall_baseline": {k: {l: round(old_by[(k, l)][0] / old_by[(k, l)][1], 4) for l in LANGS} for k in KINDS},
+        "recall_baseline": {kind: {lang: round(old_by[(kind, lang)][0] / old_by[(kind, lang)][1], 4) for lang in LANGS}
+                            for kind in KINDS},
         "false_redactions": n_false,
         "false_redaction_rate": round(n_false / len(innocent), 4),
         "false_redactions_baseline": old_false,
-        "false_redactions_by_category": {f"{c}/{l}": v[0] for (c, l), v in sorted(false_by.items()) if v[0]},
+        "false_redactions_by_category": {f"{cat}/{lang}": v[0] for (cat, lang), v in sorted(false_by.items()) if v[0]},
         "real_reviews_without_plants_redacted": plain_redacted,
         "normalize_us_per_review": {"corpus_mix": timing, "plain_real_reviews": timing_plain,
                                     "reviews_timed": {"corpus_mix": len(mix[:args.speed_sample]), "plain_real_reviews": len(plain_mix)},

@@ -552,10 +552,6 @@ _KO_NOT_NAME = re.compile(r"^(?:고객|기사|사장|선생|직원|여러분|손
                           r"판매자|판매|담당|상담|배송|택배|이분|그분|저분|모든|우리|당신|누구|본인|자기)")
 
 
-def _en_name_ok(tokens: List[str]) -> bool:
-    return bool(tokens) and all(t.lower().strip(".") not in _EN_STOP for t in tokens[:1])
-
-
 def _trim_en_name(name: str, need_caps: bool) -> str:
     out = []
     for tok in name.split():
