@@ -265,6 +265,7 @@ _MYNUMBER = re.compile(r"(?<![0-9A-Za-z\-])(?<!\d[\s.\-–])\d{4}([\s\-–.]?)\d
 _MYNUMBER_CONTEXT = re.compile(r"(?:マイナンバー|マイナ|個人番号|my\s?number|mynumber|マイナンバーカード|個人番号カード|通知カード)",
                                re.IGNORECASE)
 _SSN = re.compile(r"(?<![0-9A-Za-z\-])(?<!\d[\s.\-–])\d{3}([\s\-–.])\d{2}\1\d{4}(?![0-9])(?![\s.\-–]\d)|(?<![0-9A-Za-z\-])\d{9}(?![0-9])")
+_RRN_SPLIT = re.compile(r"앞\s?자리\s?(?:는|은)?\s?[:：]?\s?(\d{6})(?!\d)\D{1,12}?뒷\s?자리\s?(?:는|은)?\s?[:：]?\s?([1-8]\d{6})(?!\d)")
 _RRN_CONTEXT = re.compile(r"(?:주민|등록번호|외국인등록|rrn|resident\s?registration)", re.IGNORECASE)
 _SSN_CONTEXT = re.compile(r"(?:ssn|social\s?security|soc\.?\s?sec|tin|itin|taxpayer|사회보장번호|社会保障番号)", re.IGNORECASE)
 _IBAN_START = re.compile(r"[A-Za-z]{2}\d{2}")
@@ -324,6 +325,9 @@ def _id_spans(text: str, lower: str, n_digits: int) -> List[Tuple[int, int, str]
         # RRNs issued since October 2020 have no check digit: a dashed YYMMDD-Gxxxxxx is enough.
         if m.group(4) or _kr_rrn.is_valid(d) or _RRN_CONTEXT.search(text[max(0, m.start() - 20):m.start()]):
             out.append((m.start(), m.end(), "national_id"))
+    if n_digits >= 13 and "자리" in text:
+        for m in _RRN_SPLIT.finditer(text):
+            out += [(m.start(1), m.end(1), "national_id"), (m.start(2), m.end(2), "national_id")]
     for m in _MYNUMBER.finditer(text) if n_digits >= 12 else ():
         d = _digits(m.group())
         if _code_context(text, m.start()) or not _jp_in.is_valid(d):
@@ -471,6 +475,7 @@ _JA_ADDRESS = re.compile(
     rf"(?:{_JA_PREF}\s?{_JA_MUNI}{{0,3}}{_JA_TOWN}{_JA_NUM}"
     rf"|{_JA_MUNI}{{1,3}}{_JA_TOWN}(?:\d{{1,3}}条(?:[東西南北]\d{{1,3}}丁目)?(?:\s?\d{{1,4}}(?:[-‐−]\d{{1,4}})?(?:番地?|号)?)?|\d{{1,4}}丁目(?:\s?\d{{1,4}}(?:(?:番地?|-)\s?\d{{0,4}}(?:号)?)?)?|\d{{1,4}}番地?\s?\d{{1,4}}号?"
     rf"|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}|\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}(?=\s?(?:[一-龥ァ-ヺーA-Za-z]{{0,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス|メゾン|パレス)|\d{{1,4}}号室)))"
+    rf"|{_JA_MUNI}{{1,3}}[ぁ-ゖ一-龥ァ-ヺー々]{{1,10}}?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}\s?[-‐−]\s?\d{{1,4}}"
     rf"|\d{{1,4}}丁目\s?\d{{1,4}}(?:番地?|-)\s?\d{{0,4}}(?:号)?)"
     rf"(?:\s?[一-龥ァ-ヺーA-Za-z]{{1,12}}(?:マンション|ハイツ|アパート|ビル|荘|コーポ|レジデンス)?\s?\d{{1,4}}号室|\s?\d{{2,4}}号室)?")
 _JA_BAD_MUNI = re.compile(r"^(?:地区|区別|区間|市場|市販|町内|村上)")
