@@ -41,7 +41,16 @@ Libraries, and why:
   redacted where the text itself says "this is a name" (self-identification or contact phrases).
 
 Zero-width characters (U+200B–U+200D, U+2060, U+FEFF, soft hyphen) are removed before detection:
-they are invisible, and they are how addresses and numbers are smuggled past patterns.
+they are invisible, and they are how addresses and numbers are smuggled past patterns. The input
+is expected to be NFKC-normalised already (``clean.clean_text``), so full-width digits and
+punctuation are plain ASCII here.
+
+Known limits (measured by ``make bench-pii`` and ``tests/test_pii.py``): names are only found after
+a self-identification or contact phrase (a bare "Jane Smith" is not redacted, nor are two-syllable
+Korean names after "저는"); a code word *after* a number ("4155552671 is the part number") does not
+protect it; addresses need a house number or postal code; Korean RRNs issued since 2020 (no check
+digit) are only recognised with a dash or a 주민 context word; a partner name redacted to a marker
+may make two partners look alike to the syndication check.
 """
 from __future__ import annotations
 
