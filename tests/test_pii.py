@@ -276,3 +276,8 @@ def test_run_summary_counts_redactions_by_kind():
     assert summary["redacted_reviews"] == 2
     html = render(summary)
     assert "Personal data redacted" in html and "national_id" in html
+
+
+@pytest.mark.parametrize("lang, text, expected, counts", PLANTED)
+def test_redacted_text_is_stable_when_redacted_again(lang, text, expected, counts):
+    assert redact(expected, lang) == (expected, {})
