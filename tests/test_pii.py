@@ -281,3 +281,32 @@ def test_run_summary_counts_redactions_by_kind():
 @pytest.mark.parametrize("lang, text, expected, counts", PLANTED)
 def test_redacted_text_is_stable_when_redacted_again(lang, text, expected, counts):
     assert redact(expected, lang) == (expected, {})
+
+
+def test_published_record_badge_and_provenance_carry_no_personal_data():
+    from pipeline import signing
+    from pipeline.context import RunContext
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.decide import Decided
+    from pipeline.transforms.detect import mark_not_run
+    from pipeline.transforms.normalize import normalize_item
+    from pipeline.transforms.provenance import to_records
+    from pipeline.transforms.widget_docs import display_review
+    from schemas.records import InputRef, Item, Review, Source
+
+    review = Review(review_id="r1", product_id="p", author_id="a", rating=1, title="Call 010-1234-5678",
+                    body="제 이름은 김철수입니다. 환불 안 해줌", created_at="2025-01-01T00:00:00Z", language="ko",
+                    source=Source(channel="syndicated", partner="김철수 010-1234-5678",
+                                  url="https://user:pw@partner.example/r?sid=abcdef123456"))
+    it = normalize_item(Item(review=review, ref=InputRef("a.jsonl", 1), ingested_at="2025-01-01T00:00:01Z"))
+    decided = Decided(mark_not_run(it), DEFAULT_POLICY.decide(it), "2025-01-01T00:00:02Z")
+    decision, published = to_records(decided, RunContext(run_id="t"), signing.SigningKey("k", b"s"))
+    assert decision.decision == "publish_with_label" and "personal_data_redacted" in decision.reasons
+    assert decision.redactions == {"phone": 2, "person_name": 1, "url_token": 1}
+    shown = published.to_dict()
+    assert shown["title"] == "Call [phone removed]"
+    assert shown["body"] == "제 이름은 [name removed]입니다. 환불 안 해줌"
+    # A bare name with no self-identification phrase is kept (a known limit, see pii's docstring).
+    assert shown["provenance"]["source"] == {"channel": "syndicated", "partner": "김철수 [phone removed]",
+                                             "url": "https://partner.example/"}
+    assert display_review(shown)["badges"][0]["text"] == "Originally posted on 김철수 [phone removed]"
