@@ -33,8 +33,8 @@ INSTALL_REQUIRES = [
     "jsonschema==4.26.0",              # schemas/: validation against the published JSON Schema
     "nh3==0.3.7",                      # pipeline/text/clean.py: HTML → plain text (Ammonia)
     "lingua-language-detector==2.1.1", # pipeline/text/langid.py: offline, short-text language id
-    "phonenumbers==9.0.43",            # pipeline/text/pii.py: phone numbers in free text
-    "python-stdnum==2.2",              # pipeline/text/pii.py: Luhn check for card numbers
+    "phonenumbers==9.0.43",            # pipeline/text/pii.py: phone numbers of every region, validated
+    "python-stdnum==2.2",              # pipeline/text/pii.py: check digits (Luhn, KR RRN, JP My Number, US SSN, IBAN)
     "pyyaml==6.0.3",                   # pipeline/policies/*.yaml: the versioned decision policy
     "matplotlib==3.11.2",              # pipeline/report.py: inline SVG charts of the transparency report
 ]

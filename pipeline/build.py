@@ -69,7 +69,7 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     ``streaming=True`` (stateful near-duplicate buckets); every other stage is the same object.
     """
     unique, redelivered = items | "DropRedeliveries" >> (redeliveries or DropRedeliveries(ctx.run_id))
-    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id)
+    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id, cfg.max_text_chars)
     stored = None
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore

@@ -29,6 +29,7 @@ name; readers find a product by the ``product_id`` inside the document, not by p
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional
@@ -169,6 +170,16 @@ def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
         "reviews": reviews,
         "json_ld": build_json_ld(product_id, reviews),
     }
+
+
+def safe_json(obj: Any, **kwargs: Any) -> str:
+    """JSON with ``<``, ``>`` and ``&`` written as ``\\u003c``, ``\\u003e``, ``\\u0026``: the same
+    document to any JSON parser, and safe to place as is inside ``<script type="application/ld+json">``
+    (no ``</script>`` or ``<!--`` can appear). Widget documents and the widget server use it; the
+    review text itself is already free of tag openers (``pipeline.text.clean``), so a page that
+    re-encodes the JSON-LD with a plain JSON encoder stays safe too."""
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), **kwargs)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def star_bucket(rating) -> str:

@@ -3,8 +3,8 @@
 Written next to ``run_summary.json`` from the same figures, for trust-and-safety staff and for
 regulators who ask how reviews were filtered: decisions by reason, withheld rate by star rating
 with 95% intervals (so anyone can see at a glance whether negative reviews were treated like
-positive ones), detector score distributions, duplicate cluster sizes, languages, and the
-products with the most withheld reviews. Charts are inline SVG drawn with matplotlib; the page
+positive ones), personal data redacted by kind, detector score distributions, duplicate cluster
+sizes, languages, and the products with the most withheld reviews. Charts are inline SVG drawn with matplotlib; the page
 loads nothing from anywhere.
 
 Language: ``--report_locale`` (en, ja, ko, zh-Hans, zh-Hant) picks the catalogue in
@@ -147,6 +147,16 @@ def _table(rows: List[Sequence], header: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _redactions(summary: Mapping, m: Messages) -> str:
+    kinds = summary.get("redactions_by_kind", {})
+    if not kinds:
+        return f"<p>{html.escape(m.t('redactions_none'))}</p>"
+    rows = [(k, n, m.get(f"redaction_{k}", "")) for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return (f"<p>{html.escape(m.t('redactions_intro', reviews=summary.get('redacted_reviews', 0)))}</p>"
+            + _bars([r[0] for r in rows], [r[1] for r in rows], m.t("chart_redactions"), m)
+            + _table(rows, [m.t("col_kind"), m.t("col_items"), m.t("col_what")]))
+
+
 def _label(m: Messages, prefix: str, code: str) -> str:
     return m.get(f"{prefix}{code}", code)
 
@@ -195,6 +205,7 @@ def _render(summary: Mapping, m: Messages, fonts_ok: bool) -> str:
         f"<h2>{esc(m.t('h_reasons'))}</h2>",
         _bars([r[1] for r in reason_rows], [r[2] for r in reason_rows], m.t("chart_reasons"), m, WITHHELD),
         _table(reason_rows, [m.t(k) for k in ("col_reason", "col_label", "col_reviews", "col_meaning")]),
+        f"<h2>{esc(m.t('h_redactions'))}</h2>", _redactions(summary, m),
         f"<h2>{esc(m.t('h_detectors'))}</h2>",
         _table(detector_rows, [m.t("col_detector"), m.t("col_signal_status")]),
         _dist(dist.get("duplicate_similarity", {}), m.t("chart_dup_similarity"), m.t("axis_dup_similarity"),

@@ -107,6 +107,9 @@ class Item:
     content_sha256: Optional[str] = None
     redactions: Mapping[str, int] = field(default_factory=dict)
     signals: Mapping[str, Signal] = field(default_factory=dict)
+    # The input's source when personal data was redacted from it (``review.source`` then holds the
+    # redacted copy that is published); only ever written to restricted/originals/.
+    original_source: Optional[Source] = None
 
     def replace(self, **changes) -> "Item":
         return dataclasses.replace(self, **changes)

@@ -178,7 +178,7 @@ def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR, locale: Option
                 self.wfile.write(body)
 
         def _json(self, status: int, obj: Any):
-            body = json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            body = display.safe_json(obj).encode("utf-8")
             self._send(status, body, CONTENT_TYPES[".json"],
                        {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"})
 

@@ -13,7 +13,8 @@ and rounds repeat until the text no longer changes (a fixed point), so look-alik
 after decoding and NFKC, are normalised *before* the next sanitising pass, never after the last.
 
 * ``nh3`` (bindings to the Rust sanitiser Ammonia, a maintained, browser-grade HTML5 parser) is
-  configured to allow no tags at all and to drop the *contents* of script/style-like elements.
+  configured to allow no tags at all and to drop the *contents* of script/style-like elements
+  that are closed (an unclosed ``<svg>`` or ``<script>`` loses its tag, not the words after it).
 * A ``<`` is a real tag only where an HTML parser would open a known element (``<b``, ``</p``,
   ``<img``, ``<svg``, ...), a comment or a declaration. Any other ``<`` is text: "Quality<expected",
   "<terrible> and <rude>", "</3" and a complaint written inside ``<…>`` keep their words, as the
@@ -84,8 +85,11 @@ def _one_round(text: str) -> str:
     if "<" not in text and "&" not in text:
         return text
     escaped = _NOT_A_TAG.sub("&lt;", _BLOCK_TAG.sub(" <", text))
-    stripped = nh3.clean(escaped, tags=set(), attributes={}, clean_content_tags=_DROP_CONTENT,
-                         strip_comments=True)
+    # An element's content is dropped only when the element is closed: an unclosed <svg> or <script>
+    # must not swallow the rest of a review (its tag goes; the words after it stay).
+    lowered = escaped.lower()
+    drop = {t for t in _DROP_CONTENT if f"</{t}" in lowered}
+    stripped = nh3.clean(escaped, tags=set(), attributes={}, clean_content_tags=drop, strip_comments=True)
     return html.unescape(stripped)
 
 

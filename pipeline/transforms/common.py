@@ -17,16 +17,32 @@ def review_json(item: Item) -> str:
     return json.dumps(dataclasses.asdict(item.review), ensure_ascii=False, sort_keys=True)
 
 
+class RecordRejected(Exception):
+    """Raised by a stage function for a record it must not pass on: the record becomes a dead
+    letter with the class's ``code`` (not ``internal_error``), and the job goes on."""
+
+    code = codes.INTERNAL_ERROR
+
+
+class TextTooLarge(RecordRejected):
+    """A title or body over ``--max_text_chars`` after normalisation (NFKC can expand a character 18×)."""
+
+    code = codes.TOO_LARGE
+
+
 def failure_to_dead_letter(stage: str, run_id: str):
     """Maps a ``with_exception_handling`` bad output (item, (type, repr, traceback)) to a DeadLetter."""
 
     def convert(bad) -> DeadLetter:
         element, (exc_type, exc_repr, _tb) = bad
         item = getattr(element, "item", element)  # stages after Decide carry Decided(item, ...)
-        Metrics.counter(stage, "internal_error").inc()
+        rejected = isinstance(exc_type, type) and issubclass(exc_type, RecordRejected)
+        code = exc_type.code if rejected else codes.INTERNAL_ERROR
+        Metrics.counter(stage, code).inc()
         name = getattr(exc_type, "__name__", str(exc_type))
-        return DeadLetter(error_code=codes.INTERNAL_ERROR,
-                          error=f"stage '{stage}' failed: {name}: {exc_repr}"[:2000],
+        return DeadLetter(error_code=code,
+                          error=(f"stage '{stage}': {exc_repr}" if rejected
+                                 else f"stage '{stage}' failed: {name}: {exc_repr}")[:2000],
                           raw=review_json(item), source=item.ref, stage=stage, run_id=run_id,
                           review_id=item.review.review_id)
     return convert

@@ -3,17 +3,23 @@ redact personal data, hash the published text.
 
 Detectors and the widget only ever see the cleaned text. The original text of a review whose
 text was redacted is written only to the restricted audit output (``restricted/originals/``).
+Every published field that can carry personal data is redacted here: title, body, and the
+review's ``source.partner`` (shown in the "Originally posted on …" badge) and ``source.url``
+(published in provenance; credentials and token-carrying paths/queries dropped, scheme and host
+kept). The original source is kept with the original text in ``restricted/originals/``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import apache_beam as beam
 
 from pipeline.text import clean, langid, pii
-from pipeline.transforms.common import safe_map
-from schemas.records import Item
+from pipeline.transforms.common import TextTooLarge, safe_map
+from pipeline.transforms.parse import DEFAULT_MAX_TEXT_CHARS
+from schemas.records import Item, Source
 
 STAGE = "normalize"
 
@@ -23,10 +29,48 @@ def content_sha256(title: Optional[str], body: str) -> str:
     return hashlib.sha256(f"{title or ''}\n{body}".encode("utf-8")).hexdigest()
 
 
-def normalize_item(item: Item) -> Item:
+def _add(total: Dict[str, int], found: Dict[str, int]) -> None:
+    for kind, n in found.items():
+        total[kind] = total.get(kind, 0) + n
+
+
+def redact_source(source: Optional[Source], language: Optional[str]) -> Tuple[Optional[Source], Dict[str, int]]:
+    """The review's source with personal data out of ``partner`` (free text, shown in a badge) and
+    ``url`` (credentials and tokens dropped); the same object when nothing was found."""
+    if source is None:
+        return None, {}
+    found: Dict[str, int] = {}
+    partner, url = source.partner, source.url
+    if partner:
+        partner, hits = pii.redact(partner, language)
+        _add(found, hits)
+    if url:
+        url, hits = pii.redact_url(url)
+        _add(found, hits)
+    if not found:
+        return source, {}
+    return dataclasses.replace(source, partner=partner, url=url), found
+
+
+def display_source(source: Optional[Source]) -> Optional[Source]:
+    """The source as it may be displayed: ``partner`` (badge text) plain text, ``url`` an http(s)
+    link without markup or nothing; the same object when both already are."""
+    if source is None:
+        return None
+    partner, url = clean.plain_label(source.partner), clean.safe_http_url(source.url)
+    if (partner, url) == (source.partner, source.url):
+        return source
+    return dataclasses.replace(source, partner=partner, url=url)
+
+
+def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Item:
     review = item.review
     title = clean.clean_text(review.title) if review.title else None
     body = clean.clean_text(review.body)
+    for name, value in (("title", title), ("body", body)):
+        if value and len(value) > max_text_chars:
+            raise TextTooLarge(f"{name} has {len(value)} characters after normalisation; the limit is "
+                               f"{max_text_chars} (--max_text_chars)")
     if review.language:
         language, language_source = langid.normalise_tag(review.language), "given"
     else:
@@ -37,26 +81,36 @@ def normalize_item(item: Item) -> Item:
         title, found = pii.redact(title, language)
         redactions.update(found)
     body, found = pii.redact(body, language)
-    for kind, n in found.items():
-        redactions[kind] = redactions.get(kind, 0) + n
+    _add(redactions, found)
+    source, found = redact_source(display_source(review.source), language)
+    _add(redactions, found)
+    changes = {}
+    if source is not review.source:
+        changes = {"review": dataclasses.replace(review, source=source), "original_source": review.source}
     return item.replace(clean_title=title or None, clean_body=body, language=language,
                         language_source=language_source, redactions=redactions,
-                        content_sha256=content_sha256(title or None, body))
+                        content_sha256=content_sha256(title or None, body), **changes)
 
 
 class NormalizeReviews(beam.PTransform):
     """PCollection[Item] → (normalised items, dead letters for records the stage failed on)."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS):
         super().__init__()
         self._run_id = run_id
+        self._max = max_text_chars
 
     def expand(self, items):
-        return safe_map(items, "Normalize", normalize_item, STAGE, self._run_id)
+        limit = self._max
+        return safe_map(items, "Normalize", lambda item: normalize_item(item, limit), STAGE, self._run_id)
 
 
 def restricted_original(item: Item) -> dict:
     """The audit-only copy of a redacted review's original text (never published)."""
-    return {"review_id": item.review.review_id, "source": item.ref.to_dict(),
-            "title": item.review.title, "body": item.review.body,
-            "redactions": dict(item.redactions)}
+    out = {"review_id": item.review.review_id, "source": item.ref.to_dict(),
+           "title": item.review.title, "body": item.review.body,
+           "redactions": dict(item.redactions)}
+    if item.original_source is not None:
+        src = item.original_source
+        out["review_source"] = {"channel": src.channel, "partner": src.partner, "url": src.url}
+    return out

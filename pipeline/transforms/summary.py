@@ -59,6 +59,7 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
         "published": sum(get("published").values()),
         "products": sum(get("product").values()),
         "redacted_reviews": sum(get("redacted").values()),
+        "redactions_by_kind": get("redaction_kind"),
         "conservation": {
             "ok": ok, "rule": RULE,
             "detail": f"{input_lines} input lines = {n_decisions} decisions + {n_dead} dead letters"
@@ -190,6 +191,8 @@ def _decision_keys(decision):
         yield ("reason", reason), 1
     if decision.redactions:
         yield ("redacted", "reviews"), 1
+    for kind, n in decision.redactions.items():
+        yield ("redaction_kind", kind), n
 
 
 def write_and_check(counts, ctx: RunContext, margin: float = 0.02, locale: str = "en"):

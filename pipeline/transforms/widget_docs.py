@@ -10,7 +10,6 @@ functions of ``pipeline/display.py``; this module groups and writes them, in bat
 """
 from __future__ import annotations
 
-import json
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -20,7 +19,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
-from pipeline.display import WIDGET_DIR, as_dict, build_widget_doc, doc_file_name, most_recent_first
+from pipeline.display import WIDGET_DIR, as_dict, build_widget_doc, doc_file_name, most_recent_first, safe_json
 
 
 class BuildWidgetDocs(beam.PTransform):
@@ -54,8 +53,7 @@ class _JsonDocSink(fileio.FileSink):
         self._fh = fh
 
     def write(self, record):
-        self._fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True,
-                                  separators=(",", ":")).encode("utf-8"))
+        self._fh.write(safe_json(record).encode("utf-8"))
         self._fh.write(b"\n")
 
     def flush(self):
