@@ -6,6 +6,7 @@
 //   locale: the browser's language (Playwright's context option: navigator.languages, Accept-Language)
 //   htmlLang: rewrite the example page's <html lang="..."> to this value; "" removes the attribute
 //   waitState: the widget state to wait for before the steps ("ready" by default, or "error")
+//   waitFor: a CSS selector to wait for instead (a page without the widget, e.g. a JSON-LD page)
 // each step is one of
 //   {"do": "snapshot"}                  record what the widget shows (see snapshot() below)
 //   {"do": "open_moderation"}           expand the "how we moderate" note
@@ -13,6 +14,8 @@
 //   {"do": "next"} | {"do": "prev"}     click the pager
 //   {"do": "all_pages"}                 record the review ids of every page (clicking Next)
 //   {"do": "screenshot", "path": "..."} full-page PNG
+//   {"do": "elements", "within"?: sel}  record every element's tag name (inside ``within``), every script's
+//                                       type and every on* attribute on the page
 // Prints one JSON object: {snapshots: [...], pages: [...], console: [...], pageErrors: [...], dialogs: n}.
 import { chromium } from "playwright-core";
 
@@ -109,7 +112,8 @@ try {
     });
   }
   await page.goto(plan.url, { waitUntil: "load" });
-  await page.waitForSelector(`[data-review-widget][data-state=${plan.waitState || "ready"}]`, { timeout: 20000 });
+  await page.waitForSelector(plan.waitFor || `[data-review-widget][data-state=${plan.waitState || "ready"}]`,
+                             { timeout: 20000 });
   await page.waitForTimeout(plan.settleMs ?? 200);   // let any injected handler (onerror) have its chance
   for (const step of plan.steps) {
     if (step.do === "snapshot") out.snapshots.push(await page.evaluate(snapshot));
@@ -126,6 +130,11 @@ try {
         await page.click("[data-review-widget] [data-role=next]");
       }
     } else if (step.do === "screenshot") await page.screenshot({ path: step.path, fullPage: true });
+    else if (step.do === "elements") out.elements = await page.evaluate((within) => ({
+      tags: [...document.querySelectorAll(within ? `${within} *` : "*")].map((e) => e.tagName.toLowerCase()),
+      scripts: [...document.querySelectorAll("script")].map((e) => e.getAttribute("type")),
+      handlers: [...document.querySelectorAll("*")].flatMap((e) => [...e.attributes].map((a) => a.name))
+        .filter((n) => n.startsWith("on")) }), step.within || null);
     else throw new Error(`unknown step ${JSON.stringify(step)}`);
   }
   out.finalPwned = await page.evaluate(() => (window.__pwned === undefined ? null : window.__pwned));
