@@ -103,7 +103,7 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     decisions | "WriteDecisions" >> WriteJsonLines(out, "decisions", shards)
     dead_letters | "WriteDeadLetters" >> WriteJsonLines(out, "dead_letter", shards)
     products | "WriteProducts" >> WriteJsonLines(out, "products", shards)
-    (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out)  # widget/<product>.json
+    (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out, cfg.signing_key_file, cfg.require_signing_key)  # widget/<product>.json
     moderated.restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     moderated.review_queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,

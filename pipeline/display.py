@@ -34,6 +34,7 @@ import math
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from pipeline import signing
 from pipeline.timestamps import epoch_seconds
 
 DOC_VERSION = "widget-doc/1"
@@ -154,12 +155,13 @@ def _moderation(published: List[Mapping[str, Any]], run_id: Optional[str]) -> Di
 
 
 def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
-                     product: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """One widget document from a product's published records and its ``products/`` record."""
+                     product: Optional[Mapping[str, Any]], key: Optional[signing.SigningKey] = None) -> Dict[str, Any]:
+    """One widget document from a product's published records and its ``products/`` record; with
+    ``key``, also its signed ``manifest`` (:func:`pipeline.signing.sign_manifest`)."""
     records = [as_dict(p) for p in published]
     reviews = most_recent_first(display_review(p) for p in records)
     product = as_dict(product) if product is not None else {}
-    return {
+    doc = {
         "doc_version": DOC_VERSION,
         "product_id": product_id,
         "run_id": product.get("run_id") or (records[0]["provenance"].get("run_id") if records else None),
@@ -170,6 +172,10 @@ def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
         "reviews": reviews,
         "json_ld": build_json_ld(product_id, reviews),
     }
+    if key is not None:
+        doc["manifest"] = signing.sign_manifest(product_id, doc["run_id"], records, doc["withheld"],
+                                                doc["moderation"], key)
+    return doc
 
 
 def safe_json(obj: Any, **kwargs: Any) -> str:

@@ -7,7 +7,8 @@ these functions.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterator, Tuple
+import zlib
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -72,10 +73,31 @@ def read_json(path: str) -> Dict[str, Any]:
         return json.loads(handle.read().decode("utf-8"))
 
 
-def read_json_lines(pattern: str) -> Iterator[Dict[str, Any]]:
-    """Every record of every file matching ``pattern`` (local or gs://); for tools and tests."""
-    for match in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(match.path, mime_type="application/octet-stream") as handle:
-            for _, line, _ in iter_lines(handle, 1 << 30):
-                if line.strip():
-                    yield json.loads(line)
+def read_json_lines(pattern: str, on_error: Optional[Callable[[str, int, str], None]] = None
+                    ) -> Iterator[Dict[str, Any]]:
+    """Every record of every file matching ``pattern`` (local or gs://); for tools and tests.
+
+    With ``on_error``, a line that is not a JSON object, or a file that cannot be read, is reported
+    as ``on_error(path, line number (0: the file), message)`` and skipped: one bad line never stops
+    a reader (``pipeline.verify``, the widget server). Without it, the error is raised.
+    """
+    for match in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
+        try:
+            with FileSystems.open(match.path, mime_type="application/octet-stream") as handle:
+                for lineno, line, _ in iter_lines(handle, 1 << 30):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                        if not isinstance(record, dict):
+                            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+                    except ValueError as exn:
+                        if on_error is None:
+                            raise
+                        on_error(match.path, lineno, str(exn)[:200])
+                        continue
+                    yield record
+        except (OSError, EOFError, zlib.error) as exn:
+            if on_error is None:
+                raise
+            on_error(match.path, 0, f"cannot read the file: {exn}"[:300])

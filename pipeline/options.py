@@ -7,10 +7,12 @@ fix is a :class:`UsageError` (exit status 2 from ``pipeline.run``).
 """
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Optional, Union
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import signing
 from pipeline.build import BatchConfig
 from pipeline.dedup.config import DedupConfig
 from pipeline.policy import Policy, PolicyError, load_overrides
@@ -146,10 +148,22 @@ def _check_streaming_flags(opts: ModerationOptions) -> None:
         raise UsageError("--streaming needs --output PREFIX (windowed files) and/or --output_topic")
 
 
+def check_signing_key(opts: ModerationOptions) -> None:
+    """A signing key that is required or given is loaded now, before any input is read: a missing,
+    empty or short key is a UsageError, never a silent fall-back to the demo key on the workers."""
+    if not (opts.require_signing_key or opts.signing_key_file or signing.ENV_KEY in os.environ):
+        return
+    try:
+        signing.load_signing_key(opts.signing_key_file, require=opts.require_signing_key)
+    except (ValueError, OSError) as exn:
+        raise UsageError(f"signing key: {exn}") from exn
+
+
 def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Configs:
     """The flags → the batch or streaming job's configuration and its policy; UsageError if they don't fit."""
     if streaming:
         _check_streaming_flags(opts)
+    check_signing_key(opts)
     dedup = dedup_config(opts)
     if streaming and dedup is not None and dedup.signature_store:
         raise UsageError("--signature_store is for batch; streaming keeps its near-duplicate memory in state")

@@ -13,10 +13,19 @@ Scheme (``signature_scheme`` in each record's provenance names it):
 
 Keys: ``REVIEW_SIGNING_KEY`` (and optionally ``REVIEW_SIGNING_KEY_ID``) in the environment, or
 ``--signing_key_file`` (a local path or gs:// object readable only by the job's service account;
-on Dataflow use this, or a Secret Manager secret mounted as a file). Without either, a clearly
-named demo key is used and a warning logged; ``--require_signing_key`` makes that an error.
+on Dataflow use this, or a Secret Manager secret mounted as a file). A key that is given must be
+at least ``MIN_KEY_BYTES`` (32) bytes: an empty or short key is an error, never a fallback to the
+demo key. Without any key, a clearly named demo key is used and a warning logged;
+``--require_signing_key`` makes that an error (checked by the launcher before any input is read).
 
-Verify with :func:`verify_published`, or from the shell: ``python -m pipeline.verify PREFIX``.
+Per-product manifests (:func:`sign_manifest`): the pipeline also signs, for each product, what the
+widget serves beyond the reviews themselves: how many reviews were published and a hash of their
+ids and signatures, the withheld counts by reason and which policy and detectors decided. A server
+that finds a product's verified records differ from its manifest (a review deleted or altered)
+does not serve that product as verified.
+
+Verify with :func:`verify_published` and :func:`verify_manifest`, or from the shell:
+``python -m pipeline.verify PREFIX``.
 """
 from __future__ import annotations
 
@@ -35,6 +44,12 @@ ENV_KEY = "REVIEW_SIGNING_KEY"
 ENV_KEY_ID = "REVIEW_SIGNING_KEY_ID"
 DEMO_KEY = b"demo-signing-key-NOT-FOR-PRODUCTION"
 DEMO_KEY_ID = "demo-not-for-production"
+MIN_KEY_BYTES = 32
+MANIFEST_VERSION = "product-manifest/1"
+
+
+class SigningKeyError(ValueError):
+    """A signing key that was given but cannot be used (empty, too short)."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +73,14 @@ def load_signing_key(key_file: Optional[str] = None, require: bool = False) -> S
         from apache_beam.io.filesystems import FileSystems
         with FileSystems.open(key_file, mime_type="application/octet-stream") as handle:
             secret = handle.read().strip()
-        if not secret:
-            raise ValueError(f"signing key file {key_file} is empty")
-    elif os.environ.get(ENV_KEY):
-        secret = os.environ[ENV_KEY].encode("utf-8")
+        source = f"signing key file {key_file}"
+    elif ENV_KEY in os.environ:
+        secret = os.environ[ENV_KEY].strip().encode("utf-8")
+        source = f"${ENV_KEY}"
+    if secret is not None and len(secret) < MIN_KEY_BYTES:
+        raise SigningKeyError(f"{source} is {'empty' if not secret else f'{len(secret)} bytes'}: a signing key must be "
+                        f"at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`); the demo key is never "
+                        "used in place of a bad key")
     if secret is None:
         if require:
             raise ValueError(f"no signing key: set {ENV_KEY} or pass --signing_key_file "
@@ -106,4 +125,44 @@ def verify_published(record: Mapping[str, Any],
     if secret is None or not isinstance(signature, str):
         return False
     expected = hmac.new(secret, canonical_json(record), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+def reviews_digest(records) -> str:
+    """SHA-256 over a product's published reviews: sorted ``review_id<TAB>signature`` lines."""
+    lines = sorted(f"{r['review_id']}\t{r['signature']}" for r in records)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def sign_manifest(product_id: str, run_id: Optional[str], published, withheld: Mapping[str, Any],
+                  moderation: Mapping[str, Any], key: SigningKey) -> dict:
+    """The signed manifest of one product: what a server must find, and may serve, for it."""
+    published = list(published)
+    manifest = {"manifest_version": MANIFEST_VERSION, "product_id": product_id, "run_id": run_id,
+                "review_count": len(published), "reviews_sha256": reviews_digest(published),
+                "withheld": {"count": int(withheld.get("count", 0)),
+                             "by_reason": dict(sorted((withheld.get("by_reason") or {}).items()))},
+                "moderation": dict(moderation), "signature_scheme": scheme(key)}
+    manifest["signature"] = sign(manifest, key)
+    return manifest
+
+
+def verify_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, bytes]]) -> bool:
+    """True when ``manifest`` carries a valid signature by a known key over the rest of it."""
+    try:
+        key_id = manifest["signature_scheme"]["key_id"]
+        if manifest["signature_scheme"]["alg"] != ALG or manifest.get("manifest_version") != MANIFEST_VERSION:
+            return False
+        signature = manifest["signature"]
+    except (KeyError, TypeError, AttributeError):
+        return False
+    if isinstance(keys, SigningKey):
+        keys = {keys.key_id: keys.secret}
+    secret = keys.get(key_id)
+    if secret is None or not isinstance(signature, str):
+        return False
+    try:
+        expected = hmac.new(secret, canonical_json(manifest), hashlib.sha256).hexdigest()
+    except (TypeError, ValueError):
+        return False
     return hmac.compare_digest(expected, signature)

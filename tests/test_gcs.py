@@ -1,6 +1,7 @@
 """gs:// in and out through Beam's real GCS I/O against a real local emulator (no mocks)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,8 +24,8 @@ def test_batch_job_reads_and_writes_gs_uris(gcs, tmp_path):
     bucket.blob("daily/2026-11-25/part-2.jsonl").upload_from_string(b"\n".join(lines[half:]))
 
     key_file = tmp_path / "key"
-    key_file.write_text("gcs-test-key")
-    gcs.client().bucket("reviews-out").blob("secrets/signing.key").upload_from_string(b"gcs-test-key")
+    key_file.write_text("gcs-test-key-" + "g" * 32)
+    gcs.client().bucket("reviews-out").blob("secrets/signing.key").upload_from_string(key_file.read_bytes())
     # The console entry point, in a fresh process, as a scheduler would start it.
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "review-moderation"),
@@ -47,6 +48,8 @@ def test_batch_job_reads_and_writes_gs_uris(gcs, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert '"invalid": 0' in verify.stdout and '"valid": 0' not in verify.stdout
+    manifests = json.loads(verify.stdout)["manifests"]   # each product's signed manifest matches its records
+    assert manifests["checked"] == summary["products"] == manifests["valid"] and not manifests["mismatched"]
     wrong = subprocess.run([sys.executable, "-m", "pipeline.verify", "gs://reviews-out/runs/2026-11-25",
                             "--allow-demo-key"], cwd=ROOT, env={k: v for k, v in dict(os.environ, **gcs.env()).items()
                                                                if k != "REVIEW_SIGNING_KEY"},

@@ -62,10 +62,38 @@ def test_key_sources(monkeypatch, tmp_path):
     assert signing.load_signing_key().is_demo
     with pytest.raises(ValueError, match="no signing key"):
         signing.load_signing_key(require=True)
-    monkeypatch.setenv(signing.ENV_KEY, "from-env")
+    monkeypatch.setenv(signing.ENV_KEY, "from-env-" + "e" * 32)
     key = signing.load_signing_key(require=True)
-    assert key.secret == b"from-env" and key.key_id.startswith("k-") and not key.is_demo
+    assert key.secret == b"from-env-" + b"e" * 32 and key.key_id.startswith("k-") and not key.is_demo
     path = tmp_path / "key"
-    path.write_text("from-file\n")
-    assert signing.load_signing_key(str(path)).secret == b"from-file"
+    path.write_text("from-file-" + "f" * 32 + "\n")
+    assert signing.load_signing_key(str(path)).secret == b"from-file-" + b"f" * 32
     assert "from-file" not in repr(signing.load_signing_key(str(path)))
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "short", "x" * 31])
+def test_an_empty_or_short_key_is_an_error_never_the_demo_key(monkeypatch, tmp_path, secret):
+    monkeypatch.setenv(signing.ENV_KEY, secret)
+    for require in (False, True):
+        with pytest.raises(signing.SigningKeyError, match="at least 32 bytes"):
+            signing.load_signing_key(require=require)
+    monkeypatch.delenv(signing.ENV_KEY)
+    path = tmp_path / "key"
+    path.write_text(secret + "\n")
+    with pytest.raises(signing.SigningKeyError, match="at least 32 bytes"):
+        signing.load_signing_key(str(path))
+
+
+def test_manifest_signature_covers_every_served_number():
+    key = signing.SigningKey("k1", b"m" * 32)
+    records = [{"review_id": "r1", "signature": "aa"}, {"review_id": "r2", "signature": "bb"}]
+    manifest = signing.sign_manifest("p1", "run", records, {"count": 2, "by_reason": {"suspected_fake": 2}},
+                                     {"policy": {"id": "x"}, "detectors": []}, key)
+    assert signing.verify_manifest(manifest, key) and manifest["review_count"] == 2
+    assert manifest["reviews_sha256"] == signing.reviews_digest(list(reversed(records)))   # order-free
+    for field, value in (("review_count", 3), ("reviews_sha256", "0" * 64), ("product_id", "p2"),
+                         ("withheld", {"count": 0, "by_reason": {}}), ("moderation", {}), ("run_id", "other")):
+        assert not signing.verify_manifest({**manifest, field: value}, key), field
+    assert not signing.verify_manifest(manifest, signing.SigningKey("k1", b"n" * 32))
+    assert not signing.verify_manifest({k: v for k, v in manifest.items() if k != "signature"}, key)
+    assert not signing.verify_manifest(None, key) and not signing.verify_manifest("x", key)

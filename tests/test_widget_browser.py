@@ -214,17 +214,23 @@ HOSTILE_BODY = ('<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory, browser_tools):
     """A run built by hand: markup the pipeline would have stripped (correctly signed, so only the
-    widget's own defence stands in the way), one tampered record and one signed by an unknown key."""
+    widget's own defence stands in the way). Then, as an attacker with write access to the files:
+    one record of product "tampered" altered after signing, and a record signed by an unknown key
+    added to product "hostile"."""
     from pipeline import signing
     hostile = make_published("xss-1", "hostile", 1, "2024-06-03T00:00:00Z", body=HOSTILE_BODY,
                              title='<b onmouseover="window.__pwned=4">bold</b>', labels=[VERIFIED])
     fine = make_published("fine-1", "hostile", 4, "2024-06-01T00:00:00Z", body="Solid & quiet <3")
-    tampered = make_published("tampered-1", "hostile", 1, "2024-06-04T00:00:00Z", body="Stopped working.")
-    tampered = {**tampered, "rating": 5, "body": "Amazing!!!"}
+    tampered = make_published("tampered-1", "tampered", 1, "2024-06-04T00:00:00Z", body="Stopped working.")
+    kept = make_published("kept-1", "tampered", 2, "2024-06-02T00:00:00Z", body="Meh.")
     foreign = make_published("foreign-1", "hostile", 5, "2024-06-05T00:00:00Z", body="Unknown signer.",
-                             key=signing.SigningKey("k-unknown", b"not-our-key"))
-    published = [hostile, fine, tampered, foreign]
-    prefix = write_run(tmp_path_factory.mktemp("hostile") / "run", published, [make_product("hostile", published)])
+                             key=signing.SigningKey("k-unknown", b"not-our-key-but-long-enough-32-bytes"))
+    prefix = write_run(tmp_path_factory.mktemp("hostile") / "run", [hostile, fine, tampered, kept],
+                       [make_product("hostile", [hostile, fine]), make_product("tampered", [tampered, kept])])
+    altered = {**tampered, "rating": 5, "body": "Amazing!!!"}
+    path = next((prefix / "published").glob("*.jsonl"))
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (hostile, fine, altered, kept, foreign)),
+                    encoding="utf-8")
     server = Server(prefix, env={"REVIEW_SIGNING_KEY": TEST_KEY.secret.decode(), "REVIEW_SIGNING_KEY_ID": TEST_KEY.key_id})
     yield server
     server.stop()
@@ -252,17 +258,24 @@ def test_injected_markup_shows_as_text_and_never_runs(hostile_server, bypass_csp
     assert fine["body"] == "Solid & quiet <3"
 
 
-def test_reviews_whose_signature_fails_are_not_displayed(hostile_server):
+def test_records_that_fail_verification_are_never_displayed(hostile_server):
     out = drive(f"{hostile_server.url}/example.html?product_id=hostile", [{"do": "snapshot"}])
     snap = out["snapshots"][0]
     assert [r["id"] for r in snap["reviews"]] == ["xss-1", "fine-1"]   # most recent first
-    assert "Amazing!!!" not in snap["visibleText"] and "Unknown signer." not in snap["visibleText"]
+    assert "Unknown signer." not in snap["visibleText"]
     assert snap["reviewCount"] == "2 reviews"
     assert snap["histogram"] == {"1": 1, "2": 0, "3": 0, "4": 1, "5": 0}
-    assert snap["notShown"] == "2 reviews not shown: 2 could not be verified as unaltered."
     (ld,) = snap["jsonld"]
     assert ld["aggregateRating"]["reviewCount"] == 2
-    assert all(r["reviewBody"] not in ("Amazing!!!", "Unknown signer.") for r in ld["review"])
+    assert all(r["reviewBody"] != "Unknown signer." for r in ld["review"])
+
+
+def test_a_product_whose_files_do_not_match_its_manifest_is_unavailable(hostile_server):
+    out = drive(f"{hostile_server.url}/example.html?product_id=tampered", [{"do": "snapshot"}], waitState="error")
+    snap = out["snapshots"][0]
+    assert snap["state"] == "error" and snap["error"] == "HTTP 409"
+    assert "Amazing!!!" not in snap["visibleText"] and "Meh." not in snap["visibleText"]
+    assert snap["visibleText"].strip() == catalogue("en")["unavailable"]
 
 
 def test_server_logged_the_records_it_dropped(hostile_server):
@@ -270,6 +283,7 @@ def test_server_logged_the_records_it_dropped(hostile_server):
     assert "signature check FAILED" in log
     assert "'tampered-1'" in log and "'foreign-1'" in log
     assert "'xss-1'" not in log and "'fine-1'" not in log
+    assert "NOT served as verified: product_id='tampered'" in log
 
 
 # ---- languages -------------------------------------------------------------------------------

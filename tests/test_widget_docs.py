@@ -71,8 +71,9 @@ def make_product(product_id, published, withheld_by_reason=None, run_id="widget-
             "run_id": run_id}
 
 
-def write_run(prefix: Path, published, products):
-    """Writes published/ and products/ like the pipeline, then the widget documents with WriteWidgetDocs."""
+def write_run(prefix: Path, published, products, key=TEST_KEY):
+    """Writes published/ and products/ like the pipeline, then the widget documents with WriteWidgetDocs
+    (manifests signed with ``key``)."""
     for name, rows in (("published", published), ("products", products)):
         (prefix / name).mkdir(parents=True, exist_ok=True)
         (prefix / name / "part-00000-of-00001.jsonl").write_text(
@@ -80,7 +81,7 @@ def write_run(prefix: Path, published, products):
     with beam.Pipeline() as p:
         pub = p | "Published" >> beam.Create(published)
         prod = p | "Products" >> beam.Create(products)
-        (pub, prod) | WriteWidgetDocs(str(prefix))
+        (pub, prod) | WriteWidgetDocs(str(prefix), key=key)
     return prefix
 
 

@@ -17,67 +17,165 @@ from pipeline import signing
 from tests.test_widget_docs import (TEST_KEY, VERIFIED, assert_valid_doc, make_product, make_published,
                                     write_run)
 from widget import serve
-from widget.serve import NOT_VERIFIED, load_catalog, make_handler
+from widget.serve import load_catalog, make_handler
 
 KEYS = {TEST_KEY.key_id: TEST_KEY.secret}
+OTHER_KEY = signing.SigningKey("k-someone-else", b"another-secret-that-is-long-enough!!")
 
 
-def hostile_run(tmp_path: Path) -> Path:
-    """One product with good records, a tampered one, one signed by an unknown key."""
-    good = [make_published("good-1", "prod", 1, "2024-05-01T00:00:00Z", body="Terrible.", labels=[VERIFIED]),
+def honest_run(tmp_path: Path) -> Path:
+    """Two products as the pipeline writes them (manifests signed with TEST_KEY)."""
+    prod = [make_published("good-1", "prod", 1, "2024-05-01T00:00:00Z", body="Terrible.", labels=[VERIFIED]),
             make_published("good-2", "prod", 5, "2024-04-01T00:00:00Z", body="Great.")]
-    tampered = make_published("tampered", "prod", 1, "2024-06-01T00:00:00Z", body="Awful, broke at once.")
-    tampered = {**tampered, "rating": 5, "body": "Best purchase ever!"}   # altered after signing
-    other_key = signing.SigningKey("k-someone-else", b"another-secret")
-    foreign = make_published("foreign", "prod", 5, "2024-06-02T00:00:00Z", key=other_key)
-    published = good + [tampered, foreign]
-    product = make_product("prod", published, {"empty_after_cleaning": 1})
-    return write_run(tmp_path / "run", published, [product])
+    other = [make_published("o-1", "other", 3, "2024-03-01T00:00:00Z", body="Fine.")]
+    return write_run(tmp_path / "run", prod + other,
+                     [make_product("prod", prod, {"empty_after_cleaning": 1}), make_product("other", other)])
 
 
-def test_catalog_serves_only_verified_reviews_and_recomputes(tmp_path, caplog):
-    prefix = hostile_run(tmp_path)
-    with caplog.at_level("WARNING", logger="widget.serve"):
-        catalog = load_catalog(str(prefix), KEYS)
+def published_file(prefix: Path) -> Path:
+    return next((prefix / "published").glob("*.jsonl"))
+
+
+def widget_file(prefix: Path, product_id: str) -> Path:
+    from pipeline.display import doc_file_name
+    return prefix / "widget" / doc_file_name(product_id)
+
+
+def rewrite_published(prefix: Path, change) -> None:
+    """Applies ``change(records) -> records`` to the published file, as an attacker with write access would."""
+    path = published_file(prefix)
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in change(records)))
+
+
+def test_catalog_serves_verified_records_and_recomputes(tmp_path):
+    catalog = load_catalog(str(honest_run(tmp_path)), KEYS)
     doc = catalog.docs["prod"]
     assert [r["review_id"] for r in doc["reviews"]] == ["good-1", "good-2"]
     assert doc["aggregate"] == {"review_count": 2, "average_rating": 3.0,
                                 "rating_histogram": {"1": 1, "2": 0, "3": 0, "4": 0, "5": 1}}
-    assert doc["withheld"] == {"count": 3, "by_reason": {"empty_after_cleaning": 1, NOT_VERIFIED: 2}}
-    assert doc["verification"] == {"checked": 4, "verified": 2, "not_verified": 2}
+    assert doc["withheld"] == {"count": 1, "by_reason": {"empty_after_cleaning": 1}}
+    assert doc["verification"] == {"checked": 2, "verified": 2, "not_verified": 0}
     assert doc["json_ld"]["aggregateRating"]["reviewCount"] == 2
-    assert "Best purchase ever!" not in json.dumps(doc)
-    assert sorted(catalog.published_invalid) == [("foreign", "prod"), ("tampered", "prod")]
-    assert "tampered" in caplog.text and "foreign" in caplog.text
+    assert catalog.unavailable == {} and catalog.published_invalid == []
     assert_valid_doc(doc)
 
 
-def test_an_edited_widget_document_is_not_trusted(tmp_path):
-    """The document is not signed: an entry that differs from its verified record is dropped."""
-    prefix = hostile_run(tmp_path)
-    path = next((prefix / "widget").glob("*.json"))
+def test_an_altered_record_makes_its_product_unavailable_and_only_it(tmp_path, caplog):
+    prefix = honest_run(tmp_path)
+    rewrite_published(prefix, lambda rs: [{**r, "rating": 5, "body": "Best purchase ever!"}
+                                          if r["review_id"] == "good-1" else r for r in rs])
+    with caplog.at_level("WARNING", logger="widget.serve"):
+        catalog = load_catalog(str(prefix), KEYS)
+    assert "prod" not in catalog.docs and "do not match the signed manifest" in catalog.unavailable["prod"]
+    assert catalog.docs["other"]["aggregate"]["review_count"] == 1
+    assert catalog.published_invalid == [("good-1", "prod")]
+    assert "signature check FAILED" in caplog.text and "NOT served as verified" in caplog.text
+
+
+@pytest.mark.parametrize("delete_from_widget", [False, True])
+def test_deleting_the_negative_reviews_is_detected(tmp_path, delete_from_widget):
+    """Removing the 1-star review from published/ (and from the widget file too) cannot make the page
+    claim every review is shown: the signed manifest still counts it."""
+    prefix = honest_run(tmp_path)
+    rewrite_published(prefix, lambda rs: [r for r in rs if r["rating"] > 2])
+    if delete_from_widget:
+        path = widget_file(prefix, "prod")
+        doc = json.loads(path.read_text())
+        doc["reviews"] = [e for e in doc["reviews"] if e["rating"] > 2]
+        doc["aggregate"] = {"review_count": 1, "average_rating": 5.0,
+                            "rating_histogram": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 1}}
+        path.write_text(json.dumps(doc))
+    catalog = load_catalog(str(prefix), KEYS)
+    assert "prod" not in catalog.docs
+    assert "it lists 2 reviews, 1 verified records were found" in catalog.unavailable["prod"]
+
+
+def test_a_forged_record_added_to_published_is_never_served(tmp_path):
+    prefix = honest_run(tmp_path)
+    forged = make_published("forged", "prod", 5, "2024-06-02T00:00:00Z", body="Amazing!!!", key=OTHER_KEY)
+    rewrite_published(prefix, lambda rs: rs + [forged])
+    catalog = load_catalog(str(prefix), KEYS)
+    assert [r["review_id"] for r in catalog.docs["prod"]["reviews"]] == ["good-1", "good-2"]
+    assert catalog.published_invalid == [("forged", "prod")]
+
+
+def test_numbers_in_the_widget_file_are_never_served(tmp_path):
+    """A forged 4.9 of 5 from 41 reviews, histogram, withheld counts, detector status, JSON-LD and
+    entries: every one is recomputed from verified records or taken from the signed manifest."""
+    prefix = honest_run(tmp_path)
+    path = widget_file(prefix, "prod")
     doc = json.loads(path.read_text())
-    for entry in doc["reviews"]:
-        if entry["review_id"] == "good-1":
-            entry["rating"], entry["body"] = 5, "Edited to sound positive."
-    doc["reviews"].append({**doc["reviews"][0], "review_id": "invented"})
+    doc["aggregate"] = {"review_count": 41, "average_rating": 4.9,
+                        "rating_histogram": {"1": 0, "2": 0, "3": 0, "4": 4, "5": 37}}
+    doc["withheld"] = {"count": 0, "by_reason": {}}
+    doc["moderation"]["detectors"] = [{"id": "fake_classifier", "status": "scored"}]
+    doc["json_ld"]["aggregateRating"]["ratingValue"] = 4.9
+    doc["reviews"][0] = {**doc["reviews"][0], "body": "Edited to sound positive.", "rating": 5}
+    doc["reviews"].append({**doc["reviews"][1], "review_id": "invented"})
     path.write_text(json.dumps(doc))
     served = load_catalog(str(prefix), KEYS).docs["prod"]
-    assert [r["review_id"] for r in served["reviews"]] == ["good-2"]
-    assert served["withheld"]["by_reason"][NOT_VERIFIED] == 4  # tampered, foreign, good-1 edited, invented
+    assert served["aggregate"]["average_rating"] == 3.0 and served["aggregate"]["review_count"] == 2
+    assert served["withheld"] == {"count": 1, "by_reason": {"empty_after_cleaning": 1}}
+    assert served["moderation"] == doc["manifest"]["moderation"]
+    assert served["json_ld"]["aggregateRating"]["ratingValue"] == 3.0
+    assert [r["body"] for r in served["reviews"]] == ["Terrible.", "Great."]
+    assert served["verification"] == {"checked": 3, "verified": 2, "not_verified": 2}
+
+
+@pytest.mark.parametrize("forge", ["withheld", "unsigned", "other_key", "missing", "other_product"])
+def test_a_forged_or_missing_manifest_makes_the_product_unavailable(tmp_path, forge):
+    prefix = honest_run(tmp_path)
+    path = widget_file(prefix, "prod")
+    doc = json.loads(path.read_text())
+    if forge == "withheld":
+        doc["manifest"]["withheld"] = {"count": 0, "by_reason": {}}
+    elif forge == "unsigned":
+        del doc["manifest"]["signature"]
+    elif forge == "other_key":
+        doc["manifest"] = signing.sign_manifest("prod", "x", [], {"count": 0}, {}, OTHER_KEY)
+    elif forge == "missing":
+        del doc["manifest"]
+    else:
+        doc["manifest"] = json.loads(widget_file(prefix, "other").read_text())["manifest"]
+    path.write_text(json.dumps(doc))
+    catalog = load_catalog(str(prefix), KEYS)
+    assert "prod" not in catalog.docs and catalog.unavailable["prod"]
+    assert "other" in catalog.docs
+
+
+def test_malformed_input_costs_only_itself(tmp_path, caplog):
+    prefix = honest_run(tmp_path)
+    with published_file(prefix).open("a") as fh:
+        fh.write("{not json\n[1, 2]\n\"a string\"\n")
+    (prefix / "widget" / "zz-broken.json").write_text("{broken")
+    with caplog.at_level("ERROR", logger="widget.serve"):
+        catalog = load_catalog(str(prefix), KEYS)
+    assert sorted(catalog.docs) == ["other", "prod"] and catalog.unavailable == {}
+    assert len(catalog.malformed) == 4 and "malformed input skipped" in caplog.text
 
 
 def test_demo_key_is_accepted_only_when_allowed(tmp_path, monkeypatch):
     monkeypatch.delenv(signing.ENV_KEY, raising=False)
     assert serve.load_keys(None, allow_demo_key=False) == {}
     assert serve.load_keys(None, allow_demo_key=True) == {signing.DEMO_KEY_ID: signing.DEMO_KEY}
-    monkeypatch.setenv(signing.ENV_KEY, "from-the-environment")
+    monkeypatch.setenv(signing.ENV_KEY, "from-the-environment-" + "x" * 20)
     keys = serve.load_keys(None, allow_demo_key=False)
-    assert list(keys.values()) == [b"from-the-environment"] and signing.DEMO_KEY_ID not in keys
+    assert list(keys.values()) == [b"from-the-environment-" + b"x" * 20] and signing.DEMO_KEY_ID not in keys
     demo = signing.SigningKey(signing.DEMO_KEY_ID, signing.DEMO_KEY)
     rec = make_published("d1", "dp", 4, "2024-01-01T00:00:00Z", key=demo)
-    prefix = write_run(tmp_path / "demo", [rec], [make_product("dp", [rec])])
-    assert load_catalog(str(prefix), keys).docs["dp"]["reviews"] == []
+    prefix = write_run(tmp_path / "demo", [rec], [make_product("dp", [rec])], key=demo)
+    catalog = load_catalog(str(prefix), keys)
+    assert "dp" not in catalog.docs and "dp" in catalog.unavailable
+
+
+@pytest.mark.parametrize("secret", ["", "short-key"])
+def test_a_short_key_is_an_error_not_the_demo_key(tmp_path, monkeypatch, capsys, secret):
+    monkeypatch.setenv(signing.ENV_KEY, secret)
+    with pytest.raises(signing.SigningKeyError):
+        serve.load_keys(None, allow_demo_key=True)
+    assert serve.main(["--output", str(honest_run(tmp_path)), "--port", "0", "--allow-demo-key"]) == 2
+    assert "at least 32 bytes" in capsys.readouterr().err
 
 
 def test_main_refuses_to_start_without_a_key(tmp_path, monkeypatch, capsys):
@@ -88,7 +186,9 @@ def test_main_refuses_to_start_without_a_key(tmp_path, monkeypatch, capsys):
 
 @pytest.fixture()
 def http_server(tmp_path):
-    catalog = load_catalog(str(hostile_run(tmp_path)), KEYS)
+    prefix = honest_run(tmp_path)
+    rewrite_published(prefix, lambda rs: [r for r in rs if r["review_id"] != "o-1"])   # "other" → 409
+    catalog = load_catalog(str(prefix), KEYS)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(catalog))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -115,6 +215,10 @@ def test_http_routes_headers_and_no_key_in_responses(http_server):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert [r["review_id"] for r in json.loads(body)["reviews"]] == ["good-1", "good-2"]
     assert _get(http_server + "/api/reviews?product_id=nope")[0] == 404
+    status, headers, body = _get(http_server + "/api/reviews?product_id=other")
+    assert status == 409 and headers["X-Content-Type-Options"] == "nosniff"
+    assert json.loads(body)["error"] == "reviews_unavailable" and "manifest" in json.loads(body)["reason"]
+    assert [p["product_id"] for p in json.loads(_get(http_server + "/api/products")[2])["products"]] == ["prod"]
     status, headers, body = _get(http_server + "/example.html")
     assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"]
     assert _get(http_server + "/review-widget.js")[0] == 200
@@ -140,7 +244,7 @@ def test_message_catalogues_are_served_for_widgets_embedded_elsewhere(http_serve
 
 @pytest.mark.parametrize("locale", serve.LOCALES)
 def test_locale_option_sets_data_locale_on_the_example_page(tmp_path, locale):
-    catalog = load_catalog(str(hostile_run(tmp_path)), KEYS)
+    catalog = load_catalog(str(honest_run(tmp_path)), KEYS)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(catalog, locale=locale))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -10,12 +10,19 @@ FileSystems). At start-up the server
    :func:`pipeline.signing.verify_published` and the keys it holds (``--key-file`` or
    ``$REVIEW_SIGNING_KEY``; the demo key only with ``--allow-demo-key``). Records that fail are
    logged (review id, product id) and dropped;
-2. reads ``PREFIX/widget/*.json`` and keeps a review entry only when a verified published record of
-   the same product has its ``review_id`` and ``signature`` and its display fields equal the entry
-   (:func:`pipeline.display.display_review`); entries that fail are dropped and
-   logged, counted under ``withheld.by_reason.signature_not_verified``, and the aggregate,
-   histogram and JSON-LD are recomputed from what is left. Each served document gets
-   ``verification`` (``checked``, ``verified``, ``not_verified``).
+2. reads ``PREFIX/widget/*.json`` for each product's manifest, signed by the pipeline
+   (:func:`pipeline.signing.sign_manifest`: review count, a hash of the review ids and signatures,
+   withheld counts by reason, moderation). A product is served only when its manifest verifies and
+   its verified published records are exactly the ones it lists; otherwise ``/api/reviews`` answers
+   **409** with a JSON reason, the widget says reviews are unavailable, and the server logs it (a
+   deleted, altered or added review, a forged manifest or none at all). Everything served is
+   recomputed from the verified records (reviews, aggregate, histogram, JSON-LD) or taken from the
+   signed manifest (withheld counts, moderation): nothing in the widget file is trusted. Each
+   served document gets ``verification`` (``checked`` widget entries, ``verified`` records,
+   ``not_verified`` entries ignored).
+
+A malformed line in ``published/`` or a malformed widget file is reported and skipped; every other
+product is served.
 
 The key never leaves this process: the browser gets only documents and static files.
 
@@ -62,8 +69,10 @@ class Catalog:
     """The verified, servable view of one run."""
 
     docs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    unavailable: Dict[str, str] = field(default_factory=dict)   # product id → why it is not served (409)
     published_checked: int = 0
     published_invalid: List[Tuple[Optional[str], Optional[str]]] = field(default_factory=list)
+    malformed: List[str] = field(default_factory=list)          # "path:line: message" of skipped input
     entries_dropped: int = 0
 
     def product_list(self) -> List[Dict[str, Any]]:
@@ -74,50 +83,63 @@ class Catalog:
 
 
 def load_keys(key_file: Optional[str], allow_demo_key: bool) -> Dict[str, bytes]:
-    """key id → secret: ``--key-file`` or ``$REVIEW_SIGNING_KEY``, plus the demo key if allowed."""
+    """key id → secret: ``--key-file`` or ``$REVIEW_SIGNING_KEY``, plus the demo key if allowed.
+    A key that is given but empty or short is an error (``signing.SigningKeyError``)."""
     keys: Dict[str, bytes] = {}
-    try:
-        key = signing.load_signing_key(key_file, require=True)
+    key = signing.load_signing_key(key_file, require=False)
+    if not key.is_demo:
         keys[key.key_id] = key.secret
-    except ValueError:
-        if key_file:
-            raise
     if allow_demo_key:
         keys[signing.DEMO_KEY_ID] = signing.DEMO_KEY
     return keys
 
 
-def verify_doc(doc: Mapping[str, Any], verified: Mapping[str, Mapping[str, Any]]) -> Tuple[Dict[str, Any], List[str]]:
-    """(served document, review ids dropped) for one pipeline document and the verified records by id."""
+def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
+               keys: Mapping[str, bytes]) -> Tuple[Optional[Dict[str, Any]], Optional[str], List[str]]:
+    """(served document or None, why not, widget entries not bound to a verified record) for one product.
+
+    Every number served is recomputed from ``records`` (the product's published records whose
+    signatures verified) or taken from the product's signed manifest (withheld counts, moderation);
+    nothing in the widget file itself is trusted. A product is not served when its manifest is
+    missing or not signed by a known key, or its verified records differ from the manifest."""
     product_id = doc["product_id"]
-    kept, dropped = [], []
-    for entry in doc.get("reviews", ()):
-        record = verified.get(entry.get("review_id"))
-        ok = (record is not None and record.get("product_id") == product_id
-              and record.get("signature") == entry.get("signature")
-              and display.display_review(record) == entry)
-        (kept if ok else dropped).append(entry)
-    served = dict(doc)
-    served["reviews"] = display.most_recent_first(kept)
-    if dropped:
-        served["aggregate"] = display.summarise_reviews(kept)
-        by_reason = dict(doc["withheld"]["by_reason"])
-        by_reason[NOT_VERIFIED] = by_reason.get(NOT_VERIFIED, 0) + len(dropped)
-        served["withheld"] = {"count": doc["withheld"]["count"] + len(dropped), "by_reason": dict(sorted(by_reason.items()))}
-        served["json_ld"] = display.build_json_ld(product_id, served["reviews"])
-    served["verification"] = {"checked": len(kept) + len(dropped), "verified": len(kept), "not_verified": len(dropped)}
-    return served, [e.get("review_id") for e in dropped]
+    manifest = doc.get("manifest")
+    if not signing.verify_manifest(manifest, keys):
+        return None, "the product's manifest is missing or not signed by a known key", []
+    if manifest["product_id"] != product_id:
+        return None, f"the manifest is for product {manifest['product_id']!r}", []
+    if manifest["review_count"] != len(records) or manifest["reviews_sha256"] != signing.reviews_digest(records):
+        return None, (f"the published reviews do not match the signed manifest: it lists {manifest['review_count']} "
+                      f"reviews, {len(records)} verified records were found (a review was deleted, altered or "
+                      "added)"), []
+    reviews = display.most_recent_first(display.display_review(r) for r in records)
+    bound = {(r["review_id"], r["signature"]) for r in reviews}
+    entries = list(doc.get("reviews") or ())
+    dropped = [e.get("review_id") for e in entries if (e.get("review_id"), e.get("signature")) not in bound
+               or e not in reviews]
+    served = {"doc_version": doc.get("doc_version", display.DOC_VERSION), "product_id": product_id,
+              "run_id": manifest["run_id"], "aggregate": display.summarise_reviews(reviews),
+              "withheld": manifest["withheld"], "moderation": manifest["moderation"], "reviews": reviews,
+              "json_ld": display.build_json_ld(product_id, reviews),
+              "verification": {"checked": len(entries), "verified": len(reviews), "not_verified": len(dropped)}}
+    return served, None, dropped
 
 
 def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
-    """Reads and verifies one run's output (local path or gs:// prefix)."""
+    """Reads and verifies one run's output (local path or gs:// prefix). Bad input costs only itself:
+    a malformed line or document is reported and skipped, and every other product is served."""
     prefix = prefix.rstrip("/")
     catalog = Catalog()
-    verified: Dict[str, Dict[str, Any]] = {}
-    for record in read_json_lines(FileSystems.join(prefix, "published", "*.jsonl")):
+
+    def malformed(path: str, line: int, message: str) -> None:
+        catalog.malformed.append(f"{path}:{line}: {message}")
+        LOG.error("malformed input skipped: %s line %d: %s", path, line, message)
+
+    verified: Dict[str, List[Dict[str, Any]]] = {}
+    for record in read_json_lines(FileSystems.join(prefix, "published", "*.jsonl"), on_error=malformed):
         catalog.published_checked += 1
-        if signing.verify_published(record, keys):
-            verified[record["review_id"]] = record
+        if signing.verify_published(record, keys) and isinstance(record.get("product_id"), str):
+            verified.setdefault(record["product_id"], []).append(record)
         else:
             catalog.published_invalid.append((record.get("review_id"), record.get("product_id")))
             LOG.warning("signature check FAILED, not served: review_id=%r product_id=%r key_id=%r",
@@ -125,17 +147,29 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
                         ((record.get("provenance") or {}).get("signature_scheme") or {}).get("key_id"))
     matches = FileSystems.match([FileSystems.join(prefix, display.WIDGET_DIR, "*.json")])[0].metadata_list
     for match in sorted(matches, key=lambda m: m.path):
-        with FileSystems.open(match.path, mime_type="application/json") as handle:
-            doc = json.loads(handle.read().decode("utf-8"))
-        served, dropped = verify_doc(doc, verified)
+        try:
+            with FileSystems.open(match.path, mime_type="application/json") as handle:
+                doc = json.loads(handle.read().decode("utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("product_id"), str):
+                raise ValueError("not a widget document")
+        except (OSError, ValueError) as exn:
+            malformed(match.path, 0, str(exn)[:200])
+            continue
+        product_id = doc["product_id"]
+        served, reason, dropped = verify_doc(doc, verified.get(product_id, []), keys)
+        if served is None:
+            catalog.unavailable[product_id] = reason
+            LOG.error("product NOT served as verified: product_id=%r: %s", product_id, reason)
+            continue
         for review_id in dropped:
-            LOG.warning("review entry not bound to a verified record, not served: review_id=%r product_id=%r",
-                        review_id, doc["product_id"])
+            LOG.warning("widget entry not bound to a verified record, ignored: review_id=%r product_id=%r",
+                        review_id, product_id)
         catalog.entries_dropped += len(dropped)
-        catalog.docs[doc["product_id"]] = served
-    LOG.info("loaded %s: %d products, %d published records checked, %d failed verification, "
-             "%d widget entries dropped", prefix, len(catalog.docs), catalog.published_checked,
-             len(catalog.published_invalid), catalog.entries_dropped)
+        catalog.docs[product_id] = served
+    LOG.info("loaded %s: %d products served, %d not served (manifest mismatch), %d published records checked, "
+             "%d failed verification, %d malformed lines or files skipped, %d widget entries ignored",
+             prefix, len(catalog.docs), len(catalog.unavailable), catalog.published_checked,
+             len(catalog.published_invalid), len(catalog.malformed), catalog.entries_dropped)
     return catalog
 
 
@@ -198,7 +232,10 @@ def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR, locale: Option
             elif url.path == "/api/reviews":
                 product_id = (parse_qs(url.query).get("product_id") or [None])[0]
                 doc = catalog.docs.get(product_id) if product_id is not None else None
-                if doc is None:
+                if product_id in catalog.unavailable:
+                    self._json(HTTPStatus.CONFLICT, {"error": "reviews_unavailable", "product_id": product_id,
+                                                     "reason": catalog.unavailable[product_id]})
+                elif doc is None:
                     self._json(HTTPStatus.NOT_FOUND, {"error": "unknown product_id"})
                 else:
                     self._json(HTTPStatus.OK, doc)
@@ -235,7 +272,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    keys = load_keys(args.key_file, args.allow_demo_key)
+    try:
+        keys = load_keys(args.key_file, args.allow_demo_key)
+    except (ValueError, OSError) as exn:
+        print(f"error: {exn}", file=sys.stderr)
+        return 2
     if not keys:
         print("error: no key: set REVIEW_SIGNING_KEY, pass --key-file, or --allow-demo-key", file=sys.stderr)
         return 2

@@ -11,6 +11,8 @@ functions of ``pipeline/display.py``; this module groups and writes them, in bat
 from __future__ import annotations
 
 
+from typing import Optional
+
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.io import fileio
@@ -19,27 +21,50 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
+from pipeline import signing
 from pipeline.display import WIDGET_DIR, as_dict, build_widget_doc, doc_file_name, most_recent_first, safe_json
 
 
+class _WidgetDocFn(beam.DoFn):
+    """(product id, grouped records) → the product's document with its signed manifest."""
+
+    def __init__(self, signing_key_file: Optional[str], require_signing_key: bool,
+                 key: Optional[signing.SigningKey] = None):
+        self._key_file = signing_key_file
+        self._require = require_signing_key
+        self._key = key
+        self._docs = Metrics.counter("widget", "documents")
+
+    def setup(self):
+        if self._key is None:
+            self._key = signing.load_signing_key(self._key_file, self._require)
+
+    def process(self, kv):
+        product_id, grouped = kv
+        products_of = list(grouped["product"])
+        self._docs.inc()
+        yield build_widget_doc(product_id, grouped["published"], products_of[0] if products_of else None, self._key)
+
+
 class BuildWidgetDocs(beam.PTransform):
-    """(published, products) → PCollection[dict], one widget document per product."""
+    """(published, products) → PCollection[dict], one widget document per product, each with the
+    product's manifest signed by the key that signs the published reviews."""
+
+    def __init__(self, signing_key_file: Optional[str] = None, require_signing_key: bool = False,
+                 key: Optional[signing.SigningKey] = None):
+        super().__init__()
+        self._key_file = signing_key_file
+        self._require = require_signing_key
+        self._key = key   # given directly (tests, tools); else loaded on the worker like AttachProvenance's
 
     def expand(self, pcolls):
         published, products = pcolls
-        docs_counter = Metrics.counter("widget", "documents")
-
-        def to_doc(kv):
-            product_id, grouped = kv
-            products_of = list(grouped["product"])
-            docs_counter.inc()
-            return build_widget_doc(product_id, grouped["published"], products_of[0] if products_of else None)
 
         keyed_published = published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
         keyed_products = products | "KeyProducts" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
         return ({"published": keyed_published, "product": keyed_products}
                 | "GroupByProduct" >> beam.CoGroupByKey()
-                | "ToWidgetDoc" >> beam.Map(to_doc))
+                | "ToWidgetDoc" >> beam.ParDo(_WidgetDocFn(self._key_file, self._require, self._key)))
 
 
 class _JsonDocSink(fileio.FileSink):
@@ -68,13 +93,17 @@ def _name_by_destination(window, pane, shard_index, total_shards, compression, d
 class WriteWidgetDocs(beam.PTransform):
     """(published, products) → ``PREFIX/widget/<doc_file_name(product_id)>``; returns the documents."""
 
-    def __init__(self, output: str):
+    def __init__(self, output: str, signing_key_file: Optional[str] = None, require_signing_key: bool = False,
+                 key: Optional[signing.SigningKey] = None):
         super().__init__()
+        self._key_file = signing_key_file
+        self._require = require_signing_key
+        self._key = key
         self._dir = FileSystems.join(output.rstrip("/"), WIDGET_DIR)
         self._tmp = StaticValueProvider(str, FileSystems.join(output.rstrip("/"), ".widget-tmp"))
 
     def expand(self, pcolls):
-        docs = pcolls | "BuildWidgetDocs" >> BuildWidgetDocs()
+        docs = pcolls | "BuildWidgetDocs" >> BuildWidgetDocs(self._key_file, self._require, self._key)
         written = docs | "WriteWidgetFiles" >> fileio.WriteToFiles(
             path=self._dir, destination=lambda doc: doc_file_name(doc["product_id"]),
             sink=lambda dest: _JsonDocSink(), file_naming=_name_by_destination,

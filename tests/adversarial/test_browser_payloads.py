@@ -24,7 +24,7 @@ from pipeline.transforms.provenance import to_records
 from schemas.records import InputRef, RawLine
 from tests.adversarial.test_markup import PAYLOADS
 from tests.conftest import ARTIFACTS
-from tests.test_widget_browser import Server, browser_tools, drive  # noqa: F401 (a fixture)
+from tests.test_widget_browser import Server, browser_tools, drive  # noqa: F401,F811 (a fixture)
 from tests.test_widget_docs import TEST_KEY, make_product, write_run
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def published_payloads():
 
 
 @pytest.fixture(scope="module")
-def payload_run(tmp_path_factory, browser_tools):
+def payload_run(tmp_path_factory, browser_tools):  # noqa: F811
     products = published_payloads()
     published = [r for rows in products.values() for r in rows]
     prefix = write_run(tmp_path_factory.mktemp("payloads") / "run", published,
