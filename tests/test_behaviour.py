@@ -1,0 +1,139 @@
+"""Behavioural detectors (pipeline/behaviour/): coordinated groups, velocity, bursts, shared clients.
+Beam-free, fast."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline.behaviour.config import DAY, BehaviourConfig
+from pipeline.behaviour.detect import Event, analyse, co_review_pairs, k_core_groups, scores
+
+T0 = 1_700_006_400.0  # a midnight UTC
+
+
+def campaign(k=5, m=3, start=T0, spread_days=6, prefix="c"):
+    out = []
+    for a in range(k):
+        for p in range(m):
+            ts = start + ((a + p) % (spread_days + 1)) * DAY
+            out.append(Event(f"{prefix}-{a}-{p}", f"{prefix}-acct{a}", f"{prefix}-prod{p}", ts))
+    return out
+
+
+def background(n_auth=200, n_prod=50, per_author=3, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in range(n_auth):
+        for k in range(per_author):
+            out.append(Event(f"b-{a}-{k}", f"user{a}", f"prod{rng.integers(n_prod)}",
+                             T0 + float(rng.integers(0, 365)) * DAY))
+    return out
+
+
+def test_event_cannot_carry_rating_or_text():
+    names = set(Event._fields)
+    assert names == {"review_id", "author_id", "product_id", "ts", "client_prefix", "device_id", "context"}
+    assert not any(w in n for n in names for w in ("rating", "star", "body", "title", "sentiment"))
+
+
+def test_coordinated_group_found_and_only_its_reviews_carry_evidence():
+    honest_history = [Event(f"h-{k}", "c-acct0", f"old{k}", T0 - (100 + k) * DAY) for k in range(20)]
+    res = analyse(campaign() + background() + honest_history)
+    for a in range(5):
+        for p in range(3):
+            v = res.coordinated_group[f"c-{a}-{p}"]
+            assert v["evidence"] and v["group_authors"] == 5 and v["group_products"] == 3
+    assert len(res.groups) == 1 and res.groups[0]["authors"] == 5
+    assert not any(res.coordinated_group[f"h-{k}"]["evidence"] for k in range(20))  # history stays clean
+    assert not any(v["evidence"] for r, v in res.coordinated_group.items() if r.startswith("b-"))
+
+
+def test_group_spread_beyond_the_window_is_not_a_group():
+    res = analyse(campaign(spread_days=30))  # each pair of co-reviews >7 days apart somewhere
+    far = [Event(f"f-{a}-{p}", f"acct{a}", f"prod{p}", T0 + p * 20 * DAY + a * 3600) for a in range(5) for p in range(3)]
+    res = analyse(far)
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+
+
+def test_small_groups_and_pairs_are_not_evidence():
+    res = analyse(campaign(k=3, m=5))  # 3 accounts < min_group_authors
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+    res = analyse(campaign(k=6, m=2))  # 2 products < min_shared_products
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+
+
+def test_co_review_pairs_and_k_core():
+    a = np.array([0, 1, 2, 0])
+    p = np.array([0, 0, 0, 1])
+    t = np.array([0.0, DAY, 10 * DAY, 0.0])
+    pairs = {tuple(sorted(x)) for x in co_review_pairs(a, p, t, 7 * DAY, 10).tolist()}
+    assert pairs == {(0, 1)}
+    # a triangle plus a pendant: the pendant is peeled
+    groups = k_core_groups(np.array([0, 0, 1, 2]), np.array([1, 2, 2, 3]), 2, 3)
+    assert [sorted(g.tolist()) for g in groups] == [[0, 1, 2]]
+
+
+def test_velocity_against_population_and_day_resolution_note():
+    evs = background()
+    evs += [Event(f"v-{k}", "speedy", f"prod{k % 50}", T0 + 400 * DAY) for k in range(20)]
+    res = analyse(evs)
+    v = res.author_velocity["v-0"]
+    assert v["evidence"] and v["per_day"] == 20 and v["per_hour"] is None and "day resolution" in v["note"]
+    assert not res.author_velocity["b-0-0"]["evidence"]
+    # sub-day timestamps: 8 reviews in 20 minutes is evidence per hour even below the daily floor
+    evs = [e._replace(ts=e.ts + 3600 * 5) for e in background()]
+    evs += [Event(f"q-{k}", "quick", f"prod{k}", T0 + 3600 * 3 + 150 * k) for k in range(8)]
+    res = analyse(evs)
+    assert res.author_velocity["q-0"]["evidence"] and res.author_velocity["q-0"]["per_hour"] == 8
+
+
+def test_product_burst_is_an_alert_never_evidence():
+    evs = [Event(f"s-{k}", f"u{k}", "steady", T0 + k * 7 * DAY) for k in range(60)]  # one a week
+    evs += [Event(f"w-{k}", f"angry{k}", "steady", T0 + 300 * DAY + (k % 3) * DAY) for k in range(30)]
+    res = analyse(evs)
+    assert res.product_burst["w-0"]["burst"] and res.product_burst["w-0"]["evidence"] is False
+    assert not res.product_burst["s-3"]["burst"]
+    assert len(res.product_alerts) == 1
+    alert = res.product_alerts[0]
+    assert alert["product_id"] == "steady" and alert["reviews_in_burst"] in (30, 31) and "regardless of rating" in alert["note"]
+    # thirty first-time accounts: no group, no velocity: nothing that could withhold
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+    assert not any(v["evidence"] for v in res.author_velocity.values())
+
+
+def test_shared_client_needs_several_accounts_on_a_shared_product():
+    evs = [Event(f"d-{k}", f"acct{k}", "p1", T0 + k * 3600, device_id="dev-1") for k in range(4)]
+    evs += [Event("lone", "solo", "p2", T0, device_id="dev-2")]
+    res = analyse(evs)
+    assert res.shared_client["d-0"]["evidence"] and res.shared_client["d-0"]["accounts"] == 4
+    assert not res.shared_client["lone"]["evidence"]
+    assert "d-0" not in analyse([e._replace(device_id=None) for e in evs]).shared_client
+
+
+def test_deterministic_and_order_independent():
+    evs = campaign() + background()
+    a = analyse(evs)
+    b = analyse(list(reversed(evs)))
+    assert a.coordinated_group == b.coordinated_group and a.groups == b.groups
+    assert a.product_alerts == b.product_alerts
+
+
+def test_scores_match_analyse():
+    evs = campaign() + background()
+    ids = {}
+    author = np.array([ids.setdefault(e.author_id, len(ids)) for e in evs])
+    pids = {}
+    product = np.array([pids.setdefault(e.product_id, len(pids)) for e in evs])
+    t = np.array([e.ts for e in evs])
+    s = scores(author, product, t)
+    res = analyse(evs)
+    assert [res.coordinated_group[e.review_id]["evidence"] for e in evs] == s["group_evidence"].tolist()
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError):
+        BehaviourConfig(min_shared_products=1)
+    assert BehaviourConfig().version.startswith("behaviour-1.0.0")
+    assert dataclasses.replace(BehaviourConfig(), window_days=3).version != BehaviourConfig().version
