@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-parity compact-store clean
+.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-parity bench-behaviour compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs na
 
 bench-parity: $(STAMP) ## withheld rate by star on real rated reviews (NSMC, Ott) through the whole pipeline (JSON)
 	$(BIN)/python -m benchmarks.parity_real_data $(BENCH_ARGS)
+
+bench-behaviour: $(STAMP) ## behavioural detectors over all 608k YelpZip reviews: time, peak memory, groups/alerts found (JSON, ~1 min)
+	$(BIN)/python -m benchmarks.bench_behaviour $(BENCH_ARGS)
 
 compact-store: $(STAMP) ## compact the signature store: make compact-store STORE=<prefix> [RETENTION=90]
 	$(BIN)/python -m pipeline.dedup.store compact --store $(STORE) --retention_days $(or $(RETENTION),90)

@@ -137,3 +137,22 @@ def test_config_is_validated():
         BehaviourConfig(min_shared_products=1)
     assert BehaviourConfig().version.startswith("behaviour-1.0.0")
     assert dataclasses.replace(BehaviourConfig(), window_days=3).version != BehaviourConfig().version
+
+
+def test_evaluate_behaviour_runs_on_any_file_of_the_format(tmp_path):
+    from models.evaluate_behaviour import evaluate
+    rng = np.random.default_rng(1)
+    lines = []
+    for k in range(4000):
+        user = int(rng.integers(5000, 6500))
+        lines.append(f"{user}\t{int(rng.integers(0, 300))}\t{float(rng.integers(1, 6))}\t{-1 if user % 7 == 0 else 1}\t"
+                     f"20{10 + int(rng.integers(0, 4))}-0{1 + int(rng.integers(0, 9))}-1{int(rng.integers(0, 9))}")
+    path = tmp_path / "meta.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    out = evaluate(str(path), repeats=1)
+    for key in ("n", "auc_by_signal", "auc_combined", "auc_baseline_review_count", "injected_recall",
+                "flag_rate_recommended", "withheld_by_star_recommended"):
+        assert key in out
+    assert out["n"] == 4000 and set(out["withheld_by_star_recommended"]) == {"1", "2", "3", "4", "5"}
+    assert out["injected_recall"] >= 0.9
+    assert out["withhold_rule"]["group=False,velocity=False"] == "publish"
