@@ -156,3 +156,52 @@ def test_evaluate_behaviour_runs_on_any_file_of_the_format(tmp_path):
     assert out["n"] == 4000 and set(out["withheld_by_star_recommended"]) == {"1", "2", "3", "4", "5"}
     assert out["injected_recall"] >= 0.9
     assert out["withhold_rule"]["group=False,velocity=False"] == "publish"
+
+
+def _item(review_id, author, product, day, rating=1, device=None):
+    from schemas.records import Client, InputRef, Item, Review
+    ts = np.datetime64(int(T0 + day * DAY), "s").astype(str) + "Z"
+    review = Review(review_id=review_id, product_id=product, author_id=author, rating=rating, body="Broke in a week.",
+                    created_at=ts, client=Client(device_id=device) if device else None)
+    return Item(review=review, ref=InputRef("f", 1), ingested_at="t", clean_body="Broke in a week.", language="en")
+
+
+def test_beam_stage_sets_three_signals_on_every_item_with_store_context_and_alerts():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.dedup.clusters import Fingerprint
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.detect import DetectFakes
+
+    # a campaign whose first two products were reviewed in an earlier run (signature store)
+    current, stored = [], []
+    for a in range(5):
+        for pi in range(3):
+            if pi < 2:
+                stored.append(Fingerprint(f"c{a}{pi}", T0 + pi * DAY, f"acct{a}", f"prod{pi}", None, None,
+                                          "words", 10, b"", b"", True))
+            else:
+                current.append(_item(f"c{a}{pi}", f"acct{a}", f"prod{pi}", 2, rating=5))
+    current += [_item(f"w{k}", f"angry{k}", "kettle", 50 + k % 2) for k in range(12)]  # a complaint wave
+    current += [_item(f"s{k}", f"calm{k}", "kettle", 42 - 7 * k) for k in range(30)]  # one a week before
+    with TestPipeline() as p:
+        store = p | "Store" >> beam.Create(stored)
+        out, _, alerts = p | beam.Create(current) | DetectFakes(stored=store, behaviour=BehaviourConfig())
+        got = out | beam.Map(lambda it: (it.review.review_id, it.signals["coordinated_group"].status,
+                                         it.signals["coordinated_group"].values.get("evidence"),
+                                         it.signals["product_burst"].values.get("burst"),
+                                         DEFAULT_POLICY.decide(it).decision))
+        expected = [(f"c{a}2", "scored", True, False, "hold_for_review") for a in range(5)]
+        expected += [(f"w{k}", "scored", False, True, "publish") for k in range(12)]
+        assert_that(got | beam.Filter(lambda r: r[0][0] in "cw"), equal_to(expected), label="signals")
+        assert_that(alerts | beam.Map(lambda a: (a["product_id"], a["reviews_in_this_run"] >= 12)),
+                    equal_to([("kettle", True)]), label="alerts")
+
+
+def test_streaming_records_behaviour_as_not_run_with_a_note():
+    from pipeline.transforms.detect import STREAMING_BEHAVIOUR_NOTE, mark_not_run
+    it = mark_not_run(_item("r", "a", "p", 0), streaming=True)
+    assert it.signals["coordinated_group"].status == "not_run"
+    assert it.signals["author_velocity"].note == STREAMING_BEHAVIOUR_NOTE
