@@ -81,7 +81,7 @@ class ModerationOptions(PipelineOptions):
                             help="MinHash permutations (default 128).")
         parser.add_argument("--behaviour", type=_flag, nargs="?", const=True, default=True,
                             help="Behavioural detectors (coordinated groups, author velocity, product bursts; "
-                                 "never the rating or text) on (default) or off (--behaviour=false). Batch only.")
+                                 "never the rating or text) on (default) or off (--behaviour=false).")
         parser.add_argument("--signature_store", default=None,
                             help="Prefix (local or gs://) of the signature store that lets scheduled runs "
                                  "find copies of reviews from earlier runs; read, then appended to.")

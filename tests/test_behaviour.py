@@ -200,8 +200,46 @@ def test_beam_stage_sets_three_signals_on_every_item_with_store_context_and_aler
                     equal_to([("kettle", True)]), label="alerts")
 
 
-def test_streaming_records_behaviour_as_not_run_with_a_note():
-    from pipeline.transforms.detect import STREAMING_BEHAVIOUR_NOTE, mark_not_run
-    it = mark_not_run(_item("r", "a", "p", 0), streaming=True)
-    assert it.signals["coordinated_group"].status == "not_run"
-    assert it.signals["author_velocity"].note == STREAMING_BEHAVIOUR_NOTE
+def test_streaming_behaviour_flags_the_campaign_not_the_complaint_wave():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that
+
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.detect import DetectFakes
+
+    items = [_item(f"c{a}{pi}", f"acct{a}", f"prod{pi}", pi + a % 2, rating=5) for a in range(6) for pi in range(3)]
+    items += [_item(f"w{k}", f"angry{k}", "kettle", 60 + k % 2) for k in range(14)]
+    items += [_item(f"s{k}", f"calm{k}", "kettle", 59 - 7 * k) for k in range(12)]
+
+    def check(rows):
+        by_id = {r[0]: r for r in rows}
+        assert len(by_id) == len(items)
+        assert all(r[1] == ("scored", "scored", "scored") for r in rows)
+        flagged = {rid for rid, _, ev, _, _ in rows if ev}
+        assert flagged and all(rid.startswith("c") for rid in flagged)
+        assert all(by_id[rid][4] == "hold_for_review" for rid in flagged)
+        assert all(r[4] == "publish" for r in rows if r[0][0] in "ws")  # a complaint wave stays visible
+        assert any(r[3] for r in rows if r[0].startswith("w"))  # … and is seen as a burst
+
+    with TestPipeline() as p:
+        out, _, alerts = p | beam.Create(items) | DetectFakes(streaming=True, behaviour=BehaviourConfig())
+        assert alerts is None
+        rows = out | beam.Map(lambda it: (it.review.review_id,
+                                          tuple(it.signals[n].status for n in ("coordinated_group", "author_velocity",
+                                                                               "product_burst")),
+                                          it.signals["coordinated_group"].values.get("evidence"),
+                                          it.signals["product_burst"].values.get("burst"),
+                                          DEFAULT_POLICY.decide(it).decision))
+        assert_that(rows | beam.combiners.ToList(), lambda got: check(got[0]))
+
+
+def test_streaming_local_group_matches_the_batch_rule_on_a_clique():
+    from pipeline.transforms.behaviour_stream import local_group
+    cfg = BehaviourConfig()
+    own = [(T0 + p * DAY, f"r{p}", f"prod{p}") for p in range(3)]
+    co = [(f"prod{p}", f"acct{a}", T0 + (p + 1) * DAY) for a in range(1, 5) for p in range(3)]
+    group, links = local_group("acct0", own, co, cfg)
+    assert group == {f"acct{a}" for a in range(5)} and links["acct1"] == {"prod0", "prod1", "prod2"}
+    group, _ = local_group("acct0", own, co[:6], cfg)  # two other accounts: 3 < min_group_authors
+    assert group == set()

@@ -4,8 +4,8 @@
 * ``fake_classifier``: the transformer classifier (pipeline/transforms/classify.py, models/),
   scored for the languages it was evaluated on, ``not_applicable`` for others.
 * ``coordinated_group``, ``author_velocity``, ``product_burst``: behavioural detectors that never
-  see the rating or the text (pipeline/transforms/behaviour.py, pipeline/behaviour/); batch only
-  in this version (``not_run`` with a note in streaming).
+  see the rating or the text (pipeline/transforms/behaviour.py, pipeline/behaviour/; streaming:
+  pipeline/transforms/behaviour_stream.py, stateful by product and by author with timers).
 
 A detector that did not run says so: a decision record never claims a check that did not happen.
 """
@@ -22,15 +22,12 @@ from schemas.records import Item, Signal
 BEHAVIOUR_DETECTORS = ("coordinated_group", "author_velocity", "product_burst")
 DETECTORS = ("near_duplicate", "fake_classifier") + BEHAVIOUR_DETECTORS
 NOT_RUN_NOTE = "detector not part of this run"
-STREAMING_BEHAVIOUR_NOTE = ("behavioural detectors run in batch only in this version; the next batch run "
-                            "over the signature store sees these reviews")
 
 
-def mark_not_run(item: Item, streaming: bool = False) -> Item:
+def mark_not_run(item: Item) -> Item:
     signals = dict(item.signals)
     for detector in DETECTORS:
-        note = STREAMING_BEHAVIOUR_NOTE if streaming and detector in BEHAVIOUR_DETECTORS else NOT_RUN_NOTE
-        signals.setdefault(detector, Signal(status="not_run", version=None, note=note))
+        signals.setdefault(detector, Signal(status="not_run", version=None, note=NOT_RUN_NOTE))
     return item.replace(signals=signals)
 
 
@@ -68,7 +65,10 @@ class DetectFakes(beam.PTransform):
             items = items | "FakeClassifier" >> ClassifyReviews(
                 self._classifier or None, threads=self._classifier_threads, run_id=self._run_id)
         alerts = None
-        if self._behaviour is not None and not self._streaming:
+        if self._behaviour is not None and self._streaming:
+            from pipeline.transforms.behaviour_stream import StreamingBehaviour
+            items = items | "Behaviour" >> StreamingBehaviour(self._behaviour)
+        elif self._behaviour is not None:
             from pipeline.transforms.behaviour import DetectBehaviour
             items, alerts = items | "Behaviour" >> DetectBehaviour(self._behaviour, self._stored)
-        return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run, self._streaming), fingerprints, alerts
+        return items | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints, alerts
