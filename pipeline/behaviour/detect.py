@@ -152,8 +152,6 @@ def k_core_groups(lo: np.ndarray, hi: np.ndarray, min_links: int, min_authors: i
     connected components."""
     if len(lo) == 0:
         return []
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
     nodes, inv = np.unique(np.r_[lo, hi], return_inverse=True)
     a, b = inv[:len(lo)], inv[len(lo):]
     alive_edge = np.ones(len(a), dtype=bool)
@@ -166,8 +164,7 @@ def k_core_groups(lo: np.ndarray, hi: np.ndarray, min_links: int, min_authors: i
     if not alive_edge.any():
         return []
     a, b = a[alive_edge], b[alive_edge]
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(nodes), len(nodes)))
-    _, labels = connected_components(graph, directed=False)
+    labels = _components(len(nodes), a, b)
     members = np.unique(np.r_[a, b])
     groups = []
     for lab in np.unique(labels[members]):
@@ -175,6 +172,23 @@ def k_core_groups(lo: np.ndarray, hi: np.ndarray, min_links: int, min_authors: i
         if len(g) >= min_authors:
             groups.append(nodes[g])
     return groups
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label per node (union-find; the link graph is small: links, not reviews)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return np.array([find(x) for x in range(n)], dtype=np.int64)
 
 
 # -- analysis --------------------------------------------------------------------------------------
