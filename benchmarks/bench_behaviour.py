@@ -5,7 +5,11 @@ calls once per run over this run's reviews plus the store's retained ones) over 
 YelpZip-format file (default: ../shared/datasets/yelpzip-metadata.tsv.gz, 608,598 reviews, read in
 place), and reports wall time per phase, peak resident memory, and what was found.
 
-    python -m benchmarks.bench_behaviour [--metadata FILE] [--limit N]
+    python -m benchmarks.bench_behaviour [--metadata FILE] [--limit N] [--beam N]
+
+``--beam N`` also runs the Beam stage itself (``DetectBehaviour`` on DirectRunner, in-memory
+items) on the first N reviews and reports its wall time (``beam_stage_s``): the stage adds
+the per-item join to the analysis.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", default=str(DEFAULT))
     parser.add_argument("--limit", type=int, default=0, help="only the first N reviews (0: all)")
+    parser.add_argument("--beam", type=int, default=0, help="also run the Beam stage on the first N reviews")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     opener = gzip.open if args.metadata.endswith(".gz") else open
@@ -63,8 +68,32 @@ def main(argv=None) -> int:
         "product_alerts": len(res.product_alerts), "day_resolution": res.day_resolution,
         "cpu_count": os.cpu_count(),
     }
+    if args.beam:
+        out.update(beam_stage(events[:args.beam], cfg))
     print(json.dumps(out))
     return 0
+
+
+def beam_stage(events, cfg: BehaviourConfig) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.transforms.behaviour import DetectBehaviour
+    from schemas.records import InputRef, Item, Review
+
+    def to_item(e: Event) -> Item:
+        created = np.datetime64(int(e.ts), "s").astype(str) + "Z"
+        review = Review(review_id=e.review_id, product_id=e.product_id, author_id=e.author_id, rating=3,
+                        body="-", created_at=created)  # the stage never reads rating or body
+        return Item(review=review, ref=InputRef("bench", 1), ingested_at=created, clean_body="-", language="und")
+
+    items = [to_item(e) for e in events]
+    t0 = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"])) as p:
+        out, alerts = p | beam.Create(items, reshuffle=False) | DetectBehaviour(cfg)
+        out | "Count" >> beam.combiners.Count.Globally()
+    return {"beam_stage_reviews": len(items), "beam_stage_s": round(time.perf_counter() - t0, 1),
+            "peak_rss_mb_after_beam": round(rss_mb(), 1)}
 
 
 if __name__ == "__main__":
