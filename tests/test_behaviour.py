@@ -110,6 +110,12 @@ def test_shared_client_needs_several_accounts_on_a_shared_product():
     assert res.shared_client["d-0"]["evidence"] and res.shared_client["d-0"]["accounts"] == 4
     assert not res.shared_client["lone"]["evidence"]
     assert "d-0" not in analyse([e._replace(device_id=None) for e in evs]).shared_client
+    # a campus network: many accounts on one prefix is a shared network, never evidence
+    campus = [Event(f"n-{k}", f"student{k}", "cafe" if k < 6 else f"shop{k}", T0 + k * 600, client_prefix="net-1")
+              for k in range(60)]
+    res = analyse(campus)
+    assert not res.shared_client["n-0"]["evidence"] and "shared network" in res.shared_client["n-0"]["reason"]
+    assert analyse(campus[:10]).shared_client["n-0"]["evidence"]
 
 
 def test_deterministic_and_order_independent():

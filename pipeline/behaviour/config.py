@@ -29,8 +29,10 @@ class BehaviourConfig:
     needs ``burst_min_reviews`` reviews, ``burst_min_ratio`` times the expected count and a Poisson
     z-score of ``burst_min_z``. Never a hold: a product alert.
 
-    Shared client (optional metadata): ``client_min_accounts`` distinct accounts reviewing through
-    one device id or one hashed client prefix within ``window_days``, on a shared product.
+    Shared client (optional metadata): ``client_min_accounts`` distinct accounts reviewing the same
+    product through one device id or one hashed client prefix within ``window_days``; a prefix
+    with more than ``client_max_prefix_accounts`` accounts in view is a shared network, never
+    evidence.
     """
 
     window_days: float = 7.0
@@ -47,6 +49,7 @@ class BehaviourConfig:
     burst_min_z: float = 4.0
     burst_min_baseline_days: float = 56.0
     client_min_accounts: int = 4
+    client_max_prefix_accounts: int = 50
     retention_days: int = 90
 
     def __post_init__(self):

@@ -347,9 +347,13 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
 
 
 def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig) -> Dict[int, Dict[str, Any]]:
-    """Accounts per device id / client prefix within the window. Only reviews with the metadata
-    are scored; "new account" is not an input at all."""
+    """Accounts reviewing the same product through one device id / client prefix within the window.
+
+    Only reviews with the metadata are scored; "new account" is not an input at all. A client
+    prefix used by more than ``client_max_prefix_accounts`` accounts in view is a shared network
+    (an office, a campus, carrier NAT): it is reported, never evidence."""
     out: Dict[int, Dict[str, Any]] = {}
+    window = cfg.window_days * DAY
     for attr, label in (("device_id", "device"), ("client_prefix", "client prefix")):
         by_key: Dict[str, List[int]] = {}
         for r, e in enumerate(events):
@@ -357,19 +361,31 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig)
             if v:
                 by_key.setdefault(v, []).append(r)
         for key, rows in by_key.items():
-            rows = sorted(rows, key=lambda r: t[r])
-            ts = t[rows]
-            for k, r in enumerate(rows):
-                near = [rows[x] for x in range(len(rows)) if abs(ts[x] - ts[k]) <= cfg.window_days * DAY]
-                accounts = {events[x].author_id for x in near}
-                shared_products = {events[x].product_id for x in near if events[x].author_id != events[r].author_id}
-                ev = len(accounts) >= cfg.client_min_accounts and events[r].product_id in shared_products
-                prev = out.get(r)
-                if prev is None or len(accounts) > prev["accounts"]:
-                    out[r] = {"evidence": bool(ev), "by": attr, "accounts": len(accounts),
-                              "reason": (f"{len(accounts)} accounts reviewed through one {label} within "
-                                         f"{cfg.window_days:g} days, on a product another of them reviewed"
-                                         if ev else f"{len(accounts)} account(s) on this {label} in the window")}
+            accounts_on_key = len({events[r].author_id for r in rows})
+            shared_network = attr == "client_prefix" and accounts_on_key > cfg.client_max_prefix_accounts
+            by_product: Dict[str, List[int]] = {}
+            for r in rows:
+                by_product.setdefault(events[r].product_id, []).append(r)
+            for prows in by_product.values():
+                prows.sort(key=lambda r: t[r])
+                ts = t[prows]
+                lo = np.searchsorted(ts, ts - window, side="left")
+                hi = np.searchsorted(ts, ts + window, side="right")
+                for k, r in enumerate(prows):
+                    accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
+                    ev = accounts >= cfg.client_min_accounts and not shared_network
+                    prev = out.get(r)
+                    if prev is not None and prev["accounts"] >= accounts and (prev["evidence"] or not ev):
+                        continue
+                    if ev:
+                        reason = (f"{accounts} accounts reviewed this product through one {label} within "
+                                  f"{cfg.window_days:g} days")
+                    elif shared_network:
+                        reason = f"shared network ({accounts_on_key} accounts on this {label}): not evidence"
+                    else:
+                        reason = f"{accounts} account(s) reviewed this product through this {label} in the window"
+                    out[r] = {"evidence": bool(ev), "by": attr, "accounts": accounts,
+                              "accounts_on_client": accounts_on_key, "reason": reason}
     return out
 
 
