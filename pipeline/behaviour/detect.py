@@ -222,6 +222,7 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
                            "author_ids": members, "product_ids": products})
         g["group_id"] = gid
         g["n_authors"], g["n_products"] = len(members), len(products)
+        g["product_ids"] = products[:20]
     for r, e in enumerate(events):
         gi = in_group[r]
         if gi >= 0:
@@ -229,7 +230,8 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
             mine = {events[x].product_id for x in g["rows"] if authors_of[x] == e.author_id}
             res.coordinated_group[e.review_id] = {
                 "evidence": True, "group_id": g["group_id"], "group_authors": g["n_authors"],
-                "group_products": g["n_products"], "author_shared_products": len(mine),
+                "group_products": g["n_products"], "group_product_ids": g["product_ids"],
+                "author_shared_products": len(mine),
                 "links": int(arrays["links_of_author"].get(int(author[r]), 0)),
                 "window_days": cfg.window_days,
                 "reason": (f"one of {g['n_authors']} accounts that reviewed the same {g['n_products']} products "
