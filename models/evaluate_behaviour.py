@@ -113,21 +113,24 @@ def inject(data: Dict[str, np.ndarray], rng: np.random.Generator, repeats: int):
         for size in sizes:
             k, m, d = size[:3]
             partial = len(size) > 3
+            if m > n_prods:
+                continue  # a file with fewer products than the campaign needs
             cid = len(table)
-            start = int(rng.integers(lo_day + 365, hi_day - d + 1))
+            first = lo_day + min(365, (hi_day - lo_day) // 2)  # leave room for an earlier history
+            start = int(rng.integers(first, max(first + 1, hi_day - d + 1)))
             # half the campaigns on popular products, half on any product
             if cid % 2:
                 products = rng.choice(n_prods, size=m, replace=False, p=pop / pop.sum())
             else:
                 products = rng.choice(n_prods, size=m, replace=False)
-            n_real = k // 3
+            n_real = min(k // 3, len(seasoned))
             accounts = list(rng.choice(seasoned, size=n_real, replace=False)) if n_real else []
             for j in range(k - n_real):
                 acct = next_user; next_user += 1
                 if j % 2 == 0:  # a synthetic honest-looking history before the campaign
                     for _ in range(int(rng.integers(2, 9))):
                         add_u.append(acct); add_p.append(int(rng.integers(n_prods)))
-                        add_d.append(int(rng.integers(lo_day, start))); add_c.append(-1)
+                        add_d.append(int(rng.integers(lo_day, max(lo_day + 1, start)))); add_c.append(-1)
                 accounts.append(acct)
             for acct in accounts:
                 for p in (rng.choice(products, size=4, replace=False) if partial else products):
@@ -191,11 +194,11 @@ def evaluate(path: str, seed: int = 0, repeats: int = 3, cfg: BehaviourConfig = 
             partial_rows.append(rows)
         else:
             (target_rows if in_target else small_rows).append(rows)
-    tr = np.concatenate(target_rows)
-    out["injected_recall"] = round(float(held[tr].mean()), 4)
+    tr = np.concatenate(target_rows) if target_rows else np.empty(0, np.int64)
+    out["injected_recall"] = round(float(held[tr].mean()), 4) if len(tr) else None
     out["injected_campaigns"] = {"campaigns": len(target_rows), "reviews": int(len(tr)), "repeats": repeats,
                                  "seed": seed, "group_recall": round(float(np.mean(
-                                     [held[r].mean() >= 0.9 for r in target_rows])), 4)}
+                                     [held[r].mean() >= 0.9 for r in target_rows])), 4) if target_rows else None}
     out["injected_recall_by_size"] = {k: round(float(np.mean(v)), 4) for k, v in by_size.items()}
     sr = np.concatenate(small_rows) if small_rows else np.empty(0, np.int64)
     out["injected_recall_small"] = round(float(held[sr].mean()), 4) if len(sr) else None

@@ -249,3 +249,13 @@ def test_streaming_local_group_matches_the_batch_rule_on_a_clique():
     assert group == {f"acct{a}" for a in range(5)} and links["acct1"] == {"prod0", "prod1", "prod2"}
     group, _ = local_group("acct0", own, co[:6], cfg)  # two other accounts: 3 < min_group_authors
     assert group == set()
+
+
+def test_evaluate_behaviour_survives_tiny_files(tmp_path):
+    from models.evaluate_behaviour import evaluate
+    path = tmp_path / "tiny.tsv"
+    path.write_text("1\t10\t5.0\t1\t2014-01-01\n2\t10\t1.0\t-1\t2014-01-02\n3\t11\t4.0\t1\t2014-01-03\n")
+    out = evaluate(str(path), repeats=1)
+    assert out["n"] == 3 and out["injected_recall"] is None  # too few products for any campaign
+    path.write_text("1\t10\t5.0\t1\t2014-01-01\n")
+    assert evaluate(str(path), repeats=1)["auc_combined"] is None  # one class: no AUC
