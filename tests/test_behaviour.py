@@ -218,6 +218,9 @@ def test_streaming_behaviour_flags_the_campaign_not_the_complaint_wave():
     items += [_item(f"w{k}", f"angry{k}", "kettle", 60 + k % 2) for k in range(14)]
     items += [_item(f"s{k}", f"calm{k}", "kettle", 59 - 7 * k) for k in range(12)]
 
+    def only_kettle(products):
+        assert products and set(products) == {"kettle"}, products  # one alert per burst entry, the wave's product
+
     def check(rows):
         by_id = {r[0]: r for r in rows}
         assert len(by_id) == len(items)
@@ -230,7 +233,7 @@ def test_streaming_behaviour_flags_the_campaign_not_the_complaint_wave():
 
     with TestPipeline() as p:
         out, _, alerts = p | beam.Create(items) | DetectFakes(streaming=True, behaviour=BehaviourConfig())
-        assert alerts is None
+        assert_that(alerts | "AlertProducts" >> beam.Map(lambda a: a["product_id"]), only_kettle, label="alerts")
         rows = out | beam.Map(lambda it: (it.review.review_id,
                                           tuple(it.signals[n].status for n in ("coordinated_group", "author_velocity",
                                                                                "product_burst")),

@@ -34,6 +34,7 @@ import math
 from typing import Dict, List, Set, Tuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
@@ -46,6 +47,7 @@ from schemas.records import Item, Signal
 STREAM_MAX_OWN = 500
 STREAM_MAX_COREVIEWS = 5000
 COREVIEW = "coreview"
+ALERTS = "alerts"
 
 
 def _ts(item: Item) -> float:
@@ -57,13 +59,14 @@ class ProductWindowFn(beam.DoFn):
 
     RECENT = BagStateSpec("recent", PickleCoder())  # (ts, author_id, review_id) within window_days
     DAYS = ReadModifyWriteStateSpec("days", PickleCoder())  # {day: count} within retention, first day seen
+    ALERTED = ReadModifyWriteStateSpec("alerted", PickleCoder())  # last day a product alert was emitted
     GC = TimerSpec("gc", TimeDomain.WATERMARK)
 
     def __init__(self, cfg: BehaviourConfig):
         self._cfg = cfg
 
     def process(self, element, recent=beam.DoFn.StateParam(RECENT), days=beam.DoFn.StateParam(DAYS),
-                gc=beam.DoFn.TimerParam(GC)):
+                alerted=beam.DoFn.StateParam(ALERTED), gc=beam.DoFn.TimerParam(GC)):
         _, item = element
         cfg = self._cfg
         ts, author, rid = _ts(item), item.review.author_id, item.review.review_id
@@ -92,6 +95,16 @@ class ProductWindowFn(beam.DoFn):
                              f"{ratio:.1f}× its usual rate (counted regardless of rating; never withholds)"
                              if burst else "product volume within its usual range")}
         item = item.replace(signals={**item.signals, "product_burst": Signal("scored", cfg.version, values)})
+        last = alerted.read()
+        if burst and (last is None or day - last > cfg.burst_window_days):
+            # one alert when a product enters a burst (again after a quiet window), as batch's product_alerts/
+            alerted.write(day)
+            yield beam.pvalue.TaggedOutput(ALERTS, {
+                "product_id": item.review.product_id, "alert": "review_burst",
+                "first_day": str(np.datetime64(int(day), "D")), "window_count": int(win),
+                "expected_per_window": round(expected, 3), "ratio": round(ratio, 2), "review_id": rid,
+                "note": "volume counted regardless of rating: a wave of honest complaints looks the same; "
+                        "for moderators to look at, never a reason to withhold"})
         # keep state bounded: recent reviewers within the window (capped), day counts within retention
         if not seen_before:
             keep = [e for e in entries if ts - e[0] <= window][-(cfg.max_neighbours - 1):] + [(ts, author, rid)]
@@ -109,7 +122,7 @@ class ProductWindowFn(beam.DoFn):
 
     @on_timer(GC)
     def expire(self, fired=beam.DoFn.TimestampParam, recent=beam.DoFn.StateParam(RECENT),
-               days=beam.DoFn.StateParam(DAYS)):
+               days=beam.DoFn.StateParam(DAYS), alerted=beam.DoFn.StateParam(ALERTED)):
         now = fired.micros / 1e6
         cfg = self._cfg
         keep = [e for e in recent.read() if now - e[0] <= cfg.window_days * DAY]
@@ -124,6 +137,7 @@ class ProductWindowFn(beam.DoFn):
                 days.write(state)
             else:
                 days.clear()
+                alerted.clear()
 
 
 def local_group(me: str, own: List[Tuple[float, str, str]], co: List[Tuple[str, str, float]],
@@ -262,7 +276,8 @@ class AuthorWindowFn(beam.DoFn):
 
 
 class StreamingBehaviour(beam.PTransform):
-    """PCollection[Item] (event time = created_at) → PCollection[Item] with the three behavioural signals."""
+    """PCollection[Item] (event time = created_at) → (PCollection[Item] with the three behavioural
+    signals, product alerts: one when a product enters a burst)."""
 
     def __init__(self, cfg: BehaviourConfig):
         super().__init__()
@@ -270,7 +285,8 @@ class StreamingBehaviour(beam.PTransform):
 
     def expand(self, items):
         cfg = self._cfg
-        return (items
-                | "KeyByProduct" >> beam.Map(lambda it: (it.review.product_id, it))
-                | "ProductWindow" >> beam.ParDo(ProductWindowFn(cfg))
-                | "AuthorWindow" >> beam.ParDo(AuthorWindowFn(cfg)))
+        by_product = (items
+                      | "KeyByProduct" >> beam.Map(lambda it: (it.review.product_id, it))
+                      | "ProductWindow" >> beam.ParDo(ProductWindowFn(cfg)).with_outputs(ALERTS, main="reviews"))
+        out = by_product.reviews | "AuthorWindow" >> beam.ParDo(AuthorWindowFn(cfg))
+        return out, by_product[ALERTS]

@@ -67,7 +67,7 @@ class DetectFakes(beam.PTransform):
         alerts = None
         if self._behaviour is not None and self._streaming:
             from pipeline.transforms.behaviour_stream import StreamingBehaviour
-            items = items | "Behaviour" >> StreamingBehaviour(self._behaviour)
+            items, alerts = items | "Behaviour" >> StreamingBehaviour(self._behaviour)
         elif self._behaviour is not None:
             from pipeline.transforms.behaviour import DetectBehaviour
             items, alerts = items | "Behaviour" >> DetectBehaviour(self._behaviour, self._stored)
