@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-parity bench-pii compact-store clean
+.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-parity bench-pii bench-behaviour compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-parity: $(STAMP) ## withheld rate by star on real rated reviews (NSMC, Ott
 
 bench-pii: $(STAMP) ## personal-data redaction benchmark: recall per kind and language, false redactions, normalise µs/review vs e16c900 (JSON, ~1 min)
 	$(BIN)/python -m benchmarks.bench_pii $(BENCH_ARGS)
+
+bench-behaviour: $(STAMP) ## behavioural detectors over all 608k YelpZip reviews: time, peak memory, groups/alerts found (JSON, ~1 min)
+	$(BIN)/python -m benchmarks.bench_behaviour $(BENCH_ARGS)
 
 compact-store: $(STAMP) ## compact the signature store: make compact-store STORE=<prefix> [RETENTION=90]
 	$(BIN)/python -m pipeline.dedup.store compact --store $(STORE) --retention_days $(or $(RETENTION),90)

@@ -13,6 +13,7 @@ from typing import Any, Mapping, NamedTuple, Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.behaviour.config import BehaviourConfig
 from pipeline.context import RunContext
 from pipeline.dedup.config import DedupConfig
 from pipeline.io import ReadReviewLines, WriteJsonLines
@@ -43,6 +44,7 @@ class BatchConfig:
     classifier: Optional[str] = None  # model directory; "" = the packaged default model; None = off
     classifier_threads: int = 1
     report_locale: str = "en"  # report.html and run_summary's "localized" sentences (--report_locale)
+    behaviour: Optional[BehaviourConfig] = BehaviourConfig()  # None: behavioural detectors off (--behaviour=false)
 
 
 class Moderated(NamedTuple):
@@ -53,6 +55,7 @@ class Moderated(NamedTuple):
     restricted: Any
     review_queue: Any
     dead_letters: Tuple[Any, ...]
+    product_alerts: Any = None  # behavioural product alerts (batch), or None
 
 
 def count_dead_letter(dead):
@@ -74,9 +77,9 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore
         stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
-    detected, fingerprints = normalised | "DetectFakes" >> DetectFakes(cfg.dedup, stored, streaming=streaming,
-                                                                          classifier=cfg.classifier, run_id=ctx.run_id,
-                                                                          classifier_threads=cfg.classifier_threads)
+    detected, fingerprints, alerts = normalised | "DetectFakes" >> DetectFakes(
+        cfg.dedup, stored, streaming=streaming, classifier=cfg.classifier, run_id=ctx.run_id,
+        classifier_threads=cfg.classifier_threads, behaviour=cfg.behaviour)
     if stored is not None:
         from pipeline.dedup.store import AppendToSignatureStore
         fingerprints | "AppendToSignatureStore" >> AppendToSignatureStore(
@@ -85,7 +88,7 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     decisions, published, restricted, failed_provenance, queue = decided | "AttachProvenance" >> AttachProvenance(
         ctx, cfg.signing_key_file, cfg.require_signing_key)
     return Moderated(decisions, published, restricted, queue,
-                     (redelivered, failed_normalize, failed_decide, failed_provenance))
+                     (redelivered, failed_normalize, failed_decide, failed_provenance), alerts)
 
 
 def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=DEFAULT_POLICY):
@@ -106,6 +109,11 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out, cfg.signing_key_file, cfg.require_signing_key)  # widget/<product>.json
     moderated.restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     moderated.review_queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
+    alerts = moderated.product_alerts
+    if alerts is None:
+        alerts = p | "NoProductAlerts" >> beam.Create([])
+    alerts | "WriteProductAlerts" >> WriteJsonLines(out, "product_alerts", shards)
     return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
-            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(
+            "published": published, "products": products,
+            "product_alerts": alerts} | "WriteRunSummary" >> WriteRunSummary(
                 ctx, cfg.parity_margin, cfg.report_locale)

@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import signing
 from pipeline.build import BatchConfig
+from pipeline.behaviour.config import BehaviourConfig
 from pipeline.dedup.config import DedupConfig
 from pipeline.policy import Policy, PolicyError, load_overrides
 from pipeline.stream import StreamConfig
@@ -80,6 +81,9 @@ class ModerationOptions(PipelineOptions):
                             help="Jaccard similarity at which two reviews are near-duplicates (default 0.8).")
         parser.add_argument("--dedup_num_perm", type=int, default=128,
                             help="MinHash permutations (default 128).")
+        parser.add_argument("--behaviour", type=_flag, nargs="?", const=True, default=True,
+                            help="Behavioural detectors (coordinated groups, author velocity, product bursts; "
+                                 "never the rating or text) on (default) or off (--behaviour=false).")
         parser.add_argument("--signature_store", default=None,
                             help="Prefix (local or gs://) of the signature store that lets scheduled runs "
                                  "find copies of reviews from earlier runs; read, then appended to.")
@@ -178,7 +182,9 @@ def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Co
                        require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
                        dedup=dedup, overrides=overrides, parity_margin=opts.parity_margin,
                        classifier=(opts.classifier_model or "") if opts.classifier else None,
-                       classifier_threads=opts.classifier_threads, report_locale=opts.report_locale)
+                       classifier_threads=opts.classifier_threads, report_locale=opts.report_locale,
+                       behaviour=BehaviourConfig(retention_days=opts.signature_retention_days)
+                       if opts.behaviour else None)
     if not streaming:
         return Configs(base, policy)
     return Configs(StreamConfig(

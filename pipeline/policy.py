@@ -48,6 +48,10 @@ class PolicyInputs:
     labels: Tuple[Label, ...]
     near_duplicate: Mapping[str, Any] = field(default_factory=dict)  # {"status", "values"}
     fake_classifier: Mapping[str, Any] = field(default_factory=dict)
+    # behavioural signals (pipeline/behaviour/): who, what and when only, never the rating or text
+    coordinated_group: Mapping[str, Any] = field(default_factory=dict)
+    author_velocity: Mapping[str, Any] = field(default_factory=dict)
+    product_burst: Mapping[str, Any] = field(default_factory=dict)  # seen, never a ground to withhold
 
 
 def labels_from_metadata(review: Review) -> Tuple[Label, ...]:
@@ -74,7 +78,35 @@ def policy_inputs(item: Item) -> PolicyInputs:
     return PolicyInputs(review_id=item.review.review_id, has_text=bool(item.clean_body),
                         redacted=tuple(sorted(item.redactions)), labels=labels_from_metadata(item.review),
                         near_duplicate=_signal(item, "near_duplicate"),
-                        fake_classifier=_signal(item, "fake_classifier"))
+                        fake_classifier=_signal(item, "fake_classifier"),
+                        coordinated_group=_signal(item, "coordinated_group"),
+                        author_velocity=_signal(item, "author_velocity"),
+                        product_burst=_signal(item, "product_burst"))
+
+
+def _scored(sig: Mapping[str, Any]) -> Mapping[str, Any]:
+    return sig.get("values", {}) if sig.get("status") == "scored" else {}
+
+
+def behaviour_grounds(rules: Optional[Mapping[str, Any]], x: PolicyInputs, other_evidence: bool
+                      ) -> List[Tuple[str, str]]:
+    """(decision, reason) from the behavioural signals. A product burst is never a ground; velocity
+    and a shared client hold at most (the schema allows nothing stronger); group membership holds,
+    and rejects together with duplicate or classifier evidence. ``models/evaluate_behaviour.py``
+    measures this same function."""
+    if not rules:
+        return []
+    out: List[Tuple[str, str]] = []
+    group = _scored(x.coordinated_group)
+    if group.get("evidence"):
+        decision = rules["coordinated_group_with_other_evidence"] if other_evidence else rules["coordinated_group"]
+        if decision in ("reject", "hold_for_review"):
+            out.append((decision, codes.COORDINATED_ACCOUNTS))
+    if (group.get("shared_client") or {}).get("evidence") and rules["shared_client"] == "hold_for_review":
+        out.append(("hold_for_review", codes.UNUSUAL_ACTIVITY))
+    if _scored(x.author_velocity).get("evidence") and rules["author_velocity"] == "hold_for_review":
+        out.append(("hold_for_review", codes.UNUSUAL_ACTIVITY))
+    return out
 
 
 class PolicyError(ValueError):
@@ -133,6 +165,7 @@ class Policy:
             decision = spec["classifier"]["between"]
             if decision in ("reject", "hold_for_review"):
                 withheld.append((decision, codes.SUSPECTED_FAKE))
+        withheld += behaviour_grounds(spec.get("behaviour"), x, dup_evidence or band == "above_upper")
         extra = (codes.PERSONAL_DATA_REDACTED,) if x.redacted else ()
         if withheld:
             decision = "reject" if any(d == "reject" for d, _ in withheld) else "hold_for_review"

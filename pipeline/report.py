@@ -184,6 +184,7 @@ def _render(summary: Mapping, m: Messages, fonts_ok: bool) -> str:
     dist = summary.get("distributions", {})
     top = summary.get("top_withheld_products", [])
     patterns = summary.get("duplicate_patterns", {})
+    alerted = (summary.get("behaviour") or {}).get("products_alerted", [])
     languages = summary.get("languages", {})
     pipeline, policy = summary.get("pipeline", {}), summary.get("policy", {})
     detector_rows = [(f"{_label(m, 'detector_', name)} ({name})",
@@ -220,6 +221,9 @@ def _render(summary: Mapping, m: Messages, fonts_ok: bool) -> str:
         f"<h2>{esc(m.t('h_top_products'))}</h2>",
         _table([(p["product_id"], p["withheld"]) for p in top], [m.t("col_product"), m.t("col_withheld")]) if top
         else f"<p>{esc(m.t('no_withheld'))}</p>",
+        f"<h2>{esc(m.t('h_product_alerts'))}</h2><p>{esc(m.t('product_alerts_note'))}</p>",
+        _table([(p["product_id"], p["alerts"]) for p in alerted], [m.t("col_product"), m.t("col_alerts")]) if alerted
+        else f"<p>{esc(m.t('no_product_alerts'))}</p>",
         f"<h2>{esc(m.t('h_dead_letters'))}</h2>",
         _table(sorted(summary.get("dead_letters_by_code", {}).items()), [m.t("col_error_code"), m.t("col_lines")]),
     ]

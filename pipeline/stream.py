@@ -3,14 +3,16 @@
     ReadFromPubSub (publish time) → MessagesToLines → ParseReviews → AssignEventTime (created_at,
       bounded by the allowed lateness) → moderate() from pipeline/build.py with
         StreamingDropRedeliveries (transforms/redelivery.py: state per review_id, retention timer)
-        and DetectFakes(streaming=True) (transforms/dedup_stream.py: band buckets, retention timers)
+        and DetectFakes(streaming=True) (transforms/dedup_stream.py: band buckets, retention timers;
+        transforms/behaviour_stream.py: reviewers per product, co-reviews per author, GC timers)
       → decisions, published, restricted, review queue, dead letters
       → StreamingProductUpdates (transforms/products.py) → StreamingWidgetDocs (transforms/widget_docs.py)
     → events topic: one ``decision`` event per review, the signed ``published`` record, a
-      ``product`` document (running totals) and a ``widget_document`` after every decision
+      ``product`` document (running totals) and a ``widget_document`` after every decision; a
+      ``product_alert`` when a product enters a review burst (never a reason to withhold)
     → dead-letter topic: every dead letter
     → windowed files under --output (io.WriteWindowedJsonLines): published/, decisions/,
-      dead_letter/, restricted/originals/, review_queue/, widget_updates/
+      dead_letter/, restricted/originals/, review_queue/, widget_updates/, product_alerts/
 
 The launcher (``pipeline/run.py``) builds this graph for ``--streaming`` and runs it.
 
@@ -159,7 +161,8 @@ def moderate_stream(lines, ctx: RunContext, cfg: StreamConfig, policy) -> Dict[s
                     | "CountDeadLetters" >> beam.Map(count_dead_letter))
     return {"decisions": moderated.decisions, "published": moderated.published,
             "restricted": moderated.restricted, "review_queue": moderated.review_queue,
-            "products": products, "widget_docs": widget_docs, "dead_letters": dead_letters}
+            "products": products, "widget_docs": widget_docs, "dead_letters": dead_letters,
+            "product_alerts": moderated.product_alerts}
 
 
 def decision_event(decision) -> Dict[str, Any]:
@@ -195,6 +198,8 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
              out["published"] | "PublishedEvents" >> beam.Map(lambda r: to_message("published", r)),
              out["products"] | "ProductEvents" >> beam.Map(lambda r: to_message("product", r)),
              out["widget_docs"] | "WidgetEvents" >> beam.Map(lambda r: to_message("widget_document", r)))
+            + ((out["product_alerts"] | "AlertEvents" >> beam.Map(lambda r: to_message("product_alert", r)),)
+               if out.get("product_alerts") is not None else ())
             | "AllEvents" >> beam.Flatten())
         events | "WriteEvents" >> beam.io.WriteToPubSub(cfg.output_topic, with_attributes=True)
     if cfg.dead_letter_topic:
@@ -204,7 +209,10 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
     if cfg.output:
         for name, key in (("published", "published"), ("decisions", "decisions"),
                           ("dead_letter", "dead_letters"), ("restricted/originals", "restricted"),
-                          ("review_queue", "review_queue"), ("widget_updates", "widget_docs")):
+                          ("review_queue", "review_queue"), ("widget_updates", "widget_docs"),
+                          ("product_alerts", "product_alerts")):
+            if out.get(key) is None:
+                continue
             out[key] | f"Write_{name}" >> WriteWindowedJsonLines(
                 cfg.output, name, cfg.window_s, cfg.allowed_lateness_s, cfg.base.num_shards)
     return out

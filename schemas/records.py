@@ -24,6 +24,14 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Client:
+    """Optional platform metadata (``client`` in the input): hashed or opaque, never published."""
+
+    ip_prefix: Optional[str] = None
+    device_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Review:
     """One input review, as validated against ``review.schema.json``."""
 
@@ -39,6 +47,8 @@ class Review:
     verified_purchase: Optional[bool] = None
     incentivized: Optional[bool] = None
     author_relationship: Optional[str] = None  # none | employee | brand_partner | unknown
+    client: Optional[Client] = None  # behavioural detectors only (shared device / network prefix)
+    account_created_at: Optional[str] = None  # context only: a new account alone is never evidence
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> "Review":
@@ -54,7 +64,9 @@ class Review:
             title=obj.get("title"), language=obj.get("language"),
             source=Source(**{k: src.get(k) for k in ("channel", "partner", "url")}) if src else None,
             verified_purchase=obj.get("verified_purchase"), incentivized=obj.get("incentivized"),
-            author_relationship=obj.get("author_relationship"))
+            author_relationship=obj.get("author_relationship"),
+            client=Client(**{k: cl.get(k) for k in ("ip_prefix", "device_id")}) if (cl := obj.get("client")) else None,
+            account_created_at=obj.get("account_created_at"))
 
 
 @dataclass(frozen=True)

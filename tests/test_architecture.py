@@ -29,11 +29,11 @@ ALLOWED = {
     "scripts": {"models", "pipeline", "schemas"},
     "widget": {"pipeline", "schemas"},
 }
-CORE = ("pipeline.text", "pipeline.dedup.clusters", "pipeline.dedup.shingles", "pipeline.dedup.signatures",
+CORE = ("pipeline.text", "pipeline.behaviour", "pipeline.dedup.clusters", "pipeline.dedup.shingles", "pipeline.dedup.signatures",
         "pipeline.dedup.config", "pipeline.classifier", "pipeline.policy", "pipeline.display",
         "pipeline.timestamps", "pipeline.signing", "pipeline.files", "pipeline.context")
 GRAPH = ("pipeline.build", "pipeline.stream", "pipeline.run", "pipeline.options")
-PURE = ("pipeline.display", "pipeline.timestamps", "pipeline.classifier", "pipeline.text", "pipeline.signing",
+PURE = ("pipeline.display", "pipeline.behaviour", "pipeline.timestamps", "pipeline.classifier", "pipeline.text", "pipeline.signing",
         "pipeline.files", "pipeline.policy", "pipeline.dedup.clusters", "pipeline.dedup.shingles",
         "pipeline.dedup.signatures")
 

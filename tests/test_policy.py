@@ -12,7 +12,8 @@ from pipeline.policy import (DEFAULT_POLICY, Policy, PolicyError, PolicyInputs, 
 from schemas.records import InputRef, Item, Review, Signal, Source
 
 
-def item(rating=1, body="Broke in a week.", dup=None, clf=None, redactions=None, **review) -> Item:
+def item(rating=1, body="Broke in a week.", dup=None, clf=None, redactions=None, grp=None, vel=None, burst=None,
+         **review) -> Item:
     base = dict(review_id="r", product_id="p", author_id="a", rating=rating, body=body,
                 created_at="2025-01-01T00:00:00Z")
     base.update(review)
@@ -21,6 +22,9 @@ def item(rating=1, body="Broke in a week.", dup=None, clf=None, redactions=None,
         signals["near_duplicate"] = Signal("scored", "v", dup)
     if clf is not None:
         signals["fake_classifier"] = Signal("scored", "v", clf)
+    for name, values in (("coordinated_group", grp), ("author_velocity", vel), ("product_burst", burst)):
+        if values is not None:
+            signals[name] = Signal("scored", "v", values)
     return Item(review=Review(**base), ref=InputRef("f", 1), ingested_at="t", clean_body=body, language="en",
                 redactions=redactions or {}, signals=signals)
 
@@ -32,7 +36,8 @@ def dup(pattern, canonical=False, size=2, evidence=None):
 
 def test_policy_inputs_cannot_see_rating_text_or_sentiment():
     names = {f.name for f in dataclasses.fields(PolicyInputs)}
-    assert names == {"review_id", "has_text", "redacted", "labels", "near_duplicate", "fake_classifier"}
+    assert names == {"review_id", "has_text", "redacted", "labels", "near_duplicate", "fake_classifier",
+                     "coordinated_group", "author_velocity", "product_burst"}
     assert not any(word in name for name in names for word in ("rating", "star", "sentiment", "body", "title", "text_"))
     assert "rating" not in repr(policy_inputs(item(rating=1)))
 
@@ -65,6 +70,18 @@ def test_labels_come_only_from_metadata():
     ({"clf": {"band": "above_upper"}}, "hold_for_review", ("suspected_fake",)),
     ({"clf": {"band": "above_upper"}, "dup": dup("campaign", size=2)}, "reject", ("suspected_fake", "suspected_duplicate")),
     ({"dup": dup("campaign", size=9), "redactions": {"phone": 1}}, "reject", ("duplicate_spam", "personal_data_redacted")),
+    # behavioural evidence: a burst never withholds, velocity holds at most, a group holds and
+    # rejects together with duplicate or classifier evidence
+    ({"burst": {"burst": True, "evidence": False, "ratio": 30.0}}, "publish", ()),
+    ({"vel": {"evidence": True, "per_day": 40}}, "hold_for_review", ("unusual_activity",)),
+    ({"vel": {"evidence": True}, "dup": dup("author_repeat", canonical=True)}, "hold_for_review", ("unusual_activity",)),
+    ({"grp": {"evidence": False, "links": 1}}, "publish", ()),
+    ({"grp": {"evidence": True, "group_authors": 5}}, "hold_for_review", ("coordinated_accounts",)),
+    ({"grp": {"evidence": False, "shared_client": {"evidence": True}}}, "hold_for_review", ("unusual_activity",)),
+    ({"grp": {"evidence": True}, "burst": {"burst": True}}, "hold_for_review", ("coordinated_accounts",)),
+    ({"grp": {"evidence": True}, "dup": dup("campaign", size=2)}, "reject", ("coordinated_accounts", "suspected_duplicate")),
+    ({"grp": {"evidence": True}, "clf": {"band": "above_upper"}}, "reject", ("coordinated_accounts", "suspected_fake")),
+    ({"grp": {"evidence": True}, "clf": {"band": "between"}}, "hold_for_review", ("suspected_fake", "coordinated_accounts")),
 ])
 def test_default_policy_decisions(kwargs, decision, reasons):
     outcome = DEFAULT_POLICY.decide(item(**kwargs))
@@ -81,6 +98,13 @@ ratings = st.sampled_from([x / 2 for x in range(2, 11)])
 dup_values = st.none() | st.builds(dup, st.sampled_from(["none", "campaign", "author_repeat", "syndicated_copy",
                                                          "syndication_source", "common_phrase"]),
                                    st.booleans(), st.integers(2, 50))
+grp_values = st.none() | st.builds(lambda e, n, sc: {"evidence": e, "group_authors": n, "links": n,
+                                                    "shared_client": {"evidence": sc, "accounts": n}},
+                                   st.booleans(), st.integers(0, 30), st.booleans())
+vel_values = st.none() | st.builds(lambda e, d: {"evidence": e, "per_day": d, "per_hour": None},
+                                   st.booleans(), st.integers(1, 60))
+burst_values = st.none() | st.builds(lambda b, r: {"burst": b, "evidence": False, "ratio": r},
+                                     st.booleans(), st.floats(0, 100))
 clf_values = st.none() | st.builds(lambda b, p: {"band": b, "probability": p},
                                    st.sampled_from(["below_lower", "between", "above_upper"]), st.floats(0, 1))
 
@@ -88,18 +112,39 @@ clf_values = st.none() | st.builds(lambda b, p: {"band": b, "probability": p},
 @settings(max_examples=400, deadline=None)
 @given(ratings, ratings, st.sampled_from(["", "Broke.", "Great!", "Worst kettle ever, it burned my hand. 1/10"]),
        dup_values, clf_values, st.dictionaries(st.sampled_from(["email", "phone"]), st.integers(1, 3)),
-       st.booleans(), st.booleans(), st.sampled_from([None, "employee", "brand_partner", "none"]))
+       st.booleans(), st.booleans(), st.sampled_from([None, "employee", "brand_partner", "none"]),
+       grp_values, vel_values, burst_values)
 def test_changing_only_the_rating_never_changes_the_decision_or_reasons(r1, r2, body, d, c, redactions, verified,
-                                                                        incentivized, rel):
+                                                                        incentivized, rel, g, v, b):
     a = item(rating=r1, body=body, dup=d, clf=c, redactions=redactions, verified_purchase=verified,
-             incentivized=incentivized, author_relationship=rel)
+             incentivized=incentivized, author_relationship=rel, grp=g, vel=v, burst=b)
     b = dataclasses.replace(a, review=dataclasses.replace(a.review, rating=r2))
     assert DEFAULT_POLICY.decide(a) == DEFAULT_POLICY.decide(b)
 
 
+@settings(max_examples=200, deadline=None)
+@given(burst_values, vel_values, grp_values, dup_values, clf_values)
+def test_a_burst_never_withholds_and_velocity_never_rejects(b, v, g, d, c):
+    """Whatever else is present, a product burst changes nothing, and velocity alone holds at most."""
+    with_burst = DEFAULT_POLICY.decide(item(burst=b, vel=v, grp=g, dup=d, clf=c))
+    without = DEFAULT_POLICY.decide(item(vel=v, grp=g, dup=d, clf=c))
+    assert with_burst == without
+    alone = DEFAULT_POLICY.decide(item(vel=v, burst=b))
+    assert alone.decision in ("publish", "hold_for_review")
+
+
+def test_older_policy_files_without_behaviour_rules_still_load():
+    spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
+    spec.pop("behaviour")
+    assert Policy(spec).decide(item(grp={"evidence": True}, vel={"evidence": True})).decision == "publish"
+    with pytest.raises(PolicyError, match="behaviour"):
+        Policy({**spec, "behaviour": {"coordinated_group": "hold_for_review", "coordinated_group_with_other_evidence": "reject",
+                                      "author_velocity": "reject", "shared_client": "hold_for_review"}})
+
+
 def test_policy_file_is_validated():
     spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
-    assert Policy(spec).version == "1.0.0"
+    assert Policy(spec).version == "1.1.0"
     with pytest.raises(PolicyError, match="duplicates"):
         Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
                                                                            "canonical": "delete"}}})

@@ -8,7 +8,7 @@ import pytest
 
 import schemas
 from schemas import codes
-from schemas.records import DeadLetter, Decision, ProductDoc, Published, Review, Source
+from schemas.records import Client, DeadLetter, Decision, ProductDoc, Published, Review, Source
 
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", dict: "object"}
 
@@ -20,7 +20,7 @@ def _json_types(hint) -> set:
         return set().union(*(_json_types(a) for a in typing.get_args(hint)))
     if hint is type(None):
         return {"null"}
-    if hint in (Source,):
+    if hint in (Source, Client):
         return {"object"}
     if origin in (dict, typing.Mapping) or hint is dict:
         return {"object"}
@@ -51,6 +51,15 @@ def test_review_schema_and_record_have_the_same_fields_types_and_required():
             assert js == {"number"} and py == {"integer", "number"}
             continue
         assert py == js, f"{name}: Python {py} vs schema {js}"
+
+
+def test_client_schema_matches_client_record():
+    props = schemas.load("review.schema.json")["properties"]["client"]["properties"]
+    assert set(props) == {f.name for f in dataclasses.fields(Client)}
+    review = Review.from_dict({"review_id": "r", "product_id": "p", "author_id": "a", "rating": 2, "body": "b",
+                               "created_at": "2025-01-01T00:00:00Z", "client": {"device_id": "d1"},
+                               "account_created_at": "2025-01-01T00:00:00Z"})
+    assert review.client == Client(device_id="d1") and review.account_created_at == "2025-01-01T00:00:00Z"
 
 
 def test_source_schema_matches_source_record():

@@ -65,9 +65,12 @@ def test_a_stage_failure_costs_one_record_not_the_job():
 
 def test_detectors_that_did_not_run_say_so():
     with BeamTestPipeline() as p:
-        out, _ = p | beam.Create([item()]) | DetectFakes()
+        out, _, alerts = p | beam.Create([item()]) | DetectFakes()
+        assert alerts is None
         assert_that(out | beam.Map(lambda it: sorted((k, s.status) for k, s in it.signals.items())),
-                    equal_to([[("fake_classifier", "not_run"), ("near_duplicate", "not_run")]]))
+                    equal_to([[("author_velocity", "not_run"), ("coordinated_group", "not_run"),
+                               ("fake_classifier", "not_run"), ("near_duplicate", "not_run"),
+                               ("product_burst", "not_run")]]))
 
 
 def test_provenance_and_signature_on_published_reviews():
@@ -83,7 +86,9 @@ def test_provenance_and_signature_on_published_reviews():
     assert prov["input"] == {"uri": "a.jsonl", "line": 1}
     assert prov["source"] == {"channel": "syndicated", "partner": "Acme", "url": "https://acme/r"}
     assert prov["verified_purchase"] is True and prov["incentivized"] is True
-    assert {d["id"]: d["status"] for d in prov["detectors"]} == {"near_duplicate": "not_run", "fake_classifier": "not_run"}
+    assert {d["id"]: d["status"] for d in prov["detectors"]} == {
+        "near_duplicate": "not_run", "fake_classifier": "not_run", "coordinated_group": "not_run",
+        "author_velocity": "not_run", "product_burst": "not_run"}
     assert decision.decision == "publish_with_label"
     assert published.to_dict()["provenance"] == prov
     assert signing.verify_published(published.to_dict(), key)
@@ -93,7 +98,7 @@ def test_attach_provenance_routes_only_publishable_reviews_to_published():
     items = [normalize_item(item("ok")), normalize_item(item("empty", 2, body="<script>x</script>")),
              normalize_item(item("pii", 3, body="call (415) 555-2671"))]
     with BeamTestPipeline() as p:
-        detected, _ = p | beam.Create(items) | DetectFakes()
+        detected, _, _ = p | beam.Create(items) | DetectFakes()
         decided, _ = detected | Decide("run-t")
         decisions, published, restricted, dead, queue = decided | AttachProvenance(CTX)
         assert_that(decisions | "D" >> beam.Map(lambda d: (d.review_id, d.decision)),

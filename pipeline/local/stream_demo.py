@@ -117,7 +117,7 @@ class Listener:
             if kind == "product":
                 self.products[body["product_id"]] = body
                 return
-            if kind in ("published", "widget_document"):
+            if kind in ("published", "widget_document", "product_alert"):
                 return
             if kind == "decision":
                 key, code = body["review_id"], body["decision"]

@@ -69,6 +69,13 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
         "policy": ctx.policy_dict(),
         "detectors": _detectors(get("detector")),
         "duplicate_patterns": get("duplicate_pattern"),
+        "behaviour": {
+            "evidence": get("behaviour"),
+            "product_alerts": sum(get("product_alert").values()),
+            "products_alerted": [{"product_id": pid, "alerts": n} for pid, n in sorted(
+                get("product_alert").items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
+            "note": "product alerts (product_alerts/) count review bursts regardless of rating and never "
+                    "withhold a review; group membership holds, velocity holds at most"},
         "parity": parity_audit(get("rating_outcome"), margin),
         "distributions": {
             "duplicate_similarity": get("dup_similarity"),
@@ -109,6 +116,9 @@ class WriteRunSummary(beam.PTransform):
             pcolls["published"] | "CountPublished" >> beam.Map(lambda _: (("published", "all"), 1)),
             pcolls["products"] | "CountProducts" >> beam.Map(lambda _: (("product", "all"), 1)),
         ]
+        if pcolls.get("product_alerts") is not None:
+            keyed.append(pcolls["product_alerts"] | "CountProductAlerts" >> beam.Map(
+                lambda a: (("product_alert", a["product_id"]), 1)))
         ctx = self._ctx
         return (keyed
                 | "FlattenCounts" >> beam.Flatten()
@@ -181,6 +191,13 @@ def _decision_keys(decision):
     clf = decision.signals.get("fake_classifier", {})
     if clf.get("status") == "scored" and "probability" in clf.get("values", {}):
         yield ("clf_probability", f"{min(0.9, math.floor(clf['values']['probability'] * 10) / 10):.1f}"), 1
+    for name in ("coordinated_group", "author_velocity", "product_burst"):
+        sig = decision.signals.get(name, {})
+        values = sig.get("values", {}) if sig.get("status") == "scored" else {}
+        if values.get("evidence") or values.get("burst"):
+            yield ("behaviour", f"{name}_reviews"), 1
+        if (values.get("shared_client") or {}).get("evidence"):
+            yield ("behaviour", "shared_client_reviews"), 1
     for name, signal in decision.signals.items():
         yield ("detector", f"{name}:{signal['status']}"), 1
         pattern = signal.get("values", {}).get("pattern") if name == "near_duplicate" else None

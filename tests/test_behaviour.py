@@ -1,0 +1,264 @@
+"""Behavioural detectors (pipeline/behaviour/): coordinated groups, velocity, bursts, shared clients.
+Beam-free, fast."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline.behaviour.config import DAY, BehaviourConfig
+from pipeline.behaviour.detect import Event, analyse, co_review_pairs, k_core_groups, scores
+
+T0 = 1_700_006_400.0  # a midnight UTC
+
+
+def campaign(k=5, m=3, start=T0, spread_days=6, prefix="c"):
+    out = []
+    for a in range(k):
+        for p in range(m):
+            ts = start + ((a + p) % (spread_days + 1)) * DAY
+            out.append(Event(f"{prefix}-{a}-{p}", f"{prefix}-acct{a}", f"{prefix}-prod{p}", ts))
+    return out
+
+
+def background(n_auth=200, n_prod=50, per_author=3, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in range(n_auth):
+        for k in range(per_author):
+            out.append(Event(f"b-{a}-{k}", f"user{a}", f"prod{rng.integers(n_prod)}",
+                             T0 + float(rng.integers(0, 365)) * DAY))
+    return out
+
+
+def test_event_cannot_carry_rating_or_text():
+    names = set(Event._fields)
+    assert names == {"review_id", "author_id", "product_id", "ts", "client_prefix", "device_id", "context"}
+    assert not any(w in n for n in names for w in ("rating", "star", "body", "title", "sentiment"))
+
+
+def test_coordinated_group_found_and_only_its_reviews_carry_evidence():
+    honest_history = [Event(f"h-{k}", "c-acct0", f"old{k}", T0 - (100 + k) * DAY) for k in range(20)]
+    res = analyse(campaign() + background() + honest_history)
+    for a in range(5):
+        for p in range(3):
+            v = res.coordinated_group[f"c-{a}-{p}"]
+            assert v["evidence"] and v["group_authors"] == 5 and v["group_products"] == 3
+    assert len(res.groups) == 1 and res.groups[0]["authors"] == 5
+    assert not any(res.coordinated_group[f"h-{k}"]["evidence"] for k in range(20))  # history stays clean
+    assert not any(v["evidence"] for r, v in res.coordinated_group.items() if r.startswith("b-"))
+
+
+def test_group_spread_beyond_the_window_is_not_a_group():
+    res = analyse(campaign(spread_days=30))  # each pair of co-reviews >7 days apart somewhere
+    far = [Event(f"f-{a}-{p}", f"acct{a}", f"prod{p}", T0 + p * 20 * DAY + a * 3600) for a in range(5) for p in range(3)]
+    res = analyse(far)
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+
+
+def test_small_groups_and_pairs_are_not_evidence():
+    res = analyse(campaign(k=3, m=5))  # 3 accounts < min_group_authors
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+    res = analyse(campaign(k=6, m=2))  # 2 products < min_shared_products
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+
+
+def test_co_review_pairs_and_k_core():
+    a = np.array([0, 1, 2, 0])
+    p = np.array([0, 0, 0, 1])
+    t = np.array([0.0, DAY, 10 * DAY, 0.0])
+    pairs = {tuple(sorted(x)) for x in co_review_pairs(a, p, t, 7 * DAY, 10).tolist()}
+    assert pairs == {(0, 1)}
+    # a triangle plus a pendant: the pendant is peeled
+    groups = k_core_groups(np.array([0, 0, 1, 2]), np.array([1, 2, 2, 3]), 2, 3)
+    assert [sorted(g.tolist()) for g in groups] == [[0, 1, 2]]
+
+
+def test_velocity_against_population_and_day_resolution_note():
+    evs = background()
+    evs += [Event(f"v-{k}", "speedy", f"prod{k % 50}", T0 + 400 * DAY) for k in range(20)]
+    res = analyse(evs)
+    v = res.author_velocity["v-0"]
+    assert v["evidence"] and v["per_day"] == 20 and v["per_hour"] is None and "day resolution" in v["note"]
+    assert not res.author_velocity["b-0-0"]["evidence"]
+    # sub-day timestamps: 8 reviews in 20 minutes is evidence per hour even below the daily floor
+    evs = [e._replace(ts=e.ts + 3600 * 5) for e in background()]
+    evs += [Event(f"q-{k}", "quick", f"prod{k}", T0 + 3600 * 3 + 150 * k) for k in range(8)]
+    res = analyse(evs)
+    assert res.author_velocity["q-0"]["evidence"] and res.author_velocity["q-0"]["per_hour"] == 8
+
+
+def test_product_burst_is_an_alert_never_evidence():
+    evs = [Event(f"s-{k}", f"u{k}", "steady", T0 + k * 7 * DAY) for k in range(60)]  # one a week
+    evs += [Event(f"w-{k}", f"angry{k}", "steady", T0 + 300 * DAY + (k % 3) * DAY) for k in range(30)]
+    res = analyse(evs)
+    assert res.product_burst["w-0"]["burst"] and res.product_burst["w-0"]["evidence"] is False
+    assert not res.product_burst["s-3"]["burst"]
+    assert len(res.product_alerts) == 1
+    alert = res.product_alerts[0]
+    assert alert["product_id"] == "steady" and alert["reviews_in_burst"] in (30, 31) and "regardless of rating" in alert["note"]
+    # thirty first-time accounts: no group, no velocity: nothing that could withhold
+    assert not any(v["evidence"] for v in res.coordinated_group.values())
+    assert not any(v["evidence"] for v in res.author_velocity.values())
+
+
+def test_shared_client_needs_several_accounts_on_a_shared_product():
+    evs = [Event(f"d-{k}", f"acct{k}", "p1", T0 + k * 3600, device_id="dev-1") for k in range(4)]
+    evs += [Event("lone", "solo", "p2", T0, device_id="dev-2")]
+    res = analyse(evs)
+    assert res.shared_client["d-0"]["evidence"] and res.shared_client["d-0"]["accounts"] == 4
+    assert not res.shared_client["lone"]["evidence"]
+    assert "d-0" not in analyse([e._replace(device_id=None) for e in evs]).shared_client
+    # a campus network: many accounts on one prefix is a shared network, never evidence
+    campus = [Event(f"n-{k}", f"student{k}", "cafe" if k < 6 else f"shop{k}", T0 + k * 600, client_prefix="net-1")
+              for k in range(60)]
+    res = analyse(campus)
+    assert not res.shared_client["n-0"]["evidence"] and "shared network" in res.shared_client["n-0"]["reason"]
+    assert analyse(campus[:10]).shared_client["n-0"]["evidence"]
+
+
+def test_deterministic_and_order_independent():
+    evs = campaign() + background()
+    a = analyse(evs)
+    b = analyse(list(reversed(evs)))
+    assert a.coordinated_group == b.coordinated_group and a.groups == b.groups
+    assert a.product_alerts == b.product_alerts
+
+
+def test_scores_match_analyse():
+    evs = campaign() + background()
+    ids = {}
+    author = np.array([ids.setdefault(e.author_id, len(ids)) for e in evs])
+    pids = {}
+    product = np.array([pids.setdefault(e.product_id, len(pids)) for e in evs])
+    t = np.array([e.ts for e in evs])
+    s = scores(author, product, t)
+    res = analyse(evs)
+    assert [res.coordinated_group[e.review_id]["evidence"] for e in evs] == s["group_evidence"].tolist()
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError):
+        BehaviourConfig(min_shared_products=1)
+    assert BehaviourConfig().version.startswith("behaviour-1.0.0")
+    assert dataclasses.replace(BehaviourConfig(), window_days=3).version != BehaviourConfig().version
+
+
+def test_evaluate_behaviour_runs_on_any_file_of_the_format(tmp_path):
+    from models.evaluate_behaviour import evaluate
+    rng = np.random.default_rng(1)
+    lines = []
+    for k in range(4000):
+        user = int(rng.integers(5000, 6500))
+        lines.append(f"{user}\t{int(rng.integers(0, 300))}\t{float(rng.integers(1, 6))}\t{-1 if user % 7 == 0 else 1}\t"
+                     f"20{10 + int(rng.integers(0, 4))}-0{1 + int(rng.integers(0, 9))}-1{int(rng.integers(0, 9))}")
+    path = tmp_path / "meta.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    out = evaluate(str(path), repeats=1)
+    for key in ("n", "auc_by_signal", "auc_combined", "auc_baseline_review_count", "injected_recall",
+                "flag_rate_recommended", "withheld_by_star_recommended"):
+        assert key in out
+    assert out["n"] == 4000 and set(out["withheld_by_star_recommended"]) == {"1", "2", "3", "4", "5"}
+    assert out["injected_recall"] >= 0.9
+    assert out["withhold_rule"]["group=False,velocity=False"] == "publish"
+
+
+def _item(review_id, author, product, day, rating=1, device=None):
+    from schemas.records import Client, InputRef, Item, Review
+    ts = np.datetime64(int(T0 + day * DAY), "s").astype(str) + "Z"
+    review = Review(review_id=review_id, product_id=product, author_id=author, rating=rating, body="Broke in a week.",
+                    created_at=ts, client=Client(device_id=device) if device else None)
+    return Item(review=review, ref=InputRef("f", 1), ingested_at="t", clean_body="Broke in a week.", language="en")
+
+
+def test_beam_stage_sets_three_signals_on_every_item_with_store_context_and_alerts():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.dedup.clusters import Fingerprint
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.detect import DetectFakes
+
+    # a campaign whose first two products were reviewed in an earlier run (signature store)
+    current, stored = [], []
+    for a in range(5):
+        for pi in range(3):
+            if pi < 2:
+                stored.append(Fingerprint(f"c{a}{pi}", T0 + pi * DAY, f"acct{a}", f"prod{pi}", None, None,
+                                          "words", 10, b"", b"", True))
+            else:
+                current.append(_item(f"c{a}{pi}", f"acct{a}", f"prod{pi}", 2, rating=5))
+    current += [_item(f"w{k}", f"angry{k}", "kettle", 50 + k % 2) for k in range(12)]  # a complaint wave
+    current += [_item(f"s{k}", f"calm{k}", "kettle", 42 - 7 * k) for k in range(30)]  # one a week before
+    with TestPipeline() as p:
+        store = p | "Store" >> beam.Create(stored)
+        out, _, alerts = p | beam.Create(current) | DetectFakes(stored=store, behaviour=BehaviourConfig())
+        got = out | beam.Map(lambda it: (it.review.review_id, it.signals["coordinated_group"].status,
+                                         it.signals["coordinated_group"].values.get("evidence"),
+                                         it.signals["product_burst"].values.get("burst"),
+                                         DEFAULT_POLICY.decide(it).decision))
+        expected = [(f"c{a}2", "scored", True, False, "hold_for_review") for a in range(5)]
+        expected += [(f"w{k}", "scored", False, True, "publish") for k in range(12)]
+        assert_that(got | beam.Filter(lambda r: r[0][0] in "cw"), equal_to(expected), label="signals")
+        assert_that(alerts | beam.Map(lambda a: (a["product_id"], a["reviews_in_this_run"] >= 12)),
+                    equal_to([("kettle", True)]), label="alerts")
+
+
+def test_streaming_behaviour_flags_the_campaign_not_the_complaint_wave():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that
+
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.detect import DetectFakes
+
+    items = [_item(f"c{a}{pi}", f"acct{a}", f"prod{pi}", pi + a % 2, rating=5) for a in range(6) for pi in range(3)]
+    items += [_item(f"w{k}", f"angry{k}", "kettle", 60 + k % 2) for k in range(14)]
+    items += [_item(f"s{k}", f"calm{k}", "kettle", 59 - 7 * k) for k in range(12)]
+
+    def only_kettle(products):
+        assert products and set(products) == {"kettle"}, products  # one alert per burst entry, the wave's product
+
+    def check(rows):
+        by_id = {r[0]: r for r in rows}
+        assert len(by_id) == len(items)
+        assert all(r[1] == ("scored", "scored", "scored") for r in rows)
+        flagged = {rid for rid, _, ev, _, _ in rows if ev}
+        assert flagged and all(rid.startswith("c") for rid in flagged)
+        assert all(by_id[rid][4] == "hold_for_review" for rid in flagged)
+        assert all(r[4] == "publish" for r in rows if r[0][0] in "ws")  # a complaint wave stays visible
+        assert any(r[3] for r in rows if r[0].startswith("w"))  # … and is seen as a burst
+
+    with TestPipeline() as p:
+        out, _, alerts = p | beam.Create(items) | DetectFakes(streaming=True, behaviour=BehaviourConfig())
+        assert_that(alerts | "AlertProducts" >> beam.Map(lambda a: a["product_id"]), only_kettle, label="alerts")
+        rows = out | beam.Map(lambda it: (it.review.review_id,
+                                          tuple(it.signals[n].status for n in ("coordinated_group", "author_velocity",
+                                                                               "product_burst")),
+                                          it.signals["coordinated_group"].values.get("evidence"),
+                                          it.signals["product_burst"].values.get("burst"),
+                                          DEFAULT_POLICY.decide(it).decision))
+        assert_that(rows | beam.combiners.ToList(), lambda got: check(got[0]))
+
+
+def test_streaming_local_group_matches_the_batch_rule_on_a_clique():
+    from pipeline.transforms.behaviour_stream import local_group
+    cfg = BehaviourConfig()
+    own = [(T0 + p * DAY, f"r{p}", f"prod{p}") for p in range(3)]
+    co = [(f"prod{p}", f"acct{a}", T0 + (p + 1) * DAY) for a in range(1, 5) for p in range(3)]
+    group, links = local_group("acct0", own, co, cfg)
+    assert group == {f"acct{a}" for a in range(5)} and links["acct1"] == {"prod0", "prod1", "prod2"}
+    group, _ = local_group("acct0", own, co[:6], cfg)  # two other accounts: 3 < min_group_authors
+    assert group == set()
+
+
+def test_evaluate_behaviour_survives_tiny_files(tmp_path):
+    from models.evaluate_behaviour import evaluate
+    path = tmp_path / "tiny.tsv"
+    path.write_text("1\t10\t5.0\t1\t2014-01-01\n2\t10\t1.0\t-1\t2014-01-02\n3\t11\t4.0\t1\t2014-01-03\n")
+    out = evaluate(str(path), repeats=1)
+    assert out["n"] == 3 and out["injected_recall"] is None  # too few products for any campaign
+    path.write_text("1\t10\t5.0\t1\t2014-01-01\n")
+    assert evaluate(str(path), repeats=1)["auc_combined"] is None  # one class: no AUC
