@@ -39,6 +39,7 @@ class Review:
     verified_purchase: Optional[bool] = None
     incentivized: Optional[bool] = None
     author_relationship: Optional[str] = None  # none | employee | brand_partner | unknown
+    received_at: Optional[str] = None  # platform-stamped receipt time; orders near-duplicate clusters
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> "Review":
@@ -54,7 +55,7 @@ class Review:
             title=obj.get("title"), language=obj.get("language"),
             source=Source(**{k: src.get(k) for k in ("channel", "partner", "url")}) if src else None,
             verified_purchase=obj.get("verified_purchase"), incentivized=obj.get("incentivized"),
-            author_relationship=obj.get("author_relationship"))
+            author_relationship=obj.get("author_relationship"), received_at=obj.get("received_at"))
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,14 @@ class Item:
     clean_title: Optional[str] = None
     clean_body: Optional[str] = None
     language: Optional[str] = None
-    language_source: str = "undetermined"  # given | detected | undetermined
+    language_source: str = "undetermined"  # given | detected | detected_over_given | undetermined
+    language_given: Optional[str] = None  # the input's language tag when detection overruled it
     content_sha256: Optional[str] = None
     redactions: Mapping[str, int] = field(default_factory=dict)
     signals: Mapping[str, Signal] = field(default_factory=dict)
+    # created_at as given, when parsing clamped an implausible one (review.created_at is the clamped value)
+    created_at_given: Optional[str] = None
+    created_at_adjustment: Optional[str] = None  # before_earliest | after_receipt
 
     def replace(self, **changes) -> "Item":
         return dataclasses.replace(self, **changes)

@@ -10,6 +10,7 @@ import hashlib
 from typing import Optional
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from pipeline.text import clean, langid, pii
 from pipeline.transforms.common import safe_map
@@ -27,8 +28,11 @@ def normalize_item(item: Item) -> Item:
     review = item.review
     title = clean.clean_text(review.title) if review.title else None
     body = clean.clean_text(review.body)
-    if review.language:
-        language, language_source = langid.normalise_tag(review.language), "given"
+    language_given = None
+    if review.language:  # author-controlled: a confident detection that disagrees overrules it
+        language, language_source, language_given = langid.reconcile(review.language, f"{title or ''} {body}".strip())
+        if language_given is not None:
+            Metrics.counter(STAGE, "language_given_overruled").inc()
     else:
         language = langid.detect_language(f"{title or ''} {body}".strip())
         language_source = "detected" if language else "undetermined"
@@ -40,7 +44,7 @@ def normalize_item(item: Item) -> Item:
     for kind, n in found.items():
         redactions[kind] = redactions.get(kind, 0) + n
     return item.replace(clean_title=title or None, clean_body=body, language=language,
-                        language_source=language_source, redactions=redactions,
+                        language_source=language_source, language_given=language_given, redactions=redactions,
                         content_sha256=content_sha256(title or None, body))
 
 
