@@ -14,8 +14,12 @@ delivery of itself. The bucket compares with at most ``max_leaders`` earliest me
 so a hot bucket costs linear time, as in batch.
 
 Differences from batch (pipeline/transforms/dedup.py): a review is matched against what arrived
-before it, so its "cluster" is itself plus the earlier members it matches directly; the canonical
-member is the earliest of those. Later copies do not change the signal already emitted for an
+before it, so its "cluster" is itself plus the earlier members it matches directly. The canonical
+member (the first posting) is the first of those to arrive, as in batch: by the platform's
+``received_at`` when the reviews carry one, otherwise in processing order (a member is stamped
+with the time it was added to its bucket; the review being decided arrives "now"), never by
+``created_at``. Retention compares anchors (the later of created_at and the event time, which
+the stream bounds), so an old ``created_at`` cannot hide a copy from the review it copies. Later copies do not change the signal already emitted for an
 earlier review (a stream cannot take back what it published; the policy acts on the copies).
 
 State per retained review: one entry in each of ``bands`` buckets (16 at the defaults), each the
@@ -23,6 +27,8 @@ pickled member of ~150 bytes plus 4 bytes per shingle, measured in tests/test_de
 """
 from __future__ import annotations
 
+import math
+import time
 from typing import List
 
 import apache_beam as beam
@@ -90,17 +96,21 @@ class BandBucketFn(beam.DoFn):
         _, fp = element
         # Bag entries are (anchor, member): retention runs from the later of the review's own time
         # and its event time in the stream, so an import of old reviews is kept for the period too.
-        retained = sorted(members.read(), key=lambda am: am[1].order)
+        retained = sorted(members.read(), key=lambda am: am[1].order)  # first arrived first
         mine = fp.hashes()
+        my_anchor = max(fp.created_ts, timestamp.micros / 1e6)
         matches: List[cl.Fingerprint] = []
         already_here = False
         compared = 0
-        for _, member in retained:
+        for anchor, member in retained:
             if member.review_id == fp.review_id:
                 already_here = True  # a redelivery: never its own duplicate
                 continue
-            if abs(member.created_ts - fp.created_ts) > self._window:
-                continue  # only reviews within the retention period of each other are compared
+            if abs(anchor - my_anchor) > self._window:
+                # only reviews within the retention period of each other are compared; the anchors
+                # are bounded by the stream's event time, so a created_at set years back cannot
+                # take a copy out of reach of the review it copies
+                continue
             if compared >= self._cfg.max_leaders:
                 break  # the bucket's earliest members are its leaders: linear cost in a hot bucket
             compared += 1
@@ -108,7 +118,10 @@ class BandBucketFn(beam.DoFn):
                 matches.append(member._replace(stored=True))
         yield fp.review_id, ("band", matches)
         if not already_here:
-            anchor = max(fp.created_ts, timestamp.micros / 1e6)
+            anchor = my_anchor
+            if not math.isfinite(fp.arrival_ts):
+                # no platform received_at: it arrived now, so whatever comes later is later
+                fp = fp._replace(arrival_ts=time.time())
             members.add((anchor, fp))
             expiry = anchor + self._window
             current = next_gc.read()
