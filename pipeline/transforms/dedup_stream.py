@@ -101,10 +101,12 @@ class BandBucketFn(beam.DoFn):
         my_anchor = max(fp.created_ts, timestamp.micros / 1e6)
         matches: List[cl.Fingerprint] = []
         already_here = False
+        first_arrival = None  # when an earlier delivery of this review arrived
         compared = 0
         for anchor, member in retained:
             if member.review_id == fp.review_id:
                 already_here = True  # a redelivery: never its own duplicate
+                first_arrival = member.arrival_ts
                 continue
             if abs(anchor - my_anchor) > self._window:
                 # only reviews within the retention period of each other are compared; the anchors
@@ -116,7 +118,7 @@ class BandBucketFn(beam.DoFn):
             compared += 1
             if cl.exact_jaccard(member.hashes(), mine) >= self._cfg.threshold:
                 matches.append(member._replace(stored=True))
-        yield fp.review_id, ("band", matches)
+        yield fp.review_id, ("band", (matches, first_arrival))
         if not already_here:
             anchor = my_anchor
             if not math.isfinite(fp.arrival_ts):
@@ -171,7 +173,10 @@ class CollectBandsFn(beam.DoFn):
         if stored is None or len(got) < self._bands:
             return
         item, fp = stored
-        matched = {m.review_id: m for band in got for m in band}
+        matched = {m.review_id: m for band, _ in got for m in band}
+        earlier = [first for _, first in got if first is not None]
+        if earlier:  # delivered again: it arrived when it first did
+            fp = fp._replace(arrival_ts=min([fp.arrival_ts] + earlier))
         if matched:
             values = cl.describe_cluster([fp] + list(matched.values()), self._cfg)[fp.review_id]
         else:
