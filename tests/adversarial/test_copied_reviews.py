@@ -169,3 +169,37 @@ def test_batch_transform_first_seen_in_the_store_is_the_first_posting():
                                          it.signals["near_duplicate"].values["cluster_size"],
                                          DEFAULT_POLICY.decide(it).decision))
         assert_that(got, equal_to([("orig", 5, "reject")] * 4))
+
+
+# -- streaming: the first processed (or first received) is the first posting -----------------------
+
+def _stream_item(review_id, body, author, created, event_day, line, received=None):
+    import datetime as dt
+    from apache_beam.transforms.window import TimestampedValue
+    ts = dt.datetime.fromisoformat(event_day + "T00:00:00+00:00").timestamp()
+    item = dataclasses.replace(_item(review_id, body, author, created, line, received),
+                               ref=InputRef("projects/p/subscriptions/s", line))
+    return TimestampedValue(item, ts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_copiers", [2, 4, 9])
+def test_streaming_backdated_copies_never_become_the_first_posting(n_copiers):
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    from pipeline.transforms.dedup_stream import StreamingNearDuplicates
+
+    stream = TestStream().add_elements([_stream_item("orig", HONEST, "honest", HONEST_AT, "2025-03-01", 1)])
+    for i in range(n_copiers):  # each copy later in the stream, claiming 2001 (event time clamped by the stream)
+        stream = stream.add_elements([_stream_item(f"copy{i}", HONEST + " !" * (i % 2), f"copier{i}", EARLY,
+                                                   "2025-03-02", 2 + i)])
+    stream = stream.advance_watermark_to_infinity()
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    p = beam.Pipeline(options=options)
+    got = (p | stream | StreamingNearDuplicates(CFG)
+           | beam.Map(lambda it: (it.review.review_id, it.signals["near_duplicate"].values.get("canonical_review_id"),
+                                  DEFAULT_POLICY.decide(it).decision in ("publish", "publish_with_label"))))
+    expected = [("orig", "orig", True)] + [(f"copy{i}", "orig", False) for i in range(n_copiers)]
+    assert_that(got, equal_to(expected))
+    p.run().wait_until_finish()
