@@ -97,13 +97,6 @@ def created_ts(created_at: str) -> float:
     return epoch_seconds(created_at)
 
 
-def retention_ts(fp: "Fingerprint") -> float:
-    """What retention counts from: the later of created_at and when the review arrived (a stored
-    review's arrival is finite), so neither a backdated created_at nor an import of old reviews
-    takes a review out of reach of the copies that follow it."""
-    return max(fp.created_ts, fp.arrival_ts if math.isfinite(fp.arrival_ts) else fp.created_ts)
-
-
 def arrival_ts(received_at: Optional[str]) -> float:
     """The platform's receipt time in UTC seconds; infinity (this run, input order) without it."""
     return epoch_seconds(received_at) if received_at else math.inf

@@ -148,15 +148,14 @@ def compact(store: str, retention_days: int = 90) -> dict:
         with FileSystems.open(path, mime_type="application/octet-stream",
                               compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             rows.extend(read_rows(handle))
-    for row in rows:
-        row["arrival_ts"] = first_seen(row)
     oldest = max((r["created_ts"] for r in rows), default=0.0) - retention_days * 86400
     kept: dict = {}
     expired = 0
     for row in rows:
-        if max(row["created_ts"], row["arrival_ts"]) < oldest:  # as the runs' retention (clusters.retention_ts)
+        if row["created_ts"] < oldest:
             expired += 1
             continue
+        row["arrival_ts"] = first_seen(row)
         prev = kept.get(row["review_id"])
         if prev is None or row["stored_at"] < prev["stored_at"]:
             kept[row["review_id"]] = row

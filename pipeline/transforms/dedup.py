@@ -143,13 +143,12 @@ class DetectNearDuplicates(beam.PTransform):
                | "Fingerprint" >> beam.ParDo(_FingerprintFn(cfg)))
         candidates = fps
         if self._stored is not None:
-            # Retention: compare only store entries written (or first seen: an import of old reviews,
-            # or a backdated created_at) within retention_days of this run's newest review.
+            # Retention: compare only store entries written within retention_days of this run's newest review.
             newest = (fps | "CreatedTs" >> beam.Map(lambda f: f.created_ts)
                       | "NewestReview" >> beam.CombineGlobally(lambda ts: max(ts, default=0.0)))
             window = cfg.retention_days * 86400
             retained = self._stored | "WithinRetention" >> beam.Filter(
-                lambda f, newest_ts: cl.retention_ts(f) >= newest_ts - window, beam.pvalue.AsSingleton(newest))
+                lambda f, newest_ts: f.created_ts >= newest_ts - window, beam.pvalue.AsSingleton(newest))
             candidates = (fps, retained) | "WithStore" >> beam.Flatten()
         edges = (candidates
                  | "Eligible" >> beam.Filter(cl.eligible, cfg)

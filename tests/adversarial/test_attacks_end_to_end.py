@@ -31,9 +31,13 @@ def by_id(out: RunOutput, name="decisions") -> dict:
 
 
 def test_copies_in_a_later_run_never_displace_the_first_posting(tmp_path):
+    import datetime as dt
     store = str(tmp_path / "store")
+    # yesterday's honest review (retention counts from the data: the newest review of a run, and a
+    # copy's created_at cannot be later than its receipt, so a future date cannot push it away)
+    yesterday = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     day1 = write(tmp_path / "in1" / "day1.jsonl", [
-        review("orig", "honest"),
+        review("orig", "honest", created=yesterday),
         review("other", "someone", body="Lovely kettle, boils fast, quiet, the handle stays cool and it looks good",
                rating=5)])
     out1 = RunOutput(str(tmp_path / "out1"))
