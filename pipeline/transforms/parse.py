@@ -14,6 +14,7 @@ from typing import Iterable, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 import schemas
 from pipeline.timestamps import NoOffset, epoch_seconds, parse_rfc3339, utc_now
@@ -102,17 +103,18 @@ def _check_timestamp(value: str, name: str = "created_at") -> Optional[str]:
     return None
 
 
-def plausible_created_at(created_at: str, received_at: Optional[str], ingested_at: str, *,
+def plausible_created_at(created_at: str, received_at: Optional[str], receipt_at: str, *,
                          earliest: str = DEFAULT_EARLIEST_CREATED_AT,
                          max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S) -> Tuple[str, Optional[str]]:
     """(created_at to use, adjustment or None). The author's device sets created_at, so it is
     bounded: not before ``earliest`` (clamped to it) and not later than receipt (``received_at``,
-    or when the pipeline took the line in) plus ``max_clock_skew_s`` (clamped to the receipt time).
+    else ``receipt_at``: the Pub/Sub publish time in streaming, when the line was read in batch)
+    plus ``max_clock_skew_s`` (clamped to the receipt time).
     Either way the review cannot sort itself to the top of "most recent"."""
     created = epoch_seconds(created_at)
     if created < epoch_seconds(earliest):
         return earliest, "before_earliest"
-    receipt_at = received_at or ingested_at
+    receipt_at = received_at or receipt_at
     if created > epoch_seconds(receipt_at) + max_clock_skew_s:
         return receipt_at, "after_receipt"
     return created_at, None
@@ -121,8 +123,12 @@ def plausible_created_at(created_at: str, received_at: Optional[str], ingested_a
 def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
                max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
                earliest_created_at: str = DEFAULT_EARLIEST_CREATED_AT,
-               max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S) -> Union[Item, DeadLetter]:
-    """Parses and validates one line. Never raises for bad input: returns a DeadLetter instead."""
+               max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S,
+               receipt_at: Optional[str] = None) -> Union[Item, DeadLetter]:
+    """Parses and validates one line. Never raises for bad input: returns a DeadLetter instead.
+
+    ``receipt_at``: when the platform received the line if the transport says (Pub/Sub publish
+    time); a review's own ``received_at`` wins; otherwise ``ingested_at``."""
 
     def dead(code: str, message: str, text: str, review_id: Optional[str] = None) -> DeadLetter:
         return DeadLetter(error_code=code, error=message, raw=text, source=raw.ref, stage=STAGE,
@@ -185,7 +191,7 @@ def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
             return dead(codes.TOO_LARGE, f"{name} has {len(value)} characters; the limit is "
                         f"{max_text_chars} (--max_text_chars)", text, review_id)
     review = Review.from_dict(obj)
-    created_at, adjustment = plausible_created_at(review.created_at, review.received_at, ingested_at,
+    created_at, adjustment = plausible_created_at(review.created_at, review.received_at, receipt_at or ingested_at,
                                                   earliest=earliest_created_at, max_clock_skew_s=max_clock_skew_s)
     if adjustment:
         return Item(review=dataclasses.replace(review, created_at=created_at), ref=raw.ref, ingested_at=ingested_at,
@@ -203,10 +209,14 @@ class _ParseFn(beam.DoFn):
     def setup(self):
         schemas.validator("review.schema.json")  # compile once per worker
 
-    def process(self, raw: RawLine) -> Iterable:
+    def process(self, raw: RawLine, timestamp=beam.DoFn.TimestampParam) -> Iterable:
         try:
+            # streaming lines carry their Pub/Sub publish time (platform-stamped receipt); files none
+            receipt_at = (timestamp.to_rfc3339() if timestamp is not None and MIN_TIMESTAMP < timestamp < MAX_TIMESTAMP
+                          else None)
             result = parse_line(raw, run_id=self._run_id, ingested_at=utc_now(), max_text_chars=self._max,
-                                earliest_created_at=self._earliest, max_clock_skew_s=self._skew)
+                                earliest_created_at=self._earliest, max_clock_skew_s=self._skew,
+                                receipt_at=receipt_at)
             if isinstance(result, Item) and result.created_at_adjustment:
                 Metrics.counter(STAGE, f"created_at_{result.created_at_adjustment}").inc()
         except Exception as exn:  # noqa: BLE001 - a parser bug must cost one line, not the job

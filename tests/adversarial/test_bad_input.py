@@ -183,3 +183,9 @@ def test_a_declared_language_the_text_clearly_is_not_does_not_switch_detectors_o
 def test_a_plausible_declaration_is_kept(body, language):
     out = normalize_item(_item(body, language))
     assert out.language_source == "given" and out.language_given is None
+
+
+def test_in_streaming_the_publish_time_is_the_receipt():
+    raw = RawLine(InputRef("projects/p/subscriptions/s", 7), json.dumps({**GOOD, "created_at": "2025-06-01T00:00:00Z"}).encode())
+    out = parse_line(raw, run_id="t", ingested_at="2026-12-06T00:00:00Z", receipt_at="2025-05-01T00:00:00Z")
+    assert out.review.created_at == "2025-05-01T00:00:00Z" and out.created_at_adjustment == "after_receipt"
