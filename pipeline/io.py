@@ -126,10 +126,10 @@ def open_input(readable_file, ratio: int):
     """A binary file object of a matched input file, decompressed (bounded) if its name says so."""
     uri = readable_file.metadata.path
     kind = compression_of(uri)
+    if kind is None:  # plain, or another codec Beam knows by name (.zst, .deflate, ...): Beam reads it
+        return readable_file.open(mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO)
     raw = readable_file.open(mime_type="application/octet-stream",
                              compression_type=CompressionTypes.UNCOMPRESSED)
-    if kind is None:
-        return raw
     return BoundedDecompressor(raw, kind, decompression_limit(readable_file.metadata.size_in_bytes or 0, ratio))
 
 
