@@ -3,7 +3,7 @@
     ReadReviewLines → ParseReviews → DropRedeliveries → NormalizeReviews → DetectFakes → Decide
       → AttachProvenance → WriteJsonLines(published/, decisions/, restricted/originals/)
                          → SummariseProducts → WriteJsonLines(products/)
-    every stage's failures → WriteJsonLines(dead_letter/);  all counts → WriteRunSummary
+    unreadable files and every stage's failures → WriteJsonLines(dead_letter/);  all counts → WriteRunSummary
 """
 from __future__ import annotations
 
@@ -112,5 +112,6 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out)  # widget/<product>.json
     moderated.restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     moderated.review_queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
-    return {"lines": lines, "blank": blank, "bad_files": bad_files, "decisions": decisions, "dead_letters": dead_letters,
-            "published": published, "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx, cfg.parity_margin)
+    return {"lines": lines, "blank": blank, "bad_files": bad_files, "decisions": decisions,
+            "dead_letters": dead_letters, "published": published,
+            "products": products} | "WriteRunSummary" >> WriteRunSummary(ctx, cfg.parity_margin)

@@ -19,8 +19,9 @@ member (the first posting) is the first of those to arrive, as in batch: by the 
 ``received_at`` when the reviews carry one, otherwise in processing order (a member is stamped
 with the time it was added to its bucket; the review being decided arrives "now"), never by
 ``created_at``. Retention compares anchors (the later of created_at and the event time, which
-the stream bounds), so an old ``created_at`` cannot hide a copy from the review it copies. Later copies do not change the signal already emitted for an
-earlier review (a stream cannot take back what it published; the policy acts on the copies).
+the stream bounds), so an old ``created_at`` cannot hide a copy from the review it copies. Later
+copies do not change the signal already emitted for an earlier review (a stream cannot take back
+what it published; the policy acts on the copies).
 
 State per retained review: one entry in each of ``bands`` buckets (16 at the defaults), each the
 pickled member of ~150 bytes plus 4 bytes per shingle, measured in tests/test_dedup_stream.py.

@@ -77,7 +77,8 @@ def test_ids_and_language_tags_have_bounded_lengths(name, value):
 
 
 def test_received_at_is_validated_like_created_at():
-    assert parse(json.dumps({**GOOD, "received_at": "2025-01-01T00:00:05Z"})).review.received_at == "2025-01-01T00:00:05Z"
+    ok = parse(json.dumps({**GOOD, "received_at": "2025-01-01T00:00:05Z"}))
+    assert ok.review.received_at == "2025-01-01T00:00:05Z"
     for bad in ("yesterday", "2025-01-01T00:00:00", "2025-02-30T00:00:00Z"):
         out = parse(json.dumps({**GOOD, "received_at": bad}))
         assert isinstance(out, DeadLetter) and out.error_code == codes.BAD_TIMESTAMP, (bad, out)
@@ -186,6 +187,7 @@ def test_a_plausible_declaration_is_kept(body, language):
 
 
 def test_in_streaming_the_publish_time_is_the_receipt():
-    raw = RawLine(InputRef("projects/p/subscriptions/s", 7), json.dumps({**GOOD, "created_at": "2025-06-01T00:00:00Z"}).encode())
+    raw = RawLine(InputRef("projects/p/subscriptions/s", 7),
+                  json.dumps({**GOOD, "created_at": "2025-06-01T00:00:00Z"}).encode())
     out = parse_line(raw, run_id="t", ingested_at="2026-12-06T00:00:00Z", receipt_at="2025-05-01T00:00:00Z")
     assert out.review.created_at == "2025-05-01T00:00:00Z" and out.created_at_adjustment == "after_receipt"
