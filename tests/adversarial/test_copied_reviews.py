@@ -203,3 +203,16 @@ def test_streaming_backdated_copies_never_become_the_first_posting(n_copiers):
     expected = [("orig", "orig", True)] + [(f"copy{i}", "orig", False) for i in range(n_copiers)]
     assert_that(got, equal_to(expected))
     p.run().wait_until_finish()
+
+
+def test_a_store_written_before_arrival_ts_existed_falls_back_to_when_it_was_stored():
+    from pipeline.dedup.store import first_seen
+    from pipeline.timestamps import epoch_seconds
+    stored_at = "2026-11-01T02:00:00+00:00"
+    assert first_seen({"arrival_ts": None, "stored_at": stored_at}) == epoch_seconds(stored_at)
+    assert first_seen({"arrival_ts": float("nan"), "stored_at": stored_at}) == epoch_seconds(stored_at)
+    assert first_seen({"arrival_ts": 1700000000.0, "stored_at": stored_at}) == 1700000000.0
+    # a review with received_at keeps it in the store; one without is first seen when its run stored it
+    with_received = to_row(fp("r", received="2025-03-01T10:00:05Z"), [], "run", stored_at)
+    assert from_row(with_received).arrival_ts == epoch_seconds("2025-03-01T10:00:05Z")
+    assert from_row(to_row(fp("r"), [], "run", stored_at)).arrival_ts == epoch_seconds(stored_at)
