@@ -94,6 +94,14 @@ def test_a_policy_file_cannot_withhold_a_first_posting_on_duplicate_evidence():
     assert strict.decide(item(dup=dup("campaign", canonical=True, size=20, author_repeats=True))).decision == "reject"
 
 
+def test_post_moderation_can_be_turned_off_but_never_into_a_hold():
+    spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
+    quiet = Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
+                                                                               "post_moderation": False}}})
+    outcome = quiet.decide(item(dup=dup("campaign", canonical=True, size=12)))
+    assert (outcome.decision, outcome.reasons) == ("publish", ())
+
+
 def test_an_adjusted_created_at_is_recorded_and_never_withholds():
     it = dataclasses.replace(item(), created_at_adjustment="after_receipt", created_at_given="2099-01-01T00:00:00Z")
     outcome = DEFAULT_POLICY.decide(it)
