@@ -112,6 +112,8 @@ class Item:
     # created_at as given, when parsing clamped an implausible one (review.created_at is the clamped value)
     created_at_given: Optional[str] = None
     created_at_adjustment: Optional[str] = None  # before_earliest | after_receipt
+    # when the transport says the platform received it (the Pub/Sub publish time in streaming)
+    receipt_at: Optional[str] = None
 
     def replace(self, **changes) -> "Item":
         return dataclasses.replace(self, **changes)

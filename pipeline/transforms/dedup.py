@@ -32,7 +32,9 @@ def dedup_row(item: Item) -> dict:
     return {"review_id": review.review_id, "created_at": review.created_at, "author_id": review.author_id,
             "product_id": review.product_id, "channel": source.channel if source else None,
             "partner": source.partner if source else None, "text": item.clean_body or "",
-            "language": item.language, "received_at": review.received_at, "uri": item.ref.uri,
+            # the platform's receipt orders clusters: the review's received_at, else the transport's
+            # (Pub/Sub publish time in streaming); files have none (then input order)
+            "language": item.language, "received_at": review.received_at or item.receipt_at, "uri": item.ref.uri,
             "line": item.ref.line}
 
 

@@ -16,9 +16,9 @@ so a hot bucket costs linear time, as in batch.
 Differences from batch (pipeline/transforms/dedup.py): a review is matched against what arrived
 before it, so its "cluster" is itself plus the earlier members it matches directly. The canonical
 member (the first posting) is the first of those to arrive, as in batch: by the platform's
-``received_at`` when the reviews carry one, otherwise in processing order (a member is stamped
-with the time it was added to its bucket; the review being decided arrives "now"), never by
-``created_at``. Retention compares anchors (the later of created_at and the event time, which
+``received_at`` when the reviews carry one, else the Pub/Sub publish time (``Item.receipt_at``),
+else in processing order (a member is stamped with the time it was added to its bucket; the
+review being decided arrives "now"), never by ``created_at``. Retention compares anchors (the later of created_at and the event time, which
 the stream bounds), so an old ``created_at`` cannot hide a copy from the review it copies. Later
 copies do not change the signal already emitted for an earlier review (a stream cannot take back
 what it published; the policy acts on the copies).

@@ -219,6 +219,8 @@ class _ParseFn(beam.DoFn):
                                 receipt_at=receipt_at)
             if isinstance(result, Item) and result.created_at_adjustment:
                 Metrics.counter(STAGE, f"created_at_{result.created_at_adjustment}").inc()
+            if isinstance(result, Item) and receipt_at:
+                result = result.replace(receipt_at=receipt_at)
         except Exception as exn:  # noqa: BLE001 - a parser bug must cost one line, not the job
             result = DeadLetter(error_code=codes.INTERNAL_ERROR, error=f"stage 'parse' failed: {exn!r}"[:2000],
                                 raw=raw.data[:_RAW_KEEP_BYTES].decode("utf-8", errors="backslashreplace"),

@@ -216,3 +216,14 @@ def test_a_store_written_before_arrival_ts_existed_falls_back_to_when_it_was_sto
     with_received = to_row(fp("r", received="2025-03-01T10:00:05Z"), [], "run", stored_at)
     assert from_row(with_received).arrival_ts == epoch_seconds("2025-03-01T10:00:05Z")
     assert from_row(to_row(fp("r"), [], "run", stored_at)).arrival_ts == epoch_seconds(stored_at)
+
+
+def test_in_streaming_the_publish_time_orders_reviews_without_received_at():
+    from pipeline.transforms.dedup import dedup_row
+    item = _item("r", HONEST, "a", EARLY, 3)
+    assert dedup_row(item)["received_at"] is None  # a file: input order
+    published = item.replace(receipt_at="2025-03-01T10:00:00.250000Z")
+    assert dedup_row(published)["received_at"] == "2025-03-01T10:00:00.250000Z"
+    stamped = dataclasses.replace(item.review, received_at="2025-03-01T09:59:59Z")
+    platform = dataclasses.replace(published, review=stamped)
+    assert dedup_row(platform)["received_at"] == "2025-03-01T09:59:59Z"  # the review's own stamp wins
