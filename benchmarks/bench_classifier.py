@@ -137,7 +137,7 @@ def bench_beam(model_dir, texts, threads):
                                 "body": t, "created_at": "2025-01-01T00:00:00Z", "language": "en"}) + "\n")
     t0 = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        lines, _blank = p | ReadReviewLines(str(src), 1 << 20)
+        lines, _blank, _bad_files = p | ReadReviewLines(str(src), 1 << 20)
         items, _dead = lines | ParseReviews("bench")
         norm, _failed = items | NormalizeReviews("bench")
         scored = norm | ClassifyReviews(model_dir, threads=threads)

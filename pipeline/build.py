@@ -3,7 +3,7 @@
     ReadReviewLines → ParseReviews → DropRedeliveries → NormalizeReviews → DetectFakes → Decide
       → AttachProvenance → WriteJsonLines(published/, decisions/, restricted/originals/)
                          → SummariseProducts → WriteJsonLines(products/)
-    every stage's failures → WriteJsonLines(dead_letter/);  all counts → WriteRunSummary
+    unreadable files and every stage's failures → WriteJsonLines(dead_letter/);  all counts → WriteRunSummary
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from pipeline.policy import DEFAULT_POLICY
 from pipeline.transforms.decide import Decide
 from pipeline.transforms.detect import DetectFakes
 from pipeline.transforms.normalize import NormalizeReviews
-from pipeline.transforms.parse import DEFAULT_MAX_TEXT_CHARS, ParseReviews
+from pipeline.io import DEFAULT_MAX_DECOMPRESSION_RATIO
+from pipeline.transforms.parse import (DEFAULT_EARLIEST_CREATED_AT, DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_TEXT_CHARS,
+                                       ParseReviews)
 from pipeline.transforms.products import SummariseProducts
 from pipeline.transforms.provenance import AttachProvenance
 from pipeline.transforms.redelivery import DropRedeliveries
@@ -45,6 +47,9 @@ class BatchConfig:
     classifier_threads: int = 1
     report_locale: str = "en"  # report.html and run_summary's "localized" sentences (--report_locale)
     behaviour: Optional[BehaviourConfig] = BehaviourConfig()  # None: behavioural detectors off (--behaviour=false)
+    earliest_created_at: str = DEFAULT_EARLIEST_CREATED_AT
+    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
+    max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO
 
 
 class Moderated(NamedTuple):
@@ -93,12 +98,14 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
 
 def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=DEFAULT_POLICY):
     """Adds the batch job to ``p``. Returns the summary PCollection (one dict)."""
-    lines, blank = p | "ReadReviewLines" >> ReadReviewLines(cfg.input, cfg.max_line_bytes)
-    items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, cfg.max_text_chars)
+    lines, blank, bad_files = p | "ReadReviewLines" >> ReadReviewLines(cfg.input, cfg.max_line_bytes,
+                                                                       cfg.max_decompression_ratio, ctx.run_id)
+    items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, cfg.max_text_chars,
+                                                              cfg.earliest_created_at, cfg.max_clock_skew_s)
     moderated = moderate(items, ctx, cfg, policy)
     decisions, published = moderated.decisions, moderated.published
     products = decisions | "SummariseProducts" >> SummariseProducts(ctx.run_id)
-    dead_letters = ((bad_lines,) + moderated.dead_letters) | "AllDeadLetters" >> beam.Flatten()
+    dead_letters = ((bad_files, bad_lines) + moderated.dead_letters) | "AllDeadLetters" >> beam.Flatten()
     dead_letters = dead_letters | "CountDeadLetters" >> beam.Map(count_dead_letter)
 
     out, shards = cfg.output, cfg.num_shards
@@ -113,7 +120,7 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     if alerts is None:
         alerts = p | "NoProductAlerts" >> beam.Create([])
     alerts | "WriteProductAlerts" >> WriteJsonLines(out, "product_alerts", shards)
-    return {"lines": lines, "blank": blank, "decisions": decisions, "dead_letters": dead_letters,
-            "published": published, "products": products,
+    return {"lines": lines, "blank": blank, "bad_files": bad_files, "decisions": decisions,
+            "dead_letters": dead_letters, "published": published, "products": products,
             "product_alerts": alerts} | "WriteRunSummary" >> WriteRunSummary(
                 ctx, cfg.parity_margin, cfg.report_locale)

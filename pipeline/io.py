@@ -8,38 +8,156 @@ enforced while reading, so one enormous line cannot exhaust a worker's memory.
 """
 from __future__ import annotations
 
+import bz2
 import hashlib
 import logging
 import uuid
+import zlib
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.files import iter_lines, to_json_line
-from schemas.records import InputRef, RawLine
+from schemas import codes
+from schemas.records import DeadLetter, InputRef, RawLine
 
 LOG = logging.getLogger(__name__)
 BLANK = "blank"
+BAD_FILE = "bad_file"
 _PROGRESS_EVERY = 10_000
 
 
-class _ReadLinesFn(beam.DoFn):
-    """ReadableFile → RawLine per non-blank line, and a count of blank lines on the BLANK output."""
+DEFAULT_MAX_DECOMPRESSION_RATIO = 200
+MIN_DECOMPRESSION_LIMIT = 1 << 20  # a tiny file may always expand to 1 MiB
+_RAW_CHUNK = 1 << 16
 
-    def __init__(self, max_line_bytes: int):
+
+class FileProblem(Exception):
+    """A file (from some point on) cannot be read: ``code`` is a file-level dead-letter code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def compression_of(uri: str):
+    """'gzip' | 'bzip2' | None (read as is), from the file name as Beam's AUTO does for these two."""
+    lower = uri.lower()
+    return "gzip" if lower.endswith(".gz") else "bzip2" if lower.endswith(".bz2") else None
+
+
+class BoundedDecompressor:
+    """A binary file object over a gzip or bzip2 stream that fails loudly instead of silently.
+
+    * corrupt data (or a plain file named ``.gz``) → ``FileProblem(corrupt_file)``;
+    * a stream that ends before its end-of-stream marker → ``FileProblem(truncated_file)``;
+    * more than ``limit`` bytes of output → ``FileProblem(decompression_limit)`` (a bomb: a small
+      file of millions of blank lines is stopped after ``limit`` bytes, never held in memory).
+
+    Concatenated members (``cat a.gz b.gz``) are read as one stream, as gzip does; an empty file
+    is an empty stream. Each ``read`` returns at most ``size`` bytes and only ``b""`` at the end.
+    """
+
+    def __init__(self, raw, kind: str, limit: int):
+        self._raw, self._kind, self._limit = raw, kind, limit
+        self._d = None
+        self._pending = b""
+        self._raw_done = False
+        self._out = 0
+
+    def _new(self):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS) if self._kind == "gzip" else bz2.BZ2Decompressor()
+
+    def _fill(self) -> None:
+        if not self._pending and not self._raw_done:
+            chunk = self._raw.read(_RAW_CHUNK)
+            if chunk:
+                self._pending = chunk
+            else:
+                self._raw_done = True
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size and size > 0 else 1 << 20
+        while True:
+            if self._d is None:  # between members: the end, or the next member
+                self._fill()
+                if not self._pending:
+                    return b""
+                self._d = self._new()
+            needs_input = self._kind == "gzip" or self._d.needs_input
+            if needs_input:
+                self._fill()
+            data, self._pending = (self._pending, b"") if needs_input else (b"", self._pending)
+            try:
+                out = self._d.decompress(data, size)
+            except (zlib.error, OSError, EOFError, ValueError) as exn:
+                raise FileProblem(codes.CORRUPT_FILE, f"not a valid {self._kind} stream after {self._out} "
+                                  f"bytes of output: {exn}") from exn
+            if self._d.eof:
+                self._pending = self._d.unused_data + self._pending
+                self._d = None
+            elif self._kind == "gzip":
+                self._pending = self._d.unconsumed_tail + self._pending
+            if not out and not data and self._raw_done and self._d is not None and not self._pending:
+                raise FileProblem(codes.TRUNCATED_FILE, f"the {self._kind} stream ends before its "
+                                  f"end-of-stream marker after {self._out} bytes: the file is truncated")
+            self._out += len(out)
+            if self._out > self._limit:
+                raise FileProblem(codes.DECOMPRESSION_LIMIT, f"the {self._kind} stream expands beyond "
+                                  f"{self._limit} bytes (--max_decompression_ratio): reading stopped")
+            if out:
+                return out
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def decompression_limit(compressed_size: int, ratio: int) -> int:
+    return max(MIN_DECOMPRESSION_LIMIT, ratio * max(compressed_size, 0))
+
+
+def open_input(readable_file, ratio: int):
+    """A binary file object of a matched input file, decompressed (bounded) if its name says so."""
+    uri = readable_file.metadata.path
+    kind = compression_of(uri)
+    if kind is None:  # plain, or another codec Beam knows by name (.zst, .deflate, ...): Beam reads it
+        return readable_file.open(mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO)
+    raw = readable_file.open(mime_type="application/octet-stream",
+                             compression_type=CompressionTypes.UNCOMPRESSED)
+    return BoundedDecompressor(raw, kind, decompression_limit(readable_file.metadata.size_in_bytes or 0, ratio))
+
+
+class _ReadLinesFn(beam.DoFn):
+    """ReadableFile → RawLine per non-blank line, a count of blank lines on the BLANK output, and a
+    file-level dead letter on the BAD_FILE output when the file (or its remainder) cannot be read.
+
+    An unreadable file costs only itself: the lines read before the problem go on to be decided;
+    one dead letter, at the line number where reading stopped, stands for the rest of the file
+    and counts as one input record in the run summary's conservation rule."""
+
+    def __init__(self, max_line_bytes: int, max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO,
+                 run_id: str = ""):
         self._max = max_line_bytes
+        self._ratio = max_decompression_ratio
+        self._run_id = run_id
         self._lines = Metrics.counter("read", "input_lines")
         self._blank = Metrics.counter("read", "blank_lines")
+        self._bad = Metrics.counter("read", "unreadable_files")
 
     def process(self, readable_file):
         uri = readable_file.metadata.path
         LOG.info("Reading %s (%s bytes)", uri, readable_file.metadata.size_in_bytes)
-        n = blank = 0
-        with readable_file.open(mime_type="application/octet-stream") as handle:
+        n = blank = lineno = 0
+        problem = None
+        handle = None
+        try:
+            handle = open_input(readable_file, self._ratio)
             for lineno, data, truncated in iter_lines(handle, self._max):
                 if not truncated and not data.strip():
                     blank += 1
@@ -50,28 +168,51 @@ class _ReadLinesFn(beam.DoFn):
                 if n % _PROGRESS_EVERY == 0:
                     LOG.info("  %s: %d lines read", uri, n)
                 yield RawLine(ref=InputRef(uri=uri, line=lineno), data=data, truncated=truncated)
+        except FileProblem as exn:
+            problem = (exn.code, exn.message)
+        except Exception as exn:  # noqa: BLE001 - an unreadable file must cost itself, not the job
+            problem = (codes.CORRUPT_FILE, f"reading failed: {exn!r}"[:2000])
+        finally:
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:  # noqa: BLE001
+                    pass
         if blank:
             yield beam.pvalue.TaggedOutput(BLANK, blank)
+        if problem is not None:
+            code, message = problem
+            self._bad.inc()
+            LOG.error("Unreadable input %s after %d lines: %s (%s)", uri, lineno, message, code)
+            yield beam.pvalue.TaggedOutput(BAD_FILE, DeadLetter(
+                error_code=code, error=f"{message}; {n} non-blank lines before it were read and decided, "
+                "the rest of the file is this one dead letter", raw="", source=InputRef(uri=uri, line=lineno + 1),
+                stage="read", run_id=self._run_id))
         LOG.info("Read %s: %d non-blank lines, %d blank", uri, n, blank)
 
 
 class ReadReviewLines(beam.PTransform):
-    """Reads every file matching ``pattern`` → (lines: PCollection[RawLine], blank: PCollection[int])."""
+    """Reads every file matching ``pattern`` → (lines: PCollection[RawLine], blank: PCollection[int],
+    bad_files: PCollection[DeadLetter], one per unreadable file)."""
 
-    def __init__(self, pattern: str, max_line_bytes: int):
+    def __init__(self, pattern: str, max_line_bytes: int,
+                 max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO, run_id: str = ""):
         super().__init__()
         self._pattern = pattern
         self._max = max_line_bytes
+        self._ratio = max_decompression_ratio
+        self._run_id = run_id
 
     def expand(self, pbegin):
         files = (pbegin
                  | "MatchFiles" >> fileio.MatchFiles(self._pattern)
                  | "ReadMatches" >> fileio.ReadMatches()
                  | "SpreadFiles" >> beam.Reshuffle())
-        out = files | "ReadLines" >> beam.ParDo(_ReadLinesFn(self._max)).with_outputs(BLANK, main="lines")
+        out = files | "ReadLines" >> beam.ParDo(_ReadLinesFn(self._max, self._ratio, self._run_id)).with_outputs(
+            BLANK, BAD_FILE, main="lines")
         # Spread the lines of a big file over workers before the per-record work.
         lines = out.lines | "SpreadLines" >> beam.Reshuffle()
-        return lines, out[BLANK]
+        return lines, out[BLANK], out[BAD_FILE]
 
 
 class WriteJsonLines(beam.PTransform):

@@ -18,7 +18,9 @@ from pipeline.behaviour.config import BehaviourConfig
 from pipeline.dedup.config import DedupConfig
 from pipeline.policy import Policy, PolicyError, load_overrides
 from pipeline.stream import StreamConfig
-from pipeline.transforms.parse import DEFAULT_MAX_TEXT_CHARS
+from pipeline.io import DEFAULT_MAX_DECOMPRESSION_RATIO
+from pipeline.timestamps import parse_rfc3339
+from pipeline.transforms.parse import DEFAULT_EARLIEST_CREATED_AT, DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_TEXT_CHARS
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 
@@ -49,6 +51,16 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
                             help="A title or body longer than this many characters becomes a "
                                  "'too_large' dead letter (default %(default)s).")
+        parser.add_argument("--earliest_created_at", default=DEFAULT_EARLIEST_CREATED_AT,
+                            help="An earlier created_at is implausible and is clamped to this time, with "
+                                 "the reason created_at_adjusted (default %(default)s).")
+        parser.add_argument("--max_clock_skew_s", type=float, default=DEFAULT_MAX_CLOCK_SKEW_S,
+                            help="A created_at later than receipt (received_at, else when the line was read) "
+                                 "by more than this is clamped to the receipt time (default %(default)s).")
+        parser.add_argument("--max_decompression_ratio", type=int, default=DEFAULT_MAX_DECOMPRESSION_RATIO,
+                            help="A .gz/.bz2 file that expands to more than this many times its size (and "
+                                 "more than 1 MiB) is stopped with a 'decompression_limit' dead letter "
+                                 "(default %(default)s).")
         parser.add_argument("--signing_key_file", default=None,
                             help="File (local or gs://) holding the HMAC key that signs published "
                                  "reviews. Default: $REVIEW_SIGNING_KEY, else the demo key.")
@@ -163,6 +175,14 @@ def check_signing_key(opts: ModerationOptions) -> None:
         raise UsageError(f"signing key: {exn}") from exn
 
 
+def _timestamp_flag(name: str, value: str) -> str:
+    try:
+        parse_rfc3339(value)
+    except ValueError as exn:
+        raise UsageError(f"{name} {value!r} is not an RFC 3339 time with an offset ({exn})") from exn
+    return value
+
+
 def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Configs:
     """The flags → the batch or streaming job's configuration and its policy; UsageError if they don't fit."""
     if streaming:
@@ -179,6 +199,9 @@ def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Co
     source = (opts.input_subscription or opts.input_topic or "") if streaming else opts.input
     base = BatchConfig(input=source, output=opts.output or "", max_line_bytes=opts.max_line_bytes,
                        max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
+                       earliest_created_at=_timestamp_flag("--earliest_created_at", opts.earliest_created_at),
+                       max_clock_skew_s=opts.max_clock_skew_s,
+                       max_decompression_ratio=opts.max_decompression_ratio,
                        require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
                        dedup=dedup, overrides=overrides, parity_margin=opts.parity_margin,
                        classifier=(opts.classifier_model or "") if opts.classifier else None,

@@ -52,6 +52,7 @@ class PolicyInputs:
     coordinated_group: Mapping[str, Any] = field(default_factory=dict)
     author_velocity: Mapping[str, Any] = field(default_factory=dict)
     product_burst: Mapping[str, Any] = field(default_factory=dict)  # seen, never a ground to withhold
+    created_at_adjusted: bool = False  # parsing clamped an implausible created_at (recorded, never withholds)
 
 
 def labels_from_metadata(review: Review) -> Tuple[Label, ...]:
@@ -81,7 +82,8 @@ def policy_inputs(item: Item) -> PolicyInputs:
                         fake_classifier=_signal(item, "fake_classifier"),
                         coordinated_group=_signal(item, "coordinated_group"),
                         author_velocity=_signal(item, "author_velocity"),
-                        product_burst=_signal(item, "product_burst"))
+                        product_burst=_signal(item, "product_burst"),
+                        created_at_adjusted=item.created_at_adjustment is not None)
 
 
 def _scored(sig: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -145,13 +147,22 @@ class Policy:
             return Outcome(spec["empty_text"], (codes.EMPTY_AFTER_CLEANING,), x.labels)
         withheld: List[Tuple[str, str]] = []  # (decision, reason)
         dup = x.near_duplicate.get("values", {}) if x.near_duplicate.get("status") == "scored" else {}
-        dup_evidence = bool(dup.get("evidence"))
-        if dup_evidence:
+        # Similarity is evidence against the copiers, never against the first poster: the first
+        # posting (first received) counts it only when its own author is part of the pattern.
+        first_posting = bool(dup.get("evidence")) and bool(dup.get("is_canonical"))
+        own_pattern = dup.get("pattern") == "author_repeat" or bool(dup.get("author_repeats"))
+        dup_evidence = bool(dup.get("evidence")) and (not first_posting or own_pattern)
+        copied_first_posting = first_posting and not own_pattern
+        if dup.get("evidence"):
             role = "canonical" if dup.get("is_canonical") else "copies"
             rule = spec["duplicates"].get(dup.get("pattern"), {})
             if "large_from_cluster_size" in rule and dup.get("cluster_size", 0) >= rule["large_from_cluster_size"]:
                 role = "large_" + role
+            if first_posting and own_pattern and "canonical_author_repeats" in rule:
+                role = "canonical_author_repeats"
             decision = rule.get(role, "publish")
+            if copied_first_posting:
+                decision = "publish"  # whatever the cluster size (the policy schema cannot say otherwise)
             if decision in ("reject", "hold_for_review"):
                 withheld.append((decision, codes.DUPLICATE_SPAM if decision == "reject" else codes.SUSPECTED_DUPLICATE))
         clf = x.fake_classifier.get("values", {}) if x.fake_classifier.get("status") == "scored" else {}
@@ -166,11 +177,15 @@ class Policy:
             if decision in ("reject", "hold_for_review"):
                 withheld.append((decision, codes.SUSPECTED_FAKE))
         withheld += behaviour_grounds(spec.get("behaviour"), x, dup_evidence or band == "above_upper")
-        extra = (codes.PERSONAL_DATA_REDACTED,) if x.redacted else ()
+        extra = ((codes.PERSONAL_DATA_REDACTED,) if x.redacted else ()) + (
+            (codes.CREATED_AT_ADJUSTED,) if x.created_at_adjusted else ())
+        if copied_first_posting and spec["duplicates"]["campaign"].get("post_moderation", True):
+            extra = (codes.COPIED_BY_OTHERS,) + extra  # published, and queued for a moderator's look
         if withheld:
             decision = "reject" if any(d == "reject" for d, _ in withheld) else "hold_for_review"
             # the reason that decided comes first: products/ count withheld reviews by it
             ordered = [r for d, r in withheld if d == decision] + [r for d, r in withheld if d != decision]
+            extra = tuple(r for r in extra if r != codes.COPIED_BY_OTHERS)  # it says "published"
             return Outcome(decision, tuple(dict.fromkeys(ordered)) + extra, x.labels)
         disclosed = set(spec["labels"]["disclose"])
         if any(label["code"] in disclosed for label in x.labels):

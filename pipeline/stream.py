@@ -151,7 +151,8 @@ def moderate_stream(lines, ctx: RunContext, cfg: StreamConfig, policy) -> Dict[s
         window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
         accumulation_mode=trigger.AccumulationMode.DISCARDING,
         timestamp_combiner=window.TimestampCombiner.OUTPUT_AT_EARLIEST)
-    items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, base.max_text_chars)
+    items, bad_lines = lines | "ParseReviews" >> ParseReviews(ctx.run_id, base.max_text_chars,
+                                                                      base.earliest_created_at, base.max_clock_skew_s)
     timed = items | "AssignEventTime" >> beam.ParDo(AssignEventTime(cfg.allowed_lateness_s))
     redeliveries = StreamingDropRedeliveries(ctx.run_id, cfg.redelivery_retention_days * 86400)
     moderated = moderate(timed, ctx, base, policy, redeliveries=redeliveries, streaming=True)

@@ -20,6 +20,10 @@ RATING_OUT_OF_RANGE = "rating_out_of_range"
 BAD_TIMESTAMP = "bad_timestamp"
 TOO_LARGE = "too_large"
 REDELIVERY = "redelivery"
+DUPLICATE_KEY = "duplicate_key"
+CORRUPT_FILE = "corrupt_file"
+TRUNCATED_FILE = "truncated_file"
+DECOMPRESSION_LIMIT = "decompression_limit"
 INTERNAL_ERROR = "internal_error"
 
 DUPLICATE_SPAM = "duplicate_spam"
@@ -33,6 +37,8 @@ OFF_TOPIC = "off_topic"
 EMPTY_AFTER_CLEANING = "empty_after_cleaning"
 DISCLOSURE_LABEL = "disclosure_label"
 MODERATOR_OVERRIDE = "moderator_override"
+COPIED_BY_OTHERS = "copied_by_others"
+CREATED_AT_ADJUSTED = "created_at_adjusted"
 
 for _name, _value in list(globals().items()):
     if _name.isupper() and isinstance(_value, str):

@@ -49,6 +49,7 @@ class Review:
     author_relationship: Optional[str] = None  # none | employee | brand_partner | unknown
     client: Optional[Client] = None  # behavioural detectors only (shared device / network prefix)
     account_created_at: Optional[str] = None  # context only: a new account alone is never evidence
+    received_at: Optional[str] = None  # platform-stamped receipt time; orders near-duplicate clusters
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> "Review":
@@ -66,7 +67,7 @@ class Review:
             verified_purchase=obj.get("verified_purchase"), incentivized=obj.get("incentivized"),
             author_relationship=obj.get("author_relationship"),
             client=Client(**{k: cl.get(k) for k in ("ip_prefix", "device_id")}) if (cl := obj.get("client")) else None,
-            account_created_at=obj.get("account_created_at"))
+            account_created_at=obj.get("account_created_at"), received_at=obj.get("received_at"))
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,19 @@ class Item:
     clean_title: Optional[str] = None
     clean_body: Optional[str] = None
     language: Optional[str] = None
-    language_source: str = "undetermined"  # given | detected | undetermined
+    language_source: str = "undetermined"  # given | detected | detected_over_given | undetermined
+    language_given: Optional[str] = None  # the input's language tag when detection overruled it
     content_sha256: Optional[str] = None
     redactions: Mapping[str, int] = field(default_factory=dict)
     signals: Mapping[str, Signal] = field(default_factory=dict)
     # The input's source when personal data was redacted from it (``review.source`` then holds the
     # redacted copy that is published); only ever written to restricted/originals/.
     original_source: Optional[Source] = None
+    # created_at as given, when parsing clamped an implausible one (review.created_at is the clamped value)
+    created_at_given: Optional[str] = None
+    created_at_adjustment: Optional[str] = None  # before_earliest | after_receipt
+    # when the transport says the platform received it (the Pub/Sub publish time in streaming)
+    receipt_at: Optional[str] = None
 
     def replace(self, **changes) -> "Item":
         return dataclasses.replace(self, **changes)

@@ -45,6 +45,9 @@ def hostile_lines(rng: random.Random) -> list:
         b'{"review_id": {"nested": 1}}', b"true", b'""', b"{}", b"{" * 10,
         json.dumps({"review_id": "k", "product_id": "p", "author_id": "a", "rating": 3, "body": "ok",
                     "created_at": "2025-13-45T99:99:99Z"}).encode(),
+        good(9)[:-1] + b', "rating": 5, "body": "Wonderful!"}',     # repeated keys: never last-wins
+        good(10).replace(b'"rating": 1', b'"rating": 1' + b"0" * 400),  # a 400-digit rating
+        good(11, created_at="2999-01-01T00:00:00Z"),               # future-dated: clamped, decided
     ]
     for i in range(300):  # random bytes and random JSON-looking junk
         n = rng.randrange(1, 200)
@@ -105,7 +108,7 @@ def test_hostile_lines_get_the_right_codes(hostile_run):
     _, out = hostile_run
     by_code = Counter(d["error_code"] for d in out.records("dead_letter"))
     for code in ("malformed_json", "not_an_object", "invalid_utf8", "too_large", "redelivery",
-                 "rating_out_of_range", "bad_timestamp", "wrong_type", "missing_field"):
+                 "rating_out_of_range", "bad_timestamp", "wrong_type", "missing_field", "duplicate_key"):
         assert by_code[code] > 0, code
     assert by_code["internal_error"] == 0
     for dead in out.records("dead_letter"):
@@ -119,3 +122,7 @@ def test_good_lines_among_hostile_ones_are_still_decided(hostile_run):
     assert decisions["g1"]["decision"] == "publish"
     assert decisions["g5"]["decision"] == "reject" and decisions["g5"]["reasons"] == ["empty_after_cleaning"]
     assert decisions["g8"]["language"] == "zh-Hant-TW"
+    assert decisions["g11"]["created_at"] < "2999" and "created_at_adjusted" in decisions["g11"]["reasons"]
+    dead = {d["review_id"]: d["error_code"] for d in out.records("dead_letter") if d["review_id"] in ("g9", "g10")}
+    assert dead == {"g10": "rating_out_of_range"}  # g9's repeated keys: a dead letter without a trusted id
+    assert "g9" not in decisions

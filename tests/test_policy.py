@@ -29,15 +29,16 @@ def item(rating=1, body="Broke in a week.", dup=None, clf=None, redactions=None,
                 redactions=redactions or {}, signals=signals)
 
 
-def dup(pattern, canonical=False, size=2, evidence=None):
+def dup(pattern, canonical=False, size=2, evidence=None, author_repeats=None):
     return {"pattern": pattern, "is_canonical": canonical, "cluster_size": size,
-            "evidence": pattern in ("campaign", "author_repeat") if evidence is None else evidence}
+            "evidence": pattern in ("campaign", "author_repeat") if evidence is None else evidence,
+            "author_repeats": pattern == "author_repeat" if author_repeats is None else author_repeats}
 
 
 def test_policy_inputs_cannot_see_rating_text_or_sentiment():
     names = {f.name for f in dataclasses.fields(PolicyInputs)}
     assert names == {"review_id", "has_text", "redacted", "labels", "near_duplicate", "fake_classifier",
-                     "coordinated_group", "author_velocity", "product_burst"}
+                     "coordinated_group", "author_velocity", "product_burst", "created_at_adjusted"}
     assert not any(word in name for name in names for word in ("rating", "star", "sentiment", "body", "title", "text_"))
     assert "rating" not in repr(policy_inputs(item(rating=1)))
 
@@ -61,8 +62,16 @@ def test_labels_come_only_from_metadata():
     ({"dup": dup("common_phrase")}, "publish", ()),
     ({"dup": dup("author_repeat", canonical=True)}, "publish", ()),
     ({"dup": dup("author_repeat")}, "reject", ("duplicate_spam",)),
-    ({"dup": dup("campaign", canonical=True, size=2)}, "publish", ()),
-    ({"dup": dup("campaign", canonical=True, size=40)}, "hold_for_review", ("suspected_duplicate",)),
+    ({"dup": dup("campaign", canonical=True, size=2)}, "publish", ("copied_by_others",)),
+    # the first posting is never withheld on duplicate evidence alone, whatever the cluster size ...
+    ({"dup": dup("campaign", canonical=True, size=40)}, "publish", ("copied_by_others",)),
+    ({"dup": dup("campaign", canonical=True, size=5), "redactions": {"email": 1}}, "publish",
+     ("copied_by_others", "personal_data_redacted")),
+    # ... unless its own author is part of the pattern
+    ({"dup": dup("campaign", canonical=True, size=40, author_repeats=True)}, "hold_for_review", ("suspected_duplicate",)),
+    ({"dup": dup("campaign", canonical=True, size=2, author_repeats=True)}, "hold_for_review", ("suspected_duplicate",)),
+    # the classifier still speaks for itself, but duplicate evidence does not escalate it on a first posting
+    ({"clf": {"band": "above_upper"}, "dup": dup("campaign", canonical=True, size=9)}, "hold_for_review", ("suspected_fake",)),
     ({"dup": dup("campaign", size=3)}, "hold_for_review", ("suspected_duplicate",)),
     ({"dup": dup("campaign", size=5)}, "reject", ("duplicate_spam",)),
     ({"clf": {"band": "below_lower"}}, "publish", ()),
@@ -88,6 +97,33 @@ def test_default_policy_decisions(kwargs, decision, reasons):
     assert (outcome.decision, outcome.reasons) == (decision, reasons)
 
 
+def test_a_policy_file_cannot_withhold_a_first_posting_on_duplicate_evidence():
+    spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
+    for key in ("canonical", "large_canonical"):
+        with pytest.raises(PolicyError, match="campaign"):
+            Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
+                                                                               key: "hold_for_review"}}})
+    strict = Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {
+        **spec["duplicates"]["campaign"], "large_from_cluster_size": 2, "copies": "reject",
+        "canonical_author_repeats": "reject"}}})
+    assert strict.decide(item(dup=dup("campaign", canonical=True, size=20))).decision == "publish"
+    assert strict.decide(item(dup=dup("campaign", canonical=True, size=20, author_repeats=True))).decision == "reject"
+
+
+def test_post_moderation_can_be_turned_off_but_never_into_a_hold():
+    spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
+    quiet = Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
+                                                                               "post_moderation": False}}})
+    outcome = quiet.decide(item(dup=dup("campaign", canonical=True, size=12)))
+    assert (outcome.decision, outcome.reasons) == ("publish", ())
+
+
+def test_an_adjusted_created_at_is_recorded_and_never_withholds():
+    it = dataclasses.replace(item(), created_at_adjustment="after_receipt", created_at_given="2099-01-01T00:00:00Z")
+    outcome = DEFAULT_POLICY.decide(it)
+    assert (outcome.decision, outcome.reasons) == ("publish", ("created_at_adjusted",))
+
+
 def test_detectors_that_did_not_run_or_do_not_apply_never_withhold():
     it = dataclasses.replace(item(), signals={"near_duplicate": Signal("not_applicable", "v", {"shingles": 2}),
                                               "fake_classifier": Signal("not_run", None)})
@@ -97,7 +133,7 @@ def test_detectors_that_did_not_run_or_do_not_apply_never_withhold():
 ratings = st.sampled_from([x / 2 for x in range(2, 11)])
 dup_values = st.none() | st.builds(dup, st.sampled_from(["none", "campaign", "author_repeat", "syndicated_copy",
                                                          "syndication_source", "common_phrase"]),
-                                   st.booleans(), st.integers(2, 50))
+                                   st.booleans(), st.integers(2, 50), st.none(), st.none() | st.booleans())
 grp_values = st.none() | st.builds(lambda e, n, sc: {"evidence": e, "group_authors": n, "links": n,
                                                     "shared_client": {"evidence": sc, "accounts": n}},
                                    st.booleans(), st.integers(0, 30), st.booleans())
@@ -144,7 +180,7 @@ def test_older_policy_files_without_behaviour_rules_still_load():
 
 def test_policy_file_is_validated():
     spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
-    assert Policy(spec).version == "1.1.0"
+    assert Policy(spec).version == "1.2.0"
     with pytest.raises(PolicyError, match="duplicates"):
         Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
                                                                            "canonical": "delete"}}})

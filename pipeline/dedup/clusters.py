@@ -6,6 +6,8 @@ transform and the benchmark reuse them.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,11 +23,21 @@ NONE, AUTHOR_REPEAT, CAMPAIGN, SYNDICATED_COPY, SYNDICATION_SOURCE, COMMON_PHRAS
 EVIDENCE_PATTERNS = (AUTHOR_REPEAT, CAMPAIGN)
 
 
+ArrivalKey = Tuple[float, str, int, str]
+
+
 class Fingerprint(NamedTuple):
-    """What detection keeps of a review: enough to compare, order and explain, no text."""
+    """What detection keeps of a review: enough to compare, order and explain, no text.
+
+    The first posting of a cluster (its canonical member) is the first to *arrive*, by a time the
+    author cannot set: ``arrival_ts`` is the platform's ``received_at``, or for a signature-store
+    entry the time an earlier run first saw the review; a review of this run without
+    ``received_at`` arrives "now" (infinity), after everything stored, and among such reviews
+    input order (``input_uri``, ``input_line``) decides. ``created_ts`` (author-controlled) never
+    orders a cluster; it only bounds retention."""
 
     review_id: str
-    created_ts: float  # UTC seconds; canonical member = earliest created_at, then review_id
+    created_ts: float  # UTC seconds of created_at: retention only, never the cluster order
     author_id: str
     product_id: str
     channel: Optional[str]
@@ -35,6 +47,9 @@ class Fingerprint(NamedTuple):
     signature: bytes  # uint32[num_perm], little-endian
     shingle_hashes: bytes  # sorted unique xxh32 of the shingles, little-endian uint32
     stored: bool = False  # from the signature store (an earlier run), not this run
+    arrival_ts: float = math.inf  # received_at, or first seen by an earlier run; inf = this run
+    input_uri: str = ""  # where this run read it (ties among reviews without received_at)
+    input_line: int = 0
 
     def sig(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
@@ -43,8 +58,8 @@ class Fingerprint(NamedTuple):
         return np.frombuffer(self.shingle_hashes, dtype="<u4")
 
     @property
-    def order(self) -> Tuple[float, str]:
-        return (self.created_ts, self.review_id)
+    def order(self) -> ArrivalKey:
+        return (self.arrival_ts, self.input_uri, self.input_line, self.review_id)
 
     @property
     def declared_syndication(self) -> bool:
@@ -61,21 +76,30 @@ class BandMember(NamedTuple):
     created_ts: float
     shingle_hashes: bytes
     stored: bool = False
+    arrival_ts: float = math.inf
+    input_uri: str = ""
+    input_line: int = 0
 
     def hashes(self) -> np.ndarray:
         return np.frombuffer(self.shingle_hashes, dtype="<u4")
 
     @property
-    def order(self) -> Tuple[float, str]:
-        return (self.created_ts, self.review_id)
+    def order(self) -> ArrivalKey:
+        return (self.arrival_ts, self.input_uri, self.input_line, self.review_id)
 
 
 def band_member(fp: "Fingerprint") -> BandMember:
-    return BandMember(fp.review_id, fp.created_ts, fp.shingle_hashes, fp.stored)
+    return BandMember(fp.review_id, fp.created_ts, fp.shingle_hashes, fp.stored, fp.arrival_ts, fp.input_uri,
+                      fp.input_line)
 
 
 def created_ts(created_at: str) -> float:
     return epoch_seconds(created_at)
+
+
+def arrival_ts(received_at: Optional[str]) -> float:
+    """The platform's receipt time in UTC seconds; infinity (this run, input order) without it."""
+    return epoch_seconds(received_at) if received_at else math.inf
 
 
 def eligible(fp: Fingerprint, cfg: DedupConfig) -> bool:
@@ -84,7 +108,8 @@ def eligible(fp: Fingerprint, cfg: DedupConfig) -> bool:
 
 
 def fingerprints(rows: Sequence[dict], cfg: DedupConfig, signer: Signer) -> List[Fingerprint]:
-    """rows: dicts with review_id, created_at, author_id, product_id, channel, partner, text, language."""
+    """rows: dicts with review_id, created_at, author_id, product_id, channel, partner, text, language
+    (and optionally received_at, uri, line: the arrival order)."""
     sets, families = [], []
     for row in rows:
         family = sh.script_language(row["text"], row.get("language"))
@@ -94,14 +119,16 @@ def fingerprints(rows: Sequence[dict], cfg: DedupConfig, signer: Signer) -> List
     return [Fingerprint(review_id=row["review_id"], created_ts=created_ts(row["created_at"]),
                         author_id=row["author_id"], product_id=row["product_id"], channel=row.get("channel"),
                         partner=row.get("partner"), family=family, n_shingles=len(s),
-                        signature=sig.astype("<u4").tobytes(), shingle_hashes=h.astype("<u4").tobytes())
+                        signature=sig.astype("<u4").tobytes(), shingle_hashes=h.astype("<u4").tobytes(),
+                        arrival_ts=arrival_ts(row.get("received_at")), input_uri=row.get("uri") or "",
+                        input_line=int(row.get("line") or 0))
             for row, family, s, sig, h in zip(rows, families, sets, sigs, hashes)]
 
 
 def bucket_edges(members: Iterable[BandMember], cfg: DedupConfig) -> Tuple[List[Tuple[str, str]], int]:
     """Candidate pairs of one LSH bucket whose exact Jaccard (on shingle hashes) passes the threshold.
 
-    Members are ordered (created_at, review_id) and de-duplicated by review_id (a review in the
+    Members are ordered by arrival (``Fingerprint.order``) and de-duplicated by review_id (a review in the
     signature store and in this run is one review, never its own duplicate). A bucket of at most
     ``all_pairs_bucket`` members compares every pair. A larger ("hot") bucket compares each member
     only with the bucket's leaders, at most ``max_leaders`` earlier members that matched no other
@@ -171,12 +198,17 @@ def cluster_id(canonical_review_id: str) -> str:
 
 
 def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[str, dict]:
-    """Per-member signal values for one connected component (members of this run and the store)."""
+    """Per-member signal values for one connected component (members of this run and the store).
+
+    The canonical member (the first posting) is the first to arrive (``Fingerprint.order``), never
+    the earliest ``created_at``, which the author sets. ``author_repeats`` says whether a member's
+    own author has other members in the cluster: the policy may withhold a first posting only then."""
     ordered = sorted({m.review_id: m for m in members}.values(), key=lambda f: f.order)
     canonical = ordered[0]
     canon_hashes = canonical.hashes()
     own = [m for m in ordered if not m.declared_syndication]
-    authors = {m.author_id for m in own}
+    per_author = Counter(m.author_id for m in own)
+    authors = set(per_author)
     products = {m.product_id for m in own}
     family = canonical.family
     short = max(m.n_shingles for m in ordered) <= cfg.common_max_shingles.get(family, cfg.common_max_shingles["words"])
@@ -205,6 +237,9 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
             "distinct_authors": len(authors),
             "distinct_products": len(products),
             "members_from_earlier_runs": sum(1 for x in ordered if x.stored),
+            "author_repeats": per_author.get(m.author_id, 0) > 1,
+            "canonical_by": "received_at" if math.isfinite(canonical.arrival_ts) and not canonical.stored
+            else "first_seen",
             "shingles": m.n_shingles,
         }
     return out
@@ -212,4 +247,5 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
 
 def unclustered_values(fp: Fingerprint) -> dict:
     return {"cluster_id": None, "cluster_size": 1, "canonical_review_id": fp.review_id, "is_canonical": True,
-            "similarity_to_canonical": 1.0, "pattern": NONE, "evidence": False, "shingles": fp.n_shingles}
+            "similarity_to_canonical": 1.0, "pattern": NONE, "evidence": False, "author_repeats": False,
+            "shingles": fp.n_shingles}

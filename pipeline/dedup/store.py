@@ -28,6 +28,7 @@ import datetime as dt
 import io
 import json
 import logging
+import math
 import sys
 from typing import Iterable, Iterator, List, Optional
 
@@ -40,6 +41,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.dedup.clusters import Fingerprint
 from pipeline.dedup.config import DedupConfig
+from pipeline.timestamps import epoch_seconds
 
 LOG = logging.getLogger(__name__)
 SCHEMA = pa.schema([
@@ -47,6 +49,7 @@ SCHEMA = pa.schema([
     ("product_id", pa.string()), ("channel", pa.string()), ("partner", pa.string()), ("family", pa.string()),
     ("n_shingles", pa.int32()), ("signature", pa.binary()), ("shingle_hashes", pa.binary()),
     ("band_keys", pa.list_(pa.string())), ("run_id", pa.string()), ("stored_at", pa.string()),
+    ("arrival_ts", pa.float64()),
 ])
 FIELDS = ("review_id", "created_ts", "author_id", "product_id", "channel", "partner", "family", "n_shingles",
           "signature", "shingle_hashes")
@@ -56,14 +59,24 @@ def files_pattern(store: str) -> str:
     return FileSystems.join(store.rstrip("/"), "signatures", "*.parquet")
 
 
+def first_seen(row: dict) -> float:
+    """When the review arrived, for ordering clusters: its received_at when it had one, else when
+    the run that stored it first saw it (``stored_at``; stores written before arrival_ts existed)."""
+    value = row.get("arrival_ts")
+    if value is not None and math.isfinite(value):
+        return value
+    return epoch_seconds(row["stored_at"])
+
+
 def to_row(fp: Fingerprint, band_keys: List[str], run_id: str, stored_at: str) -> dict:
     row = {name: getattr(fp, name) for name in FIELDS}
     row.update(band_keys=band_keys, run_id=run_id, stored_at=stored_at)
+    row["arrival_ts"] = first_seen({"arrival_ts": fp.arrival_ts, "stored_at": stored_at})
     return row
 
 
 def from_row(row: dict) -> Fingerprint:
-    return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True)
+    return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=first_seen(row))
 
 
 def read_rows(handle) -> Iterator[dict]:
@@ -142,6 +155,7 @@ def compact(store: str, retention_days: int = 90) -> dict:
         if row["created_ts"] < oldest:
             expired += 1
             continue
+        row["arrival_ts"] = first_seen(row)
         prev = kept.get(row["review_id"])
         if prev is None or row["stored_at"] < prev["stored_at"]:
             kept[row["review_id"]] = row

@@ -8,12 +8,15 @@ near 450 MB per worker process instead of 1.3 GB for all 75 languages.
 
 When a text is too short or ambiguous to tell ("Ok", "Nice"), the answer is ``None`` (undetermined)
 rather than a guess: a wrong language would send a review to a detector that does not speak it.
-A ``language`` given in the input always wins over detection.
+A ``language`` given in the input wins over detection unless detection is confident that the text
+is in another language the detector knows (``"fr"`` declared on plainly English text): a declared
+tag is author-controlled, and a wrong one would switch detectors off (the classifier scores
+English only). Then the detected language is used and the disagreement is recorded.
 """
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Tuple
 
 from lingua import Language, LanguageDetectorBuilder
 
@@ -25,6 +28,9 @@ SUPPORTED = (
 )
 # Below this distance between the best and second-best language the answer is "undetermined".
 MIN_RELATIVE_DISTANCE = 0.1
+# Confidence (Lingua's, 0..1) above which detection overrules a declared language it disagrees with.
+OVERRULE_CONFIDENCE = 0.8
+_SUPPORTED_CODES = frozenset(lang.iso_code_639_1.name.lower() for lang in SUPPORTED)
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,6 +49,31 @@ def detect_language(text: str) -> Optional[str]:
         return None
     lang = _detector().detect_language_of(text)
     return lang.iso_code_639_1.name.lower() if lang is not None else None
+
+
+def confident_language(text: str, min_confidence: float = OVERRULE_CONFIDENCE) -> Optional[str]:
+    """The ISO 639-1 code of ``text``'s language when Lingua's confidence in it is at least
+    ``min_confidence``, else None."""
+    if not text or not any(ch.isalpha() for ch in text):
+        return None
+    values = _detector().compute_language_confidence_values(text)
+    if not values or values[0].value < min_confidence:
+        return None
+    return values[0].language.iso_code_639_1.name.lower()
+
+
+def reconcile(given: str, text: str) -> Tuple[str, str, Optional[str]]:
+    """(language to use, language_source, the given tag if overruled) for a review that declares
+    ``given``: the declared tag, unless detection is confident the text is another language the
+    detector knows while the declared language is one it knows too (so it could have said so)."""
+    tag = normalise_tag(given)
+    primary = tag.split("-")[0]
+    if primary not in _SUPPORTED_CODES:
+        return tag, "given", None  # the detector cannot recognise the declared language: no say
+    detected = confident_language(text)
+    if detected is not None and detected != primary:
+        return detected, "detected_over_given", tag
+    return tag, "given", None
 
 
 def normalise_tag(tag: str) -> str:

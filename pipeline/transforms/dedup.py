@@ -32,7 +32,10 @@ def dedup_row(item: Item) -> dict:
     return {"review_id": review.review_id, "created_at": review.created_at, "author_id": review.author_id,
             "product_id": review.product_id, "channel": source.channel if source else None,
             "partner": source.partner if source else None, "text": item.clean_body or "",
-            "language": item.language}
+            # the platform's receipt orders clusters: the review's received_at, else the transport's
+            # (Pub/Sub publish time in streaming); files have none (then input order)
+            "language": item.language, "received_at": review.received_at or item.receipt_at, "uri": item.ref.uri,
+            "line": item.ref.line}
 
 
 class _FingerprintFn(beam.DoFn):
@@ -90,8 +93,8 @@ def _prefer_current(keyed):
     if not roots:
         return
     fps = sorted(fps, key=lambda f: f.stored)  # this run's fingerprint wins over the store's copy
-    if fps:
-        yield roots[0], fps[0]
+    if fps:  # ... but it arrived when it was first seen, possibly by an earlier run
+        yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
 
 
 def _describe(keyed, cfg: DedupConfig):

@@ -14,15 +14,22 @@ delivery of itself. The bucket compares with at most ``max_leaders`` earliest me
 so a hot bucket costs linear time, as in batch.
 
 Differences from batch (pipeline/transforms/dedup.py): a review is matched against what arrived
-before it, so its "cluster" is itself plus the earlier members it matches directly; the canonical
-member is the earliest of those. Later copies do not change the signal already emitted for an
-earlier review (a stream cannot take back what it published; the policy acts on the copies).
+before it, so its "cluster" is itself plus the earlier members it matches directly. The canonical
+member (the first posting) is the first of those to arrive, as in batch: by the platform's
+``received_at`` when the reviews carry one, else the Pub/Sub publish time (``Item.receipt_at``),
+else in processing order (a member is stamped with the time it was added to its bucket; the
+review being decided arrives "now"), never by ``created_at``. Retention compares anchors (the later of created_at and the event time, which
+the stream bounds), so an old ``created_at`` cannot hide a copy from the review it copies. Later
+copies do not change the signal already emitted for an earlier review (a stream cannot take back
+what it published; the policy acts on the copies).
 
 State per retained review: one entry in each of ``bands`` buckets (16 at the defaults), each the
 pickled member of ~150 bytes plus 4 bytes per shingle, measured in tests/test_dedup_stream.py.
 """
 from __future__ import annotations
 
+import math
+import time
 from typing import List
 
 import apache_beam as beam
@@ -90,25 +97,34 @@ class BandBucketFn(beam.DoFn):
         _, fp = element
         # Bag entries are (anchor, member): retention runs from the later of the review's own time
         # and its event time in the stream, so an import of old reviews is kept for the period too.
-        retained = sorted(members.read(), key=lambda am: am[1].order)
+        retained = sorted(members.read(), key=lambda am: am[1].order)  # first arrived first
         mine = fp.hashes()
+        my_anchor = max(fp.created_ts, timestamp.micros / 1e6)
         matches: List[cl.Fingerprint] = []
         already_here = False
+        first_arrival = None  # when an earlier delivery of this review arrived
         compared = 0
-        for _, member in retained:
+        for anchor, member in retained:
             if member.review_id == fp.review_id:
                 already_here = True  # a redelivery: never its own duplicate
+                first_arrival = member.arrival_ts
                 continue
-            if abs(member.created_ts - fp.created_ts) > self._window:
-                continue  # only reviews within the retention period of each other are compared
+            if abs(anchor - my_anchor) > self._window:
+                # only reviews within the retention period of each other are compared; the anchors
+                # are bounded by the stream's event time, so a created_at set years back cannot
+                # take a copy out of reach of the review it copies
+                continue
             if compared >= self._cfg.max_leaders:
                 break  # the bucket's earliest members are its leaders: linear cost in a hot bucket
             compared += 1
             if cl.exact_jaccard(member.hashes(), mine) >= self._cfg.threshold:
                 matches.append(member._replace(stored=True))
-        yield fp.review_id, ("band", matches)
+        yield fp.review_id, ("band", (matches, first_arrival))
         if not already_here:
-            anchor = max(fp.created_ts, timestamp.micros / 1e6)
+            anchor = my_anchor
+            if not math.isfinite(fp.arrival_ts):
+                # no platform received_at: it arrived now, so whatever comes later is later
+                fp = fp._replace(arrival_ts=time.time())
             members.add((anchor, fp))
             expiry = anchor + self._window
             current = next_gc.read()
@@ -158,7 +174,10 @@ class CollectBandsFn(beam.DoFn):
         if stored is None or len(got) < self._bands:
             return
         item, fp = stored
-        matched = {m.review_id: m for band in got for m in band}
+        matched = {m.review_id: m for band, _ in got for m in band}
+        earlier = [first for _, first in got if first is not None]
+        if earlier:  # delivered again: it arrived when it first did
+            fp = fp._replace(arrival_ts=min([fp.arrival_ts] + earlier))
         if matched:
             values = cl.describe_cluster([fp] + list(matched.values()), self._cfg)[fp.review_id]
         else:

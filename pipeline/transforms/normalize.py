@@ -15,6 +15,7 @@ import hashlib
 from typing import Dict, Optional, Tuple
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from pipeline.text import clean, langid, pii
 from pipeline.transforms.common import TextTooLarge, safe_map
@@ -71,8 +72,11 @@ def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> 
         if value and len(value) > max_text_chars:
             raise TextTooLarge(f"{name} has {len(value)} characters after normalisation; the limit is "
                                f"{max_text_chars} (--max_text_chars)")
-    if review.language:
-        language, language_source = langid.normalise_tag(review.language), "given"
+    language_given = None
+    if review.language:  # author-controlled: a confident detection that disagrees overrules it
+        language, language_source, language_given = langid.reconcile(review.language, f"{title or ''} {body}".strip())
+        if language_given is not None:
+            Metrics.counter(STAGE, "language_given_overruled").inc()
     else:
         language = langid.detect_language(f"{title or ''} {body}".strip())
         language_source = "detected" if language else "undetermined"
@@ -88,7 +92,7 @@ def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> 
     if source is not review.source:
         changes = {"review": dataclasses.replace(review, source=source), "original_source": review.source}
     return item.replace(clean_title=title or None, clean_body=body, language=language,
-                        language_source=language_source, redactions=redactions,
+                        language_source=language_source, language_given=language_given, redactions=redactions,
                         content_sha256=content_sha256(title or None, body), **changes)
 
 

@@ -14,6 +14,7 @@ from pipeline.context import RunContext
 from pipeline.transforms.common import failure_to_dead_letter
 from pipeline.transforms.decide import Decided
 from pipeline.transforms.normalize import restricted_original
+from schemas import codes
 from schemas.codes import PUBLISH_DECISIONS
 from schemas.records import Decision, Published
 
@@ -46,6 +47,9 @@ def build_provenance(decided: Decided, ctx: RunContext, key: signing.SigningKey)
         "incentivized": review.incentivized,
         "author_relationship": review.author_relationship,
         "language_source": item.language_source,
+        "language_given": item.language_given,
+        "received_at": review.received_at,
+        "created_at_given": item.created_at_given,
         "content_sha256": item.content_sha256,
         "override": ({k: decided.outcome.override.get(k) for k in ("moderator", "note", "decided_at")}
                      if decided.outcome.override else None),
@@ -139,7 +143,8 @@ class _ProvenanceFn(beam.DoFn):
         cluster = decision.signals.get("near_duplicate", {}).get("values", {}).get("cluster_id")
         if cluster:
             yield beam.pvalue.TaggedOutput(CLUSTER_MEMBER, (cluster, neighbour(decided, decision)))
-        if decision.decision == "hold_for_review":
+        if decision.decision == "hold_for_review" or codes.COPIED_BY_OTHERS in decision.reasons:
+            # held reviews wait for a person; a copied first posting is published and looked at after
             yield beam.pvalue.TaggedOutput(QUEUE, (cluster, queue_entry(decided, decision)))
 
 

@@ -7,6 +7,7 @@ fails, the job then fails with an error that says by how much.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 from collections import Counter
@@ -42,13 +43,15 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
     get = lambda cat: dict(sorted(by.get(cat, Counter()).items()))  # noqa: E731
     decisions = get("decision")
     dead = get("dead_letter")
-    input_lines = sum(get("input").values())
+    input_lines = sum(get("input").values())  # lines read + one per unreadable file remainder
     n_decisions, n_dead = sum(decisions.values()), sum(dead.values())
     ok = input_lines == n_decisions + n_dead
     summary = {
         "run_id": ctx.run_id,
         "input_lines": input_lines,
         "blank_lines": sum(get("blank").values()),
+        "unreadable_files": [dict(zip(("uri", "line", "error_code"), json.loads(key)))
+                             for key in sorted(get("bad_file"))],
         "decisions": n_decisions,
         "dead_letters": n_dead,
         "decisions_by_type": decisions,
@@ -63,6 +66,8 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
         "conservation": {
             "ok": ok, "rule": RULE,
             "detail": f"{input_lines} input lines = {n_decisions} decisions + {n_dead} dead letters"
+            + (f" ({len(get('bad_file'))} unreadable file remainders count as one input line and one dead "
+               "letter each)" if get("bad_file") else "")
             if ok else f"{input_lines} input lines != {n_decisions} decisions + {n_dead} dead letters "
                        f"(difference {input_lines - n_decisions - n_dead})"},
         "pipeline": ctx.pipeline_dict(),
@@ -97,7 +102,8 @@ def build_summary(counts: Iterable[Tuple[Tuple[str, str], int]], ctx: RunContext
 class WriteRunSummary(beam.PTransform):
     """Counts from every output → ``<output>/run_summary.json``; fails the job if records were lost.
 
-    Takes a dict of PCollections: ``lines`` (RawLine), ``blank`` (int counts), ``decisions``
+    Takes a dict of PCollections: ``lines`` (RawLine), ``blank`` (int counts), optionally
+    ``bad_files`` (the file-level DeadLetters, also among ``dead_letters``), ``decisions``
     (Decision), ``dead_letters`` (DeadLetter), ``published``, ``products``.
     """
 
@@ -119,6 +125,10 @@ class WriteRunSummary(beam.PTransform):
         if pcolls.get("product_alerts") is not None:
             keyed.append(pcolls["product_alerts"] | "CountProductAlerts" >> beam.Map(
                 lambda a: (("product_alert", a["product_id"]), 1)))
+        if "bad_files" in pcolls:  # an unreadable file's remainder: one input record, one dead letter
+            keyed.append(pcolls["bad_files"] | "CountBadFiles" >> beam.FlatMap(lambda d: [
+                (("input", "unreadable_file_remainders"), 1),
+                (("bad_file", json.dumps([d.source.uri, d.source.line, d.error_code])), 1)]))
         ctx = self._ctx
         return (keyed
                 | "FlattenCounts" >> beam.Flatten()

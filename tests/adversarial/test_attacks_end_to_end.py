@@ -1,0 +1,94 @@
+"""The attacks through the whole batch job (DirectRunner): across runs via the signature store,
+backdated and future-dated copies, and what a shopper's widget shows."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunOutput, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+HONEST = ("Broke after three days, the handle cracked and the lid stopped closing, support never "
+          "answered my emails, I would not buy this kettle again")
+
+
+def review(review_id, author, body=HONEST, created="2025-03-01T10:00:00Z", rating=1, **extra):
+    return json.dumps({"review_id": review_id, "product_id": "kettle", "author_id": author, "rating": rating,
+                       "body": body, "created_at": created, **extra})
+
+
+def write(path: Path, lines) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def by_id(out: RunOutput, name="decisions") -> dict:
+    return {r["review_id"]: r for r in out.records(name)}
+
+
+def test_copies_in_a_later_run_never_displace_the_first_posting(tmp_path):
+    import datetime as dt
+    store = str(tmp_path / "store")
+    # yesterday's honest review (retention counts from the data: the newest review of a run, and a
+    # copy's created_at cannot be later than its receipt, so a future date cannot push it away)
+    yesterday = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    day1 = write(tmp_path / "in1" / "day1.jsonl", [
+        review("orig", "honest", created=yesterday),
+        review("other", "someone", body="Lovely kettle, boils fast, quiet, the handle stays cool and it looks good",
+               rating=5)])
+    out1 = RunOutput(str(tmp_path / "out1"))
+    run_pipeline(day1, out1.prefix, "--signature_store", store, "--run_id", "day1")
+    assert by_id(out1)["orig"]["decision"] == "publish"
+    # Day 2: four accounts repost it, backdated to 2001 and one future-dated to 2099.
+    copies = [review(f"copy{i}", f"copier{i}", body=HONEST + "!" * i, created="2001-01-01T00:00:00Z", rating=5)
+              for i in range(4)] + [review("copy9", "copier9", body=HONEST + " really", created="2099-01-01T00:00:00Z")]
+    day2 = write(tmp_path / "in2" / "day2.jsonl", copies)
+    out2 = RunOutput(str(tmp_path / "out2"))
+    summary = run_pipeline(day2, out2.prefix, "--signature_store", store, "--run_id", "day2")
+    assert summary["conservation"]["ok"]
+    decisions = by_id(out2)
+    assert set(decisions) == {"copy0", "copy1", "copy2", "copy3", "copy9"}
+    for d in decisions.values():
+        values = d["signals"]["near_duplicate"]["values"]
+        assert values["canonical_review_id"] == "orig" and values["cluster_size"] == 6
+        assert values["members_from_earlier_runs"] == 1
+        assert d["decision"] == "reject" and d["reasons"][0] == "duplicate_spam"
+    # 2001 is a plausible date: kept as given; 2099 is after receipt: clamped and recorded
+    assert decisions["copy0"]["created_at"] == "2001-01-01T00:00:00Z"
+    future = decisions["copy9"]
+    assert future["created_at"] < "2099" and "created_at_adjusted" in future["reasons"]
+    assert future["provenance"]["created_at_given"] == "2099-01-01T00:00:00Z"
+
+
+def test_one_run_campaign_against_an_honest_review(tmp_path):
+    lines = [review("orig", "honest", received_at="2025-03-01T10:00:05Z")]
+    # copies listed *before* the original in the file and claiming 2001: received later all the same
+    lines = [review(f"copy{i}", f"copier{i % 3}", body=HONEST + "!" * i, created="2001-01-01T00:00:00Z",
+                    received_at=f"2025-03-0{2 + i % 5}T00:00:00Z", rating=5) for i in range(7)] + lines
+    lines += [review("shiny", "fan", body="Gorgeous kettle with a thermometer window and a soft blue light, love it",
+                     created="2025-03-03T00:00:00Z", received_at="2025-03-03T00:00:05Z", rating=5),
+              review("future", "clock", body="The kettle whistles loudly and the lid is stiff but it works well enough",
+                     created="2099-01-01T00:00:00Z", received_at="2025-03-02T00:00:00Z", rating=3)]
+    src = write(tmp_path / "in" / "day.jsonl", lines)
+    out = RunOutput(str(tmp_path / "out"))
+    run_pipeline(src, out.prefix, "--run_id", "camp")
+    decisions = by_id(out)
+    orig = decisions["orig"]
+    assert orig["decision"] == "publish" and orig["reasons"] == ["copied_by_others"]
+    assert orig["signals"]["near_duplicate"]["values"]["canonical_by"] == "received_at"
+    assert orig["provenance"]["received_at"] == "2025-03-01T10:00:05Z"
+    assert all(decisions[f"copy{i}"]["decision"] == "reject" for i in range(7))
+    queue = by_id(out, "review_queue")
+    assert "orig" in queue and queue["orig"]["decision"] == "publish"  # post-moderation: a look, not a hold
+    assert {n["review_id"] for n in queue["orig"]["neighbours"]} == {f"copy{i}" for i in range(7)}
+    # the future-dated review is clamped to its receipt, so it cannot top "most recent"
+    assert decisions["future"]["created_at"] == "2025-03-02T00:00:00Z"
+    from pipeline.display import doc_file_name
+    widget = json.loads((Path(out.prefix) / "widget" / doc_file_name("kettle")).read_text())
+    order = [r["review_id"] for r in widget["reviews"]]
+    assert order.index("shiny") < order.index("future"), order
+    assert "orig" in order and not any(r.startswith("copy") for r in order)

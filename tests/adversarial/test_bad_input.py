@@ -1,0 +1,193 @@
+"""Bad input costs nothing but itself: ambiguous JSON, absurd numbers, unreadable and explosive
+files, a declared language that lies, unbounded ids and tags."""
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import os
+
+import pytest
+
+from pipeline.files import iter_lines
+from pipeline.io import BoundedDecompressor, FileProblem, decompression_limit
+from pipeline.transforms.normalize import normalize_item
+from pipeline.transforms.parse import parse_line
+from schemas import codes
+from schemas.records import DeadLetter, InputRef, Item, RawLine
+
+GOOD = {"review_id": "r1", "product_id": "p", "author_id": "a", "rating": 1,
+        "body": "Broke on day two and support never answered.", "created_at": "2025-01-01T00:00:00Z"}
+
+
+def parse(text: str):
+    return parse_line(RawLine(InputRef("in.jsonl", 1), text.encode("utf-8")), run_id="t",
+                      ingested_at="2026-12-06T00:00:00Z")
+
+
+def fields(**kw) -> str:
+    return ", ".join(f'"{k}": {v}' for k, v in kw.items())
+
+
+BASE = fields(review_id='"r1"', product_id='"p"', author_id='"a"', created_at='"2025-01-01T00:00:00Z"')
+
+
+@pytest.mark.parametrize("line", [
+    "{" + BASE + ', "rating": 1, "body": "Awful.", "rating": 5}',
+    "{" + BASE + ', "rating": 1, "body": "Awful, broke at once.", "body": "Wonderful, best ever!"}',
+    "{" + BASE + ', "rating": 1, "body": "x", "review_id": "r2"}',
+    "{" + BASE + ', "rating": 1, "body": "x", "source": {"channel": "on_site", "channel": "syndicated"}}',
+])
+def test_duplicate_keys_are_a_dead_letter_not_last_wins(line):
+    out = parse(line)
+    assert isinstance(out, DeadLetter) and out.error_code == codes.DUPLICATE_KEY, out
+    assert "twice" in out.error
+
+
+def test_the_same_line_without_the_repeat_is_accepted():
+    assert isinstance(parse("{" + BASE + ', "rating": 1, "body": "Awful."}'), Item)
+
+
+@pytest.mark.parametrize("rating, code", [
+    ("1" + "0" * 400, codes.RATING_OUT_OF_RANGE),
+    ("-1" + "0" * 400, codes.RATING_OUT_OF_RANGE),
+    ("9" * 5000, codes.RATING_OUT_OF_RANGE),  # beyond CPython's int parsing limit
+    ("12345678901234567890", codes.RATING_OUT_OF_RANGE),
+    ("0.5" + "0" * 400, codes.RATING_OUT_OF_RANGE),
+    ("1e400", codes.RATING_OUT_OF_RANGE),
+])
+def test_absurd_ratings_are_out_of_range_not_internal_errors(rating, code):
+    out = parse("{" + BASE + f', "body": "x", "rating": {rating}}}')
+    assert isinstance(out, DeadLetter) and out.error_code == code, out
+    assert len(out.error) < 300
+
+
+def test_a_huge_rating_does_not_hide_a_missing_field():
+    out = parse('{"review_id": "r", "rating": 1' + "0" * 400 + "}")
+    assert out.error_code == codes.MISSING_FIELD
+
+
+@pytest.mark.parametrize("name, value", [("review_id", "r" * 257), ("product_id", "p" * 257), ("author_id", "a" * 257),
+                                         ("language", "en-" + "-".join(["abcdefgh"] * 5)),
+                                         ("source", {"channel": "import", "partner": "x" * 257})])
+def test_ids_and_language_tags_have_bounded_lengths(name, value):
+    out = parse(json.dumps({**GOOD, name: value}))
+    assert isinstance(out, DeadLetter) and out.error_code == codes.INVALID_VALUE, out
+
+
+def test_received_at_is_validated_like_created_at():
+    ok = parse(json.dumps({**GOOD, "received_at": "2025-01-01T00:00:05Z"}))
+    assert ok.review.received_at == "2025-01-01T00:00:05Z"
+    for bad in ("yesterday", "2025-01-01T00:00:00", "2025-02-30T00:00:00Z"):
+        out = parse(json.dumps({**GOOD, "received_at": bad}))
+        assert isinstance(out, DeadLetter) and out.error_code == codes.BAD_TIMESTAMP, (bad, out)
+
+
+@pytest.mark.parametrize("created, received, expected, adjustment", [
+    ("2025-01-01T00:00:00Z", None, "2025-01-01T00:00:00Z", None),
+    ("2001-01-01T00:00:00Z", None, "2001-01-01T00:00:00Z", None),      # old but plausible: kept
+    ("1970-01-01T00:00:00Z", None, "1995-01-01T00:00:00Z", "before_earliest"),
+    ("0001-01-01T00:00:00Z", None, "1995-01-01T00:00:00Z", "before_earliest"),
+    ("2099-01-01T00:00:00Z", None, "2026-12-06T00:00:00Z", "after_receipt"),  # receipt = ingestion
+    ("2026-12-06T00:05:00Z", None, "2026-12-06T00:05:00Z", None),      # within the clock skew
+    ("2025-06-01T00:00:00Z", "2025-05-01T00:00:00Z", "2025-05-01T00:00:00Z", "after_receipt"),
+])
+def test_implausible_created_at_is_clamped_and_recorded(created, received, expected, adjustment):
+    obj = {**GOOD, "created_at": created}
+    if received:
+        obj["received_at"] = received
+    out = parse(json.dumps(obj))
+    assert isinstance(out, Item)
+    assert out.review.created_at == expected and out.created_at_adjustment == adjustment
+    assert out.created_at_given == (created if adjustment else None)
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+TEXT = b"\n".join(json.dumps({**GOOD, "review_id": f"r{i}", "body": os.urandom(8).hex()}).encode()
+                  for i in range(3000)) + b"\n"
+
+
+def read_all(raw: bytes, kind: str, limit: int = 1 << 30):
+    lines = []
+    try:
+        for _, data, _ in iter_lines(BoundedDecompressor(io.BytesIO(raw), kind, limit), 1 << 20, chunk_size=4096):
+            lines.append(data)
+    except FileProblem as exn:
+        return lines, exn.code
+    return lines, None
+
+
+@pytest.mark.parametrize("kind, compress", [("gzip", gzip.compress), ("bzip2", bz2.compress)])
+def test_a_whole_stream_reads_exactly(kind, compress):
+    lines, problem = read_all(compress(TEXT), kind)
+    assert problem is None and b"\n".join(lines) + b"\n" == TEXT
+    assert read_all(compress(TEXT) + compress(b"one more\n"), kind)[0][-1] == b"one more"  # concatenated members
+    assert read_all(b"", kind) == ([], None)
+
+
+@pytest.mark.parametrize("kind, compress", [("gzip", gzip.compress), ("bzip2", bz2.compress)])
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, -8])
+def test_a_truncated_stream_is_reported_as_truncated(kind, compress, keep):
+    raw = compress(TEXT)
+    cut = raw[:keep] if keep < 0 else raw[:int(len(raw) * keep)]
+    lines, problem = read_all(cut, kind)
+    assert problem == codes.TRUNCATED_FILE
+    assert len(lines) < TEXT.count(b"\n") or keep == -8  # the gzip trailer alone: every line, still truncated
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2"])
+def test_a_plain_or_corrupt_file_named_compressed_is_corrupt(kind):
+    assert read_all(TEXT, kind) == ([], codes.CORRUPT_FILE)
+    raw = bytearray(gzip.compress(TEXT) if kind == "gzip" else bz2.compress(TEXT))
+    raw[len(raw) // 2] ^= 0xFF
+    assert read_all(bytes(raw), kind)[1] in (codes.CORRUPT_FILE, codes.TRUNCATED_FILE)
+
+
+def test_a_decompression_bomb_is_stopped_without_being_held():
+    bomb = gzip.compress(b"\n" * 30_000_000)  # ~30 KB that expands to 30 million blank lines
+    limit = decompression_limit(len(bomb), 200)
+    assert limit < 30_000_000
+    reader = BoundedDecompressor(io.BytesIO(bomb), "gzip", limit)
+    with pytest.raises(FileProblem) as exn:
+        while reader.read(1 << 20):
+            pass
+    assert exn.value.code == codes.DECOMPRESSION_LIMIT
+    # an honest file is nowhere near the limit
+    assert len(TEXT) < decompression_limit(len(gzip.compress(TEXT)), 200)
+
+
+# -- language ----------------------------------------------------------------------------------------
+
+def _item(body, language):
+    review = parse(json.dumps({**GOOD, "body": body, "language": language})).review
+    return Item(review=review, ref=InputRef("in.jsonl", 1), ingested_at="t")
+
+
+def test_a_declared_language_the_text_clearly_is_not_does_not_switch_detectors_off():
+    body = ("This kettle stopped working after two weeks and the seller refused a refund, "
+            "I am very disappointed with the quality and the customer service")
+    out = normalize_item(_item(body, "fr"))
+    assert out.language == "en" and out.language_source == "detected_over_given" and out.language_given == "fr"
+    from pipeline.transforms.classify import _applicability  # the classifier scores English text of 10+ words
+    check = _applicability(("en",), 10)
+    assert check(out) is None and check(normalize_item(_item(body, "en"))) is None
+    assert check(_item(body, "fr").replace(clean_body=body, language="fr")) is not None  # what "fr" did before
+
+
+@pytest.mark.parametrize("body, language", [
+    ("Broke on day two.", "en"), ("굿", "ko"), ("배송이 빨라요 만족합니다", "ko"), ("很好用", "zh-Hant-TW"),
+    ("Hyvä tuote, toimii hyvin ja nopea toimitus", "fi"),  # a language the detector does not know: kept
+    ("Ok", "fr"),  # too short to be confident: kept
+])
+def test_a_plausible_declaration_is_kept(body, language):
+    out = normalize_item(_item(body, language))
+    assert out.language_source == "given" and out.language_given is None
+
+
+def test_in_streaming_the_publish_time_is_the_receipt():
+    raw = RawLine(InputRef("projects/p/subscriptions/s", 7),
+                  json.dumps({**GOOD, "created_at": "2025-06-01T00:00:00Z"}).encode())
+    out = parse_line(raw, run_id="t", ingested_at="2026-12-06T00:00:00Z", receipt_at="2025-05-01T00:00:00Z")
+    assert out.review.created_at == "2025-05-01T00:00:00Z" and out.created_at_adjustment == "after_receipt"
