@@ -181,7 +181,18 @@ def test_write_widget_docs_writes_one_file_per_product(tmp_path):
         doc = json.loads((prefix / "widget" / name).read_text(encoding="utf-8"))
         assert doc_file_name(doc["product_id"]) == name
         assert_valid_doc(doc)
-    assert not (prefix / ".widget-tmp").exists()  # the temporary folder is removed
+    # (no temporary file is left: the listing above holds exactly the documents)
+
+
+def test_widget_doc_writes_are_idempotent_and_need_no_listing(tmp_path):
+    """A retried bundle rewrites the same file; writing never lists the directory (linear in products)."""
+    from pipeline.transforms.widget_docs import _WriteDocFn
+    fn = _WriteDocFn(str(tmp_path / "widget"))
+    doc = build_widget_doc("p/1", [], None)
+    for _ in range(3):
+        (written,) = list(fn.process(doc))
+    assert [p.name for p in (tmp_path / "widget").iterdir()] == [doc_file_name("p/1")]
+    assert json.loads(Path(written).read_text()) == json.loads(json.dumps(doc))
 
 
 @pytest.mark.slow

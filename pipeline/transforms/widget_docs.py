@@ -11,14 +11,13 @@ functions of ``pipeline/display.py``; this module groups and writes them, in bat
 from __future__ import annotations
 
 
+import uuid
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
 from pipeline import signing
@@ -67,27 +66,31 @@ class BuildWidgetDocs(beam.PTransform):
                 | "ToWidgetDoc" >> beam.ParDo(_WidgetDocFn(self._key_file, self._require, self._key)))
 
 
-class _JsonDocSink(fileio.FileSink):
-    """Writes one JSON document per file (UTF-8, keys sorted)."""
+class _WriteDocFn(beam.DoFn):
+    """One document → ``<dir>/<doc_file_name(product_id)>``, written under a temp name and renamed.
 
-    def create_metadata(self, destination, full_file_name):
-        return fileio.FileMetadata(mime_type="application/json",
-                                   compression_type=fileio.CompressionTypes.UNCOMPRESSED)
+    One file per product, written directly: Beam's ``fileio.WriteToFiles`` with one destination per
+    product listed its temp directory again for every destination, which made writing quadratic in
+    the number of products (30% of a 160,000-review run's CPU in ``match_files``). The name depends
+    only on the product id, so a retried bundle rewrites the same file."""
 
-    def open(self, fh):
-        self._fh = fh
+    def __init__(self, directory: str):
+        self._dir = directory
+        self._files = Metrics.counter("widget", "files_written")
 
-    def write(self, record):
-        self._fh.write(safe_json(record).encode("utf-8"))
-        self._fh.write(b"\n")
-
-    def flush(self):
-        self._fh.flush()
-
-
-def _name_by_destination(window, pane, shard_index, total_shards, compression, destination):
-    # One document per destination (product), so shard numbers never matter.
-    return destination
+    def process(self, doc):
+        name = doc_file_name(doc["product_id"])
+        final = FileSystems.join(self._dir, name)
+        temp = FileSystems.join(self._dir, f".tmp-{uuid.uuid4().hex}-{name}.part")   # never matches *.json
+        with FileSystems.create(temp, mime_type="application/json") as handle:
+            handle.write(safe_json(doc).encode("utf-8") + b"\n")
+        try:
+            FileSystems.rename([temp], [final])
+        except Exception:  # noqa: BLE001 -- a retry left the final file: replace it
+            FileSystems.delete([final])
+            FileSystems.rename([temp], [final])
+        self._files.inc()
+        yield final
 
 
 class WriteWidgetDocs(beam.PTransform):
@@ -100,27 +103,11 @@ class WriteWidgetDocs(beam.PTransform):
         self._require = require_signing_key
         self._key = key
         self._dir = FileSystems.join(output.rstrip("/"), WIDGET_DIR)
-        self._tmp = StaticValueProvider(str, FileSystems.join(output.rstrip("/"), ".widget-tmp"))
 
     def expand(self, pcolls):
         docs = pcolls | "BuildWidgetDocs" >> BuildWidgetDocs(self._key_file, self._require, self._key)
-        written = docs | "WriteWidgetFiles" >> fileio.WriteToFiles(
-            path=self._dir, destination=lambda doc: doc_file_name(doc["product_id"]),
-            sink=lambda dest: _JsonDocSink(), file_naming=_name_by_destination,
-            temp_directory=self._tmp, shards=1)
-        # Every file has been moved once the count exists: remove the (now empty) temp folder.
-        (written
-         | "CountWidgetFiles" >> beam.combiners.Count.Globally()
-         | "RemoveWidgetTemp" >> beam.Map(_remove_temp, self._tmp))
+        docs | "WriteWidgetFiles" >> beam.ParDo(_WriteDocFn(self._dir))
         return docs
-
-
-def _remove_temp(count, temp_dir):
-    try:
-        FileSystems.delete([temp_dir.get()])
-    except Exception:  # noqa: BLE001 -- nothing was written, or already gone: not worth failing a run
-        pass
-    return count
 
 
 # -- streaming ----------------------------------------------------------------------------------

@@ -1,0 +1,215 @@
+"""make bench-pipeline: the whole batch pipeline on N reviews built from real text, and the floor.
+
+    python -m benchmarks.bench_pipeline [--sizes 10000,100000] [--threads 2] [--floor-sample 1000]
+
+Corpus (deterministic, seed fixed): 70% Korean reviews from NSMC and 30% English reviews from
+fake-reviews-8k's human-written rows (``../shared/datasets``, read in place), their products and authors; beyond one
+pass over a source, a review is varied (a short clause appended) so repeats are not exact; about
+2% are injected near-copies of an earlier review by another author on the same product (what the
+near-duplicate detector must find); NSMC's own word-for-word repeats stay as they are.
+
+For each size, one ``python -m pipeline.run`` job in a fresh process (DirectRunner, this
+machine): wall time, reviews/s and peak RSS (``/usr/bin/time``), and conservation. Beside it, the
+**plain-loop floor**: the same per-review work as plain Python on one core over a sample (parse
+with validation, normalise with language id and redaction, MinHash fingerprint, classifier where it
+applies, policy, provenance and signing, JSON of the decision and published record), µs per review
+per stage, and the pipeline's time per review over the floor's (``pipeline_over_floor``).
+
+Prints one JSON object per size, then a summary object. The box is shared and noisy: compare
+figures from one run, side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+NSMC = DATASETS / "nsmc-ko-reviews-bucket0.tsv"
+FAKE_REVIEWS = DATASETS / "fake-reviews-8k.csv"
+SEED = 20261206
+CLAUSES_KO = ["그리고 또 봤어요", "다시 생각해도", "친구랑 같이 봄", "주말에 봤는데", "두 번째 관람"]
+CLAUSES_EN = ["Bought a second one.", "Still the same opinion.", "Update after a month.", "My partner agrees.",
+              "Second order, same result."]
+
+
+def _nsmc() -> List[dict]:
+    with open(NSMC, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [r for r in rows if (r.get("review") or "").strip()]
+
+
+def _english() -> List[dict]:
+    """fake-reviews-8k's human-written rows (label OR): a store's ordinary traffic, not a fake campaign."""
+    with open(FAKE_REVIEWS, encoding="utf-8") as fh:
+        return [r for r in csv.DictReader(fh) if (r.get("text_") or "").strip() and r.get("label") == "OR"]
+
+
+def build_corpus(n: int, path: Path, seed: int = SEED) -> Dict[str, int]:
+    """Writes ``n`` review lines to ``path``; returns counts of what was made."""
+    rng = random.Random(seed)
+    ko, en = _nsmc(), _english()
+    counts = {"ko": 0, "en": 0, "injected_copies": 0, "varied": 0}
+    made: List[dict] = []
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(n):
+            if made and rng.random() < 0.02:   # a near-copy of an earlier review, another author
+                src = made[rng.randrange(len(made))]
+                words = src["body"].split()
+                if len(words) > 3:
+                    words[rng.randrange(len(words))] = rng.choice(["정말", "really", "so", "진짜"])
+                review = {**src, "review_id": f"copy-{i}", "author_id": f"copier-{rng.randrange(n // 50 + 1)}",
+                          "body": " ".join(words)}
+                counts["injected_copies"] += 1
+            elif rng.random() < 0.7:
+                k = counts["ko"]
+                row, lap = ko[k % len(ko)], k // len(ko)
+                body = row["review"] if not lap else f"{row['review']} {CLAUSES_KO[(k + lap) % len(CLAUSES_KO)]} {lap}"
+                yy, mm, dd = row["date"].split(".")
+                review = {"review_id": f"ko-{i}", "product_id": f"movie-{row['movie_id']}",
+                          "author_id": f"{row['author']}-{lap}", "rating": max(1, min(5, -(-int(row["rating"]) // 2))),
+                          "body": body, "created_at": f"20{yy}-{mm}-{dd}T12:00:00+09:00"}
+                counts["ko"] += 1
+                counts["varied"] += bool(lap)
+            else:
+                k = counts["en"]
+                row, lap = en[k % len(en)], k // len(en)
+                body = row["text_"] if not lap else f"{row['text_']} {CLAUSES_EN[(k + lap) % len(CLAUSES_EN)]} ({lap})"
+                review = {"review_id": f"en-{i}", "product_id": f"sku-{(k * 7919) % max(1, n // 40)}",
+                          "author_id": f"en-author-{k}", "rating": 1 + (k * 31) % 5, "body": body,
+                          "created_at": f"2026-{1 + k % 11:02d}-{1 + k % 28:02d}T08:00:00Z", "language": "en"}
+                counts["en"] += 1
+                counts["varied"] += bool(lap)
+            made.append(review)
+            out.write(json.dumps(review, ensure_ascii=False) + "\n")
+    return counts
+
+
+def run_job(path: Path, out: Path, threads: int, extra: List[str]) -> dict:
+    """One batch job in a fresh process: wall time and peak RSS (GNU time's maximum resident set)."""
+    cmd = ["/usr/bin/time", "-f", "MAXRSS_KB %M", sys.executable, "-m", "pipeline.run", "--input", str(path),
+           "--output", str(out), "--run_id", "bench", "--classifier_threads", str(threads), *extra]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    rss = [line for line in proc.stderr.splitlines() if line.startswith("MAXRSS_KB")]
+    summary = {}
+    if (out / "run_summary.json").exists():
+        summary = json.loads((out / "run_summary.json").read_text())
+    return {"exit": proc.returncode, "wall_s": round(wall, 1),
+            "peak_rss_mb": round(int(rss[-1].split()[1]) / 1024) if rss else None,
+            "conservation_ok": (summary.get("conservation") or {}).get("ok"),
+            "decisions_by_type": summary.get("decisions_by_type"), "products": summary.get("products"),
+            **({"stderr_tail": proc.stderr[-1500:]} if proc.returncode else {})}
+
+
+def floor(path: Path, sample: int) -> dict:
+    """µs per review of each stage's own function in a plain loop on one core (no Beam)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from pipeline import signing
+    from pipeline.classifier import runtime
+    from pipeline.context import RunContext
+    from pipeline.dedup import clusters as cl
+    from pipeline.dedup.config import DedupConfig
+    from pipeline.files import to_json_line
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.decide import Decided
+    from pipeline.transforms.dedup import dedup_row
+    from pipeline.transforms.detect import mark_not_run
+    from pipeline.transforms.normalize import normalize_item
+    from pipeline.transforms.parse import parse_line
+    from pipeline.transforms.provenance import to_records
+    from schemas.records import InputRef, Item, RawLine, Signal
+
+    lines = path.read_bytes().splitlines()[:sample]
+    clf = runtime.load(threads=1)
+    key, ctx, cfg = signing.SigningKey("bench", b"b" * 32), RunContext(run_id="bench"), DedupConfig()
+    signer = cfg.signer()
+    t: Dict[str, float] = {k: 0.0 for k in ("parse", "normalize", "fingerprint", "classifier", "decide",
+                                            "provenance_and_json")}
+    scored = 0
+    for i, line in enumerate(lines):   # a warm-up pass, untimed: Lingua's models load lazily (seconds, once per process)
+        item = parse_line(RawLine(ref=InputRef("w.jsonl", i + 1), data=line), run_id="w", ingested_at="t")
+        if isinstance(item, Item):
+            normalize_item(item)
+    clf.predict_proba(["a warm-up text for the classifier, long enough to count as a review of some length"])
+    for i, line in enumerate(lines):
+        t0 = time.perf_counter()
+        item = parse_line(RawLine(ref=InputRef("bench.jsonl", i + 1), data=line), run_id="bench",
+                          ingested_at="2026-12-06T00:00:00Z")
+        t1 = time.perf_counter()
+        if not isinstance(item, Item):
+            t["parse"] += t1 - t0
+            continue
+        item = normalize_item(item)
+        t2 = time.perf_counter()
+        cl.fingerprints([dedup_row(item)], cfg, signer)
+        t3 = time.perf_counter()
+        text = item.clean_body or ""
+        if clf.applies_to(item.language, text):
+            probability = float(clf.predict_proba([text])[0])
+            scored += 1
+            item = item.replace(signals={**item.signals, "fake_classifier": Signal(
+                "scored", clf.version, {"probability": probability, "band": clf.band(probability)})})
+        t4 = time.perf_counter()
+        item = mark_not_run(item)
+        outcome = DEFAULT_POLICY.decide(item)
+        t5 = time.perf_counter()
+        decision, published = to_records(Decided(item, outcome, "2026-12-06T00:00:01Z"), ctx, key)
+        to_json_line(decision)
+        if published is not None:
+            to_json_line(published)
+        t6 = time.perf_counter()
+        for k, a, b in (("parse", t0, t1), ("normalize", t1, t2), ("fingerprint", t2, t3), ("classifier", t3, t4),
+                        ("decide", t4, t5), ("provenance_and_json", t5, t6)):
+            t[k] += b - a
+    n = len(lines)
+    per_stage = {k: round(v / n * 1e6, 1) for k, v in t.items()}
+    total = sum(t.values()) / n
+    return {"sample": n, "classifier_scored": scored, "us_per_review": per_stage,
+            "floor_us_per_review": round(total * 1e6, 1), "floor_reviews_per_s_one_core": round(1 / total, 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000", help="comma-separated review counts (e.g. 10000,100000,1000000)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="--classifier_threads of the job")
+    ap.add_argument("--floor-sample", type=int, default=1000)
+    ap.add_argument("--keep", type=Path, default=None, help="keep corpora and outputs here")
+    ap.add_argument("--job-args", default="", help="extra flags for pipeline.run (e.g. '--classifier=false')")
+    args = ap.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        path = work / f"reviews-{n}.jsonl"
+        made = build_corpus(n, path)
+        job = run_job(path, work / f"out-{n}", args.threads, args.job_args.split())
+        row = {"reviews": n, "corpus": made, **job,
+               "reviews_per_s": round(n / job["wall_s"], 1) if job["exit"] == 0 else None}
+        if row["peak_rss_mb"] is not None:
+            row["rss_kb_per_review"] = round(row["peak_rss_mb"] * 1024 / n, 2)
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    fl = floor(work / f"reviews-{int(args.sizes.split(',')[0])}.jsonl", args.floor_sample)
+    best = max((r for r in results if r["reviews_per_s"]), key=lambda r: r["reviews"], default=None)
+    summary = {"floor": fl, "threads": args.threads, "cpu_count": os.cpu_count(),
+               "load_average": [round(x, 2) for x in os.getloadavg()]}
+    if best:
+        summary["pipeline_over_floor"] = round(best["wall_s"] / best["reviews"] * 1e6 / fl["floor_us_per_review"], 2)
+        summary["projected_1m_minutes"] = round(1_000_000 / best["reviews_per_s"] / 60, 1)
+    print(json.dumps(summary), flush=True)
+    return 0 if all(r["exit"] == 0 and r["conservation_ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
