@@ -25,8 +25,8 @@ GOOD = {"review_id": "g", "product_id": "p", "author_id": "a", "rating": 1, "bod
 
 
 def hostile_lines(rng: random.Random) -> list:
-    def good(i, **kw):
-        return json.dumps(dict(GOOD, review_id=f"g{i}", **kw), ensure_ascii=False).encode()
+    def good(i, **kw):   # one account each: 20 reviews by one account in a day is itself evidence (velocity)
+        return json.dumps(dict(GOOD, review_id=f"g{i}", **{"author_id": f"a{i}", **kw}), ensure_ascii=False).encode()
 
     lines = [
         good(1), good(1), good(1, body="changed"),               # redeliveries
