@@ -5,7 +5,9 @@ A real HTTP server on localhost (the module's own handler in a thread); no mocks
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import ThreadingHTTPServer
@@ -189,7 +191,7 @@ def http_server(tmp_path):
     prefix = honest_run(tmp_path)
     rewrite_published(prefix, lambda rs: [r for r in rs if r["review_id"] != "o-1"])   # "other" → 409
     catalog = load_catalog(str(prefix), KEYS)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(catalog))
+    server = serve.BoundedHTTPServer(("127.0.0.1", 0), make_handler(catalog))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -271,3 +273,53 @@ def test_make_widget_demo_passes_locale_through():
                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "-m widget.serve --output out/elsewhere" in res.stdout and "--locale ja" in res.stdout
+
+
+def _raw(url: str, payload: bytes, timeout: float = 5) -> bytes:
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"BOGUS / HTTP/1.1\r\nHost: x\r\n\r\n", b"501"),
+    (b"GET / HTTP/1.1 extra-word\r\n\r\n", b"400"),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"414"),
+    (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"404"),
+])
+def test_every_response_error_pages_included_says_nosniff(http_server, request_bytes, status):
+    reply = _raw(http_server, request_bytes)
+    head = reply.split(b"\r\n\r\n", 1)[0]
+    assert head.split(b" ")[1] == status, head[:200]
+    assert b"X-Content-Type-Options: nosniff" in head
+
+
+def test_idle_connections_time_out_and_cannot_exhaust_the_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(serve, "REQUEST_TIMEOUT_S", 1)
+    catalog = load_catalog(str(honest_run(tmp_path)), KEYS)
+    server = serve.BoundedHTTPServer(("127.0.0.1", 0), make_handler(catalog), max_workers=4)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    idle = [socket.create_connection(("127.0.0.1", server.server_address[1])) for _ in range(12)]
+    try:
+        started = time.monotonic()
+        status, headers, body = _get(url + "/healthz")   # served once idle connections time out
+        assert status == 200 and json.loads(body)["ok"] and time.monotonic() - started < 8
+        idle[0].settimeout(5)
+        assert idle[0].recv(1) == b"", "the server closes a connection that sends nothing"
+        assert threading.active_count() < 40
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()

@@ -41,6 +41,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -173,6 +174,27 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
     return catalog
 
 
+REQUEST_TIMEOUT_S = 10
+MAX_WORKERS = 32
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server with a bounded pool of workers: idle or slow connections time out
+    (``REQUEST_TIMEOUT_S`` per connection) and can hold at most ``MAX_WORKERS`` threads, so a client
+    that opens many connections and sends nothing cannot exhaust the process."""
+
+    def __init__(self, address, handler, max_workers: int = MAX_WORKERS):
+        super().__init__(address, handler)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="widget-http")
+
+    def process_request(self, request, client_address):
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self):
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def example_page(html_bytes: bytes, locale: Optional[str]) -> bytes:
     """The example page, with ``data-locale`` on its widget element when ``locale`` is given."""
     if not locale:
@@ -195,6 +217,13 @@ def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR, locale: Option
     class Handler(BaseHTTPRequestHandler):
         server_version = "review-widget"
         sys_version = ""
+        timeout = REQUEST_TIMEOUT_S   # per connection: an idle or slow client is dropped, not waited for
+        default_request_version = "HTTP/1.0"   # so even a malformed request line gets a status line and headers
+
+        def send_response(self, code, message=None):
+            super().send_response(code, message)
+            # on every response, error pages from BaseHTTPRequestHandler (400, 414, 501...) included
+            self.send_header("X-Content-Type-Options", "nosniff")
 
         def log_message(self, fmt, *args):  # route access logs through logging
             LOG.debug("%s %s", self.address_string(), fmt % args)
@@ -203,7 +232,6 @@ def make_handler(catalog: Catalog, static_dir: Path = STATIC_DIR, locale: Option
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Referrer-Policy", "no-referrer")
             for key, value in (extra or {}).items():
                 self.send_header(key, value)
@@ -284,7 +312,7 @@ def main(argv=None) -> int:
         print(f"error: no widget documents under {args.output}/widget/ (run the pipeline first)", file=sys.stderr)
         return 2
     catalog = load_catalog(args.output, keys)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
+    server = BoundedHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
     host, port = server.server_address[:2]
     print(f"serving http://{host}:{port}/", flush=True)
     print(f"  example page: http://{host}:{port}/example.html   ({len(catalog.docs)} products; "
