@@ -163,3 +163,22 @@ def test_no_sys_path_hacks_and_no_pointers_outside_the_repository():
         if "ENGINEERING.md" in text or "STYLE.md" in text:
             bad["../shared docs"].append(name)
     assert not bad, dict(bad)
+
+
+def test_readme_layout_names_every_part_of_the_tree():
+    """The README's layout block names every top-level entry, every part of pipeline/ and every
+    file of benchmarks/, research/ and scripts/ (the tree as it is, not as it was)."""
+    import subprocess
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:   # not a git checkout (an sdist): list the files instead
+        tracked = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
+    top = {t.split("/")[0] for t in tracked} - {".gitignore", "README.md", "pytest.ini"}
+    names = {t + ("/" if any(x.startswith(t + "/") for x in tracked) else "") for t in top}
+    names |= {Path(t).parts[1] + ("/" if len(Path(t).parts) > 2 else "") for t in tracked
+              if t.startswith("pipeline/") and Path(t).name != "__init__.py"}
+    names |= {Path(t).name for t in tracked if t.split("/")[0] in ("benchmarks", "research", "scripts")
+              and t.endswith(".py") and Path(t).name != "__init__.py"}
+    missing = sorted(n for n in names if n.rstrip("/") not in block)
+    assert not missing, f"README layout does not mention: {missing}"
