@@ -79,11 +79,12 @@ def test_labels_come_only_from_metadata():
     ({"clf": {"band": "above_upper"}}, "hold_for_review", ("suspected_fake",)),
     ({"clf": {"band": "above_upper"}, "dup": dup("campaign", size=2)}, "reject", ("suspected_fake", "suspected_duplicate")),
     ({"dup": dup("campaign", size=9), "redactions": {"phone": 1}}, "reject", ("duplicate_spam", "personal_data_redacted")),
-    # behavioural evidence: a burst never withholds, velocity holds at most, a group holds and
-    # rejects together with duplicate or classifier evidence
+    # behavioural evidence: a burst never withholds, velocity alone publishes (1.2.0: it held heavy
+    # raters unevenly by star on NSMC), a group holds and rejects together with duplicate or
+    # classifier evidence
     ({"burst": {"burst": True, "evidence": False, "ratio": 30.0}}, "publish", ()),
-    ({"vel": {"evidence": True, "per_day": 40}}, "hold_for_review", ("unusual_activity",)),
-    ({"vel": {"evidence": True}, "dup": dup("author_repeat", canonical=True)}, "hold_for_review", ("unusual_activity",)),
+    ({"vel": {"evidence": True, "per_day": 40}}, "publish", ()),
+    ({"vel": {"evidence": True}, "dup": dup("author_repeat", canonical=True)}, "publish", ()),
     ({"grp": {"evidence": False, "links": 1}}, "publish", ()),
     ({"grp": {"evidence": True, "group_authors": 5}}, "hold_for_review", ("coordinated_accounts",)),
     ({"grp": {"evidence": False, "shared_client": {"evidence": True}}}, "hold_for_review", ("unusual_activity",)),
