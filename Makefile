@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-parity bench-pii bench-behaviour compact-store clean
+.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs na
 
 bench-pipeline: $(STAMP) ## whole batch pipeline on real-text corpora (BENCH_ARGS="--sizes 10000,100000"): reviews/s, peak RSS, per-stage floor (JSON)
 	$(BIN)/python -m benchmarks.bench_pipeline $(BENCH_ARGS)
+
+bench-stream: $(STAMP) ## streaming job vs the Pub/Sub emulator at 5, 10, 20, 50 msg/s (60 s each): p50/p95 latency, backlog (JSON)
+	$(BIN)/python -m benchmarks.bench_stream $(BENCH_ARGS)
 
 bench-parity: $(STAMP) ## withheld rate by star on real rated reviews (NSMC, Ott) through the whole pipeline (JSON)
 	$(BIN)/python -m benchmarks.parity_real_data $(BENCH_ARGS)

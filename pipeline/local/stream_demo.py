@@ -318,9 +318,12 @@ def _summarise(listener: Listener, expected: Dict[str, Optional[str]]) -> dict:
            "conservation_ok": total == len(expected) and not missing and not extra,
            "event_kinds": dict(listener.kinds), "products_seen": len(listener.products)}
     if latencies:
+        quarter = max(1, len(latencies) // 4)   # in arrival order: a growing backlog shows as a rising latency
         out["latency_ms"] = {"n": len(latencies), "median": round(statistics.median(latencies)),
                              "p95": round(percentile(latencies, 0.95)), "max": round(max(latencies)),
-                             "min": round(min(latencies))}
+                             "min": round(min(latencies)),
+                             "first_quarter_median": round(statistics.median(latencies[:quarter])),
+                             "last_quarter_median": round(statistics.median(latencies[-quarter:]))}
     return out
 
 
