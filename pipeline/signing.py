@@ -113,18 +113,26 @@ def verify_published(record: Mapping[str, Any],
     ``keys`` is one SigningKey or a map of key id → secret (to accept rotated keys).
     """
     try:
-        key_id = record["provenance"]["signature_scheme"]["key_id"]
-        if record["provenance"]["signature_scheme"]["alg"] != ALG:
-            return False
-        signature = record["signature"]
-    except (KeyError, TypeError):
+        return _signed_by_known_key(record, record["provenance"]["signature_scheme"], keys)
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def _signed_by_known_key(signed: Mapping[str, Any], scheme_: Mapping[str, Any],
+                         keys: Union[SigningKey, Mapping[str, bytes]]) -> bool:
+    """The HMAC check shared by records and manifests: a known key id, our algorithm, a matching
+    signature over the canonical JSON of everything but ``signature``."""
+    if scheme_.get("alg") != ALG:
         return False
     if isinstance(keys, SigningKey):
         keys = {keys.key_id: keys.secret}
-    secret = keys.get(key_id)
+    secret, signature = keys.get(scheme_.get("key_id")), signed.get("signature")
     if secret is None or not isinstance(signature, str):
         return False
-    expected = hmac.new(secret, canonical_json(record), hashlib.sha256).hexdigest()
+    try:
+        expected = hmac.new(secret, canonical_json(signed), hashlib.sha256).hexdigest()
+    except (TypeError, ValueError):
+        return False
     return hmac.compare_digest(expected, signature)
 
 
@@ -150,19 +158,8 @@ def sign_manifest(product_id: str, run_id: Optional[str], published, withheld: M
 def verify_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, bytes]]) -> bool:
     """True when ``manifest`` carries a valid signature by a known key over the rest of it."""
     try:
-        key_id = manifest["signature_scheme"]["key_id"]
-        if manifest["signature_scheme"]["alg"] != ALG or manifest.get("manifest_version") != MANIFEST_VERSION:
+        if manifest.get("manifest_version") != MANIFEST_VERSION:
             return False
-        signature = manifest["signature"]
+        return _signed_by_known_key(manifest, manifest["signature_scheme"], keys)
     except (KeyError, TypeError, AttributeError):
         return False
-    if isinstance(keys, SigningKey):
-        keys = {keys.key_id: keys.secret}
-    secret = keys.get(key_id)
-    if secret is None or not isinstance(signature, str):
-        return False
-    try:
-        expected = hmac.new(secret, canonical_json(manifest), hashlib.sha256).hexdigest()
-    except (TypeError, ValueError):
-        return False
-    return hmac.compare_digest(expected, signature)
