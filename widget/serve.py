@@ -114,10 +114,9 @@ def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
                       f"reviews, {len(records)} verified records were found (a review was deleted, altered or "
                       "added)"), []
     reviews = display.most_recent_first(display.display_review(r) for r in records)
-    bound = {(r["review_id"], r["signature"]) for r in reviews}
+    by_id = {r["review_id"]: r for r in reviews}   # an entry counts only if it equals its own record
     entries = list(doc.get("reviews") or ())
-    dropped = [e.get("review_id") for e in entries if (e.get("review_id"), e.get("signature")) not in bound
-               or e not in reviews]
+    dropped = [e.get("review_id") for e in entries if by_id.get(e.get("review_id")) != e]
     served = {"doc_version": doc.get("doc_version", display.DOC_VERSION), "product_id": product_id,
               "run_id": manifest["run_id"], "aggregate": display.summarise_reviews(reviews),
               "withheld": manifest["withheld"], "moderation": manifest["moderation"], "reviews": reviews,

@@ -76,10 +76,6 @@ def strip_invisible(text: str) -> str:
     return "".join(out)
 
 
-# kept for callers of the earlier name
-strip_controls = strip_invisible
-
-
 def _one_round(text: str) -> str:
     text = strip_invisible(unicodedata.normalize("NFKC", text))
     if "<" not in text and "&" not in text:
