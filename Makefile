@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
+.PHONY: train-multilingual help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -86,9 +86,18 @@ train: $(STAMP) ## train the shipped classifier (e5 early exit, CPU ~4 h, 2 runs
 	  test -f $$o/epoch2/head.pt || $(E5_TUNE) --holdout-fold {} --out $$o > $$o.log 2>&1 || { tail -20 $$o.log; exit 1; }'
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.train --threads 2 --version $(or $(CLASSIFIER_VERSION),1.3.0)
 
-bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline (JSON, 10–25 min with load)
+SOURCE_1_3 := .cache/classifier/fake-review-classifier-1.3.0
+
+train-multilingual: $(STAMP) ## build classifier 2.0.0 (1.3.0 + Korean/Chinese pieces + the LLM-written-review head; ~30 min on 2 cores)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	test -f $(SOURCE_1_3)/config.json || { mkdir -p .cache/classifier && git archive 39ee228 pipeline/classifier/artifacts/fake-review-classifier/1.3.0 \
+	  | tar -x --strip-components=4 -C .cache/classifier && mv .cache/classifier/1.3.0 $(SOURCE_1_3); }
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual train --version $(or $(CLASSIFIER_VERSION),2.0.0)
+
+bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline, English and Korean (JSON, 10–25 min with load)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	test -f $(E5)/model.safetensors || $(BIN)/python -m scripts.e5_convert --out $(E5)
+	test -f .cache/classifier/e5-small/model.safetensors || $(BIN)/python -m scripts.e5_convert --out .cache/classifier/e5-small --variant original
 	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.bench_classifier $(BENCH_ARGS)
 
 clean: ## remove outputs and caches (keeps .venv)

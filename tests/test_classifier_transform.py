@@ -21,9 +21,12 @@ def item(review_id, body, language="en"):
                 clean_body=body, language=language)
 
 
+KO_LONG = ("호텔 위치가 정말 좋았고 직원들도 친절했습니다. 방은 조금 작았지만 깨끗했고 조식도 다양해서 "
+           "만족스러웠어요. 다음에 서울에 오면 다시 묵고 싶습니다.")
 ITEMS = [item("r1", EN_GENERATED), item("r2", EN_GENERATED), item("r3", EN_HUMAN),
-         item("r4", EN_HUMAN, "en-GB"), item("k1", "배송이 빠르고 좋아요", "ko"),
-         item("u1", "ok ok", None), item("e1", "   ", "en"), item("s1", "Works.", "en")]
+         item("r4", EN_HUMAN, "en-GB"), item("j1", "このホテルはとても良かったです。スタッフも親切でした。", "ja"),
+         item("u1", "ok ok", None), item("e1", "   ", "en"), item("s1", "Works.", "en"),
+         item("k1", KO_LONG, "ko"), item("k2", "굿", "ko")]
 
 
 def summary(it):
@@ -36,14 +39,15 @@ def test_every_item_gets_one_signal_and_copies_share_one_score():
         out = p | beam.Create(ITEMS) | ClassifyReviews(max_batch_size=8)
         statuses = out | "S" >> beam.Map(lambda it: (it.review.review_id, it.signals["fake_classifier"].status))
         assert_that(statuses, equal_to([("r1", "scored"), ("r2", "scored"), ("r3", "scored"), ("r4", "scored"),
-                                        ("k1", "not_applicable"), ("u1", "not_applicable"),
-                                        ("e1", "not_applicable"), ("s1", "not_applicable")]), label="statuses")
+                                        ("j1", "not_applicable"), ("u1", "not_applicable"),
+                                        ("e1", "not_applicable"), ("s1", "not_applicable"),
+                                        ("k1", "scored"), ("k2", "not_applicable")]), label="statuses")
 
         def check(results):
             by_id = {r[0]: r for r in results}
             assert by_id["r1"][3] == by_id["r2"][3]          # exact copies: the same score
             assert by_id["r3"][3] == by_id["r4"][3]
-            for rid in ("r1", "r3"):
+            for rid in ("r1", "r3", "k1"):
                 assert 0.0 <= by_id[rid][3] <= 1.0
                 assert by_id[rid][2] in ("above_upper", "between", "below_lower")
         assert_that(out | "Sum" >> beam.Map(summary), check, label="scores")
@@ -56,17 +60,18 @@ def test_copies_are_scored_once():
     result.wait_until_finish()
     counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]
                 if c.key.metric.namespace == "classify"}
-    assert counters["scored"] == 4
-    assert counters["scored_unique"] == 2
-    assert counters["not_applicable"] == 4
+    assert counters["scored"] == 5
+    assert counters["scored_unique"] == 3
+    assert counters["not_applicable"] == 5
 
 
 def test_not_applicable_notes_say_why():
     with TestPipeline() as p:
-        out = p | beam.Create(ITEMS[4:]) | ClassifyReviews()
+        out = p | beam.Create(ITEMS[4:8] + ITEMS[9:]) | ClassifyReviews()
         notes = out | beam.Map(lambda it: (it.review.review_id, it.signals["fake_classifier"].note.split(";")[0]))
-        assert_that(notes, equal_to([("k1", "language 'ko' not evaluated"), ("u1", "language undetermined"),
-                                     ("e1", "empty text"), ("s1", "text too short (1 word)")]))
+        assert_that(notes, equal_to([("j1", "language 'ja' not evaluated"), ("u1", "language undetermined"),
+                                     ("e1", "empty text"), ("s1", "text too short (1 word)"),
+                                     ("k2", "text too short (1 char)")]))
 
 
 class Broken(OnnxFakeReviewHandler):
@@ -91,7 +96,7 @@ def test_inference_failure_to_dead_letters():
     with TestPipeline() as p:
         items, dead = p | beam.Create(ITEMS[:3] + ITEMS[4:5]) | ClassifyReviews(
             handler=_broken(), dead_letters=True, run_id="run-t")
-        assert_that(items | "I" >> beam.Map(lambda it: it.review.review_id), equal_to(["k1"]), label="items")
+        assert_that(items | "I" >> beam.Map(lambda it: it.review.review_id), equal_to(["j1"]), label="items")
         assert_that(dead | "D" >> beam.Map(lambda d: (d.review_id, d.error_code, d.stage)),
                     equal_to([("r1", "internal_error", "classify"), ("r2", "internal_error", "classify"),
                               ("r3", "internal_error", "classify")]), label="dead")

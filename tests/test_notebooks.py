@@ -35,9 +35,13 @@ def test_classifier_metrics_notebook(tmp_path, capsys):
     from pipeline.classifier import runtime
     ns = execute(ROOT / "notebooks" / "classifier_metrics.ipynb",
                  {"MODEL_DIR": str(runtime.default_model_dir()), "FIGURES_DIR": str(tmp_path)})
-    assert set(ns["figures"]) == {"score_distributions", "roc", "fpr_by_group"}
+    assert set(ns["figures"]) == {"score_distributions", "roc", "fpr_by_group", "maide_up_score_distributions",
+                                  "maide_up_roc", "maide_up_fpr_by_sentiment"}
     for name in ns["figures"]:
         assert (tmp_path / f"{name}.png").stat().st_size > 5000
     assert set(ns["fpr_table"]) == set(ns["thresholds"]) == {"lower", "upper"}
     out = capsys.readouterr().out
     assert "fake-reviews test accuracy" in out and "Ott" in out
+    # per language (2.0.0): real negative vs real positive reviews flagged, at both thresholds
+    assert {"en", "ko", "zh"} <= set(ns["fpr_by_sentiment"])
+    assert set(ns["fpr_by_sentiment"]["ko"]) == {"lower", "upper"} and "ko: accuracy" in out

@@ -158,8 +158,45 @@ def read_text_file(path) -> str:
     return _CODECS.get(path.suffix, _PLAIN)[1](path.read_bytes()).decode("utf-8")
 
 
+class MultilingualHead:
+    """2.0.0 (``{"kind": "multilingual", ...}``): the ``english`` detector (1.3.0's gated max:
+    computer-generated product reviews, crowd-written hotel reviews) and the ``generated`` detector
+    (LLM-written reviews in every served language: char n-grams + the encoder's first layers).
+    Latin-script texts get the larger of the two probabilities; others the ``generated`` one alone
+    (the English detector's word n-grams and heads were fitted on English only)."""
+
+    def __init__(self, spec: dict):
+        self.english = make_head(spec["english"])
+        self.generated = Head(spec["generated"])
+
+    def gate_open(self, x, texts: Sequence[str], latin: np.ndarray) -> np.ndarray:
+        gate = np.zeros(len(texts), dtype=bool)
+        if isinstance(self.english, GatedMaxHead) and latin.any():
+            gate[latin] = self.english.gate_open(None, [t for t, is_latin in zip(texts, latin) if is_latin])
+        return gate
+
+    def probability(self, x: np.ndarray, texts: Sequence[str], latin: np.ndarray, gate: np.ndarray) -> np.ndarray:
+        out = self.generated.probability(x, texts)
+        if latin.any():
+            sub = [t for t, is_latin in zip(texts, latin) if is_latin]
+            eng = self.english.probability(x[latin], sub, gate=gate[latin]) if isinstance(self.english, GatedMaxHead) \
+                else self.english.probability(x[latin], sub)
+            out[latin] = np.maximum(out[latin], eng)
+        return out
+
+
 def make_head(spec: dict):
-    return GatedMaxHead(spec) if spec.get("kind") == "gated_max" else Head(spec)
+    kind = spec.get("kind")
+    return GatedMaxHead(spec) if kind == "gated_max" else MultilingualHead(spec) if kind == "multilingual" else Head(spec)
+
+
+def latin_script(text: str) -> bool:
+    """Whether most of a text's letters are Latin (ASCII or Latin-1/Extended), the English
+    detector's domain; Hangul, CJK, Cyrillic ... texts are not."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return True
+    return sum(1 for c in letters if c < "\u0250") * 2 > len(letters)
 
 
 class FakeReviewClassifier:
@@ -172,6 +209,8 @@ class FakeReviewClassifier:
         self.max_len = int(self.config["encoder"]["max_len"])
         self.languages = tuple(self.config["languages"])
         self.min_words = int(self.config.get("min_words", 0))
+        # per language: {"words": n} or {"chars": n} (2.0.0); 1.x artifacts: min_words for all
+        self.min_length = self.config.get("min_length") or self.min_words
         self.thresholds = dict(self.config["thresholds"])
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_str(read_text_file(self.dir / self.config["tokenizer"]))
@@ -185,7 +224,8 @@ class FakeReviewClassifier:
         else:
             self.tokenizer.enable_truncation(max_length=self.max_len)
         self.tokenizer.no_padding()
-        self.session = self._session(self.config["encoder"]["file"], threads)
+        self._initializers = self._word_embeddings(self.config["encoder"].get("word_embeddings"))
+        self.session = self._session(self.config["encoder"]["file"], threads, self._initializers)
         # "rest": an early-exit encoder (onnx_export.split_at_layer): ``file`` stops after some layer;
         # ``rest`` continues from its carry.* outputs to the last layer, run only for the texts whose
         # head needs the deep layers (a gated head's gate open). "rest_threads" caps its intra-op
@@ -195,9 +235,25 @@ class FakeReviewClassifier:
             if rest else None
         self.head = make_head(read_head_spec(self.dir / self.config["head"]))
 
-    def _session(self, name: str, threads: int):
+    def _word_embeddings(self, spec: Optional[dict]) -> dict:
+        """2.0.0: the word-embedding table rebuilt from the pinned base package + the committed
+        delta (:mod:`pipeline.classifier.e5_base`), given to ONNX Runtime in place of the graph's
+        placeholder. The OrtValue must outlive the session, so it is kept on ``self``."""
+        if not spec:
+            return {}
+        import io
+        import onnxruntime as ort
+        from pipeline.classifier import e5_base
+        ids, delta = (np.load(io.BytesIO(_CODECS[".xz"][1]((self.dir / spec[k]).read_bytes())))
+                      for k in ("base_ids", "delta"))
+        table = e5_base.rebuild_table(ids, delta, spec["scale"], spec["zero_point"], spec["sha256"])
+        return {spec["initializer"]: ort.OrtValue.ortvalue_from_numpy(table)}
+
+    def _session(self, name: str, threads: int, initializers: Optional[dict] = None):
         import onnxruntime as ort
         so = ort.SessionOptions()
+        for key, value in (initializers or {}).items():
+            so.add_initializer(key, value)
         so.intra_op_num_threads = threads  # set deliberately: 1 per worker process by default
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -257,10 +313,23 @@ class FakeReviewClassifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
+        if isinstance(self.head, MultilingualHead):
+            latin = np.fromiter((latin_script(t) for t in texts), dtype=bool, count=len(texts))
+            gate = self.head.gate_open(None, texts, latin)
+            return self.head.probability(self.embed(texts, deep=gate), texts, latin, gate)
         if self.rest is None or not isinstance(self.head, GatedMaxHead):
             return self.head.probability(self.embed(texts), texts)
         gate = self.head.gate_open(None, texts)   # lexical: decided before the encoder runs
         return self.head.probability(self.embed(texts, deep=gate), texts, gate=gate)
+
+    def predict_proba_generated(self, texts: Sequence[str]) -> np.ndarray:
+        """The ``generated`` (LLM-written) detector alone, for every text whatever its script
+        (evaluation: what it adds to the English detector); 2.0.0 artifacts only."""
+        if not isinstance(self.head, MultilingualHead):
+            raise TypeError(f"{self.version} has no generated-review head")
+        if not len(texts):
+            return np.zeros((0,), dtype=np.float64)
+        return self.head.generated.probability(self.embed(texts, deep=[False] * len(texts)), texts)
 
     def band(self, p: float) -> str:
         if p >= self.thresholds["upper"]:
@@ -271,16 +340,26 @@ class FakeReviewClassifier:
 
     def applies_to(self, language: Optional[str], text: Optional[str] = None) -> bool:
         """Whether the classifier speaks for a text (:func:`not_applicable_reason` is None)."""
-        return not_applicable_reason(text, language, self.languages, self.min_words) is None
+        return not_applicable_reason(text, language, self.languages, self.min_length) is None
+
+
+def text_length(text: str, unit: str) -> int:
+    """Words (whitespace-separated) or characters (letters and digits: what a Chinese or Japanese
+    review is made of; spaces and punctuation do not count)."""
+    if unit == "words":
+        return len(text.split())
+    return sum(1 for c in text if c.isalnum())
 
 
 def not_applicable_reason(text: Optional[str], language: Optional[str], languages: Sequence[str],
-                          min_words: int = 0) -> Optional[str]:
+                          min_length=0) -> Optional[str]:
     """The one rule for whether the classifier speaks: None when it does, else the reason it does not.
 
     It speaks only for non-empty text in a language it was evaluated on (``config.json``
-    ``languages``) of at least ``min_words`` words (shorter texts were too rare in the evaluation
-    data for its error there to be known). ``text=None`` checks the language alone.
+    ``languages``) at least as long as that language's minimum (``min_length``: per language
+    ``{"words": n}`` or ``{"chars": n}``, since word counts mean nothing for Chinese; a plain
+    number is a word minimum for every language, as 1.x artifacts have it). Shorter texts were too
+    rare in the evaluation data for the error there to be known. ``text=None`` checks the language alone.
     """
     langs = tuple(x.lower() for x in languages)
     if text is not None and not text:
@@ -290,10 +369,15 @@ def not_applicable_reason(text: Optional[str], language: Optional[str], language
         return "language undetermined; classifier evaluated only on: " + ", ".join(langs)
     if lang not in langs:
         return f"language '{language}' not evaluated; classifier evaluated only on: " + ", ".join(langs)
-    words = len(text.split()) if text is not None else min_words
-    if words < min_words:
-        return (f"text too short ({words} word{'' if words == 1 else 's'}); classifier evaluated only on "
-                f"reviews of at least {min_words} words")
+    if text is None:
+        return None
+    rule = min_length.get(lang, {}) if isinstance(min_length, dict) else {"words": int(min_length or 0)}
+    for unit, least in rule.items():
+        n = text_length(text, unit)
+        if n < least:
+            one = unit[:-1]
+            return (f"text too short ({n} {one if n == 1 else unit}); classifier evaluated only on "
+                    f"'{lang}' reviews of at least {least} {unit}")
     return None
 
 

@@ -86,10 +86,10 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
         return "fake_classifier"
 
 
-def _applicability(languages: Sequence[str], min_words: int = 0):
+def _applicability(languages: Sequence[str], min_length=0):
     def check(item: Item) -> Optional[str]:
         """None when the classifier applies; otherwise the reason it does not (runtime's one rule)."""
-        return runtime.not_applicable_reason(text_of(item), item.language, languages, min_words)
+        return runtime.not_applicable_reason(text_of(item), item.language, languages, min_length)
     return check
 
 
@@ -111,7 +111,7 @@ class ClassifyReviews(beam.PTransform):
         config = runtime.read_config(self._model_dir or runtime.default_model_dir())
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
-        self._min_words = int(config.get("min_words", 0))
+        self._min_length = config.get("min_length") or int(config.get("min_words", 0))
         self._handler = handler or OnnxFakeReviewHandler(
             self._model_dir, threads=threads, min_batch_size=max_batch_size, max_batch_size=max_batch_size,
             model_copies=model_copies)
@@ -119,7 +119,7 @@ class ClassifyReviews(beam.PTransform):
         self._run_id = run_id
 
     def expand(self, items):
-        version, check = self._version, _applicability(self._languages, self._min_words)
+        version, check = self._version, _applicability(self._languages, self._min_length)
 
         def route(item: Item, n):
             return 1 if check(item) is None else 0

@@ -191,3 +191,15 @@ def test_in_streaming_the_publish_time_is_the_receipt():
                   json.dumps({**GOOD, "created_at": "2025-06-01T00:00:00Z"}).encode())
     out = parse_line(raw, run_id="t", ingested_at="2026-12-06T00:00:00Z", receipt_at="2025-05-01T00:00:00Z")
     assert out.review.created_at == "2025-05-01T00:00:00Z" and out.created_at_adjustment == "after_receipt"
+
+
+def test_korean_text_declared_english_is_scored_as_korean_by_the_classifier():
+    from pipeline.classifier import runtime
+    from pipeline.transforms.classify import _applicability
+    body = ("호텔 위치가 정말 좋았고 직원들도 친절했습니다. 방은 조금 작았지만 깨끗했고 조식도 다양해서 "
+            "만족스러웠어요. 다음에 서울에 오면 다시 묵고 싶습니다.")
+    out = normalize_item(_item(body, "en"))
+    assert out.language == "ko" and out.language_source == "detected_over_given"
+    cfg = runtime.read_config(runtime.default_model_dir())
+    check = _applicability(cfg["languages"], cfg["min_length"])
+    assert check(out) is None  # Korean is served (2.0.0): the detected language decides which rule applies

