@@ -100,3 +100,20 @@ def test_length_rule_accepts_1x_word_minimum():
     assert runtime.not_applicable_reason("one two three", "en", ["en"], 5).startswith("text too short (3 words)")
     assert runtime.not_applicable_reason("one two three four five", "en", ["en"], 5) is None
     assert runtime.text_length("你好， 世界！ab 12", "chars") == 8
+
+
+KO_SHORT_REVIEWS = ["배우들 연기가 정말 좋았고 스토리도 탄탄해서 끝까지 재밌게 봤어요", "기대 이하였다 중간에 너무 지루해서 졸았음",
+                    "음악이 너무 좋아서 OST 계속 듣고 있어요 강추합니다", "이걸 돈 주고 봤다니 시간이 아깝다 최악의 영화",
+                    "가족이랑 같이 보기 좋은 영화네요 아이들도 좋아했어요"]
+
+
+def test_the_cascade_skips_the_encoder_only_where_it_cannot_change_the_band():
+    on, off = runtime.load(ART), runtime.load(ART, use_cascade=False)
+    assert on.cascade and not off.cascade and CFG["cascade"]["embedding_bound"] > CFG["cascade"]["embedding_max_in_training"]
+    texts = KO_SHORT_REVIEWS + [KO, ZH, EN]
+    a, b = on.predict_proba(texts), off.predict_proba(texts)
+    assert [on.band(x) for x in a] == [off.band(x) for x in b]   # no band moves
+    assert on.cascade_skipped >= 3                               # ordinary short Korean reviews skip the encoder
+    skipped = a != b
+    assert not skipped[-1]                                       # Latin script: never skipped (English detectors need it)
+    assert np.all(a[skipped] >= b[skipped]) and np.all(a[skipped] < on.thresholds["lower"])  # an upper bound, under lower

@@ -72,8 +72,10 @@ class Head:
         cal = spec["calibration"]
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
 
-    def decision(self, x: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        z = ((x[:, self.columns] - self.mean) / self.scale) @ self.coef + self.intercept
+    def decision(self, x: np.ndarray, texts: Sequence[str], embedding: bool = True) -> np.ndarray:
+        """The logit; ``embedding=False`` leaves the encoder's part out (the cascade's cheap stage)."""
+        z = ((x[:, self.columns] - self.mean) / self.scale) @ self.coef + self.intercept if embedding \
+            else np.full(len(texts), self.intercept)
         for tfidf, coef in self.lexical:
             z = z + tfidf.dot(texts, coef)
         return z.astype(np.float64)
@@ -200,7 +202,7 @@ def latin_script(text: str) -> bool:
 
 
 class FakeReviewClassifier:
-    def __init__(self, model_dir, threads: int = 1, batch_size: int = 1):
+    def __init__(self, model_dir, threads: int = 1, batch_size: int = 1, use_cascade: bool = True):
         from tokenizers import Tokenizer
 
         self.dir = _localise(str(model_dir))
@@ -213,6 +215,10 @@ class FakeReviewClassifier:
         self.min_length = self.config.get("min_length") or self.min_words
         self.thresholds = dict(self.config["thresholds"])
         self.batch_size = batch_size
+        cascade = self.config.get("cascade")
+        self.cascade = bool(cascade) and use_cascade
+        self.cascade_bound = float(cascade["embedding_bound"]) if cascade else 0.0
+        self.cascade_skipped = 0
         self.tokenizer = Tokenizer.from_str(read_text_file(self.dir / self.config["tokenizer"]))
         # "windows": {"tokens": N, "overlap": K}: every text is cut into N-token windows (special
         # tokens included) sharing K tokens, covering it whole, and embedded as their mean (what
@@ -314,13 +320,35 @@ class FakeReviewClassifier:
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
         if isinstance(self.head, MultilingualHead):
-            latin = np.fromiter((latin_script(t) for t in texts), dtype=bool, count=len(texts))
-            gate = self.head.gate_open(None, texts, latin)
-            return self.head.probability(self.embed(texts, deep=gate), texts, latin, gate)
+            return self._predict_multilingual(texts)
         if self.rest is None or not isinstance(self.head, GatedMaxHead):
             return self.head.probability(self.embed(texts), texts)
         gate = self.head.gate_open(None, texts)   # lexical: decided before the encoder runs
         return self.head.probability(self.embed(texts, deep=gate), texts, gate=gate)
+
+    def _predict_multilingual(self, texts: Sequence[str]) -> np.ndarray:
+        latin = np.fromiter((latin_script(t) for t in texts), dtype=bool, count=len(texts))
+        out = np.zeros(len(texts), dtype=np.float64)
+        run = np.ones(len(texts), dtype=bool)
+        if self.cascade and (~latin).any():
+            # The cascade (config "cascade"): a non-Latin text meets the generated head alone, whose
+            # encoder part is bounded by what training data ever gave it (+ a margin); where the text's
+            # char n-grams keep it under ``lower`` even with that bound, the encoder cannot change its
+            # band, so it is skipped and the bound's probability (an upper bound) reported.
+            idx = np.where(~latin)[0]
+            sub = [texts[i] for i in idx]
+            gen = self.head.generated
+            z = gen.decision(np.zeros((len(sub), 0), dtype=np.float32), sub, embedding=False) + self.cascade_bound
+            p = gen.calibrate(z)
+            skip = p < self.thresholds["lower"]
+            out[idx[skip]] = p[skip]
+            run[idx[skip]] = False
+            self.cascade_skipped += int(skip.sum())
+        if run.any():
+            rt = [t for t, r in zip(texts, run) if r]
+            gate = self.head.gate_open(None, rt, latin[run])
+            out[run] = self.head.probability(self.embed(rt, deep=gate), rt, latin[run], gate)
+        return out
 
     def predict_proba_generated(self, texts: Sequence[str]) -> np.ndarray:
         """The ``generated`` (LLM-written) detector alone, for every text whatever its script
@@ -400,5 +428,6 @@ def default_model_dir() -> Path:
     return versions[-1]
 
 
-def load(model_dir=None, threads: int = 1, batch_size: int = 1) -> FakeReviewClassifier:
-    return FakeReviewClassifier(model_dir or default_model_dir(), threads=threads, batch_size=batch_size)
+def load(model_dir=None, threads: int = 1, batch_size: int = 1, use_cascade: bool = True) -> FakeReviewClassifier:
+    return FakeReviewClassifier(model_dir or default_model_dir(), threads=threads, batch_size=batch_size,
+                                use_cascade=use_cascade)
