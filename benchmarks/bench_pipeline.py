@@ -180,7 +180,7 @@ def floor(path: Path, sample: int) -> dict:
                                             "provenance_and_json")}
     scored = 0
     for i, line in enumerate(lines):   # a warm-up pass, untimed: Lingua's models load lazily (seconds, once per process)
-        item = parse_line(RawLine(ref=InputRef("w.jsonl", i + 1), data=line), run_id="w", ingested_at="t")
+        item = parse_line(RawLine(ref=InputRef("w.jsonl", i + 1), data=line), run_id="w", ingested_at="2026-12-06T00:00:00Z")
         if isinstance(item, Item):
             normalize_item(item)
     clf.predict_proba(["a warm-up text for the classifier, long enough to count as a review of some length"])

@@ -97,6 +97,12 @@ def _prefer_current(keyed):
         yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
 
 
+def _by_id(fp: cl.Fingerprint):
+    """(review_id, fingerprint without its MinHash signature): after the band keys nothing reads the
+    signature (512 bytes a review), so the joins that wait for the clusters do not carry it."""
+    return fp.review_id, fp._replace(signature=b"")
+
+
 def _describe(keyed, cfg: DedupConfig):
     _, members = keyed
     for review_id, values in cl.describe_cluster(list(members), cfg).items():
@@ -161,13 +167,13 @@ class DetectNearDuplicates(beam.PTransform):
                  | "AllEdges" >> beam.combiners.ToList()
                  | "ConnectedComponents" >> beam.FlatMap(_assign))
         cluster_values = (
-            {"fp": candidates | "FpById" >> beam.Map(lambda f: (f.review_id, f)), "root": roots}
+            {"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
             | "JoinRoots" >> beam.CoGroupByKey()
             | "ByComponent" >> beam.FlatMap(lambda kv: _prefer_current((kv[0], (kv[1]["fp"], kv[1]["root"]))))
             | "GroupByComponent" >> beam.GroupByKey()
             | "DescribeCluster" >> beam.FlatMap(_describe, cfg))
         out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)),
-                "fp": fps | "CurrentFpById" >> beam.Map(lambda f: (f.review_id, f)),
+                "fp": fps | "CurrentFpById" >> beam.Map(_by_id),
                 "cluster": cluster_values}
                | "JoinSignals" >> beam.CoGroupByKey()
                | "AttachSignal" >> beam.ParDo(_AttachSignalFn(cfg)))
