@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple, Optional, Union
 
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import signing
 from pipeline.build import BatchConfig
@@ -84,10 +84,9 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--classifier_model", default="",
                             help="Classifier model directory (local or gs://); default: the committed artifact "
                                  "under models/artifacts/.")
-        parser.add_argument("--classifier_threads", type=int, default=0,
-                            help="ONNX Runtime intra-op threads per classifier model (default 0: chosen by "
-                                 "default_classifier_threads: 1 on Dataflow, which runs one SDK process per vCPU; "
-                                 "on DirectRunner the cores divided among its worker processes).")
+        parser.add_argument("--classifier_threads", type=int, default=1,
+                            help="ONNX Runtime intra-op threads per classifier model (default 1: right for Dataflow, "
+                                 "which runs one SDK process per vCPU; on DirectRunner, the number of cores).")
         parser.add_argument("--dedup", type=_flag, nargs="?", const=True, default=True,
                             help="Near-duplicate detection on (default) or off (--dedup=false).")
         parser.add_argument("--dedup_threshold", type=float, default=0.8,
@@ -131,44 +130,6 @@ class ModerationOptions(PipelineOptions):
         parser.add_argument("--stream_duration_s", type=float, default=0,
                             help="Streaming on DirectRunner: cancel the job after this many seconds "
                                  "(0: run until interrupted).")
-
-
-def _direct_runner(options: PipelineOptions) -> bool:
-    runner = options.view_as(StandardOptions).runner
-    return runner is None or str(runner).lower() in ("direct", "directrunner", "bundlebasedrunner")
-
-
-def _given(argv, flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in (argv or ()))
-
-
-def apply_runner_defaults(options: PipelineOptions, argv) -> None:
-    """Batch on DirectRunner uses every core unless told otherwise: one SDK worker process per core
-    (``--direct_num_workers=<cores> --direct_running_mode=multi_processing``), measured faster on
-    this machine type with the same decisions (README, "Performance"). A run that sets either flag
-    keeps its own settings; streaming and other runners are left alone."""
-    if options.view_as(StandardOptions).streaming or not _direct_runner(options):
-        return
-    if _given(argv, "--direct_num_workers") or _given(argv, "--direct_running_mode"):
-        return
-    cores = os.cpu_count() or 1
-    if cores > 1:
-        direct = options.view_as(DirectOptions)
-        direct.direct_num_workers = cores
-        direct.direct_running_mode = "multi_processing"
-
-
-def default_classifier_threads(options: PipelineOptions) -> int:
-    """ONNX Runtime intra-op threads per classifier model when ``--classifier_threads`` is not given:
-    one per SDK process where the runner runs one process per vCPU (Dataflow, DirectRunner in
-    multi-processing mode), else the cores shared among the runner's worker threads."""
-    if not _direct_runner(options):
-        return 1
-    cores = os.cpu_count() or 1
-    direct = options.view_as(DirectOptions)
-    workers = direct.direct_num_workers
-    workers = cores if workers == 0 else max(1, workers or 1)  # Beam: 0 means one worker per core
-    return max(1, cores // workers)
 
 
 class UsageError(Exception):
@@ -222,11 +183,8 @@ def _timestamp_flag(name: str, value: str) -> str:
     return value
 
 
-def configs_from_options(opts: ModerationOptions, streaming: bool = False, classifier_threads: int = 1) -> Configs:
-    """The flags → the batch or streaming job's configuration and its policy; UsageError if they don't fit.
-
-    ``classifier_threads`` is used when ``--classifier_threads`` is not given (0): the launcher
-    passes :func:`default_classifier_threads` of the run's options."""
+def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Configs:
+    """The flags → the batch or streaming job's configuration and its policy; UsageError if they don't fit."""
     if streaming:
         _check_streaming_flags(opts)
     check_signing_key(opts)
@@ -247,7 +205,7 @@ def configs_from_options(opts: ModerationOptions, streaming: bool = False, class
                        require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
                        dedup=dedup, overrides=overrides, parity_margin=opts.parity_margin,
                        classifier=(opts.classifier_model or "") if opts.classifier else None,
-                       classifier_threads=opts.classifier_threads or max(1, classifier_threads), report_locale=opts.report_locale,
+                       classifier_threads=opts.classifier_threads, report_locale=opts.report_locale,
                        behaviour=BehaviourConfig(retention_days=opts.signature_retention_days)
                        if opts.behaviour else None)
     if not streaming:

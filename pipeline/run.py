@@ -34,8 +34,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from pipeline.build import build_pipeline
 from pipeline.context import RunContext
 from pipeline.files import read_json
-from pipeline.options import (ModerationOptions, UsageError, apply_runner_defaults, configs_from_options,
-                              default_classifier_threads)
+from pipeline.options import ModerationOptions, UsageError, configs_from_options
 from pipeline.stream import build_stream_pipeline
 from pipeline.transforms.summary import SUMMARY_FILE
 
@@ -105,7 +104,6 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
     """Builds and runs the job; returns the batch run summary ({} for streaming and template builds).
     Raises UsageError for bad flags."""
     options = PipelineOptions(argv)
-    apply_runner_defaults(options, argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     opts = options.view_as(ModerationOptions)
     if options.view_as(StandardOptions).streaming:
@@ -117,7 +115,7 @@ def run(argv: Optional[List[str]] = None, save_main_session: bool = False) -> di
             raise UsageError("--input and --output are required")
     else:
         _check_io(opts)
-    cfg, policy = configs_from_options(opts, classifier_threads=default_classifier_threads(options))
+    cfg, policy = configs_from_options(opts)
     ctx = RunContext.create(opts.run_id, policy, input=opts.input, output=opts.output)
     LOG.info("Run %s: pipeline %s (commit %s), policy %s %s", ctx.run_id, ctx.pipeline_version,
              ctx.commit or "unknown", ctx.policy_id, ctx.policy_version)
