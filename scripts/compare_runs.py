@@ -3,7 +3,7 @@
     python -m scripts.compare_runs OLD_PREFIX NEW_PREFIX
 
 Volatile: times (``decided_at``, ``ingested_at``, ``generated_at``), the pipeline commit, the run's
-output path, signatures and signed manifests (they sign the times); and a widget document's
+output path, the input's folder (file names are compared), signatures and signed manifests (they sign the times); and a widget document's
 ``moderation.detectors``, which ``pipeline.display`` takes from whichever published review the
 grouping hands it first (the per-review statuses differ, so it is order-dependent in any two
 runs; counted apart as ``widget_detectors_differ``). Everything else must match:
@@ -26,7 +26,8 @@ VOLATILE = {"decided_at", "ingested_at", "generated_at", "commit", "signature", 
 
 def _strip(obj):
     if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
+        return {k: (os.path.basename(v) if k in ("uri", "input") and isinstance(v, str) else _strip(v))
+                for k, v in obj.items() if k not in VOLATILE}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return obj
