@@ -79,13 +79,12 @@ def _shared_bucket_members(keyed):
 
 
 def _members_to_shared_buckets(keyed):
-    """(review id, {"fp": fingerprints, "band": shared band keys}) → (band key, band member) per key."""
+    """(review id, {"fp": band members, "band": shared band keys}) → (band key, band member) per key."""
     _, grouped = keyed
     keys = list(grouped["band"])
     if not keys:
         return
-    for fp in grouped["fp"]:  # this run's fingerprint and the store's copy, if any: as before
-        member = cl.band_member(fp)
+    for member in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
         for key in keys:
             yield key, member
 
@@ -194,7 +193,7 @@ class DetectNearDuplicates(beam.PTransform):
                   | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
                   | "GroupIdsByBand" >> beam.GroupByKey()
                   | "SharedBuckets" >> beam.FlatMap(_shared_bucket_members))
-        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, f._replace(signature=b""))),
+        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, cl.band_member(f))),
                   "band": shared}
                  | "JoinSharedBuckets" >> beam.CoGroupByKey()
                  | "MembersByBand" >> beam.FlatMap(_members_to_shared_buckets)
