@@ -1,6 +1,7 @@
 """make bench-pipeline: the whole batch pipeline on N reviews built from real text, and the floor.
 
-    python -m benchmarks.bench_pipeline [--sizes 10000,100000] [--threads 2] [--floor-sample 1000]
+    python -m benchmarks.bench_pipeline [--sizes 10000,100000] [--job-args '--classifier=false'] [--floor-sample 1000]
+    python -m benchmarks.bench_pipeline --code ../old-checkout --no-floor   # the same corpus through other code
 
 Corpus (deterministic, seed fixed): 70% Korean reviews from NSMC and 30% English reviews from
 fake-reviews-8k's human-written rows (``../shared/datasets``, read in place), their products and authors; beyond one
@@ -9,7 +10,10 @@ pass over a source, a review is varied (a short clause appended) so repeats are 
 near-duplicate detector must find); NSMC's own word-for-word repeats stay as they are.
 
 For each size, one ``python -m pipeline.run`` job in a fresh process (DirectRunner, this
-machine): wall time, reviews/s and peak RSS (``/usr/bin/time``), and conservation. Beside it, the
+machine, the job's default runner settings unless ``--job-args`` says otherwise): wall time,
+reviews/s, peak RSS summed over the job's process tree (sampled from /proc every 0.5 s; GNU
+time's largest single process beside it) and conservation; the summary gives the RSS growth per
+review between the smallest and largest size (``rss_kb_per_review_slope``, target ≤ 4 KB). Beside it, the
 **plain-loop floor**: the same per-review work as plain Python on one core over a sample (parse
 with validation, normalise with language id and redaction, MinHash fingerprint, classifier where it
 applies, policy, provenance and signing, JSON of the decision and published record), µs per review
@@ -30,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -59,11 +63,11 @@ def build_corpus(n: int, path: Path, seed: int = SEED) -> Dict[str, int]:
     rng = random.Random(seed)
     ko, en = _nsmc(), _english()
     counts = {"ko": 0, "en": 0, "injected_copies": 0, "varied": 0}
-    made: List[dict] = []
+    made: List[str] = []  # earlier reviews as JSON lines (a copy is made of one): compact enough for 1M
     with open(path, "w", encoding="utf-8") as out:
         for i in range(n):
             if made and rng.random() < 0.02:   # a near-copy of an earlier review, another author
-                src = made[rng.randrange(len(made))]
+                src = json.loads(made[rng.randrange(len(made))])
                 words = src["body"].split()
                 if len(words) > 3:
                     words[rng.randrange(len(words))] = rng.choice(["정말", "really", "so", "진짜"])
@@ -89,27 +93,65 @@ def build_corpus(n: int, path: Path, seed: int = SEED) -> Dict[str, int]:
                           "created_at": f"2026-{1 + k % 11:02d}-{1 + k % 28:02d}T08:00:00Z", "language": "en"}
                 counts["en"] += 1
                 counts["varied"] += bool(lap)
-            made.append(review)
-            out.write(json.dumps(review, ensure_ascii=False) + "\n")
+            line = json.dumps(review, ensure_ascii=False)
+            made.append(line)
+            out.write(line + "\n")
     return counts
 
 
-def run_job(path: Path, out: Path, threads: int, extra: List[str]) -> dict:
-    """One batch job in a fresh process: wall time and peak RSS (GNU time's maximum resident set)."""
+def _tree_rss_kb(root_pid: int) -> int:
+    """Resident set (kB) of a process and all its descendants, summed, from /proc (Linux).
+
+    GNU time's %M is the largest single process's peak; with ``--direct_running_mode=multi_processing``
+    the job is several processes, so the bench samples the whole tree instead."""
+    children: Dict[int, List[int]] = {}
+    rss: Dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/statm") as fh:
+                rss[int(entry)] = int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def run_job(path: Path, out: Path, threads: Optional[int], extra: List[str], code: Path = ROOT) -> dict:
+    """One batch job in a fresh process (run from the checkout ``code``): wall time, and peak RSS both
+    as GNU time's largest single process and as the sum over the job's process tree (sampled)."""
     cmd = ["/usr/bin/time", "-f", "MAXRSS_KB %M", sys.executable, "-m", "pipeline.run", "--input", str(path),
-           "--output", str(out), "--run_id", "bench", "--classifier_threads", str(threads), *extra]
+           "--output", str(out), "--run_id", "bench",
+           *(["--classifier_threads", str(threads)] if threads else []), *extra]
+    env = dict(os.environ, PYTHONPATH=str(code))
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    rss = [line for line in proc.stderr.splitlines() if line.startswith("MAXRSS_KB")]
+    peak_tree = 0
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=code, stdout=subprocess.DEVNULL, stderr=err, env=env, text=True)
+        while proc.poll() is None:
+            peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
+            time.sleep(0.5)
+        wall = time.monotonic() - started
+        err.seek(0)
+        stderr = err.read()
+    rss = [line for line in stderr.splitlines() if line.startswith("MAXRSS_KB")]
     summary = {}
     if (out / "run_summary.json").exists():
         summary = json.loads((out / "run_summary.json").read_text())
     return {"exit": proc.returncode, "wall_s": round(wall, 1),
-            "peak_rss_mb": round(int(rss[-1].split()[1]) / 1024) if rss else None,
+            "peak_rss_mb": round(max(peak_tree, int(rss[-1].split()[1]) if rss else 0) / 1024),
+            "largest_process_rss_mb": round(int(rss[-1].split()[1]) / 1024) if rss else None,
             "conservation_ok": (summary.get("conservation") or {}).get("ok"),
             "decisions_by_type": summary.get("decisions_by_type"), "products": summary.get("products"),
-            **({"stderr_tail": proc.stderr[-1500:]} if proc.returncode else {})}
+            **({"stderr_tail": stderr[-1500:]} if proc.returncode else {})}
 
 
 def floor(path: Path, sample: int) -> dict:
@@ -138,7 +180,7 @@ def floor(path: Path, sample: int) -> dict:
                                             "provenance_and_json")}
     scored = 0
     for i, line in enumerate(lines):   # a warm-up pass, untimed: Lingua's models load lazily (seconds, once per process)
-        item = parse_line(RawLine(ref=InputRef("w.jsonl", i + 1), data=line), run_id="w", ingested_at="t")
+        item = parse_line(RawLine(ref=InputRef("w.jsonl", i + 1), data=line), run_id="w", ingested_at="2026-12-06T00:00:00Z")
         if isinstance(item, Item):
             normalize_item(item)
     clf.predict_proba(["a warm-up text for the classifier, long enough to count as a review of some length"])
@@ -179,34 +221,64 @@ def floor(path: Path, sample: int) -> dict:
             "floor_us_per_review": round(total * 1e6, 1), "floor_reviews_per_s_one_core": round(1 / total, 1)}
 
 
+def rss_slope(results: List[dict]) -> Optional[float]:
+    """Peak RSS growth per review (KB) between the smallest and the largest size that finished:
+    what memory costs per additional review beyond the fixed base (target ≤ 4 KB)."""
+    done = sorted((r for r in results if r.get("peak_rss_mb") and r["exit"] == 0), key=lambda r: r["reviews"])
+    if len(done) < 2:
+        return None
+    a, b = done[0], done[-1]
+    return round((b["peak_rss_mb"] - a["peak_rss_mb"]) * 1024 / (b["reviews"] - a["reviews"]), 2)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000", help="comma-separated review counts (e.g. 10000,100000,1000000)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="--classifier_threads of the job")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="--classifier_threads of the job (default: the job's own default)")
     ap.add_argument("--floor-sample", type=int, default=1000)
     ap.add_argument("--keep", type=Path, default=None, help="keep corpora and outputs here")
     ap.add_argument("--job-args", default="", help="extra flags for pipeline.run (e.g. '--classifier=false')")
+    ap.add_argument("--code", type=Path, default=ROOT,
+                    help="run the job from this checkout (e.g. a worktree of the previous commit), same corpus")
+    ap.add_argument("--no-floor", action="store_true", help="skip the plain-loop floor")
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     work.mkdir(parents=True, exist_ok=True)
+    job_args = args.job_args.split()
+    with_classifier = not any(a.replace(" ", "") in ("--classifier=false", "--classifier=0", "--classifier=off")
+                              for a in job_args)
     results = []
     for n in [int(x) for x in args.sizes.split(",")]:
         path = work / f"reviews-{n}.jsonl"
-        made = build_corpus(n, path)
-        job = run_job(path, work / f"out-{n}", args.threads, args.job_args.split())
-        row = {"reviews": n, "corpus": made, **job,
-               "reviews_per_s": round(n / job["wall_s"], 1) if job["exit"] == 0 else None}
+        made = json.loads((work / f"reviews-{n}.counts.json").read_text()) if path.exists() and (
+            work / f"reviews-{n}.counts.json").exists() else None
+        if made is None:
+            made = build_corpus(n, path)
+            (work / f"reviews-{n}.counts.json").write_text(json.dumps(made))
+        out = work / f"out-{n}-{os.getpid()}"
+        job = run_job(path, out, args.threads, job_args, args.code)
+        row = {"reviews": n, "code": str(args.code), "job_args": args.job_args, "corpus": made, **job,
+               "reviews_per_s": round(n / job["wall_s"], 1) if job["exit"] == 0 else None,
+               "load_average": [round(x, 2) for x in os.getloadavg()]}
         if row["peak_rss_mb"] is not None:
             row["rss_kb_per_review"] = round(row["peak_rss_mb"] * 1024 / n, 2)
         print(json.dumps(row), flush=True)
         results.append(row)
-    fl = floor(work / f"reviews-{int(args.sizes.split(',')[0])}.jsonl", args.floor_sample)
+    summary = {"threads": args.threads, "cpu_count": os.cpu_count(), "code": str(args.code),
+               "load_average": [round(x, 2) for x in os.getloadavg()],
+               "rss_kb_per_review_slope": rss_slope(results)}
     best = max((r for r in results if r["reviews_per_s"]), key=lambda r: r["reviews"], default=None)
-    summary = {"floor": fl, "threads": args.threads, "cpu_count": os.cpu_count(),
-               "load_average": [round(x, 2) for x in os.getloadavg()]}
     if best:
-        summary["pipeline_over_floor"] = round(best["wall_s"] / best["reviews"] * 1e6 / fl["floor_us_per_review"], 2)
         summary["projected_1m_minutes"] = round(1_000_000 / best["reviews_per_s"] / 60, 1)
+    if not args.no_floor:
+        fl = floor(work / f"reviews-{int(args.sizes.split(',')[0])}.jsonl", args.floor_sample)
+        summary["floor"] = fl
+        floor_us = fl["floor_us_per_review"] - (0 if with_classifier else fl["us_per_review"]["classifier"])
+        summary["floor_us_per_review_this_config"] = round(floor_us, 1)
+        if best:
+            # the pipeline's wall time per review against one core's plain loop of the same work
+            summary["pipeline_over_floor"] = round(best["wall_s"] / best["reviews"] * 1e6 / floor_us, 2)
     print(json.dumps(summary), flush=True)
     return 0 if all(r["exit"] == 0 and r["conservation_ok"] for r in results) else 1
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import zlib
+
+import orjson
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
@@ -56,10 +58,21 @@ def iter_lines(fileobj, max_line_bytes: int, chunk_size: int = _CHUNK) -> Iterat
         yield lineno, bytes(buf) if over else bytes(buf).rstrip(b"\r"), over
 
 
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS
+
+
 def to_json_line(record: Any) -> str:
-    """One JSON Lines row: UTF-8 (not \\u-escaped), keys sorted so diffs between runs are readable."""
+    """One JSON Lines row: UTF-8 (not \\u-escaped), compact, keys sorted so diffs between runs are readable.
+
+    orjson (several times faster than ``json``; this is the cost of every output row): the same JSON
+    values as ``json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``, which
+    is the fall-back for what orjson refuses (integers beyond 64 bits, non-string keys, lone
+    surrogates). Floats may be spelt differently (``0.00001`` for ``1e-05``), never valued differently."""
     obj = record.to_dict() if hasattr(record, "to_dict") else record
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return orjson.dumps(obj, option=_ORJSON_OPTS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def write_json(path: str, obj: Dict[str, Any]) -> None:

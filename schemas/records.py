@@ -14,6 +14,33 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 Rating = Union[int, float]
 
 
+def _compact_pickle(cls):
+    """Pickles instances of a record as (class, field values): no field names per record.
+
+    Records cross every stage boundary of the job pickled (Beam's fallback coder), and the
+    DirectRunner keeps grouped values in memory; names repeated in every pickle were about a third
+    of an item's bytes. Unpickling sets the values back in field order (:func:`_rebuild`)."""
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    _FIELD_NAMES[cls] = names
+
+    def __reduce__(self):
+        return _rebuild, (cls, tuple([getattr(self, name) for name in names]))
+
+    cls.__reduce__ = __reduce__
+    return cls
+
+
+_FIELD_NAMES: Dict[type, Tuple[str, ...]] = {}
+
+
+def _rebuild(cls, values):
+    """Unpickles a :func:`_compact_pickle` record (the values were validated when it was made)."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(zip(_FIELD_NAMES[cls], values))
+    return obj
+
+
+@_compact_pickle
 @dataclass(frozen=True)
 class Source:
     """Where the review was collected (``source`` in the input)."""
@@ -23,6 +50,7 @@ class Source:
     url: Optional[str] = None
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class Client:
     """Optional platform metadata (``client`` in the input): hashed or opaque, never published."""
@@ -31,6 +59,7 @@ class Client:
     device_id: Optional[str] = None
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class Review:
     """One input review, as validated against ``review.schema.json``."""
@@ -70,6 +99,7 @@ class Review:
             account_created_at=obj.get("account_created_at"), received_at=obj.get("received_at"))
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class InputRef:
     """Where a record was read: the file URI (or subscription) and the 1-based line number."""
@@ -81,6 +111,7 @@ class InputRef:
         return {"uri": self.uri, "line": self.line}
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class RawLine:
     """One non-blank input line as bytes, before parsing."""
@@ -90,6 +121,7 @@ class RawLine:
     truncated: bool = False  # the line was longer than the size limit and was cut
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class Signal:
     """One detector's output for one review."""
@@ -106,6 +138,7 @@ class Signal:
         return out
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class Item:
     """A review on its way through the pipeline; each stage returns a copy with its fields set."""
@@ -134,6 +167,7 @@ class Item:
         return dataclasses.replace(self, **changes)
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class DeadLetter:
     """A line that did not become a decision, with the reason (``dead_letter.schema.json``)."""
@@ -159,6 +193,7 @@ class DeadLetter:
 Label = Dict[str, Any]  # {"code": ..., "partner": ...}; see label.schema.json
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class Decision:
     """The audit record for one accepted review (``decision.schema.json``)."""
@@ -177,12 +212,14 @@ class Decision:
     provenance: Mapping[str, Any]
 
     def to_dict(self) -> Dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["reasons"] = list(self.reasons)
-        out["labels"] = [dict(x) for x in self.labels]
-        return out
+        # built field by field: dataclasses.asdict deep-copies every nested value (10% of a run's CPU)
+        return {"review_id": self.review_id, "product_id": self.product_id, "author_id": self.author_id,
+                "rating": self.rating, "created_at": self.created_at, "language": self.language,
+                "decision": self.decision, "reasons": list(self.reasons), "labels": [dict(x) for x in self.labels],
+                "redactions": dict(self.redactions), "signals": dict(self.signals), "provenance": dict(self.provenance)}
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class Published:
     """A review cleared for display (``published.schema.json``)."""
@@ -199,11 +236,13 @@ class Published:
     signature: str
 
     def to_dict(self) -> Dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["labels"] = [dict(x) for x in self.labels]
-        return out
+        return {"review_id": self.review_id, "product_id": self.product_id, "rating": self.rating,
+                "title": self.title, "body": self.body, "language": self.language, "created_at": self.created_at,
+                "labels": [dict(x) for x in self.labels], "provenance": dict(self.provenance),
+                "signature": self.signature}
 
 
+@_compact_pickle
 @dataclass(frozen=True)
 class ProductDoc:
     """Per-product aggregates over published reviews, and withheld counts (``product.schema.json``)."""
@@ -218,7 +257,10 @@ class ProductDoc:
     run_id: str
 
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"product_id": self.product_id, "published_count": self.published_count,
+                "average_rating": self.average_rating, "rating_histogram": dict(self.rating_histogram),
+                "decisions": dict(self.decisions), "withheld_count": self.withheld_count,
+                "withheld_by_reason": dict(self.withheld_by_reason), "run_id": self.run_id}
 
 
 def schema_fields(cls) -> List[str]:

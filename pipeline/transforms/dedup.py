@@ -1,6 +1,7 @@
 """Near-duplicate detection as Beam transforms (batch).
 
-    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand → GroupByKey → BucketEdges
+    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (ids) → GroupByKey → shared buckets
+                                           │     → join members → GroupByKey(band) → BucketEdges
     signature store (earlier runs) ────────┘        → CombineGlobally(edges) → ConnectedComponents
       → GroupByKey(component) → DescribeCluster → join back to items by review_id → signal
 
@@ -50,7 +51,9 @@ class _FingerprintFn(beam.DoFn):
             yield fp
 
 
-class _BandKeysFn(beam.DoFn):
+class _BandIdsFn(beam.DoFn):
+    """Fingerprint → (band key, review id) per band: what finding the shared buckets needs, no more."""
+
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
 
@@ -58,8 +61,31 @@ class _BandKeysFn(beam.DoFn):
         self._signer = self._cfg.signer()
 
     def process(self, fp: cl.Fingerprint):
-        member = cl.band_member(fp)
+        review_id = fp.review_id
         for key in self._signer.band_keys(fp.sig()):
+            yield key, review_id
+
+
+def _shared_bucket_members(keyed):
+    """(band key, review ids) → (review id, band key) for each member of a bucket of ≥ 2 reviews.
+
+    A bucket with one review (nearly all of them) makes no candidate pair, so its members are not
+    sent on: only reviews that share a bucket go to the second, full grouping with shingle hashes."""
+    key, review_ids = keyed
+    unique = set(review_ids)
+    if len(unique) > 1:
+        for review_id in sorted(unique):
+            yield review_id, key
+
+
+def _members_to_shared_buckets(keyed):
+    """(review id, {"fp": band members, "band": shared band keys}) → (band key, band member) per key."""
+    _, grouped = keyed
+    keys = list(grouped["band"])
+    if not keys:
+        return
+    for member in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
+        for key in keys:
             yield key, member
 
 
@@ -95,6 +121,12 @@ def _prefer_current(keyed):
     fps = sorted(fps, key=lambda f: f.stored)  # this run's fingerprint wins over the store's copy
     if fps:  # ... but it arrived when it was first seen, possibly by an earlier run
         yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
+
+
+def _by_id(fp: cl.Fingerprint):
+    """(review_id, fingerprint without its MinHash signature): after the band keys nothing reads the
+    signature (512 bytes a review), so the joins that wait for the clusters do not carry it."""
+    return fp.review_id, fp._replace(signature=b"")
 
 
 def _describe(keyed, cfg: DedupConfig):
@@ -152,22 +184,32 @@ class DetectNearDuplicates(beam.PTransform):
             retained = self._stored | "WithinRetention" >> beam.Filter(
                 lambda f, newest_ts: f.created_ts >= newest_ts - window, beam.pvalue.AsSingleton(newest))
             candidates = (fps, retained) | "WithStore" >> beam.Flatten()
-        edges = (candidates
-                 | "Eligible" >> beam.Filter(cl.eligible, cfg)
-                 | "KeyByBand" >> beam.ParDo(_BandKeysFn(cfg))
+        eligible = candidates | "Eligible" >> beam.Filter(cl.eligible, cfg)
+        # Two groupings instead of one: first only (band key, review id), 16 small elements a review,
+        # to find the buckets shared by ≥ 2 reviews; then the shingle hashes of just those members,
+        # grouped by band as before. The buckets bucket_edges sees are the same, with one review fewer
+        # (or none) for each bucket that could not make a pair; memory per review is a fraction.
+        shared = (eligible
+                  | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
+                  | "GroupIdsByBand" >> beam.GroupByKey()
+                  | "SharedBuckets" >> beam.FlatMap(_shared_bucket_members))
+        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, cl.band_member(f))),
+                  "band": shared}
+                 | "JoinSharedBuckets" >> beam.CoGroupByKey()
+                 | "MembersByBand" >> beam.FlatMap(_members_to_shared_buckets)
                  | "GroupByBand" >> beam.GroupByKey()
                  | "BucketEdges" >> beam.ParDo(_BucketEdgesFn(cfg)))
         roots = (edges
                  | "AllEdges" >> beam.combiners.ToList()
                  | "ConnectedComponents" >> beam.FlatMap(_assign))
         cluster_values = (
-            {"fp": candidates | "FpById" >> beam.Map(lambda f: (f.review_id, f)), "root": roots}
+            {"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
             | "JoinRoots" >> beam.CoGroupByKey()
             | "ByComponent" >> beam.FlatMap(lambda kv: _prefer_current((kv[0], (kv[1]["fp"], kv[1]["root"]))))
             | "GroupByComponent" >> beam.GroupByKey()
             | "DescribeCluster" >> beam.FlatMap(_describe, cfg))
         out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)),
-                "fp": fps | "CurrentFpById" >> beam.Map(lambda f: (f.review_id, f)),
+                "fp": fps | "CurrentFpById" >> beam.Map(_by_id),
                 "cluster": cluster_values}
                | "JoinSignals" >> beam.CoGroupByKey()
                | "AttachSignal" >> beam.ParDo(_AttachSignalFn(cfg)))

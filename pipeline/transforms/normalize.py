@@ -88,6 +88,12 @@ def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> 
     _add(redactions, found)
     source, found = redact_source(display_source(review.source), language)
     _add(redactions, found)
+    # Most texts come out unchanged: then the item holds one string, not two equal ones, so a
+    # pickled item (between stages, and in memory where the runner groups) carries the text once.
+    if body == review.body:
+        body = review.body
+    if title and title == review.title:
+        title = review.title
     changes = {}
     if source is not review.source:
         changes = {"review": dataclasses.replace(review, source=source), "original_source": review.source}

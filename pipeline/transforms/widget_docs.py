@@ -45,6 +45,20 @@ class _WidgetDocFn(beam.DoFn):
         yield build_widget_doc(product_id, grouped["published"], products_of[0] if products_of else None, self._key)
 
 
+_DISPLAY_FIELDS = ("review_id", "rating", "title", "body", "language", "created_at", "labels", "signature")
+_PROVENANCE_FIELDS = ("run_id", "policy", "detectors")
+
+
+def widget_fields(record):
+    """(product id, what a widget document reads of a published record): the display fields, the
+    signature, and of the provenance only run, policy and detectors. The whole record (provenance
+    is most of it) grouped by product was the largest thing a batch run held in memory."""
+    r = as_dict(record)
+    provenance = r.get("provenance") or {}
+    return r["product_id"], {**{k: r.get(k) for k in _DISPLAY_FIELDS},
+                             "provenance": {k: provenance.get(k) for k in _PROVENANCE_FIELDS if k in provenance}}
+
+
 class BuildWidgetDocs(beam.PTransform):
     """(published, products) → PCollection[dict], one widget document per product, each with the
     product's manifest signed by the key that signs the published reviews."""
@@ -59,7 +73,7 @@ class BuildWidgetDocs(beam.PTransform):
     def expand(self, pcolls):
         published, products = pcolls
 
-        keyed_published = published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
+        keyed_published = published | "KeyPublished" >> beam.Map(widget_fields)
         keyed_products = products | "KeyProducts" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
         return ({"published": keyed_published, "product": keyed_products}
                 | "GroupByProduct" >> beam.CoGroupByKey()
