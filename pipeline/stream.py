@@ -11,8 +11,10 @@
       ``product`` document (running totals) and a ``widget_document`` after every decision; a
       ``product_alert`` when a product enters a review burst (never a reason to withhold)
     → dead-letter topic: every dead letter
-    → windowed files under --output (io.WriteWindowedJsonLines): published/, decisions/,
+    → windowed files under --output (io.WriteWindowedFiles): published/, decisions/,
       dead_letter/, restricted/originals/, review_queue/, widget_updates/, product_alerts/
+  (the outputs are tagged, flattened and serialised once, EncodeOutputsFn, then written by one
+  writer per topic and one windowed file writer: see OUTPUTS)
 
 The launcher (``pipeline/run.py``) builds this graph for ``--streaming`` and runs it.
 
@@ -42,6 +44,8 @@ integers; a non-numeric id, which the service does not give, would be recorded a
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -53,7 +57,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from pipeline.build import BatchConfig, count_dead_letter, moderate
 from pipeline.context import RunContext
 from pipeline.files import to_json_line
-from pipeline.io import WriteWindowedJsonLines
+from pipeline.io import WriteWindowedFiles
 from pipeline.timestamps import epoch_seconds
 from pipeline.transforms.parse import ParseReviews
 from pipeline.transforms.products import StreamingProductUpdates
@@ -175,15 +179,143 @@ def decision_event(decision) -> Dict[str, Any]:
             "decided_at": prov.get("decided_at"), "run_id": prov.get("run_id"), "policy": prov.get("policy")}
 
 
-def to_message(kind: str, record) -> "beam.io.PubsubMessage":
-    """A record → Pub/Sub message: JSON payload, attributes ``kind``, ``review_id``, ``product_id``."""
+def _message(kind: str, obj: Dict[str, Any], payload: str) -> "beam.io.PubsubMessage":
     from apache_beam.io.gcp.pubsub import PubsubMessage
-    obj = record.to_dict() if hasattr(record, "to_dict") else record
     attrs = {"kind": kind}
     for key in ("review_id", "product_id"):
         if obj.get(key):
             attrs[key] = str(obj[key])[:1024]
-    return PubsubMessage(data=to_json_line(obj).encode("utf-8"), attributes=attrs)
+    return PubsubMessage(data=payload.encode("utf-8"), attributes=attrs)
+
+
+def to_message(kind: str, record) -> "beam.io.PubsubMessage":
+    """A record → Pub/Sub message: JSON payload, attributes ``kind``, ``review_id``, ``product_id``."""
+    obj = record.to_dict() if hasattr(record, "to_dict") else record
+    return _message(kind, obj, to_json_line(obj))
+
+
+# Every output of moderate_stream, where it goes: (output, event kind on the topic or None, folder of
+# the windowed files or None). Dead letters go to the dead-letter topic, every other event to the
+# output topic. One table, so the sinks are one Flatten, one encoding step and one writer per
+# destination instead of a chain of steps per output (each step costs a bundle per input bundle on
+# the DirectRunner, most of them empty; see "Latency" in README.md).
+OUTPUTS = (("decisions", "decision", "decisions"), ("published", "published", "published"),
+           ("products", "product", None), ("widget_docs", "widget_document", "widget_updates"),
+           ("product_alerts", "product_alert", "product_alerts"), ("restricted", None, "restricted/originals"),
+           ("review_queue", None, "review_queue"), ("dead_letters", "dead_letter", "dead_letter"))
+EVENTS, DEAD_EVENTS, FILES = "events", "dead_events", "files"
+
+
+class EncodeOutputsFn(beam.DoFn):
+    """(output name, record) → its Pub/Sub message (tag ``events`` or ``dead_events``) and its
+    windowed-file line (tag ``files``: (folder, JSON line)), each record serialised once."""
+
+    def __init__(self, events: bool, dead_events: bool, files: bool):
+        self._events, self._dead, self._files = events, dead_events, files
+        self._table = {name: (kind, folder) for name, kind, folder in OUTPUTS}
+
+    def process(self, tagged):
+        name, record = tagged
+        kind, folder = self._table[name]
+        obj = record.to_dict() if hasattr(record, "to_dict") else record
+        line = to_json_line(obj)
+        if folder and self._files:
+            yield beam.pvalue.TaggedOutput(FILES, (folder, line))
+        if kind == "dead_letter":
+            if self._dead:
+                yield beam.pvalue.TaggedOutput(DEAD_EVENTS, _message(kind, obj, line))
+        elif kind and self._events:
+            if kind == "decision":
+                event = decision_event(record)
+                yield beam.pvalue.TaggedOutput(EVENTS, _message(kind, event, to_json_line(event)))
+            else:
+                yield beam.pvalue.TaggedOutput(EVENTS, _message(kind, obj, line))
+
+
+class _PublishFn(beam.DoFn):
+    """DirectRunner only: publishes a bundle's messages in one request and waits for it.
+
+    Beam's own writer on the DirectRunner creates a publisher client (a gRPC channel) for every
+    bundle and waits out the client's batching delay, ~20 ms per bundle even for an empty one; this
+    keeps one client per process and topic and sends nothing for an empty bundle."""
+
+    _clients: Dict[str, Any] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, topic: str):
+        self._topic = topic
+
+    def _client(self):
+        with self._lock:
+            client = self._clients.get(self._topic)
+            if client is None:
+                from google.cloud import pubsub
+                client = self._clients[self._topic] = pubsub.PublisherClient().api
+            return client
+
+    def start_bundle(self):
+        self._pending = []
+
+    def process(self, message):
+        self._pending.append({"data": message.data, "attributes": dict(message.attributes or {})})
+        if len(self._pending) >= 500:
+            self._flush()
+
+    def finish_bundle(self):
+        self._flush()
+
+    def _flush(self):
+        if self._pending:
+            self._client().publish(topic=self._topic, messages=self._pending, timeout=300)
+            self._pending = []
+
+
+def _is_direct_runner(p: beam.Pipeline) -> bool:
+    return "DirectRunner" in type(getattr(p, "runner", None)).__name__
+
+
+_SIGNATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def memoize_beam_signatures() -> None:
+    """DirectRunner only: remembers the signature Beam computes for each function or method.
+
+    The streaming DirectRunner starts every bundle of every step by unpickling a fresh copy of the
+    DoFn and inspecting the signature of each of its ~30 methods several times (state and timer
+    specs, DoFnSignature); at a few messages per bundle that was half of the job's CPU (py-spy,
+    README "Latency"). ``inspect.signature`` of one function object never changes, so the result
+    is kept per function (weakly: a function that goes away takes its entry with it) and per
+    bound/unbound use. Idempotent; the results Beam sees are the ones it would compute."""
+    from apache_beam.transforms import core, ptransform, util
+    from apache_beam.typehints import decorators
+    if getattr(decorators.get_signature, "_memoized", False):
+        return
+    original = decorators.get_signature
+
+    def get_signature(func):
+        base = getattr(func, "__func__", None)
+        key, bound = (base, True) if base is not None else (func, False)
+        try:
+            known = _SIGNATURES.get(key)
+        except TypeError:   # not weakly referenceable: not cached
+            return original(func)
+        if known is None or bound not in known:
+            known = _SIGNATURES.setdefault(key, {})
+            known[bound] = original(func)
+        return known[bound]
+
+    get_signature._memoized = True
+    for module in (decorators, core, ptransform, util):
+        if getattr(module, "get_signature", None) is original:
+            module.get_signature = get_signature
+
+
+def publish(messages, topic: str, direct: bool, label: str):
+    """PCollection[PubsubMessage] → ``topic``: Beam's WriteToPubSub (the runner's native sink on
+    Dataflow), or :class:`_PublishFn` on the DirectRunner."""
+    if direct:
+        return messages | label >> beam.ParDo(_PublishFn(topic))
+    return messages | label >> beam.io.WriteToPubSub(topic, with_attributes=True)
 
 
 def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, policy) -> Dict[str, Any]:
@@ -193,27 +325,25 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
         with_attributes=True, id_label=cfg.pubsub_id_label)
     lines = messages | "MessagesToLines" >> beam.ParDo(MessagesToLines(cfg.source, cfg.base.max_line_bytes))
     out = moderate_stream(lines, ctx, cfg, policy)
+    wanted = [(name, kind, folder) for name, kind, folder in OUTPUTS if out.get(name) is not None and (
+        (folder and cfg.output) or (kind == "dead_letter" and cfg.dead_letter_topic)
+        or (kind and kind != "dead_letter" and cfg.output_topic))]
+    if not wanted:
+        return out
+    encoded = (tuple(out[name] | f"Tag_{name}" >> beam.Map(lambda r, name=name: (name, r))
+                     for name, _, _ in wanted)
+               | "AllOutputs" >> beam.Flatten()
+               | "EncodeOutputs" >> beam.ParDo(EncodeOutputsFn(
+                   bool(cfg.output_topic), bool(cfg.dead_letter_topic), bool(cfg.output)))
+               .with_outputs(EVENTS, DEAD_EVENTS, FILES))
+    direct = _is_direct_runner(p)
+    if direct:
+        memoize_beam_signatures()
     if cfg.output_topic:
-        events = (
-            (out["decisions"] | "DecisionEvents" >> beam.Map(lambda d: to_message("decision", decision_event(d))),
-             out["published"] | "PublishedEvents" >> beam.Map(lambda r: to_message("published", r)),
-             out["products"] | "ProductEvents" >> beam.Map(lambda r: to_message("product", r)),
-             out["widget_docs"] | "WidgetEvents" >> beam.Map(lambda r: to_message("widget_document", r)))
-            + ((out["product_alerts"] | "AlertEvents" >> beam.Map(lambda r: to_message("product_alert", r)),)
-               if out.get("product_alerts") is not None else ())
-            | "AllEvents" >> beam.Flatten())
-        events | "WriteEvents" >> beam.io.WriteToPubSub(cfg.output_topic, with_attributes=True)
+        publish(encoded[EVENTS], cfg.output_topic, direct, "WriteEvents")
     if cfg.dead_letter_topic:
-        (out["dead_letters"]
-         | "DeadLetterMessages" >> beam.Map(lambda r: to_message("dead_letter", r))
-         | "WriteDeadLetterTopic" >> beam.io.WriteToPubSub(cfg.dead_letter_topic, with_attributes=True))
+        publish(encoded[DEAD_EVENTS], cfg.dead_letter_topic, direct, "WriteDeadLetterTopic")
     if cfg.output:
-        for name, key in (("published", "published"), ("decisions", "decisions"),
-                          ("dead_letter", "dead_letters"), ("restricted/originals", "restricted"),
-                          ("review_queue", "review_queue"), ("widget_updates", "widget_docs"),
-                          ("product_alerts", "product_alerts")):
-            if out.get(key) is None:
-                continue
-            out[key] | f"Write_{name}" >> WriteWindowedJsonLines(
-                cfg.output, name, cfg.window_s, cfg.allowed_lateness_s, cfg.base.num_shards)
+        encoded[FILES] | "WriteFiles" >> WriteWindowedFiles(
+            cfg.output, cfg.window_s, cfg.allowed_lateness_s, cfg.base.num_shards)
     return out
