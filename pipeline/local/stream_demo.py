@@ -156,9 +156,10 @@ def logs_dir(output: str) -> Path:
     return Path(output).with_name(Path(output).name + "-logs")
 
 
-# The DirectRunner's Pub/Sub read pulls with a 30 s timeout and advances the watermark only when a pull
-# returns; with nothing left to pull, the last windows close up to 30 s after the last message.
-DIRECT_PUBSUB_PULL_TIMEOUT_S = 30
+# The DirectRunner's Pub/Sub read (with pipeline.stream.pull_more_per_bundle) waits at most 2 s on an empty
+# subscription and advances the watermark only when a pull returns; the last windows close that long
+# after the watermark passes them (late panes: 10 s after their first late review).
+DIRECT_PUBSUB_PULL_TIMEOUT_S = 2
 
 
 def _decided_in_files(pattern: str) -> set:
