@@ -200,3 +200,59 @@ def test_streaming_usage_errors_exit_2(capsys):
     assert main(["--streaming", "--input_subscription", SUB]) == 2
     assert main(["--streaming", "--input_subscription", SUB, "--input", "x.jsonl", "--output", "o"]) == 2
     assert "--input_subscription" in capsys.readouterr().err
+
+
+def test_widget_documents_once_per_product_per_bundle_with_the_latest_state():
+    """A product's widget document (up to 200 reviews, ~85 KB) is built once per bundle from the
+    product's latest state, not after each of its events; the newest 200 reviews are kept."""
+    from pipeline.transforms.widget_docs import StreamingWidgetDocs, WidgetDocFn
+    from tests.test_widget_docs import make_published
+
+    def published(i, product):
+        return make_published(f"{product}-r{i:03d}", product, 1 + i % 5, iso(T0 + i))
+
+    first = [published(i, "p1") for i in range(5)] + [published(i, "p2") for i in range(2)]
+    many = [published(i, "p3") for i in range(WidgetDocFn.MAX_REVIEWS + 3)]
+    stream = (TestStream()
+              .add_elements([TimestampedValue(r, T0) for r in first])
+              .advance_watermark_to(T0 + 10)
+              .add_elements([TimestampedValue(published(5, "p1"), T0 + 20)])
+              .advance_watermark_to(T0 + 30)
+              .add_elements([TimestampedValue(r, T0 + 40) for r in many])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    records = p | stream
+    products = p | "NoProducts" >> beam.Create([])
+    docs = (records, products) | StreamingWidgetDocs()
+    assert_that(docs | beam.Map(lambda d: (d["product_id"], len(d["reviews"]))),
+                equal_to([("p1", 5), ("p2", 2), ("p1", 6), ("p3", WidgetDocFn.MAX_REVIEWS)]))
+    newest = {f"p3-r{i:03d}" for i in range(3, WidgetDocFn.MAX_REVIEWS + 3)}
+    assert_that(docs | beam.Filter(lambda d: d["product_id"] == "p3")
+                | beam.Map(lambda d: {r["review_id"] for r in d["reviews"]} == newest),
+                equal_to([True]), label="newest_kept")
+    p.run().wait_until_finish()
+
+
+def test_outputs_are_encoded_once_for_topics_and_files():
+    """EncodeOutputsFn: dead letters to the dead-letter topic, other events to the events topic with
+    kind and ids as attributes, and the file line identical to the event payload (one encoding)."""
+    from pipeline.stream import DEAD_EVENTS, EVENTS, FILES, EncodeOutputsFn
+    from schemas.records import DeadLetter
+    dead = DeadLetter(error_code="malformed_json", error="x", raw="{", source=InputRef(SUB, 7), stage="parse",
+                      run_id="r")
+    doc = {"product_id": "p1", "reviews": []}
+    fn = EncodeOutputsFn(events=True, dead_events=True, files=True)
+    out = {}
+    for name, record in (("dead_letters", dead), ("widget_docs", doc), ("restricted", {"review_id": "r9"})):
+        for tagged in fn.process((name, record)):
+            out.setdefault((name, tagged.tag), []).append(tagged.value)
+    assert set(out) == {("dead_letters", DEAD_EVENTS), ("dead_letters", FILES), ("widget_docs", EVENTS),
+                        ("widget_docs", FILES), ("restricted", FILES)}
+    (folder, line), = out[("dead_letters", FILES)]
+    assert folder == "dead_letter" and out[("dead_letters", DEAD_EVENTS)][0].data == line.encode("utf-8")
+    message = out[("widget_docs", EVENTS)][0]
+    assert message.attributes == {"kind": "widget_document", "product_id": "p1"}
+    assert out[("widget_docs", FILES)][0] == ("widget_updates", message.data.decode("utf-8"))
+    assert out[("restricted", FILES)][0][0] == "restricted/originals"
+    # no topic configured: nothing for it
+    assert [t.tag for t in EncodeOutputsFn(False, False, True).process(("dead_letters", dead))] == [FILES]
