@@ -280,28 +280,30 @@ def window_for_files(window_s: int, allowed_lateness_s: int) -> beam.WindowInto:
         allowed_lateness=Duration(seconds=allowed_lateness_s + window_s))
 
 
-class WriteWindowedFiles(beam.PTransform):
-    """(folder, JSON line) pairs → ``<prefix>/<folder>/part-<window start>-<window end>-<pane>-<shard>.jsonl``.
+def shard_of(line: str, shards: int) -> int:
+    """The file shard of a JSON line: stable across runs and workers."""
+    return int(hashlib.md5(line.encode("utf-8")).hexdigest(), 16) % shards if shards > 1 else 0
 
-    Event-time windows (:func:`window_for_files`): a file per folder and window when the watermark
-    passes its end (``ontime``) and, for late records, more files ``LATE_FIRING_DELAY_S`` after the
-    first late one (``late001``...); nothing within the allowed lateness is dropped. All folders go
-    through one window, one GroupByKey (on folder and shard) and one writer. Returns the file names.
+
+class WriteWindowedFiles(beam.PTransform):
+    """((folder, shard), JSON line) → ``<prefix>/<folder>/part-<window start>-<window end>-<pane>-<shard>.jsonl``.
+
+    Event-time windows (:func:`window_for_files`): a file per folder, shard and window when the
+    watermark passes its end (``ontime``) and, for late records, more files ``LATE_FIRING_DELAY_S``
+    after the first late one (``late001``...); nothing within the allowed lateness is dropped. All
+    folders go through one window, one GroupByKey and one writer; the caller keys each line by
+    folder and :func:`shard_of` (the streaming job does it while encoding). Returns the file names.
     """
 
-    def __init__(self, output: str, window_s: int, allowed_lateness_s: int, shards: int = 0):
+    def __init__(self, output: str, window_s: int, allowed_lateness_s: int):
         super().__init__()
         self._prefix = output.rstrip("/")
         self._window = window_s
         self._lateness = allowed_lateness_s
-        self._shards = shards or 1
 
-    def expand(self, lines):
-        shards = self._shards
-        return (lines
+    def expand(self, keyed_lines):
+        return (keyed_lines
                 | "Window" >> window_for_files(self._window, self._lateness)
-                | "KeyByShard" >> beam.Map(
-                    lambda fl: ((fl[0], int(hashlib.md5(fl[1].encode("utf-8")).hexdigest(), 16) % shards), fl[1]))
                 | "GroupPane" >> beam.GroupByKey()
                 | "WritePane" >> beam.ParDo(_WritePaneFn(self._prefix)))
 
@@ -313,10 +315,14 @@ class WriteWindowedJsonLines(beam.PTransform):
     def __init__(self, output: str, name: str, window_s: int, allowed_lateness_s: int, shards: int = 0):
         super().__init__()
         self._name = name
-        self._files = WriteWindowedFiles(output, window_s, allowed_lateness_s, shards)
+        self._shards = shards or 1
+        self._files = WriteWindowedFiles(output, window_s, allowed_lateness_s)
 
     def expand(self, records):
-        name = self._name
-        return (records
-                | "ToJson" >> beam.Map(lambda r: (name, to_json_line(r)))
-                | "Write" >> self._files)
+        name, shards = self._name, self._shards
+
+        def keyed(record):
+            line = to_json_line(record)
+            return (name, shard_of(line, shards)), line
+
+        return records | "ToJson" >> beam.Map(keyed) | "Write" >> self._files

@@ -57,7 +57,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from pipeline.build import BatchConfig, count_dead_letter, moderate
 from pipeline.context import RunContext
 from pipeline.files import to_json_line
-from pipeline.io import WriteWindowedFiles
+from pipeline.io import WriteWindowedFiles, shard_of
 from pipeline.timestamps import epoch_seconds
 from pipeline.transforms.parse import ParseReviews
 from pipeline.transforms.products import StreamingProductUpdates
@@ -207,67 +207,71 @@ EVENTS, DEAD_EVENTS, FILES = "events", "dead_events", "files"
 
 
 class EncodeOutputsFn(beam.DoFn):
-    """(output name, record) → its Pub/Sub message (tag ``events`` or ``dead_events``) and its
-    windowed-file line (tag ``files``: (folder, JSON line)), each record serialised once."""
+    """(output name, record) → its Pub/Sub message and its windowed-file line ((folder, shard),
+    JSON line; tag ``files``), each record serialised once.
 
-    def __init__(self, events: bool, dead_events: bool, files: bool):
+    Messages go out on tags ``events`` / ``dead_events`` for Beam's WriteToPubSub, or, with
+    ``publish_direct`` (the DirectRunner), are published from here, one request per topic and bundle
+    (:class:`_Publisher`): Beam's writer on the DirectRunner creates a publisher client (a gRPC
+    channel) for every bundle and waits out its batching delay, ~20 ms a bundle even when empty."""
+
+    def __init__(self, events: Optional[str], dead_events: Optional[str], files: bool, shards: int = 1,
+                 publish_direct: bool = False):
         self._events, self._dead, self._files = events, dead_events, files
+        self._shards = shards or 1
+        self._direct = publish_direct
         self._table = {name: (kind, folder) for name, kind, folder in OUTPUTS}
+
+    def start_bundle(self):
+        self._pending = {}
+
+    def _emit(self, tag: str, topic: str, message):
+        if not self._direct:
+            return beam.pvalue.TaggedOutput(tag, message)
+        self._pending.setdefault(topic, []).append(message)
+        return None
 
     def process(self, tagged):
         name, record = tagged
         kind, folder = self._table[name]
         obj = record.to_dict() if hasattr(record, "to_dict") else record
         line = to_json_line(obj)
+        out = []
         if folder and self._files:
-            yield beam.pvalue.TaggedOutput(FILES, (folder, line))
+            out.append(beam.pvalue.TaggedOutput(FILES, ((folder, shard_of(line, self._shards)), line)))
         if kind == "dead_letter":
             if self._dead:
-                yield beam.pvalue.TaggedOutput(DEAD_EVENTS, _message(kind, obj, line))
+                out.append(self._emit(DEAD_EVENTS, self._dead, _message(kind, obj, line)))
         elif kind and self._events:
             if kind == "decision":
                 event = decision_event(record)
-                yield beam.pvalue.TaggedOutput(EVENTS, _message(kind, event, to_json_line(event)))
+                out.append(self._emit(EVENTS, self._events, _message(kind, event, to_json_line(event))))
             else:
-                yield beam.pvalue.TaggedOutput(EVENTS, _message(kind, obj, line))
-
-
-class _PublishFn(beam.DoFn):
-    """DirectRunner only: publishes a bundle's messages in one request and waits for it.
-
-    Beam's own writer on the DirectRunner creates a publisher client (a gRPC channel) for every
-    bundle and waits out the client's batching delay, ~20 ms per bundle even for an empty one; this
-    keeps one client per process and topic and sends nothing for an empty bundle."""
-
-    _clients: Dict[str, Any] = {}
-    _lock = threading.Lock()
-
-    def __init__(self, topic: str):
-        self._topic = topic
-
-    def _client(self):
-        with self._lock:
-            client = self._clients.get(self._topic)
-            if client is None:
-                from google.cloud import pubsub
-                client = self._clients[self._topic] = pubsub.PublisherClient().api
-            return client
-
-    def start_bundle(self):
-        self._pending = []
-
-    def process(self, message):
-        self._pending.append({"data": message.data, "attributes": dict(message.attributes or {})})
-        if len(self._pending) >= 500:
-            self._flush()
+                out.append(self._emit(EVENTS, self._events, _message(kind, obj, line)))
+        return [o for o in out if o is not None]
 
     def finish_bundle(self):
-        self._flush()
+        pending, self._pending = self._pending, {}
+        for topic, messages in pending.items():
+            _Publisher.publish(topic, messages)
 
-    def _flush(self):
-        if self._pending:
-            self._client().publish(topic=self._topic, messages=self._pending, timeout=300)
-            self._pending = []
+
+class _Publisher:
+    """DirectRunner only: one publisher client per process; a bundle's messages in one request."""
+
+    _client = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def publish(cls, topic: str, messages) -> None:
+        with cls._lock:
+            if cls._client is None:
+                from google.cloud import pubsub
+                cls._client = pubsub.PublisherClient().api
+        for start in range(0, len(messages), 500):
+            cls._client.publish(topic=topic, messages=[
+                {"data": m.data, "attributes": dict(m.attributes or {})} for m in messages[start:start + 500]],
+                timeout=300)
 
 
 def _is_direct_runner(p: beam.Pipeline) -> bool:
@@ -310,12 +314,40 @@ def memoize_beam_signatures() -> None:
             module.get_signature = get_signature
 
 
-def publish(messages, topic: str, direct: bool, label: str):
-    """PCollection[PubsubMessage] → ``topic``: Beam's WriteToPubSub (the runner's native sink on
-    Dataflow), or :class:`_PublishFn` on the DirectRunner."""
-    if direct:
-        return messages | label >> beam.ParDo(_PublishFn(topic))
-    return messages | label >> beam.io.WriteToPubSub(topic, with_attributes=True)
+_SIGNATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def memoize_beam_signatures() -> None:
+    """DirectRunner only: remembers the signature Beam computes for each function or method.
+
+    The streaming DirectRunner starts every bundle of every step by unpickling a fresh copy of the
+    DoFn and inspecting the signature of each of its ~30 methods several times (state and timer
+    specs, DoFnSignature); at a few messages per bundle that was half of the job's CPU (py-spy,
+    README "Latency"). ``inspect.signature`` of one function object never changes, so the result
+    is kept per function (weakly: a function that goes away takes its entry with it) and per
+    bound/unbound use. Idempotent; the results Beam sees are the ones it would compute."""
+    from apache_beam.transforms import core, ptransform, util
+    from apache_beam.typehints import decorators
+    if getattr(decorators.get_signature, "_memoized", False):
+        return
+    original = decorators.get_signature
+
+    def get_signature(func):
+        base = getattr(func, "__func__", None)
+        key, bound = (base, True) if base is not None else (func, False)
+        try:
+            known = _SIGNATURES.get(key)
+        except TypeError:   # not weakly referenceable: not cached
+            return original(func)
+        if known is None or bound not in known:
+            known = _SIGNATURES.setdefault(key, {})
+            known[bound] = original(func)
+        return known[bound]
+
+    get_signature._memoized = True
+    for module in (decorators, core, ptransform, util):
+        if getattr(module, "get_signature", None) is original:
+            module.get_signature = get_signature
 
 
 DIRECT_PULL_MAX_MESSAGES = 200
@@ -373,6 +405,7 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
         with_attributes=True, id_label=cfg.pubsub_id_label)
     lines = messages | "MessagesToLines" >> beam.ParDo(MessagesToLines(cfg.source, cfg.base.max_line_bytes))
     out = moderate_stream(lines, ctx, cfg, policy)
+    direct = _is_direct_runner(p)
     wanted = [(name, kind, folder) for name, kind, folder in OUTPUTS if out.get(name) is not None and (
         (folder and cfg.output) or (kind == "dead_letter" and cfg.dead_letter_topic)
         or (kind and kind != "dead_letter" and cfg.output_topic))]
@@ -382,14 +415,14 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
                      for name, _, _ in wanted)
                | "AllOutputs" >> beam.Flatten()
                | "EncodeOutputs" >> beam.ParDo(EncodeOutputsFn(
-                   bool(cfg.output_topic), bool(cfg.dead_letter_topic), bool(cfg.output)))
+                   cfg.output_topic, cfg.dead_letter_topic, bool(cfg.output), cfg.base.num_shards, direct))
                .with_outputs(EVENTS, DEAD_EVENTS, FILES))
-    direct = _is_direct_runner(p)
-    if cfg.output_topic:
-        publish(encoded[EVENTS], cfg.output_topic, direct, "WriteEvents")
-    if cfg.dead_letter_topic:
-        publish(encoded[DEAD_EVENTS], cfg.dead_letter_topic, direct, "WriteDeadLetterTopic")
+    if not direct:   # Beam's sink (Dataflow's native one on Dataflow)
+        if cfg.output_topic:
+            encoded[EVENTS] | "WriteEvents" >> beam.io.WriteToPubSub(cfg.output_topic, with_attributes=True)
+        if cfg.dead_letter_topic:
+            encoded[DEAD_EVENTS] | "WriteDeadLetterTopic" >> beam.io.WriteToPubSub(
+                cfg.dead_letter_topic, with_attributes=True)
     if cfg.output:
-        encoded[FILES] | "WriteFiles" >> WriteWindowedFiles(
-            cfg.output, cfg.window_s, cfg.allowed_lateness_s, cfg.base.num_shards)
+        encoded[FILES] | "WriteFiles" >> WriteWindowedFiles(cfg.output, cfg.window_s, cfg.allowed_lateness_s)
     return out

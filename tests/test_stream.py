@@ -241,18 +241,51 @@ def test_outputs_are_encoded_once_for_topics_and_files():
     dead = DeadLetter(error_code="malformed_json", error="x", raw="{", source=InputRef(SUB, 7), stage="parse",
                       run_id="r")
     doc = {"product_id": "p1", "reviews": []}
-    fn = EncodeOutputsFn(events=True, dead_events=True, files=True)
+    fn = EncodeOutputsFn(events="projects/p/topics/events", dead_events="projects/p/topics/dead", files=True)
     out = {}
     for name, record in (("dead_letters", dead), ("widget_docs", doc), ("restricted", {"review_id": "r9"})):
         for tagged in fn.process((name, record)):
             out.setdefault((name, tagged.tag), []).append(tagged.value)
     assert set(out) == {("dead_letters", DEAD_EVENTS), ("dead_letters", FILES), ("widget_docs", EVENTS),
                         ("widget_docs", FILES), ("restricted", FILES)}
-    (folder, line), = out[("dead_letters", FILES)]
-    assert folder == "dead_letter" and out[("dead_letters", DEAD_EVENTS)][0].data == line.encode("utf-8")
+    ((folder, shard), line), = out[("dead_letters", FILES)]
+    assert folder == "dead_letter" and shard == 0 and out[("dead_letters", DEAD_EVENTS)][0].data == line.encode("utf-8")
     message = out[("widget_docs", EVENTS)][0]
     assert message.attributes == {"kind": "widget_document", "product_id": "p1"}
-    assert out[("widget_docs", FILES)][0] == ("widget_updates", message.data.decode("utf-8"))
-    assert out[("restricted", FILES)][0][0] == "restricted/originals"
+    assert out[("widget_docs", FILES)][0] == (("widget_updates", 0), message.data.decode("utf-8"))
+    assert out[("restricted", FILES)][0][0] == ("restricted/originals", 0)
     # no topic configured: nothing for it
-    assert [t.tag for t in EncodeOutputsFn(False, False, True).process(("dead_letters", dead))] == [FILES]
+    assert [t.tag for t in EncodeOutputsFn(None, None, True).process(("dead_letters", dead))] == [FILES]
+
+
+def test_streaming_graph_publishes_with_beams_sink_off_the_direct_runner(tmp_path):
+    """Off the DirectRunner (Dataflow; here the FnApiRunner, which builds offline) the events and dead
+    letters go through Beam's WriteToPubSub (Dataflow's native sink); on the DirectRunner they are
+    published from the encoding step. Files either way."""
+    from apache_beam.pipeline import PipelineVisitor
+    from apache_beam.runners.direct.direct_runner import DirectRunner
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipeline.stream import build_stream_pipeline
+
+    class Labels(PipelineVisitor):
+        def __init__(self):
+            self.labels = []
+
+        def enter_composite_transform(self, node):
+            self.labels.append(node.full_label)
+
+        def visit_transform(self, node):
+            self.labels.append(node.full_label)
+
+    sub = "projects/shop-1/subscriptions/reviews"
+    cfg = StreamConfig(base=BatchConfig(input=sub, output=str(tmp_path), classifier=""), input_subscription=sub,
+                       output_topic="projects/shop-1/topics/events", dead_letter_topic="projects/shop-1/topics/dead")
+    ctx = RunContext.create("graph-test", DEFAULT_POLICY, commit="test")
+    for runner, beams_sink in ((DirectRunner(), False), (FnApiRunner(), True)):
+        p = beam.Pipeline(runner=runner, options=PipelineOptions(["--streaming"]))
+        build_stream_pipeline(p, cfg, ctx, DEFAULT_POLICY)
+        visitor = Labels()
+        p.visit(visitor)
+        assert ("WriteEvents" in visitor.labels and "WriteDeadLetterTopic" in visitor.labels) == beams_sink, runner
+        assert "EncodeOutputs" in visitor.labels and "WriteFiles" in visitor.labels
