@@ -314,42 +314,6 @@ def memoize_beam_signatures() -> None:
             module.get_signature = get_signature
 
 
-_SIGNATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def memoize_beam_signatures() -> None:
-    """DirectRunner only: remembers the signature Beam computes for each function or method.
-
-    The streaming DirectRunner starts every bundle of every step by unpickling a fresh copy of the
-    DoFn and inspecting the signature of each of its ~30 methods several times (state and timer
-    specs, DoFnSignature); at a few messages per bundle that was half of the job's CPU (py-spy,
-    README "Latency"). ``inspect.signature`` of one function object never changes, so the result
-    is kept per function (weakly: a function that goes away takes its entry with it) and per
-    bound/unbound use. Idempotent; the results Beam sees are the ones it would compute."""
-    from apache_beam.transforms import core, ptransform, util
-    from apache_beam.typehints import decorators
-    if getattr(decorators.get_signature, "_memoized", False):
-        return
-    original = decorators.get_signature
-
-    def get_signature(func):
-        base = getattr(func, "__func__", None)
-        key, bound = (base, True) if base is not None else (func, False)
-        try:
-            known = _SIGNATURES.get(key)
-        except TypeError:   # not weakly referenceable: not cached
-            return original(func)
-        if known is None or bound not in known:
-            known = _SIGNATURES.setdefault(key, {})
-            known[bound] = original(func)
-        return known[bound]
-
-    get_signature._memoized = True
-    for module in (decorators, core, ptransform, util):
-        if getattr(module, "get_signature", None) is original:
-            module.get_signature = get_signature
-
-
 DIRECT_PULL_MAX_MESSAGES = 200
 DIRECT_PULL_TIMEOUT_S = 2
 
