@@ -359,11 +359,68 @@ def pull_more_per_bundle(max_messages: int = DIRECT_PULL_MAX_MESSAGES,
     evaluator._pull_up_to = (max_messages, timeout_s)
 
 
+def _timer_summary(state):
+    """(earliest event-time timer in micros or None, whether any other timer is set) of a keyed state."""
+    from apache_beam.transforms.timeutil import TimeDomain
+    earliest, other = None, False
+    for timers in state.timers.values():
+        for (_, domain, _), timestamp in timers.items():
+            if domain == TimeDomain.WATERMARK:
+                micros = timestamp.micros
+                earliest = micros if earliest is None or micros < earliest else earliest
+            else:
+                other = True
+    return earliest, other
+
+
+def index_direct_timers() -> None:
+    """DirectRunner only: its timer scan looks only at keys that can have a timer due.
+
+    After every bundle the DirectRunner asks every key ever seen by every stateful step or
+    GroupByKey for its due timers, comparing each timer's time in Python. Keys only accumulate
+    (a review id for redeliveries, 16 band keys per review, a review id while its bands are
+    collected, authors, products, texts), so that scan grew with the stream: 41% of the job's CPU
+    after 1,230 messages (py-spy), and latency rose through a run. Committed keyed state is never
+    changed in place (a bundle works on a copy that replaces it), so each key's earliest
+    event-time timer is worked out once per committed state and compared as an integer; only keys
+    with a timer due (or a processing-time timer) are asked, as before. The timers fired are the
+    ones Beam's own scan would fire. Idempotent."""
+    from apache_beam.runners.direct import watermark_manager as wm
+    cls = wm._TransformWatermarks
+    if getattr(cls, "_indexed_timers", False):
+        return
+
+    def extract_transform_timers(self):
+        with self._lock:
+            cache = self.__dict__.setdefault("_timer_index", {})
+            fired, has_realtime_timer = [], False
+            watermark, now = self._input_watermark, self._clock.time()
+            watermark_micros = watermark.micros
+            for encoded_key, state in self._keyed_states.items():
+                entry = cache.get(encoded_key)
+                if entry is None or entry[0] is not state:
+                    entry = cache[encoded_key] = (state,) + _timer_summary(state)
+                _, earliest, other = entry
+                if not other and (earliest is None or earliest > watermark_micros):
+                    continue
+                timers, had_realtime_timer = state.get_timers(watermark=watermark, processing_time=now)
+                has_realtime_timer = has_realtime_timer or had_realtime_timer
+                for window, (name, time_domain, timestamp, dynamic_timer_tag) in timers:
+                    fired.append(wm.TimerFiring(encoded_key, window, name, time_domain, timestamp,
+                                                dynamic_timer_tag=dynamic_timer_tag))
+            self._fired_timers.update(fired)
+            return fired, has_realtime_timer
+
+    cls.extract_transform_timers = extract_transform_timers
+    cls._indexed_timers = True
+
+
 def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, policy) -> Dict[str, Any]:
     """Adds the streaming job (Pub/Sub in; Pub/Sub and windowed files out) to ``p``."""
-    if _is_direct_runner(p):   # the local runner's fixed costs per bundle (see the two functions)
+    if _is_direct_runner(p):   # the local runner's fixed costs per bundle (see these three functions)
         memoize_beam_signatures()
         pull_more_per_bundle()
+        index_direct_timers()
     messages = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(
         subscription=cfg.input_subscription, topic=None if cfg.input_subscription else cfg.input_topic,
         with_attributes=True, id_label=cfg.pubsub_id_label)
