@@ -289,3 +289,19 @@ def test_streaming_graph_publishes_with_beams_sink_off_the_direct_runner(tmp_pat
         p.visit(visitor)
         assert ("WriteEvents" in visitor.labels and "WriteDeadLetterTopic" in visitor.labels) == beams_sink, runner
         assert "EncodeOutputs" in visitor.labels and "WriteFiles" in visitor.labels
+
+
+def test_demo_publishes_every_sample_line_as_given_unless_it_can_retime_it():
+    """The demo (and make bench-stream) re-times parseable reviews and sends every other line as it
+    is, including the sample's too-deeply-nested JSON, which used to stop a 50 msg/s run."""
+    import random
+
+    from pipeline.local.stream_demo import load_sample, retime
+    rng = random.Random(7)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert retime(deep, T0, rng, late=False) == deep
+    assert retime(b"{not json", T0, rng, late=False) == b"{not json"
+    review = json.loads(retime(review_line("r1", T0 - 86400, "fine", "a1"), T0, rng, late=False))
+    assert T0 - 2 <= dt.datetime.fromisoformat(review["created_at"].replace("Z", "+00:00")).timestamp() <= T0
+    lines = load_sample(3000)
+    assert len(lines) > 2800 and all(retime(line, T0, rng, late=False) for line in lines)

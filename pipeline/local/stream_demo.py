@@ -53,7 +53,7 @@ def retime(line: bytes, now: float, rng: random.Random, late: bool) -> bytes:
     """The review with created_at near ``now`` (or 3 h old when ``late``); other lines unchanged."""
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):   # the sample's malformed and too-deeply-nested lines
         return line
     if not isinstance(obj, dict) or not isinstance(obj.get("created_at"), str):
         return line
@@ -246,7 +246,7 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
                     n += 1
                     try:
                         review_id = json.loads(data).get("review_id")
-                    except (ValueError, AttributeError):
+                    except (ValueError, AttributeError, RecursionError):
                         review_id = None
                     with listener.lock:
                         if isinstance(review_id, str) and review_id not in listener.sent:
