@@ -305,3 +305,16 @@ def test_demo_publishes_every_sample_line_as_given_unless_it_can_retime_it():
     assert T0 - 2 <= dt.datetime.fromisoformat(review["created_at"].replace("Z", "+00:00")).timestamp() <= T0
     lines = load_sample(3000)
     assert len(lines) > 2800 and all(retime(line, T0, rng, late=False) for line in lines)
+
+
+def test_demo_clears_the_previous_runs_files(tmp_path):
+    """File names depend only on the window: a previous demo run's files under the same output
+    would count as this run's and could hide a missing decision."""
+    from pipeline.local.stream_demo import clear_previous_run
+    old = tmp_path / "decisions" / "part-old.jsonl"
+    old.parent.mkdir()
+    old.write_text('{"review_id": "stale"}\n')
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    clear_previous_run(str(tmp_path))
+    assert not old.exists() and keep.exists()

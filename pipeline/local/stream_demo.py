@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -189,11 +190,25 @@ def _wait_for_decision_files(pattern: str, review_ids: set, timeout: float) -> d
         time.sleep(1)
 
 
+OUTPUT_FOLDERS = ("published", "decisions", "dead_letter", "restricted", "review_queue", "widget_updates",
+                  "product_alerts")
+
+
+def clear_previous_run(output: str) -> None:
+    """Removes a previous run's windowed files under a local ``output``: file names depend only on
+    the window, so old files would otherwise be counted as this run's (and could hide missing ones)."""
+    if "://" in output:
+        return
+    for name in OUTPUT_FOLDERS:
+        shutil.rmtree(Path(output) / name, ignore_errors=True)
+
+
 def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo", window_s: int = 10,
              echo: bool = True, drain_timeout: float = 120.0, startup_timeout: float = 240.0,
              redeliver_every: int = 40, late_every: int = 50, extra_args: Optional[List[str]] = None) -> dict:
     rng = random.Random(7)
     lines = load_sample(count)
+    clear_previous_run(output)
     log_dir = logs_dir(output)
     log_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"count": len(lines), "rate_per_s": rate}
