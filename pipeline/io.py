@@ -1,6 +1,7 @@
 """Sources and sinks: JSON Lines files (local or gs://) in; JSON Lines out, in batch as sharded
 files (:class:`WriteJsonLines`) and in streaming as event-time windowed files
-(:class:`WriteWindowedJsonLines`). Pub/Sub in and out is Beam's own (``pipeline/stream.py``).
+(:class:`WriteWindowedFiles`, all folders through one writer; :class:`WriteWindowedJsonLines` for
+one). Pub/Sub in is Beam's own, Pub/Sub out Beam's or, on the DirectRunner, ``pipeline/stream.py``'s.
 
 Lines are read with their file URI and 1-based line number (Beam's ReadFromText gives neither),
 as bytes, so invalid UTF-8 becomes a dead letter instead of a crash, and with a size limit
@@ -241,23 +242,25 @@ def _utc(ts: Timestamp) -> str:
 
 
 class _WritePaneFn(beam.DoFn):
-    """(shard, JSON lines) of one window pane → one file, written under a temp name then renamed.
+    """((folder, shard), JSON lines) of one window pane → ``<prefix>/<folder>/<file>``, written
+    under a temp name then renamed.
 
     The name is fixed by window, pane index and shard, so a retried bundle rewrites the same file.
     """
 
-    def __init__(self, directory: str):
-        self._dir = directory
+    def __init__(self, prefix: str):
+        self._prefix = prefix
         self._files = Metrics.counter("stream", "files_written")
 
     def process(self, keyed, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
-        shard, lines = keyed
+        (folder, shard), lines = keyed
+        directory = FileSystems.join(self._prefix, folder)
         lines = sorted(lines)
         timing = {0: "early", 1: "ontime", 2: "late"}.get(pane.timing, "pane")
         name = (f"part-{_utc(win.start)}-{_utc(win.end)}-{timing}{pane.index:03d}-{shard:05d}.jsonl"
                 if hasattr(win, "start") else f"part-global-{pane.index:05d}-{shard:05d}.jsonl")
-        final = FileSystems.join(self._dir, name)
-        temp = FileSystems.join(self._dir, ".temp", f"{uuid.uuid4().hex}-{name}")
+        final = FileSystems.join(directory, name)
+        temp = FileSystems.join(directory, ".temp", f"{uuid.uuid4().hex}-{name}")
         with FileSystems.create(temp, mime_type="application/octet-stream") as handle:
             for line in lines:
                 handle.write(line.encode("utf-8") + b"\n")
@@ -277,27 +280,49 @@ def window_for_files(window_s: int, allowed_lateness_s: int) -> beam.WindowInto:
         allowed_lateness=Duration(seconds=allowed_lateness_s + window_s))
 
 
-class WriteWindowedJsonLines(beam.PTransform):
-    """Records → ``<prefix>/<name>/part-<window start>-<window end>-<pane>-<shard>.jsonl``.
+def shard_of(line: str, shards: int) -> int:
+    """The file shard of a JSON line: stable across runs and workers."""
+    return int(hashlib.md5(line.encode("utf-8")).hexdigest(), 16) % shards if shards > 1 else 0
 
-    Event-time windows (:func:`window_for_files`): a file per window when the watermark passes its
-    end (``ontime``) and, for late records, more files ``LATE_FIRING_DELAY_S`` after the first late
-    one (``late001``...); nothing within the allowed lateness is dropped. Returns the file names.
+
+class WriteWindowedFiles(beam.PTransform):
+    """((folder, shard), JSON line) → ``<prefix>/<folder>/part-<window start>-<window end>-<pane>-<shard>.jsonl``.
+
+    Event-time windows (:func:`window_for_files`): a file per folder, shard and window when the
+    watermark passes its end (``ontime``) and, for late records, more files ``LATE_FIRING_DELAY_S``
+    after the first late one (``late001``...); nothing within the allowed lateness is dropped. All
+    folders go through one window, one GroupByKey and one writer; the caller keys each line by
+    folder and :func:`shard_of` (the streaming job does it while encoding). Returns the file names.
     """
+
+    def __init__(self, output: str, window_s: int, allowed_lateness_s: int):
+        super().__init__()
+        self._prefix = output.rstrip("/")
+        self._window = window_s
+        self._lateness = allowed_lateness_s
+
+    def expand(self, keyed_lines):
+        return (keyed_lines
+                | "Window" >> window_for_files(self._window, self._lateness)
+                | "GroupPane" >> beam.GroupByKey()
+                | "WritePane" >> beam.ParDo(_WritePaneFn(self._prefix)))
+
+
+class WriteWindowedJsonLines(beam.PTransform):
+    """Records → ``<prefix>/<name>/part-<window start>-<window end>-<pane>-<shard>.jsonl``
+    (:class:`WriteWindowedFiles` for one folder). Returns the file names."""
 
     def __init__(self, output: str, name: str, window_s: int, allowed_lateness_s: int, shards: int = 0):
         super().__init__()
-        self._dir = FileSystems.join(output.rstrip("/"), name)
-        self._window = window_s
-        self._lateness = allowed_lateness_s
+        self._name = name
         self._shards = shards or 1
+        self._files = WriteWindowedFiles(output, window_s, allowed_lateness_s)
 
     def expand(self, records):
-        shards = self._shards
-        return (records
-                | "Window" >> window_for_files(self._window, self._lateness)
-                | "ToJson" >> beam.Map(to_json_line)
-                | "KeyByShard" >> beam.Map(
-                    lambda line: (int(hashlib.md5(line.encode("utf-8")).hexdigest(), 16) % shards, line))
-                | "GroupPane" >> beam.GroupByKey()
-                | "WritePane" >> beam.ParDo(_WritePaneFn(self._dir)))
+        name, shards = self._name, self._shards
+
+        def keyed(record):
+            line = to_json_line(record)
+            return (name, shard_of(line, shards)), line
+
+        return records | "ToJson" >> beam.Map(keyed) | "Write" >> self._files

@@ -200,3 +200,121 @@ def test_streaming_usage_errors_exit_2(capsys):
     assert main(["--streaming", "--input_subscription", SUB]) == 2
     assert main(["--streaming", "--input_subscription", SUB, "--input", "x.jsonl", "--output", "o"]) == 2
     assert "--input_subscription" in capsys.readouterr().err
+
+
+def test_widget_documents_once_per_product_per_bundle_with_the_latest_state():
+    """A product's widget document (up to 200 reviews, ~85 KB) is built once per bundle from the
+    product's latest state, not after each of its events; the newest 200 reviews are kept."""
+    from pipeline.transforms.widget_docs import StreamingWidgetDocs, WidgetDocFn
+    from tests.test_widget_docs import make_published
+
+    def published(i, product):
+        return make_published(f"{product}-r{i:03d}", product, 1 + i % 5, iso(T0 + i))
+
+    first = [published(i, "p1") for i in range(5)] + [published(i, "p2") for i in range(2)]
+    many = [published(i, "p3") for i in range(WidgetDocFn.MAX_REVIEWS + 3)]
+    stream = (TestStream()
+              .add_elements([TimestampedValue(r, T0) for r in first])
+              .advance_watermark_to(T0 + 10)
+              .add_elements([TimestampedValue(published(5, "p1"), T0 + 20)])
+              .advance_watermark_to(T0 + 30)
+              .add_elements([TimestampedValue(r, T0 + 40) for r in many])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    records = p | stream
+    products = p | "NoProducts" >> beam.Create([])
+    docs = (records, products) | StreamingWidgetDocs()
+    assert_that(docs | beam.Map(lambda d: (d["product_id"], len(d["reviews"]))),
+                equal_to([("p1", 5), ("p2", 2), ("p1", 6), ("p3", WidgetDocFn.MAX_REVIEWS)]))
+    newest = {f"p3-r{i:03d}" for i in range(3, WidgetDocFn.MAX_REVIEWS + 3)}
+    assert_that(docs | beam.Filter(lambda d: d["product_id"] == "p3")
+                | beam.Map(lambda d: {r["review_id"] for r in d["reviews"]} == newest),
+                equal_to([True]), label="newest_kept")
+    p.run().wait_until_finish()
+
+
+def test_outputs_are_encoded_once_for_topics_and_files():
+    """EncodeOutputsFn: dead letters to the dead-letter topic, other events to the events topic with
+    kind and ids as attributes, and the file line identical to the event payload (one encoding)."""
+    from pipeline.stream import DEAD_EVENTS, EVENTS, FILES, EncodeOutputsFn
+    from schemas.records import DeadLetter
+    dead = DeadLetter(error_code="malformed_json", error="x", raw="{", source=InputRef(SUB, 7), stage="parse",
+                      run_id="r")
+    doc = {"product_id": "p1", "reviews": []}
+    fn = EncodeOutputsFn(events="projects/p/topics/events", dead_events="projects/p/topics/dead", files=True)
+    out = {}
+    for name, record in (("dead_letters", dead), ("widget_docs", doc), ("restricted", {"review_id": "r9"})):
+        for tagged in fn.process((name, record)):
+            out.setdefault((name, tagged.tag), []).append(tagged.value)
+    assert set(out) == {("dead_letters", DEAD_EVENTS), ("dead_letters", FILES), ("widget_docs", EVENTS),
+                        ("widget_docs", FILES), ("restricted", FILES)}
+    ((folder, shard), line), = out[("dead_letters", FILES)]
+    assert folder == "dead_letter" and shard == 0 and out[("dead_letters", DEAD_EVENTS)][0].data == line.encode("utf-8")
+    message = out[("widget_docs", EVENTS)][0]
+    assert message.attributes == {"kind": "widget_document", "product_id": "p1"}
+    assert out[("widget_docs", FILES)][0] == (("widget_updates", 0), message.data.decode("utf-8"))
+    assert out[("restricted", FILES)][0][0] == ("restricted/originals", 0)
+    # no topic configured: nothing for it
+    assert [t.tag for t in EncodeOutputsFn(None, None, True).process(("dead_letters", dead))] == [FILES]
+
+
+def test_streaming_graph_publishes_with_beams_sink_off_the_direct_runner(tmp_path):
+    """Off the DirectRunner (Dataflow; here the FnApiRunner, which builds offline) the events and dead
+    letters go through Beam's WriteToPubSub (Dataflow's native sink); on the DirectRunner they are
+    published from the encoding step. Files either way."""
+    from apache_beam.pipeline import PipelineVisitor
+    from apache_beam.runners.direct.direct_runner import DirectRunner
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipeline.stream import build_stream_pipeline
+
+    class Labels(PipelineVisitor):
+        def __init__(self):
+            self.labels = []
+
+        def enter_composite_transform(self, node):
+            self.labels.append(node.full_label)
+
+        def visit_transform(self, node):
+            self.labels.append(node.full_label)
+
+    sub = "projects/shop-1/subscriptions/reviews"
+    cfg = StreamConfig(base=BatchConfig(input=sub, output=str(tmp_path), classifier=""), input_subscription=sub,
+                       output_topic="projects/shop-1/topics/events", dead_letter_topic="projects/shop-1/topics/dead")
+    ctx = RunContext.create("graph-test", DEFAULT_POLICY, commit="test")
+    for runner, beams_sink in ((DirectRunner(), False), (FnApiRunner(), True)):
+        p = beam.Pipeline(runner=runner, options=PipelineOptions(["--streaming"]))
+        build_stream_pipeline(p, cfg, ctx, DEFAULT_POLICY)
+        visitor = Labels()
+        p.visit(visitor)
+        assert ("WriteEvents" in visitor.labels and "WriteDeadLetterTopic" in visitor.labels) == beams_sink, runner
+        assert "EncodeOutputs" in visitor.labels and "WriteFiles" in visitor.labels
+
+
+def test_demo_publishes_every_sample_line_as_given_unless_it_can_retime_it():
+    """The demo (and make bench-stream) re-times parseable reviews and sends every other line as it
+    is, including the sample's too-deeply-nested JSON, which used to stop a 50 msg/s run."""
+    import random
+
+    from pipeline.local.stream_demo import load_sample, retime
+    rng = random.Random(7)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert retime(deep, T0, rng, late=False) == deep
+    assert retime(b"{not json", T0, rng, late=False) == b"{not json"
+    review = json.loads(retime(review_line("r1", T0 - 86400, "fine", "a1"), T0, rng, late=False))
+    assert T0 - 2 <= dt.datetime.fromisoformat(review["created_at"].replace("Z", "+00:00")).timestamp() <= T0
+    lines = load_sample(3000)
+    assert len(lines) > 2800 and all(retime(line, T0, rng, late=False) for line in lines)
+
+
+def test_demo_clears_the_previous_runs_files(tmp_path):
+    """File names depend only on the window: a previous demo run's files under the same output
+    would count as this run's and could hide a missing decision."""
+    from pipeline.local.stream_demo import clear_previous_run
+    old = tmp_path / "decisions" / "part-old.jsonl"
+    old.parent.mkdir()
+    old.write_text('{"review_id": "stale"}\n')
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    clear_previous_run(str(tmp_path))
+    assert not old.exists() and keep.exists()
