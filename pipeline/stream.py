@@ -44,8 +44,6 @@ integers; a non-numeric id, which the service does not give, would be recorded a
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -54,6 +52,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 
+from pipeline import direct_runner
 from pipeline.build import BatchConfig, count_dead_letter, moderate
 from pipeline.context import RunContext
 from pipeline.files import to_json_line
@@ -212,7 +211,7 @@ class EncodeOutputsFn(beam.DoFn):
 
     Messages go out on tags ``events`` / ``dead_events`` for Beam's WriteToPubSub, or, with
     ``publish_direct`` (the DirectRunner), are published from here, one request per topic and bundle
-    (:class:`_Publisher`): Beam's writer on the DirectRunner creates a publisher client (a gRPC
+    (:class:`pipeline.direct_runner.Publisher`): Beam's writer on the DirectRunner creates a publisher client (a gRPC
     channel) for every bundle and waits out its batching delay, ~20 ms a bundle even when empty."""
 
     def __init__(self, events: Optional[str], dead_events: Optional[str], files: bool, shards: int = 1,
@@ -253,180 +252,19 @@ class EncodeOutputsFn(beam.DoFn):
     def finish_bundle(self):
         pending, self._pending = self._pending, {}
         for topic, messages in pending.items():
-            _Publisher.publish(topic, messages)
-
-
-class _Publisher:
-    """DirectRunner only: one publisher client per process; a bundle's messages in one request."""
-
-    _client = None
-    _lock = threading.Lock()
-
-    @classmethod
-    def publish(cls, topic: str, messages) -> None:
-        with cls._lock:
-            if cls._client is None:
-                from google.cloud import pubsub
-                cls._client = pubsub.PublisherClient().api
-        for start in range(0, len(messages), 500):
-            cls._client.publish(topic=topic, messages=[
-                {"data": m.data, "attributes": dict(m.attributes or {})} for m in messages[start:start + 500]],
-                timeout=300)
-
-
-def _is_direct_runner(p: beam.Pipeline) -> bool:
-    return "DirectRunner" in type(getattr(p, "runner", None)).__name__
-
-
-_SIGNATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def memoize_beam_signatures() -> None:
-    """DirectRunner only: remembers the signature Beam computes for each function or method.
-
-    The streaming DirectRunner starts every bundle of every step by unpickling a fresh copy of the
-    DoFn and inspecting the signature of each of its ~30 methods several times (state and timer
-    specs, DoFnSignature); at a few messages per bundle that was half of the job's CPU (py-spy,
-    README "Latency"). ``inspect.signature`` of one function object never changes, so the result
-    is kept per function (weakly: a function that goes away takes its entry with it) and per
-    bound/unbound use. Idempotent; the results Beam sees are the ones it would compute."""
-    from apache_beam.transforms import core, ptransform, util
-    from apache_beam.typehints import decorators
-    if getattr(decorators.get_signature, "_memoized", False):
-        return
-    original = decorators.get_signature
-
-    def get_signature(func):
-        base = getattr(func, "__func__", None)
-        key, bound = (base, True) if base is not None else (func, False)
-        try:
-            known = _SIGNATURES.get(key)
-        except TypeError:   # not weakly referenceable: not cached
-            return original(func)
-        if known is None or bound not in known:
-            known = _SIGNATURES.setdefault(key, {})
-            known[bound] = original(func)
-        return known[bound]
-
-    get_signature._memoized = True
-    for module in (decorators, core, ptransform, util):
-        if getattr(module, "get_signature", None) is original:
-            module.get_signature = get_signature
-
-
-DIRECT_PULL_MAX_MESSAGES = 200
-DIRECT_PULL_TIMEOUT_S = 2
-
-
-class _PullUpTo:
-    """A Pub/Sub subscriber client whose ``pull`` asks for up to ``max_messages`` at a time and
-    waits at most ``timeout_s`` for an empty subscription."""
-
-    def __init__(self, client, max_messages: int, timeout_s: float):
-        self._client = client
-        self._max = max_messages
-        self._timeout = timeout_s
-
-    def pull(self, *args, **kwargs):
-        kwargs["max_messages"] = max(int(kwargs.get("max_messages") or 0), self._max)
-        kwargs["timeout"] = min(float(kwargs.get("timeout") or self._timeout), self._timeout)
-        return self._client.pull(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
-
-
-def pull_more_per_bundle(max_messages: int = DIRECT_PULL_MAX_MESSAGES,
-                         timeout_s: float = DIRECT_PULL_TIMEOUT_S) -> None:
-    """DirectRunner only: its Pub/Sub read takes up to ``max_messages`` per pull (Beam asks for 10)
-    and waits at most ``timeout_s`` on an empty subscription (Beam waits 30 s).
-
-    The DirectRunner runs every step on one thread, one bundle at a time, and the read's bundle is
-    whatever one pull returns; each bundle then costs every step a fixed amount, however few
-    elements it holds. Capped at 10 messages a bundle the job could not keep up beyond a few
-    messages a second; a pull still returns as soon as any message is there, so a quiet stream is
-    not delayed. While a pull waits, nothing else runs and the watermark stands still: with
-    Beam's 30 s, the last windowed files and late panes were written up to a minute after the
-    last message, and a demo that stopped earlier missed decisions in its files. Idempotent."""
-    from apache_beam.runners.direct import transform_evaluator as te
-    evaluator = te._PubSubReadEvaluator
-    if getattr(evaluator, "_pull_up_to", None) == (max_messages, timeout_s):
-        return
-    original = getattr(evaluator, "_original_get_subscriber_client", None) or evaluator._get_subscriber_client.__func__
-    evaluator._original_get_subscriber_client = original
-    evaluator._get_subscriber_client = classmethod(
-        lambda cls, transform: _PullUpTo(original(cls, transform), max_messages, timeout_s))
-    evaluator._pull_up_to = (max_messages, timeout_s)
-
-
-def _timer_summary(state):
-    """(earliest event-time timer in micros or None, whether any other timer is set) of a keyed state."""
-    from apache_beam.transforms.timeutil import TimeDomain
-    earliest, other = None, False
-    for timers in state.timers.values():
-        for (_, domain, _), timestamp in timers.items():
-            if domain == TimeDomain.WATERMARK:
-                micros = timestamp.micros
-                earliest = micros if earliest is None or micros < earliest else earliest
-            else:
-                other = True
-    return earliest, other
-
-
-def index_direct_timers() -> None:
-    """DirectRunner only: its timer scan looks only at keys that can have a timer due.
-
-    After every bundle the DirectRunner asks every key ever seen by every stateful step or
-    GroupByKey for its due timers, comparing each timer's time in Python. Keys only accumulate
-    (a review id for redeliveries, 16 band keys per review, a review id while its bands are
-    collected, authors, products, texts), so that scan grew with the stream: 41% of the job's CPU
-    after 1,230 messages (py-spy), and latency rose through a run. Committed keyed state is never
-    changed in place (a bundle works on a copy that replaces it), so each key's earliest
-    event-time timer is worked out once per committed state and compared as an integer; only keys
-    with a timer due (or a processing-time timer) are asked, as before. The timers fired are the
-    ones Beam's own scan would fire. Idempotent."""
-    from apache_beam.runners.direct import watermark_manager as wm
-    cls = wm._TransformWatermarks
-    if getattr(cls, "_indexed_timers", False):
-        return
-
-    def extract_transform_timers(self):
-        with self._lock:
-            cache = self.__dict__.setdefault("_timer_index", {})
-            fired, has_realtime_timer = [], False
-            watermark, now = self._input_watermark, self._clock.time()
-            watermark_micros = watermark.micros
-            for encoded_key, state in self._keyed_states.items():
-                entry = cache.get(encoded_key)
-                if entry is None or entry[0] is not state:
-                    entry = cache[encoded_key] = (state,) + _timer_summary(state)
-                _, earliest, other = entry
-                if not other and (earliest is None or earliest > watermark_micros):
-                    continue
-                timers, had_realtime_timer = state.get_timers(watermark=watermark, processing_time=now)
-                has_realtime_timer = has_realtime_timer or had_realtime_timer
-                for window, (name, time_domain, timestamp, dynamic_timer_tag) in timers:
-                    fired.append(wm.TimerFiring(encoded_key, window, name, time_domain, timestamp,
-                                                dynamic_timer_tag=dynamic_timer_tag))
-            self._fired_timers.update(fired)
-            return fired, has_realtime_timer
-
-    cls.extract_transform_timers = extract_transform_timers
-    cls._indexed_timers = True
+            direct_runner.Publisher.publish(topic, messages)
 
 
 def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, policy) -> Dict[str, Any]:
     """Adds the streaming job (Pub/Sub in; Pub/Sub and windowed files out) to ``p``."""
-    if _is_direct_runner(p):   # the local runner's fixed costs per bundle (see these three functions)
-        memoize_beam_signatures()
-        pull_more_per_bundle()
-        index_direct_timers()
+    direct = direct_runner.is_direct_runner(p)
+    if direct:   # the local runner's fixed costs per bundle (pipeline/direct_runner.py)
+        direct_runner.patch()
     messages = p | "ReadFromPubSub" >> beam.io.ReadFromPubSub(
         subscription=cfg.input_subscription, topic=None if cfg.input_subscription else cfg.input_topic,
         with_attributes=True, id_label=cfg.pubsub_id_label)
     lines = messages | "MessagesToLines" >> beam.ParDo(MessagesToLines(cfg.source, cfg.base.max_line_bytes))
     out = moderate_stream(lines, ctx, cfg, policy)
-    direct = _is_direct_runner(p)
     wanted = [(name, kind, folder) for name, kind, folder in OUTPUTS if out.get(name) is not None and (
         (folder and cfg.output) or (kind == "dead_letter" and cfg.dead_letter_topic)
         or (kind and kind != "dead_letter" and cfg.output_topic))]

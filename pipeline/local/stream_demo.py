@@ -157,7 +157,7 @@ def logs_dir(output: str) -> Path:
     return Path(output).with_name(Path(output).name + "-logs")
 
 
-# The DirectRunner's Pub/Sub read (with pipeline.stream.pull_more_per_bundle) waits at most 2 s on an empty
+# The DirectRunner's Pub/Sub read (with pipeline.direct_runner.pull_more_per_bundle) waits at most 2 s on an empty
 # subscription and advances the watermark only when a pull returns; the last windows close that long
 # after the watermark passes them (late panes: 10 s after their first late review).
 DIRECT_PUBSUB_PULL_TIMEOUT_S = 2
