@@ -9,6 +9,7 @@ import pytest
 
 import schemas
 from pipeline import signing
+from pipeline.classifier import runtime
 from tests.conftest import DEMO_INPUT, RunOutput, run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -68,6 +69,9 @@ def test_originals_of_redacted_reviews_are_only_in_restricted_output(demo_run):
         assert "personal_data_redacted" in decisions[review_id]["reasons"]
 
 
+CLASSIFIER_LANGUAGES = tuple(runtime.read_config(runtime.default_model_dir())["languages"])
+
+
 def test_every_published_review_carries_provenance_and_a_valid_signature(demo_run):
     for rec in demo_run.records("published"):
         prov = rec["provenance"]
@@ -76,9 +80,12 @@ def test_every_published_review_carries_provenance_and_a_valid_signature(demo_ru
         status = {d["id"]: d["status"] for d in prov["detectors"]}
         assert status["near_duplicate"] in ("scored", "not_applicable")
         assert status["fake_classifier"] in ("scored", "not_applicable")
-        if rec["language"] != "en":
+        if (rec["language"] or "").split("-")[0] not in CLASSIFIER_LANGUAGES:
             assert status["fake_classifier"] == "not_applicable", "speaks only for languages it was evaluated on"
         assert signing.verify_published(rec, signing.SigningKey(signing.DEMO_KEY_ID, signing.DEMO_KEY))
+    scored_ko = [r for r in demo_run.records("published") if r["language"] == "ko" and {
+        d["id"]: d["status"] for d in r["provenance"]["detectors"]}["fake_classifier"] == "scored"]
+    assert len(scored_ko) > 100  # Korean reviews are scored since 2.0.0
 
 
 def test_honest_negative_reviews_are_published(demo_run):
