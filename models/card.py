@@ -210,6 +210,11 @@ def write(art: Path) -> Path:
                           "reviews/s** on the same int8 path. Plain transformers fp32 cut after the same layer (the "
                           f"early exit alone, without the int8 graph): {sp.get('plain_early_exit_reviews_per_s')} "
                           f"reviews/s, so the int8 graph's own speed-up is {sp.get('speedup_vs_plain_early_exit')}×.")
+        if "korean_reviews_per_s" in sp:
+            lines[-1] += (f" Korean: {sp.get('n_korean')} NSMC reviews the classifier speaks for, **{sp['korean_reviews_per_s']} "
+                          f"reviews/s** (the cascade skips the encoder where it cannot change the band) vs "
+                          f"{sp['plain_korean_reviews_per_s']} for plain transformers fp32 with the full vocabulary "
+                          f"({sp['korean_speedup']}×).")
     else:
         lines.append("Not recorded: run `python -m benchmarks.bench_classifier --record`.")
     lines += [
