@@ -73,7 +73,7 @@ def korean_reviews(n: int, seed: int, model_dir):
     clf_cfg = runtime.read_config(model_dir)
     if "ko" not in clf_cfg["languages"]:
         return []
-    rule = clf_cfg.get("min_length") or clf_cfg.get("min_words", 0)
+    rule = runtime.min_length_rule(clf_cfg)
     with open(common.DATASETS / "nsmc-ko-reviews-bucket0.tsv", newline="", encoding="utf-8") as f:
         rows = [r["review"] for r in csv.DictReader(f, delimiter="\t")]
     rows = [t for t in rows if runtime.not_applicable_reason(t, "ko", clf_cfg["languages"], rule) is None]
@@ -246,11 +246,10 @@ def measure(model_dir, texts, threads, rounds, hotel_texts=(), korean_texts=()):
             "rounds": {k: [round(x, 1) for x in v] for k, v in runs.items()}}
 
 
-def gate_share(model_dir, texts) -> float:
-    """Share of ``texts`` the artifact sends through every layer."""
+def gate_share(head, texts) -> float:
+    """Share of ``texts`` the artifact's head sends through every layer."""
     import numpy as np
     from pipeline.classifier import runtime
-    head = runtime.load(model_dir).head
     if isinstance(head, runtime.MultilingualHead):
         return round(float(head.gate_open(None, texts, np.array([runtime.latin_script(t) for t in texts])).mean()), 4)
     return round(float(head.gate_open(None, texts).mean()), 4)
@@ -279,9 +278,10 @@ def main(argv=None):
         by_threads[threads] = measure(model_dir, texts, threads, args.rounds, hotels, korean)
         print(json.dumps({"threads": threads, **by_threads[threads]}), file=sys.stderr, flush=True)
     best = max(by_threads, key=lambda t: by_threads[t]["reviews_per_s"])
+    head = runtime.load(model_dir).head if early_exit else None
     result = {"n": len(texts), "threads": best, "model": model_dir, **by_threads[best],
               **({"n_hotel": len(hotels), "gate_open_share": {
-                  "typical": gate_share(model_dir, texts), "hotel": gate_share(model_dir, hotels)}}
+                  "typical": gate_share(head, texts), "hotel": gate_share(head, hotels)}}
                  if early_exit else {}),
               **({"n_korean": len(korean)} if korean else {}),
               "by_threads": {str(t): {k: v for k, v in r.items() if k != "rounds"} for t, r in by_threads.items()},

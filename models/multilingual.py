@@ -320,7 +320,7 @@ def min_lengths(m: Maide) -> dict:
     return out
 
 
-def honest_sets(clf, m: Maide, p_maide: np.ndarray, spec_head: dict, languages_min: dict) -> dict:
+def honest_sets(clf, m: Maide, p_maide: np.ndarray) -> dict:
     """FPR at both thresholds on honest reviews from each source, through the served artifact
     (``clf``: the final head); MAiDE-up real from the out-of-fold scores ``p_maide``."""
     t = clf.thresholds
@@ -415,7 +415,7 @@ def main(argv=None) -> int:
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(art / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
     served = runtime.load(art, threads=args.threads)
-    honest = honest_sets(served, m, combined, generated, lengths)
+    honest = honest_sets(served, m, combined)
     heads.log(json.dumps(honest))
     fr = common.fake_reviews()
     te = [r for r in fr if r["split"] == "test"]

@@ -211,8 +211,7 @@ class FakeReviewClassifier:
         self.max_len = int(self.config["encoder"]["max_len"])
         self.languages = tuple(self.config["languages"])
         self.min_words = int(self.config.get("min_words", 0))
-        # per language: {"words": n} or {"chars": n} (2.0.0); 1.x artifacts: min_words for all
-        self.min_length = self.config.get("min_length") or self.min_words
+        self.min_length = min_length_rule(self.config)
         self.thresholds = dict(self.config["thresholds"])
         self.batch_size = batch_size
         cascade = self.config.get("cascade")
@@ -369,6 +368,12 @@ class FakeReviewClassifier:
     def applies_to(self, language: Optional[str], text: Optional[str] = None) -> bool:
         """Whether the classifier speaks for a text (:func:`not_applicable_reason` is None)."""
         return not_applicable_reason(text, language, self.languages, self.min_length) is None
+
+
+def min_length_rule(config: dict):
+    """The artifact's length rule for :func:`not_applicable_reason`: per language ``{"words": n}`` or
+    ``{"chars": n}`` (2.0.0 ``min_length``), or 1.x's ``min_words`` for every language."""
+    return config.get("min_length") or int(config.get("min_words", 0))
 
 
 def text_length(text: str, unit: str) -> int:

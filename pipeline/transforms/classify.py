@@ -125,7 +125,7 @@ class ClassifyReviews(beam.PTransform):
         config = runtime.read_config(self._model_dir or runtime.default_model_dir())
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
-        self._min_length = config.get("min_length") or int(config.get("min_words", 0))
+        self._min_length = runtime.min_length_rule(config)
         self._handler = handler or OnnxFakeReviewHandler(
             self._model_dir, threads=threads, min_batch_size=max_batch_size, max_batch_size=max_batch_size,
             model_copies=model_copies)
