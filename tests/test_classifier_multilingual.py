@@ -117,3 +117,32 @@ def test_the_cascade_skips_the_encoder_only_where_it_cannot_change_the_band():
     skipped = a != b
     assert not skipped[-1]                                       # Latin script: never skipped (English detectors need it)
     assert np.all(a[skipped] >= b[skipped]) and np.all(a[skipped] < on.thresholds["lower"])  # an upper bound, under lower
+
+
+# A computer-generated-style product review (written for this test) that the English detector flags.
+EN_FAKE = ("This is a great product. I love it. It works great and is very easy to use. I would recommend "
+           "it to anyone who is looking for a good product.")
+
+
+@pytest.mark.parametrize("disguise", [
+    lambda t: t + " " + ZH * 3,                              # padded until most letters are Chinese
+    lambda t: KO * 2 + " " + t,                              # Korean first
+    lambda t: " ".join(w + " 的" for w in t.split()),         # a character between every word
+    lambda t: t + " " + ZH * 2 + " Booking wifi mini bar tbh " + ZH,  # padding with Latin words of its own
+])
+def test_other_scripts_around_an_english_fake_do_not_hide_it_from_the_english_detector(disguise):
+    clf = runtime.load(ART)
+    english = float(clf.predict_proba_english([EN_FAKE])[0])
+    assert english >= clf.thresholds["lower"]                # the detector flags the plain text
+    text = disguise(EN_FAKE)
+    assert float(clf.predict_proba_generated([text])[0]) < clf.thresholds["lower"]  # the other detector alone would not
+    assert float(clf.predict_proba([text])[0]) >= english - 1e-6
+
+
+def test_readings_of_a_mixed_text():
+    assert runtime.latin_part("좋아요 Great value 정말。Fast shipping") == "Great value Fast shipping"
+    assert runtime.latin_words("酒店 wifi 很好 ok") == 2
+    text = "one two three 的 four five six seven 的 eight"
+    assert runtime.english_readings(text, 3) == ["one two three four five six seven eight", "four five six seven"]
+    assert runtime.english_readings(text, 5) == ["one two three four five six seven eight"]
+    assert runtime.english_readings(KO, 1) == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import lzma
+import re
 import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -192,6 +193,30 @@ def make_head(spec: dict):
     return GatedMaxHead(spec) if kind == "gated_max" else MultilingualHead(spec) if kind == "multilingual" else Head(spec)
 
 
+# letters of other scripts (Hangul, CJK, kana, Cyrillic ...) and CJK / full-width punctuation
+_OTHER_SCRIPT = re.compile(r"[^\W\d_\u0000-\u024f]+|[\u3000-\u303f\uff00-\uffef]+")
+
+
+def latin_part(text: str) -> str:
+    """The text with every other script's letters (and CJK punctuation) taken out: what the English
+    detector reads of a mixed-script review."""
+    return " ".join(_OTHER_SCRIPT.sub(" ", text).split())
+
+
+def english_readings(text: str, least: int) -> List[str]:
+    """What the English detector reads of a mixed-script review: its whole Latin part and its longest
+    unbroken Latin run (padding in another script may hold Latin words of its own: an app name, a
+    brand), each only if it has ``least`` Latin words."""
+    runs = [" ".join(s.split()) for s in _OTHER_SCRIPT.split(text)]
+    readings = dict.fromkeys([latin_part(text), max(runs, key=latin_words)])
+    return [r for r in readings if latin_words(r) >= least]
+
+
+def latin_words(text: str) -> int:
+    """Whitespace-separated words of :func:`latin_part` that hold a Latin letter."""
+    return sum(1 for w in latin_part(text).split() if any(c.isalpha() and c < "\u0250" for c in w))
+
+
 def latin_script(text: str) -> bool:
     """Whether most of a text's letters are Latin (ASCII or Latin-1/Extended), the English
     detector's domain; Hangul, CJK, Cyrillic ... texts are not."""
@@ -347,7 +372,34 @@ class FakeReviewClassifier:
             rt = [t for t, r in zip(texts, run) if r]
             gate = self.head.gate_open(None, rt, latin[run])
             out[run] = self.head.probability(self.embed(rt, deep=gate), rt, latin[run], gate)
+        # A review with other scripts in it that still holds an English review's worth of Latin words
+        # (an English fake padded with Chinese to route it away from the English detector, or with a
+        # character between its words to blur what it reads) also meets the English detector on its
+        # Latin part and its longest Latin run (english_readings); the largest probability wins.
+        need = self.english_min_words()
+        readings = [(i, r) for i, t in enumerate(texts) if _OTHER_SCRIPT.search(t)
+                    for r in english_readings(t, need) if not (latin[i] and r == t)]
+        if readings:
+            idx = np.array([i for i, _ in readings])
+            np.maximum.at(out, idx, self.predict_proba_english([r for _, r in readings]))
         return out
+
+    def english_min_words(self) -> int:
+        """The English length rule in words (what makes a text's Latin part worth the English detector)."""
+        rule = self.min_length.get("en", {}) if isinstance(self.min_length, dict) else {"words": self.min_length}
+        return max(1, int(rule.get("words", 0)))
+
+    def predict_proba_english(self, texts: Sequence[str]) -> np.ndarray:
+        """The ``english`` detector (1.3.0's gated max) alone; 2.0.0 artifacts only."""
+        if not isinstance(self.head, MultilingualHead):
+            raise TypeError(f"{self.version} has no separate English detector")
+        if not len(texts):
+            return np.zeros((0,), dtype=np.float64)
+        english = self.head.english
+        if not isinstance(english, GatedMaxHead):
+            return english.probability(self.embed(texts), texts)
+        gate = english.gate_open(None, texts)
+        return english.probability(self.embed(texts, deep=gate), texts, gate=gate)
 
     def predict_proba_generated(self, texts: Sequence[str]) -> np.ndarray:
         """The ``generated`` (LLM-written) detector alone, for every text whatever its script

@@ -20,6 +20,9 @@
   fired per element in streaming, before the score arrived, and left the classifier ``not_run``.)
   Each copy carries its event time through the grouping and is emitted at it again, so
   streaming's event-time file windows see the review's time, not the end of the global window.
+* A text in a language the artifact does not speak that holds an English review (at least the English
+  minimum of Latin words, confidently English by language id: an English fake padded with Japanese)
+  is scored on that English part (``english_inside``).
 * Languages and lengths: only those the artifact was evaluated on (``config.json`` ``languages``:
   English; ``min_words``: texts shorter than that are too rare in the evaluation data for its
   error there to be known); for others, undetermined language, too short or empty text the signal
@@ -100,11 +103,43 @@ _MODELS: dict = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _applicability(languages: Sequence[str], min_length=0):
-    def check(item: Item) -> Optional[str]:
-        """None when the classifier applies; otherwise the reason it does not (runtime's one rule)."""
-        return runtime.not_applicable_reason(text_of(item), item.language, languages, min_length)
-    return check
+def english_inside(text: str, languages: Sequence[str], min_length=0) -> Optional[str]:
+    """The English review inside a text in a language the classifier does not speak (an English fake
+    padded with Japanese to switch the classifier off): the first of ``runtime.english_readings``
+    that language id is confident is English, when English is served; else None."""
+    if not text or "en" not in languages:
+        return None
+    rule = min_length.get("en", {}) if isinstance(min_length, dict) else {"words": min_length}
+    from pipeline.text.langid import confident_language
+    for reading in reversed(runtime.english_readings(text, max(1, int(rule.get("words", 0))))):
+        if confident_language(reading) == "en":   # the longest unbroken run first, then the whole Latin part
+            return reading
+    return None
+
+
+class _Applicability:
+    """Whether the classifier speaks for an item (runtime's one rule) and what text it scores: the
+    cleaned body, or for a text in a language it was not evaluated on, the English review inside it."""
+
+    def __init__(self, languages: Sequence[str], min_length=0):
+        self._languages, self._min_length = tuple(languages), min_length
+
+    def _served(self, item: Item) -> Optional[str]:
+        return runtime.not_applicable_reason(text_of(item), item.language, self._languages, self._min_length)
+
+    def reason(self, item: Item) -> Optional[str]:
+        """None when the classifier applies; otherwise the reason it does not."""
+        reason = self._served(item)
+        if reason and reason.startswith("language") and english_inside(text_of(item), self._languages,
+                                                                       self._min_length):
+            return None
+        return reason
+
+    def text(self, item: Item) -> str:
+        """What is scored (call only where :meth:`reason` is None)."""
+        if self._served(item) is None:
+            return text_of(item)
+        return english_inside(text_of(item), self._languages, self._min_length) or text_of(item)
 
 
 def _with_signal(item: Item, signal: Signal) -> Item:
@@ -133,7 +168,8 @@ class ClassifyReviews(beam.PTransform):
         self._run_id = run_id
 
     def expand(self, items):
-        version, check = self._version, _applicability(self._languages, self._min_length)
+        version, rule = self._version, _Applicability(self._languages, self._min_length)
+        check, scored_text = rule.reason, rule.text
 
         def route(item: Item, n):
             return 1 if check(item) is None else 0
@@ -147,9 +183,9 @@ class ClassifyReviews(beam.PTransform):
         na_out = not_applicable | "MarkNotApplicable" >> beam.Map(mark_na)
 
         groups = (applicable
-                  | "KeyByText" >> beam.Map(lambda it, ts=beam.DoFn.TimestampParam: (text_key(text_of(it)), (it, ts)))
+                  | "KeyByText" >> beam.Map(lambda it, ts=beam.DoFn.TimestampParam: (text_key(scored_text(it)), (it, ts)))
                   | "CopiesByText" >> beam.GroupByKey()
-                  | "OneTextPerGroup" >> beam.Map(lambda kv: (tuple(kv[1]), text_of(next(iter(kv[1]))[0]))))
+                  | "OneTextPerGroup" >> beam.Map(lambda kv: (tuple(kv[1]), scored_text(next(iter(kv[1]))[0]))))
         scored, dlq = groups | "RunInference" >> RunInference(
             KeyedModelHandler(self._handler)).with_exception_handling()
         with_score = scored | "AttachScore" >> beam.FlatMap(_attach_score, version)

@@ -170,10 +170,31 @@ def test_a_declared_language_the_text_clearly_is_not_does_not_switch_detectors_o
             "I am very disappointed with the quality and the customer service")
     out = normalize_item(_item(body, "fr"))
     assert out.language == "en" and out.language_source == "detected_over_given" and out.language_given == "fr"
-    from pipeline.transforms.classify import _applicability  # the classifier scores English text of 10+ words
-    check = _applicability(("en",), 10)
+    from pipeline.transforms.classify import _Applicability  # the classifier scores English text of 10+ words
+    check = _Applicability(("en",), 10).reason
     assert check(out) is None and check(normalize_item(_item(body, "en"))) is None
-    assert check(_item(body, "fr").replace(clean_body=body, language="fr")) is not None  # what "fr" did before
+    # even where "fr" were kept, the English review inside the text is what the classifier reads
+    assert check(_item(body, "fr").replace(clean_body=body, language="fr")) is None
+    french = ("Cette bouilloire a cessé de fonctionner après deux semaines et le vendeur a refusé le "
+              "remboursement, je suis très déçu de la qualité")
+    assert check(_item(french, "fr").replace(clean_body=french, language="fr")).startswith("language 'fr' not evaluated")
+
+
+JA = "このホテルはとても良かったです。スタッフも親切で部屋も清潔でした。朝食もおいしく、駅からも近くて便利でした。"
+
+
+def test_an_english_review_padded_with_an_unserved_language_is_still_read_in_english():
+    from pipeline.classifier import runtime
+    from pipeline.transforms.classify import _Applicability
+    english = ("This is a great product. I love it. It works great and is very easy to use. I would "
+               "recommend it to anyone who is looking for a good product.")
+    cfg = runtime.read_config(runtime.default_model_dir())
+    rule = _Applicability(cfg["languages"], cfg["min_length"])
+    padded = normalize_item(_item(english + " " + JA * 3, "en"))
+    assert padded.language == "ja"                 # detection overrules the declaration: Japanese is not served
+    assert rule.reason(padded) is None and rule.text(padded) == english
+    plain_ja = normalize_item(_item(JA + " Great hotel, friendly staff.", "ja"))
+    assert rule.reason(plain_ja).startswith("language 'ja' not evaluated")  # a few English words: still not read
 
 
 @pytest.mark.parametrize("body, language", [
@@ -195,11 +216,11 @@ def test_in_streaming_the_publish_time_is_the_receipt():
 
 def test_korean_text_declared_english_is_scored_as_korean_by_the_classifier():
     from pipeline.classifier import runtime
-    from pipeline.transforms.classify import _applicability
+    from pipeline.transforms.classify import _Applicability
     body = ("호텔 위치가 정말 좋았고 직원들도 친절했습니다. 방은 조금 작았지만 깨끗했고 조식도 다양해서 "
             "만족스러웠어요. 다음에 서울에 오면 다시 묵고 싶습니다.")
     out = normalize_item(_item(body, "en"))
     assert out.language == "ko" and out.language_source == "detected_over_given"
     cfg = runtime.read_config(runtime.default_model_dir())
-    check = _applicability(cfg["languages"], cfg["min_length"])
+    check = _Applicability(cfg["languages"], cfg["min_length"]).reason
     assert check(out) is None  # Korean is served (2.0.0): the detected language decides which rule applies
