@@ -115,7 +115,7 @@ def test_the_cascade_skips_the_encoder_only_where_it_cannot_change_the_band():
     assert [on.band(x) for x in a] == [off.band(x) for x in b]   # no band moves
     assert on.cascade_skipped >= 3                               # ordinary short Korean reviews skip the encoder
     skipped = a != b
-    assert not skipped[-1]                                       # Latin script: never skipped (English detectors need it)
+    assert not skipped[-1]                                       # hotel-style English (gate open): never skipped
     assert np.all(a[skipped] >= b[skipped]) and np.all(a[skipped] < on.thresholds["lower"])  # an upper bound, under lower
 
 
@@ -146,3 +146,24 @@ def test_readings_of_a_mixed_text():
     assert runtime.english_readings(text, 3) == ["one two three four five six seven eight", "four five six seven"]
     assert runtime.english_readings(text, 5) == ["one two three four five six seven eight"]
     assert runtime.english_readings(KO, 1) == []
+
+
+EN_PRODUCT = ["Works fine, battery lasts about two days and the strap is comfortable enough for daily wear.",
+              "The lid cracked after a week of normal use and support never answered my two emails about it.",
+              "Arrived late and the box was dented, but the blender itself is powerful and easy to clean up.",
+              "Too small for my hands, returned it. The refund took ten days which is longer than promised."]
+
+
+def test_the_english_cascade_skips_ordinary_product_reviews_without_moving_a_band():
+    on, off = runtime.load(ART), runtime.load(ART, use_cascade=False)
+    spec = CFG["cascade"]["english"]
+    assert spec["quantile"] < 1 and spec["always"]["bound"] > 0 and spec["generated"]["bound"] > 0
+    texts = EN_PRODUCT + [EN_FAKE, EN]
+    a, b = on.predict_proba(texts), off.predict_proba(texts)
+    assert [on.band(x) for x in a] == [off.band(x) for x in b]
+    skipped = a != b
+    assert skipped[:len(EN_PRODUCT)].any() and on.cascade_skipped == skipped.sum()
+    assert not skipped[len(EN_PRODUCT)]                      # the flagged fake runs the encoder
+    assert np.all(a[skipped] < on.thresholds["lower"])       # what is reported for a skipped review stays under lower
+    gate = on.head.gate_open(None, texts, np.ones(len(texts), dtype=bool))
+    assert not np.any(skipped & gate)                        # hotel-style text (the gate open) always runs it

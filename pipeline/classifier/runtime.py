@@ -242,6 +242,7 @@ class FakeReviewClassifier:
         cascade = self.config.get("cascade")
         self.cascade = bool(cascade) and use_cascade
         self.cascade_bound = float(cascade["embedding_bound"]) if cascade else 0.0
+        self.english_cascade = (cascade or {}).get("english") if use_cascade else None
         self.cascade_skipped = 0
         self.tokenizer = Tokenizer.from_str(read_text_file(self.dir / self.config["tokenizer"]))
         # "windows": {"tokens": N, "overlap": K}: every text is cut into N-token windows (special
@@ -368,10 +369,22 @@ class FakeReviewClassifier:
             out[idx[skip]] = p[skip]
             run[idx[skip]] = False
             self.cascade_skipped += int(skip.sum())
+        gate = self.head.gate_open(None, texts, latin)
+        if self.english_cascade and latin.any():
+            # The English cascade (config "cascade" "english", models/cascade.py): a Latin-script text
+            # whose gate is closed meets `always` and `generated`; each encoder part is estimated from
+            # the lexical parts and bounded by a residual quantile; where both bounded probabilities
+            # stay under ``lower`` the encoder is skipped and the larger estimate reported.
+            idx = np.where(latin & ~gate)[0]
+            if len(idx):
+                skip, estimate = english_cascade(self.english_cascade, self.head, [texts[i] for i in idx],
+                                                 self.thresholds["lower"])
+                out[idx[skip]] = estimate[skip]
+                run[idx[skip]] = False
+                self.cascade_skipped += int(skip.sum())
         if run.any():
             rt = [t for t, r in zip(texts, run) if r]
-            gate = self.head.gate_open(None, rt, latin[run])
-            out[run] = self.head.probability(self.embed(rt, deep=gate), rt, latin[run], gate)
+            out[run] = self.head.probability(self.embed(rt, deep=gate[run]), rt, latin[run], gate[run])
         # A review with other scripts in it that still holds an English review's worth of Latin words
         # (an English fake padded with Chinese to route it away from the English detector, or with a
         # character between its words to blur what it reads) also meets the English detector on its
@@ -420,6 +433,33 @@ class FakeReviewClassifier:
     def applies_to(self, language: Optional[str], text: Optional[str] = None) -> bool:
         """Whether the classifier speaks for a text (:func:`not_applicable_reason` is None)."""
         return not_applicable_reason(text, language, self.languages, self.min_length) is None
+
+
+def english_cascade_inputs(head: MultilingualHead, texts: Sequence[str]):
+    """(design rows ``[always lexical, generated lexical, log1p(words), 1]``, always lexical, generated
+    lexical): the cheap part of both English-path detectors, before any encoder."""
+    empty = np.zeros((len(texts), 0), dtype=np.float32)
+    l_a = head.english.always.decision(empty, texts, embedding=False)
+    l_g = head.generated.decision(empty, texts, embedding=False)
+    words = np.fromiter((len(t.split()) for t in texts), dtype=np.float64, count=len(texts))
+    return np.c_[l_a, l_g, np.log1p(words), np.ones(len(texts))], l_a, l_g
+
+
+def english_cascade_rule(spec: dict, head: MultilingualHead, F, l_a, l_g, lower: float):
+    """(skip, estimate) (models/cascade.py fits ``spec``): each detector's encoder part estimated as
+    ``F @ coef``; skip where both probabilities with the estimate + its residual bound stay under
+    ``lower``; the estimate is the larger probability without the bound."""
+    always, generated = head.english.always, head.generated
+    est_a = l_a + F @ np.asarray(spec["always"]["coef"])
+    est_g = l_g + F @ np.asarray(spec["generated"]["coef"])
+    bound = np.maximum(always.calibrate(est_a + spec["always"]["bound"]),
+                       generated.calibrate(est_g + spec["generated"]["bound"]))
+    return bound < lower, np.maximum(always.calibrate(est_a), generated.calibrate(est_g))
+
+
+def english_cascade(spec: dict, head: MultilingualHead, texts: Sequence[str], lower: float):
+    """(skip, estimate) for Latin-script texts whose gate is closed."""
+    return english_cascade_rule(spec, head, *english_cascade_inputs(head, texts), lower)
 
 
 def min_length_rule(config: dict):
