@@ -293,22 +293,6 @@ def short(fig: dict) -> dict:
                                              if "recall" in fig else {})}
 
 
-CASCADE_MARGIN = 1.0
-
-
-def cascade_spec(generated: dict, E: np.ndarray) -> dict:
-    """The cascade's bound (runtime ``_predict_multilingual``): the largest encoder part of the
-    generated head's logit over every training row, plus a fixed margin. A non-Latin text whose
-    char n-grams keep it under ``lower`` even with the bound skips the encoder."""
-    head = runtime.Head(generated)
-    part = ((E[:, head.columns] - head.mean) / head.scale) @ head.coef
-    return {"detector": "generated", "applies_to": "texts not in Latin script (they meet the generated head alone)",
-            "embedding_max_in_training": round(float(part.max()), 4), "margin": CASCADE_MARGIN,
-            "embedding_bound": round(float(part.max()) + CASCADE_MARGIN, 4),
-            "rule": "skip the encoder where sigmoid(lexical logit + intercept + embedding_bound) < lower; "
-                    "report that upper bound as the probability"}
-
-
 def min_lengths(m: Maide) -> dict:
     """Per served language, the shortest review the classifier speaks for: 1.3.0's 10 words for
     English; for Korean and Chinese the 5th percentile of the evaluation reviews' length in
@@ -353,8 +337,8 @@ def honest_sets(clf, m: Maide, p_maide: np.ndarray) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["train", "evaluate", "cascade"],
-                    help="cascade: (re)compute the committed artifact's cascade bound from the cached features")
+    ap.add_argument("command", choices=["train", "evaluate"],
+                    help="the cascade is fitted by models.cascade (train runs it)")
     ap.add_argument("--version", default="2.0.0")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--source", default=str(SOURCE_DIR),
@@ -371,16 +355,6 @@ def main(argv=None) -> int:
         cfg = {**src_cfg, "version": args.version, "encoder": enc, "files": files}
         (stage / "config.json").write_text(json.dumps(cfg, indent=1))
         shutil.copy(src / "head.json.xz", stage / "head.json.xz")   # 1.3.0's head: features need only the encoder
-    if args.command == "cascade":
-        art = common.ARTIFACTS / heads.NAME / args.version
-        clf = runtime.load(stage, threads=args.threads)
-        m = maide()
-        E = np.vstack([features(clf, "maide-up", m.texts), honest_training(clf).E])
-        cfg = json.loads((art / "config.json").read_text())
-        cfg["cascade"] = cascade_spec(runtime.read_head_spec(art / "head.json.xz")["generated"], E)
-        (art / "config.json").write_text(json.dumps(cfg, indent=1))
-        print(json.dumps(cfg["cascade"]))
-        return 0
     clf = runtime.load(stage, threads=args.threads)
     m = maide()
     E = features(clf, "maide-up", m.texts)
@@ -409,11 +383,12 @@ def main(argv=None) -> int:
         shutil.copy(stage / name, art / name)
     lengths = min_lengths(m)
     cfg = {**src_cfg, "version": args.version, "encoder": json.loads((stage / "config.json").read_text())["encoder"],
-           "languages": list(SERVED), "min_length": lengths, "files": files,
-           "cascade": cascade_spec(generated, np.vstack([E, extra.E]))}
+           "languages": list(SERVED), "min_length": lengths, "files": files}
     cfg.pop("min_words", None)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(art / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
+    from models import cascade   # the encoder-skipping rule, fitted on the same cached features
+    cascade.write(art)
     served = runtime.load(art, threads=args.threads)
     honest = honest_sets(served, m, combined)
     heads.log(json.dumps(honest))

@@ -107,16 +107,32 @@ KO_SHORT_REVIEWS = ["배우들 연기가 정말 좋았고 스토리도 탄탄해
                     "가족이랑 같이 보기 좋은 영화네요 아이들도 좋아했어요"]
 
 
-def test_the_cascade_skips_the_encoder_only_where_it_cannot_change_the_band():
+def test_the_cascade_skips_ordinary_korean_reviews_without_moving_a_band():
     on, off = runtime.load(ART), runtime.load(ART, use_cascade=False)
-    assert on.cascade and not off.cascade and CFG["cascade"]["embedding_bound"] > CFG["cascade"]["embedding_max_in_training"]
-    texts = KO_SHORT_REVIEWS + [KO, ZH, EN]
-    a, b = on.predict_proba(texts), off.predict_proba(texts)
+    spec = CFG["cascade"]["other_scripts"]
+    assert on.cascade and not off.cascade and set(spec["detectors"]) == {"generated"}
+    assert spec["figures"]["fit_rows_grouped_cv"][str(spec["quantile"])]["band_changes"] == 0
+    texts = KO_SHORT_REVIEWS + [KO, ZH]
+    a, b = on.predict_proba(texts + [EN]), off.predict_proba(texts + [EN])
     assert [on.band(x) for x in a] == [off.band(x) for x in b]   # no band moves
-    assert on.cascade_skipped >= 3                               # ordinary short Korean reviews skip the encoder
-    skipped = a != b
-    assert not skipped[-1]                                       # hotel-style English (gate open): never skipped
-    assert np.all(a[skipped] >= b[skipped]) and np.all(a[skipped] < on.thresholds["lower"])  # an upper bound, under lower
+    skipped, estimate = runtime.cascade(spec, on.head, texts, False, on.thresholds["lower"])
+    assert skipped[:len(KO_SHORT_REVIEWS)].sum() >= 4            # ordinary short Korean reviews skip the encoder
+    assert on.cascade_skipped == skipped.sum()                   # and EN (hotel-style: gate open) does not
+    assert np.allclose(a[:-1][skipped], estimate[skipped]) and np.all(estimate[skipped] < on.thresholds["lower"])
+
+
+def test_a_text_whose_ngrams_look_generated_is_never_skipped():
+    """The rule only skips where the bounded probability stays under lower: a review whose n-gram part
+    alone would reach lower always runs the encoder (here the generated head's own n-gram logit is
+    pushed up by repeating a phrase it weighs towards generated text)."""
+    on = runtime.load(ART)
+    F, lex = runtime.cascade_inputs(on.head, KO_SHORT_REVIEWS, latin=False)
+    spec = CFG["cascade"]["other_scripts"]
+    lifted = {"generated": lex["generated"] + 50.0}
+    skip, _ = runtime.cascade_rule(spec, on.head, F, lifted, on.thresholds["lower"])
+    assert not skip.any()
+    skip, estimate = runtime.cascade_rule(spec, on.head, F, lex, on.thresholds["lower"])
+    assert skip.any() and np.all(estimate[skip] < on.thresholds["lower"])
 
 
 # A computer-generated-style product review (written for this test) that the English detector flags.
@@ -157,13 +173,14 @@ EN_PRODUCT = ["Works fine, battery lasts about two days and the strap is comfort
 def test_the_english_cascade_skips_ordinary_product_reviews_without_moving_a_band():
     on, off = runtime.load(ART), runtime.load(ART, use_cascade=False)
     spec = CFG["cascade"]["english"]
-    assert spec["quantile"] < 1 and spec["always"]["bound"] > 0 and spec["generated"]["bound"] > 0
+    assert set(spec["detectors"]) == {"always", "generated"} and spec["quantile"] < 1
+    assert all(d["bound"] > 0 for d in spec["detectors"].values())
     texts = EN_PRODUCT + [EN_FAKE, EN]
     a, b = on.predict_proba(texts), off.predict_proba(texts)
     assert [on.band(x) for x in a] == [off.band(x) for x in b]
-    skipped = a != b
+    gate = on.head.gate_open(None, texts, np.ones(len(texts), dtype=bool))
+    assert gate[-1] and not gate[:-1].any()                  # EN is hotel-style: it always runs the encoder
+    skipped, estimate = runtime.cascade(spec, on.head, texts[:-1], True, on.thresholds["lower"])
     assert skipped[:len(EN_PRODUCT)].any() and on.cascade_skipped == skipped.sum()
     assert not skipped[len(EN_PRODUCT)]                      # the flagged fake runs the encoder
-    assert np.all(a[skipped] < on.thresholds["lower"])       # what is reported for a skipped review stays under lower
-    gate = on.head.gate_open(None, texts, np.ones(len(texts), dtype=bool))
-    assert not np.any(skipped & gate)                        # hotel-style text (the gate open) always runs it
+    assert np.allclose(a[:-1][skipped], estimate[skipped]) and np.all(estimate[skipped] < on.thresholds["lower"])

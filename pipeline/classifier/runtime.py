@@ -239,10 +239,8 @@ class FakeReviewClassifier:
         self.min_length = min_length_rule(self.config)
         self.thresholds = dict(self.config["thresholds"])
         self.batch_size = batch_size
-        cascade = self.config.get("cascade")
-        self.cascade = bool(cascade) and use_cascade
-        self.cascade_bound = float(cascade["embedding_bound"]) if cascade else 0.0
-        self.english_cascade = (cascade or {}).get("english") if use_cascade else None
+        self.cascade_spec = dict(self.config.get("cascade") or {}) if use_cascade else {}
+        self.cascade = bool(self.cascade_spec)
         self.cascade_skipped = 0
         self.tokenizer = Tokenizer.from_str(read_text_file(self.dir / self.config["tokenizer"]))
         # "windows": {"tokens": N, "overlap": K}: every text is cut into N-token windows (special
@@ -355,30 +353,17 @@ class FakeReviewClassifier:
         latin = np.fromiter((latin_script(t) for t in texts), dtype=bool, count=len(texts))
         out = np.zeros(len(texts), dtype=np.float64)
         run = np.ones(len(texts), dtype=bool)
-        if self.cascade and (~latin).any():
-            # The cascade (config "cascade"): a non-Latin text meets the generated head alone, whose
-            # encoder part is bounded by what training data ever gave it (+ a margin); where the text's
-            # char n-grams keep it under ``lower`` even with that bound, the encoder cannot change its
-            # band, so it is skipped and the bound's probability (an upper bound) reported.
-            idx = np.where(~latin)[0]
-            sub = [texts[i] for i in idx]
-            gen = self.head.generated
-            z = gen.decision(np.zeros((len(sub), 0), dtype=np.float32), sub, embedding=False) + self.cascade_bound
-            p = gen.calibrate(z)
-            skip = p < self.thresholds["lower"]
-            out[idx[skip]] = p[skip]
-            run[idx[skip]] = False
-            self.cascade_skipped += int(skip.sum())
         gate = self.head.gate_open(None, texts, latin)
-        if self.english_cascade and latin.any():
-            # The English cascade (config "cascade" "english", models/cascade.py): a Latin-script text
-            # whose gate is closed meets `always` and `generated`; each encoder part is estimated from
-            # the lexical parts and bounded by a residual quantile; where both bounded probabilities
-            # stay under ``lower`` the encoder is skipped and the larger estimate reported.
-            idx = np.where(latin & ~gate)[0]
-            if len(idx):
-                skip, estimate = english_cascade(self.english_cascade, self.head, [texts[i] for i in idx],
-                                                 self.thresholds["lower"])
+        # The cascade (config "cascade", models/cascade.py): each detector's encoder part is estimated
+        # from the text's n-gram parts and bounded by a residual quantile over the fitting rows; where
+        # every detector stays under ``lower`` even with the bound, the encoder is skipped and the
+        # estimate reported. Latin-script texts with the hotel gate open always run it.
+        for group, rows in (("english", latin & ~gate), ("other_scripts", ~latin)):
+            spec = self.cascade_spec.get(group)
+            idx = np.where(rows)[0]
+            if spec and len(idx):
+                skip, estimate = cascade(spec, self.head, [texts[i] for i in idx], group == "english",
+                                         self.thresholds["lower"])
                 out[idx[skip]] = estimate[skip]
                 run[idx[skip]] = False
                 self.cascade_skipped += int(skip.sum())
@@ -435,31 +420,37 @@ class FakeReviewClassifier:
         return not_applicable_reason(text, language, self.languages, self.min_length) is None
 
 
-def english_cascade_inputs(head: MultilingualHead, texts: Sequence[str]):
-    """(design rows ``[always lexical, generated lexical, log1p(words), 1]``, always lexical, generated
-    lexical): the cheap part of both English-path detectors, before any encoder."""
+def cascade_inputs(head: MultilingualHead, texts: Sequence[str], latin: bool):
+    """The cheap part of a text's detectors, before any encoder: (design rows, {detector: n-gram logit}).
+    Latin script meets ``always`` and ``generated``: rows ``[always, generated, log1p(words), 1]``;
+    other scripts meet ``generated`` alone: ``[generated, log1p(letters and digits), 1]``."""
     empty = np.zeros((len(texts), 0), dtype=np.float32)
-    l_a = head.english.always.decision(empty, texts, embedding=False)
-    l_g = head.generated.decision(empty, texts, embedding=False)
-    words = np.fromiter((len(t.split()) for t in texts), dtype=np.float64, count=len(texts))
-    return np.c_[l_a, l_g, np.log1p(words), np.ones(len(texts))], l_a, l_g
+    lex = {"generated": head.generated.decision(empty, texts, embedding=False)}
+    if latin:
+        lex["always"] = head.english.always.decision(empty, texts, embedding=False)
+    size = np.fromiter((text_length(t, "words" if latin else "chars") for t in texts), dtype=np.float64,
+                       count=len(texts))
+    cols = ([lex["always"]] if latin else []) + [lex["generated"], np.log1p(size), np.ones(len(texts))]
+    return np.column_stack(cols), lex
 
 
-def english_cascade_rule(spec: dict, head: MultilingualHead, F, l_a, l_g, lower: float):
-    """(skip, estimate) (models/cascade.py fits ``spec``): each detector's encoder part estimated as
-    ``F @ coef``; skip where both probabilities with the estimate + its residual bound stay under
-    ``lower``; the estimate is the larger probability without the bound."""
-    always, generated = head.english.always, head.generated
-    est_a = l_a + F @ np.asarray(spec["always"]["coef"])
-    est_g = l_g + F @ np.asarray(spec["generated"]["coef"])
-    bound = np.maximum(always.calibrate(est_a + spec["always"]["bound"]),
-                       generated.calibrate(est_g + spec["generated"]["bound"]))
-    return bound < lower, np.maximum(always.calibrate(est_a), generated.calibrate(est_g))
+def cascade_rule(spec: dict, head: MultilingualHead, F: np.ndarray, lex: dict, lower: float):
+    """(skip, estimate) (``models/cascade.py`` fits ``spec``): each detector's encoder part is
+    estimated as ``F @ coef``; skip where every detector's probability with the estimate + its residual
+    bound stays under ``lower``; the estimate reported is the largest probability without the bound."""
+    bound = estimate = np.zeros(len(F))
+    for name, fit in spec["detectors"].items():
+        detector = head.english.always if name == "always" else head.generated
+        z = lex[name] + F @ np.asarray(fit["coef"])
+        bound = np.maximum(bound, detector.calibrate(z + fit["bound"]))
+        estimate = np.maximum(estimate, detector.calibrate(z))
+    return bound < lower, estimate
 
 
-def english_cascade(spec: dict, head: MultilingualHead, texts: Sequence[str], lower: float):
-    """(skip, estimate) for Latin-script texts whose gate is closed."""
-    return english_cascade_rule(spec, head, *english_cascade_inputs(head, texts), lower)
+def cascade(spec: dict, head: MultilingualHead, texts: Sequence[str], latin: bool, lower: float):
+    """(skip, estimate) for texts of one script group (Latin ones with the hotel gate closed)."""
+    F, lex = cascade_inputs(head, texts, latin)
+    return cascade_rule(spec, head, F, lex, lower)
 
 
 def min_length_rule(config: dict):
