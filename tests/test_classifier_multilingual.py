@@ -96,6 +96,13 @@ def test_each_served_language_has_its_own_length_rule():
     assert not clf.applies_to("ja", "このホテルはとても良かったです。スタッフも親切で部屋も清潔でした。")
 
 
+def test_latin_script_text_meets_the_english_length_rule_whatever_its_label():
+    clf = runtime.load(ART)
+    reason = runtime.not_applicable_reason("PROFIT!! PROFIT!! PROFIT!!", "ko", clf.languages, clf.min_length)
+    assert reason and "(3 words)" in reason       # 18 letters would pass the Korean rule; Latin script reads as words
+    assert clf.applies_to("ko", EN) and clf.applies_to("ko", KO)
+
+
 def test_length_rule_accepts_1x_word_minimum():
     assert runtime.not_applicable_reason("one two three", "en", ["en"], 5).startswith("text too short (3 words)")
     assert runtime.not_applicable_reason("one two three four five", "en", ["en"], 5) is None

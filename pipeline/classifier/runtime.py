@@ -487,13 +487,19 @@ def not_applicable_reason(text: Optional[str], language: Optional[str], language
         return f"language '{language}' not evaluated; classifier evaluated only on: " + ", ".join(langs)
     if text is None:
         return None
-    rule = min_length.get(lang, {}) if isinstance(min_length, dict) else {"words": int(min_length or 0)}
+    if isinstance(min_length, dict):
+        # the rule follows the script: Latin-script text meets the English detectors, so it needs the
+        # English minimum whatever language it is labelled ("PROFIT!! PROFIT!! PROFIT!!" declared "ko")
+        by_script = lang != "en" and "en" in min_length and latin_script(text)
+        rule = min_length.get("en" if by_script else lang, {})
+    else:
+        by_script, rule = False, {"words": int(min_length or 0)}
     for unit, least in rule.items():
         n = text_length(text, unit)
         if n < least:
             one = unit[:-1]
             return (f"text too short ({n} {one if n == 1 else unit}); classifier evaluated only on "
-                    f"'{lang}' reviews of at least {least} {unit}")
+                    f"{'Latin-script' if by_script else repr(lang)} reviews of at least {least} {unit}")
     return None
 
 
