@@ -129,8 +129,7 @@ def english_spec(spec: dict, lower: float, d: Data) -> dict:
     te = Parts(spec, [d.fr[i]["text"] for i in test], d.fr_E[test], True, lower)
     y_te = np.array([d.fr[i]["y"] for i in test])
     out["figures"]["fake_reviews_test"] = {**te.report(out), "honest_OR": te.report(out, y_te == 0)}
-    latin = np.isin(d.m.language, ["de", "es", "fr", "it", "ro", "tr"])
-    out["figures"]["maide_up_other_latin"] = Parts(spec, list(d.m.texts[latin]), d.M[latin], True, lower).report(out)
+    out["figures"]["maide_up_other_languages"] = other_languages(spec, d, out, lower, latin=True)
     out["figures"]["ott"] = Parts(spec, [r["text"] for r in d.ott], d.ott_E, True, lower).report(out)
     return out
 
@@ -154,6 +153,17 @@ def other_scripts_spec(spec: dict, cfg: dict, d: Data) -> dict:
         cv_skip[te] = parts.skipped(parts.fit(tr, out["quantile"]), te)
     out["figures"]["skipped_by_source_grouped_cv"] = {
         s: round(float(cv_skip[source[ok] == s].mean()), 4) for s in ("maide-up", "nsmc")}
+    out["figures"]["maide_up_other_languages"] = other_languages(spec, d, out, lower, latin=False)
+    return out
+
+
+def other_languages(spec: dict, d: Data, fit: dict, lower: float, latin: bool) -> dict:
+    """Per MAiDE-up language outside the fitting rows, the texts of this script group: what the rule does there."""
+    out = {}
+    for lang in ("de", "es", "fr", "it", "ro", "ru", "tr"):
+        rows = [i for i in np.where(d.m.language == lang)[0] if runtime.latin_script(d.m.texts[i]) == latin]
+        if len(rows) >= 100:
+            out[lang] = Parts(spec, list(d.m.texts[rows]), d.M[rows], latin, lower).report(fit)
     return out
 
 

@@ -61,6 +61,9 @@ FOLDS, INNER_FOLDS = 5, 3
 NSMC_SAMPLE = 8000      # reviews drawn (seeded) from NSMC bucket 0; even movie ids train, odd evaluate
 NSMC_TRAIN = 2000
 SERVED = ("en", "ko", "zh")
+# MAiDE-up's other languages, served where every figure of the served combination is no worse than
+# the worst of en/ko/zh's (rule fixed before their served figures were computed): ``also_served``
+CANDIDATES = ("de", "es", "fr", "it", "ro", "ru", "tr")
 HEAD_DIGITS = 7
 INITIALIZER = "encoder.embeddings.word_embeddings.weight_quantized"
 HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
@@ -293,14 +296,70 @@ def short(fig: dict) -> dict:
                                              if "recall" in fig else {})}
 
 
-def min_lengths(m: Maide) -> dict:
+def cv_table(m: Maide, served, generated, base, thresholds: dict) -> dict:
+    return {lang: {"model": short(f), "generated_head_alone": short(g), "baseline": short(b)}
+            for (lang, f), g, b in zip(language_figures(m, served, thresholds).items(),
+                                       language_figures(m, generated, thresholds).values(),
+                                       language_figures(m, base, {"p>=0.5": 0.5}).values())}
+
+
+def maide_plots(m: Maide, served) -> dict:
+    return {"maide_up_roc": {lang: heads.roc_points(m.y[m.language == lang], served[m.language == lang])
+                             for lang in sorted(np.unique(m.language))},
+            "maide_up_hist": {lang: {k: heads.histogram(served[(m.language == lang) & (m.y == 0) & (m.sentiment == s)])
+                                     for k, s in (("real_negative", "neg"), ("real_positive", "pos"))}
+                              | {"generated": heads.histogram(served[(m.language == lang) & (m.y == 1)])}
+                              for lang in sorted(np.unique(m.language))}}
+
+
+def serve(art: Path, version: str) -> List[str]:
+    """Which languages the committed artifact speaks for, from ``evaluate``'s saved out-of-fold scores
+    (no refit: the head is unchanged): config ``languages``/``min_length``, the metrics' MAiDE-up table,
+    plots and real-review FPR, and the model card."""
+    m = maide()
+    oof = np.load(common.CACHE / f"features-{version}" / "maide-up-oof.npz")
+    cfg = json.loads((art / "config.json").read_text())
+    met = json.loads((art / "metrics.json").read_text())
+    table = cv_table(m, oof["served"], oof["generated"], oof["baseline"], dict(cfg["thresholds"]))
+    languages = list(SERVED) + also_served(table)
+    cfg["languages"], cfg["min_length"] = languages, min_lengths(m, languages)
+    met["maide_up_hotel_grouped_cv"], met["min_length"] = table, cfg["min_length"]
+    met["plots"].update(maide_plots(m, oof["served"]))
+    met["honest_fpr"].update(maide_real_fpr(m, oof["served"], cfg["thresholds"]))
+    (art / "config.json").write_text(json.dumps(cfg, indent=1))
+    (art / "metrics.json").write_text(json.dumps(met, indent=1))
+    from models import card
+    card.write(art)
+    return languages
+
+
+def also_served(table: dict) -> List[str]:
+    """The CANDIDATES whose served figures (``table[lang]["model"]``) are each no worse than the worst
+    served language's: accuracy, ROC-AUC, recall at lower, real-review FPR at both thresholds and the size of the gap
+    between negative and positive real reviews' FPR at both thresholds."""
+    def figures(lang):
+        f = table[lang]["model"]
+        return ([f["accuracy"], f["roc_auc"], f["recall"]["lower"]],
+                [f["fpr"][k] for k in ("lower", "upper")] + [abs(f["fpr_gap_neg_minus_pos_points"][k])
+                                                             for k in ("lower", "upper")])
+    worst_up = np.min([figures(lang)[0] for lang in SERVED], axis=0)     # higher is better
+    worst_down = np.max([figures(lang)[1] for lang in SERVED], axis=0)   # lower is better
+    return [lang for lang in CANDIDATES if lang in table
+            and np.all(np.array(figures(lang)[0]) >= worst_up) and np.all(np.array(figures(lang)[1]) <= worst_down)]
+
+
+def min_lengths(m: Maide, languages) -> dict:
     """Per served language, the shortest review the classifier speaks for: 1.3.0's 10 words for
-    English; for Korean and Chinese the 5th percentile of the evaluation reviews' length in
+    English (and so for every Latin-script text: the rule follows the script, runtime
+    ``not_applicable_reason``); for other scripts the 5th percentile of the evaluation reviews' length in
     characters (letters and digits), below which too few were evaluated for the error to be known."""
     out = {"en": {"words": 10}}
-    for lang in SERVED[1:]:
-        lengths = [runtime.text_length(t, "chars") for t in m.texts[m.language == lang]]
-        out[lang] = {"chars": int(np.percentile(lengths, 5))}
+    for lang in languages:
+        texts = m.texts[m.language == lang]
+        if lang == "en" or np.mean([runtime.latin_script(t) for t in texts]) > 0.5:
+            out[lang] = {"words": 10}
+        else:
+            out[lang] = {"chars": int(np.percentile([runtime.text_length(t, "chars") for t in texts], 5))}
     return out
 
 
@@ -328,23 +387,35 @@ def honest_sets(clf, m: Maide, p_maide: np.ndarray) -> dict:
     stars = np.ceil(ns_rating[ev] / 2)
     out["nsmc_odd_movies"] = {**fpr(p_ns, applies), "not_applicable": int((~applies).sum()),
                               "by_stars": {"1-2": fpr(p_ns, applies & (stars <= 2)), "4-5": fpr(p_ns, applies & (stars >= 4))}}
+    return {**out, **maide_real_fpr(m, p_maide, t)}
+
+
+def maide_real_fpr(m: Maide, p: np.ndarray, thresholds: dict) -> dict:
+    """FPR at both thresholds on MAiDE-up's real reviews per language, by sentiment too."""
+    def fpr(sel):
+        return {"n": int(sel.sum()), **{k: float((p[sel] >= v).mean()) for k, v in thresholds.items()}}
+    out = {}
     for lang in sorted(np.unique(m.language)):
         sel = (m.language == lang) & (m.y == 0)
-        out[f"maide_up_real_{lang}"] = {**fpr(p_maide, sel), "by_sentiment": {
-            k: fpr(p_maide, sel & (m.sentiment == k)) for k in ("neg", "pos")}}
+        out[f"maide_up_real_{lang}"] = {**fpr(sel), "by_sentiment": {k: fpr(sel & (m.sentiment == k)) for k in ("neg", "pos")}}
     return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["train", "evaluate"],
-                    help="the cascade is fitted by models.cascade (train runs it)")
+    ap.add_argument("command", choices=["train", "evaluate", "serve"],
+                    help="evaluate: the CV table (saves its out-of-fold scores); serve: which languages the "
+                         "committed artifact speaks for, from those scores (no refit); the cascade is fitted by "
+                         "models.cascade (train runs it)")
     ap.add_argument("--version", default="2.0.0")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--source", default=str(SOURCE_DIR),
                     help="the 1.3.0 artifact (make train-multilingual extracts it from git history)")
     args = ap.parse_args(argv)
     common.seed_everything()
+    if args.command == "serve":
+        print(json.dumps({"languages": serve(common.ARTIFACTS / heads.NAME / args.version, args.version)}))
+        return 0
     src = Path(args.source)
     stage = common.CACHE / f"stage-{args.version}"
     src_cfg = json.loads((src / "config.json").read_text())
@@ -361,14 +432,15 @@ def main(argv=None) -> int:
     extra = honest_training(clf)
     thresholds = dict(src_cfg["thresholds"])
     cv = cross_validate(m, E, extra)
-    p_en_old = clf.predict_proba(list(m.texts[m.language == "en"]))   # 1.3.0's English probability (stage head)
+    # served: Latin-script reviews (every language) also meet 1.3.0's English detectors (the stage head)
+    latin = np.fromiter((runtime.latin_script(t) for t in m.texts), dtype=bool, count=len(m.texts))
     combined = cv["model"].copy()
-    combined[m.language == "en"] = np.maximum(combined[m.language == "en"], p_en_old)
-    table = {lang: {"model": short(f), "generated_head_alone": short(g), "baseline": short(b)}
-             for (lang, f), g, b in zip(language_figures(m, combined, thresholds).items(),
-                                        language_figures(m, cv["model"], thresholds).values(),
-                                        language_figures(m, cv["baseline"], {"p>=0.5": 0.5}).values())}
-    print(json.dumps({"maide_up_hotel_grouped_cv": table}, indent=1))
+    combined[latin] = np.maximum(combined[latin], clf.predict_proba(list(m.texts[latin])))
+    np.savez(common.CACHE / f"features-{args.version}" / "maide-up-oof.npz", generated=cv["model"],
+             baseline=cv["baseline"], served=combined)
+    table = cv_table(m, combined, cv["model"], cv["baseline"], thresholds)
+    served_languages = list(SERVED) + also_served(table)
+    print(json.dumps({"maide_up_hotel_grouped_cv": table, "served_languages": served_languages}, indent=1))
     if args.command == "evaluate":
         return 0
 
@@ -381,9 +453,9 @@ def main(argv=None) -> int:
     art.mkdir(parents=True, exist_ok=True)
     for name in files[:5]:
         shutil.copy(stage / name, art / name)
-    lengths = min_lengths(m)
+    lengths = min_lengths(m, served_languages)
     cfg = {**src_cfg, "version": args.version, "encoder": json.loads((stage / "config.json").read_text())["encoder"],
-           "languages": list(SERVED), "min_length": lengths, "files": files}
+           "languages": served_languages, "min_length": lengths, "files": files}
     cfg.pop("min_words", None)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(art / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
@@ -423,12 +495,7 @@ def main(argv=None) -> int:
                               "training": "MAiDE-up (all 10 languages, generated = 1) + fake-reviews dev OR + "
                                           f"{NSMC_TRAIN} NSMC reviews of even-numbered movies (honest, 0)"},
            "plots": {**src_metrics["plots"],
-                     "maide_up_roc": {lang: heads.roc_points(m.y[m.language == lang], combined[m.language == lang])
-                                      for lang in sorted(np.unique(m.language))},
-                     "maide_up_hist": {lang: {k: heads.histogram(combined[(m.language == lang) & (m.y == 0) & (m.sentiment == s)])
-                                              for k, s in (("real_negative", "neg"), ("real_positive", "pos"))}
-                                       | {"generated": heads.histogram(combined[(m.language == lang) & (m.y == 1)])}
-                                       for lang in sorted(np.unique(m.language))}}}
+                     **maide_plots(m, combined)}}
     out.pop("speed", None)
     (art / "metrics.json").write_text(json.dumps(out, indent=1))
     from models import card

@@ -91,3 +91,19 @@ def test_head_sums_embedding_and_every_lexical_block_then_calibrates():
     # "columns": the head reads only its slice of a wider embedding (one layer group of an all-layer encoder)
     wide = np.hstack([rng.normal(size=(2, 3)).astype(np.float32), E, rng.normal(size=(2, 2)).astype(np.float32)])
     assert np.allclose(Head(dict(spec, columns=[3, 7])).decision(wide, texts), expected, atol=1e-5)
+
+
+def test_another_language_is_served_only_if_no_figure_is_worse_than_the_worst_served_ones():
+    from models.multilingual import also_served
+
+    def row(acc, auc, recall, fpr_lo, fpr_up, gap_lo, gap_up):
+        return {"model": {"accuracy": acc, "roc_auc": auc, "recall": {"lower": recall},
+                          "fpr": {"lower": fpr_lo, "upper": fpr_up},
+                          "fpr_gap_neg_minus_pos_points": {"lower": gap_lo, "upper": gap_up}}}
+    table = {"en": row(0.93, 0.984, 0.94, 0.062, 0.0012, -3.8, -0.2), "ko": row(0.954, 0.991, 0.94, 0.03, 0.0, 1.5, 0.0),
+             "zh": row(0.954, 0.99, 0.936, 0.036, 0.0, 0.2, 0.0),
+             "de": row(0.96, 0.993, 0.95, 0.02, 0.0, 1.0, 0.0),        # better everywhere: served
+             "fr": row(0.96, 0.993, 0.95, 0.02, 0.0, -4.0, 0.0),       # a wider sentiment gap than any served one
+             "ru": row(0.96, 0.993, 0.95, 0.02, 0.003, 1.0, 0.0),      # more honest reviews over upper
+             "tr": row(0.92, 0.993, 0.95, 0.02, 0.0, 1.0, 0.0)}        # less accurate
+    assert also_served(table) == ["de"]
