@@ -21,7 +21,8 @@ Ott and MAiDE-up's other Latin-script languages give the figures. Other scripts:
 Korean and Chinese and the NSMC sample (reviews the length rule lets the classifier speak for),
 grouped by hotel and movie; the grouped folds give the figures.
 
-    python -m models.cascade [--version 2.0.0]    (reads models.multilingual's cached features; ~3 min)
+    python -m models.cascade [--version 2.0.0]    (after models.multilingual train, from its cached features;
+                                                  make train-multilingual runs both; ~3 min)
 """
 from __future__ import annotations
 
@@ -183,6 +184,8 @@ def write(art) -> dict:
     cfg["cascade"] = runtime.rounded({"english": english_spec(spec, float(cfg["thresholds"]["lower"]), d),
                                       "other_scripts": other_scripts_spec(spec, cfg, d)}, 7)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
+    from models import card
+    card.write(art)
     print(json.dumps({k: v["figures"] | {"quantile": v["quantile"]} for k, v in cfg["cascade"].items()}, indent=1))
     return cfg["cascade"]
 

@@ -406,7 +406,7 @@ def main(argv=None) -> int:
     ap.add_argument("command", choices=["train", "evaluate", "serve"],
                     help="evaluate: the CV table (saves its out-of-fold scores); serve: which languages the "
                          "committed artifact speaks for, from those scores (no refit); the cascade is fitted by "
-                         "models.cascade (train runs it)")
+                         "models.cascade (make train-multilingual runs it after train)")
     ap.add_argument("--version", default="2.0.0")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--source", default=str(SOURCE_DIR),
@@ -459,8 +459,6 @@ def main(argv=None) -> int:
     cfg.pop("min_words", None)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(art / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
-    from models import cascade   # the encoder-skipping rule, fitted on the same cached features
-    cascade.write(art)
     served = runtime.load(art, threads=args.threads)
     honest = honest_sets(served, m, combined)
     heads.log(json.dumps(honest))
