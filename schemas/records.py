@@ -8,6 +8,7 @@ review through the stages with where it came from and what each stage derived. O
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -38,6 +39,20 @@ def _rebuild(cls, values):
     obj = object.__new__(cls)
     obj.__dict__.update(zip(_FIELD_NAMES[cls], values))
     return obj
+
+
+def pack(value: Any) -> bytes:
+    """A value pickled to one ``bytes`` object, for values a batch job groups.
+
+    The DirectRunner keeps a grouping's values decoded in memory until the grouping is read: a
+    decoded :class:`Item` is dozens of objects (~3 KB), the same item pickled is one (~0.9 KB).
+    Grouping packed values and unpacking them after the grouping keeps the same records."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(data: bytes) -> Any:
+    """The value :func:`pack` packed."""
+    return pickle.loads(data)
 
 
 @_compact_pickle

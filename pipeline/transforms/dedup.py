@@ -20,11 +20,12 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from schemas.records import Item, Signal
+from schemas.records import Item, Signal, pack, unpack
 
 LOG = logging.getLogger(__name__)
 DETECTOR = "near_duplicate"
 TOO_SHORT_NOTE = "too little text for similarity to be evidence (minimum-text rule)"
+SIGNALS = "signals"
 
 
 def dedup_row(item: Item) -> dict:
@@ -114,55 +115,59 @@ def _assign(edges):
         yield review_id, root
 
 
-def _prefer_current(keyed):
-    review_id, (fps, roots) = keyed
-    if not roots:
-        return
-    fps = sorted(fps, key=lambda f: f.stored)  # this run's fingerprint wins over the store's copy
-    if fps:  # ... but it arrived when it was first seen, possibly by an earlier run
-        yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
+def _route_by_root(keyed, cfg: DedupConfig, version: str):
+    """(review id, {"fp": packed fingerprints, "root": component root}) → (root, fingerprint) for a
+    clustered review; for a review of this run in no cluster, its signal (review id, Signal) at once.
+
+    A clustered review's fingerprint is this run's (it wins over the store's copy of it) with the
+    earliest arrival of either: it arrived when it was first seen, possibly by an earlier run."""
+    review_id, grouped = keyed
+    fps = sorted((unpack(f) for f in grouped["fp"]), key=lambda f: f.stored)  # this run's copy first
+    roots = list(grouped["root"])
+    if roots:
+        if fps:
+            yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
+    elif fps and not fps[0].stored:
+        yield beam.pvalue.TaggedOutput(SIGNALS, (review_id, dedup_signal(fps[0], None, cfg, version)))
 
 
 def _by_id(fp: cl.Fingerprint):
-    """(review_id, fingerprint without its MinHash signature): after the band keys nothing reads the
-    signature (512 bytes a review), so the joins that wait for the clusters do not carry it."""
-    return fp.review_id, fp._replace(signature=b"")
+    """(review_id, fingerprint without its MinHash signature, pickled): after the band keys nothing
+    reads the signature (512 bytes a review), and a pickled value is one bytes object where the
+    DirectRunner holds grouped values (a decoded Fingerprint is several objects)."""
+    return fp.review_id, pack(fp._replace(signature=b""))
 
 
-def _describe(keyed, cfg: DedupConfig):
+def _describe(keyed, cfg: DedupConfig, version: str):
+    """(component, members) → (review id, Signal) for each member read by this run (the store's
+    members shape the cluster but are not decided again)."""
     _, members = keyed
-    for review_id, values in cl.describe_cluster(list(members), cfg).items():
-        yield review_id, values
+    members = list(members)
+    by_id = {m.review_id: m for m in members}
+    for review_id, values in cl.describe_cluster(members, cfg).items():
+        member = by_id[review_id]
+        if not member.stored:
+            yield review_id, dedup_signal(member, values, cfg, version)
 
 
-class _AttachSignalFn(beam.DoFn):
-    def __init__(self, cfg: DedupConfig):
-        self._cfg = cfg
-        self._version = cfg.version
-        self._patterns = {}
-
-    def process(self, keyed):
-        _, grouped = keyed
-        for item in grouped["item"]:
-            fps = list(grouped["fp"])
-            values = list(grouped["cluster"])
-            fp = fps[0] if fps else None
-            if fp is None:
-                signal = Signal("not_run", self._version, note="no fingerprint")
-            elif not cl.eligible(fp, self._cfg):
-                signal = Signal("not_applicable", self._version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
-            else:
-                signal = Signal("scored", self._version, values[0] if values else cl.unclustered_values(fp))
-            pattern = signal.values.get("pattern", signal.status)
-            Metrics.counter("dedup", f"pattern_{pattern}").inc()
-            yield item.replace(signals={**item.signals, DETECTOR: signal})
+def dedup_signal(fp: cl.Fingerprint, values: Optional[dict], cfg: DedupConfig, version: str) -> Signal:
+    """A review's ``near_duplicate`` signal from its fingerprint and its cluster's values (None: in no cluster)."""
+    if not cl.eligible(fp, cfg):
+        signal = Signal("not_applicable", version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
+    else:
+        signal = Signal("scored", version, values if values is not None else cl.unclustered_values(fp))
+    Metrics.counter("dedup", f"pattern_{signal.values.get('pattern', signal.status)}").inc()
+    return signal
 
 
-class DetectNearDuplicates(beam.PTransform):
-    """PCollection[Item] → PCollection[Item] with ``signals["near_duplicate"]``.
+def no_fingerprint(version: str) -> Signal:
+    return Signal("not_run", version, note="no fingerprint")
 
-    Returns (items, fingerprints of this run) so the caller can append them to the signature store.
-    """
+
+class NearDuplicateSignals(beam.PTransform):
+    """PCollection[Item] → (PCollection[(review_id, Signal)], fingerprints of this run): one
+    ``near_duplicate`` signal per review of this run, keyed by review id, for the caller to join
+    (``DetectFakes`` joins every detector's signals to the items in one grouping)."""
 
     def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
         super().__init__()
@@ -170,7 +175,7 @@ class DetectNearDuplicates(beam.PTransform):
         self._stored = stored
 
     def expand(self, items):
-        cfg = self._cfg
+        cfg, version = self._cfg, self._cfg.version
         fps = (items
                | "ToRows" >> beam.Map(dedup_row)
                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
@@ -202,15 +207,39 @@ class DetectNearDuplicates(beam.PTransform):
         roots = (edges
                  | "AllEdges" >> beam.combiners.ToList()
                  | "ConnectedComponents" >> beam.FlatMap(_assign))
-        cluster_values = (
-            {"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
-            | "JoinRoots" >> beam.CoGroupByKey()
-            | "ByComponent" >> beam.FlatMap(lambda kv: _prefer_current((kv[0], (kv[1]["fp"], kv[1]["root"]))))
-            | "GroupByComponent" >> beam.GroupByKey()
-            | "DescribeCluster" >> beam.FlatMap(_describe, cfg))
-        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)),
-                "fp": fps | "CurrentFpById" >> beam.Map(_by_id),
-                "cluster": cluster_values}
+        routed = ({"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
+                  | "JoinRoots" >> beam.CoGroupByKey()
+                  | "ByComponent" >> beam.FlatMap(_route_by_root, cfg, version).with_outputs(SIGNALS, main="clustered"))
+        clustered = (routed.clustered
+                     | "GroupByComponent" >> beam.GroupByKey()
+                     | "DescribeCluster" >> beam.FlatMap(_describe, cfg, version))
+        signals = (routed[SIGNALS], clustered) | "AllSignals" >> beam.Flatten()
+        return signals, fps
+
+
+class DetectNearDuplicates(beam.PTransform):
+    """PCollection[Item] → PCollection[Item] with ``signals["near_duplicate"]`` (the detector alone,
+    for tests and ``make bench-dedup``; the job joins all detectors at once in ``DetectFakes``).
+
+    Returns (items, fingerprints of this run) so the caller can append them to the signature store.
+    """
+
+    def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
+        super().__init__()
+        self._cfg = cfg
+        self._stored = stored
+
+    def expand(self, items):
+        version = self._cfg.version
+        signals, fps = items | "Signals" >> NearDuplicateSignals(self._cfg, self._stored)
+
+        def attach(keyed):
+            _, grouped = keyed
+            found = list(grouped["signal"])
+            for item in grouped["item"]:
+                yield item.replace(signals={**item.signals, DETECTOR: found[0] if found else no_fingerprint(version)})
+
+        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)), "signal": signals}
                | "JoinSignals" >> beam.CoGroupByKey()
-               | "AttachSignal" >> beam.ParDo(_AttachSignalFn(cfg)))
+               | "AttachSignal" >> beam.FlatMap(attach))
         return out, fps
