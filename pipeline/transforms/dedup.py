@@ -1,14 +1,18 @@
 """Near-duplicate detection as Beam transforms (batch).
 
-    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (ids) → GroupByKey → shared buckets
-                                           │     → join members → GroupByKey(band) → BucketEdges
-    signature store (earlier runs) ────────┘        → CombineGlobally(edges) → ConnectedComponents
-      → GroupByKey(component) → DescribeCluster → join back to items by review_id → signal
+    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (hash, id) → concatenated per shard
+                                           │     → shared buckets → join members → GroupByKey(band)
+    signature store (earlier runs) ────────┘     → BucketEdges → CombineGlobally(edges) → ConnectedComponents
+      → join roots by review_id ─┬─ in no cluster: the signal at once
+                                 └─ GroupByKey(component) → DescribeCluster → the signal
+      → (review_id, signal): DetectFakes joins it to the items with the other detectors' signals
 
-LSH is a key and a GroupByKey, not an in-memory index, so the work spreads over workers; a hot
+LSH is a key and a grouping, not an in-memory index, so the work spreads over workers; a hot
 bucket costs time linear in its size (see ``clusters.bucket_edges``). Connected components run
 on one worker over the *edges* only (pairs that passed the threshold), which are few next to the
-reviews. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md).
+reviews. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md). Values
+that wait in a grouping are pickled (``schemas.records.pack``): the DirectRunner holds grouped
+values in memory, one bytes object each instead of a decoded record.
 """
 from __future__ import annotations
 
@@ -52,8 +56,16 @@ class _FingerprintFn(beam.DoFn):
             yield fp
 
 
+SHARD_BITS = 12  # band keys are gathered in 2**12 shards per band: 65,536 grouping keys in all
+
+
 class _BandIdsFn(beam.DoFn):
-    """Fingerprint → (band key, review id) per band: what finding the shared buckets needs, no more."""
+    """Fingerprint → (shard, entry) per band: what finding the shared buckets needs, no more.
+
+    A band key ``"<band>:<16 hex digits>"`` goes to shard ``band << SHARD_BITS | first 12 bits of
+    the hash``; the entry is the hash's 8 bytes, the review id's length (2 bytes) and the id
+    (UTF-8). Entries of a shard are concatenated (``_ConcatFn``), so the grouping holds a few
+    bytes a band instead of a key, a list and a string (a quarter of a batch run's memory before)."""
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
@@ -62,25 +74,56 @@ class _BandIdsFn(beam.DoFn):
         self._signer = self._cfg.signer()
 
     def process(self, fp: cl.Fingerprint):
-        review_id = fp.review_id
+        rid = fp.review_id.encode("utf-8")
+        suffix = len(rid).to_bytes(2, "little") + rid
         for key in self._signer.band_keys(fp.sig()):
-            yield key, review_id
+            band, digest = key.split(":")
+            h = bytes.fromhex(digest)
+            yield int(band) << SHARD_BITS | h[0] << 4 | h[1] >> 4, h + suffix
+
+
+class _ConcatFn(beam.CombineFn):
+    """Concatenates a shard's entries (lifted before the grouping: one value per shard and bundle)."""
+
+    def create_accumulator(self):
+        return bytearray()
+
+    def add_input(self, acc, entry):
+        acc += entry
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = bytearray()
+        for acc in accs:
+            out += acc
+        return out
+
+    def extract_output(self, acc):
+        return bytes(acc)
 
 
 def _shared_bucket_members(keyed):
-    """(band key, review ids) → (review id, band key) for each member of a bucket of ≥ 2 reviews.
+    """(shard, entries) → (review id, band key) for each member of a bucket of ≥ 2 reviews.
 
     A bucket with one review (nearly all of them) makes no candidate pair, so its members are not
     sent on: only reviews that share a bucket go to the second, full grouping with shingle hashes."""
-    key, review_ids = keyed
-    unique = set(review_ids)
-    if len(unique) > 1:
-        for review_id in sorted(unique):
-            yield review_id, key
+    shard, data = keyed
+    band = shard >> SHARD_BITS
+    buckets = {}
+    i, end = 0, len(data)
+    while i < end:
+        n = int.from_bytes(data[i + 8:i + 10], "little")
+        buckets.setdefault(data[i:i + 8], set()).add(data[i + 10:i + 10 + n].decode("utf-8"))
+        i += 10 + n
+    for h, review_ids in buckets.items():
+        if len(review_ids) > 1:
+            key = f"{band}:{h.hex()}"
+            for review_id in sorted(review_ids):
+                yield review_id, key
 
 
 def _members_to_shared_buckets(keyed):
-    """(review id, {"fp": band members, "band": shared band keys}) → (band key, band member) per key."""
+    """(review id, {"fp": packed band members, "band": shared band keys}) → (band key, packed member) per key."""
     _, grouped = keyed
     keys = list(grouped["band"])
     if not keys:
@@ -99,7 +142,7 @@ class _BucketEdgesFn(beam.DoFn):
 
     def process(self, keyed):
         _, members = keyed
-        members = list(members)
+        members = [unpack(m) for m in members]
         self._largest.update(len(members))
         if len(members) > self._cfg.all_pairs_bucket:
             self._hot.inc()
@@ -190,15 +233,15 @@ class NearDuplicateSignals(beam.PTransform):
                 lambda f, newest_ts: f.created_ts >= newest_ts - window, beam.pvalue.AsSingleton(newest))
             candidates = (fps, retained) | "WithStore" >> beam.Flatten()
         eligible = candidates | "Eligible" >> beam.Filter(cl.eligible, cfg)
-        # Two groupings instead of one: first only (band key, review id), 16 small elements a review,
-        # to find the buckets shared by ≥ 2 reviews; then the shingle hashes of just those members,
-        # grouped by band as before. The buckets bucket_edges sees are the same, with one review fewer
-        # (or none) for each bucket that could not make a pair; memory per review is a fraction.
+        # Two groupings instead of one: first only (band hash, review id), 16 small entries a review
+        # concatenated per shard, to find the buckets shared by ≥ 2 reviews; then the shingle hashes
+        # of just those members, grouped by band as before. The buckets bucket_edges sees are the
+        # same, with one review fewer (or none) for each bucket that could not make a pair.
         shared = (eligible
                   | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
-                  | "GroupIdsByBand" >> beam.GroupByKey()
+                  | "GroupIdsByBand" >> beam.CombinePerKey(_ConcatFn())
                   | "SharedBuckets" >> beam.FlatMap(_shared_bucket_members))
-        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, cl.band_member(f))),
+        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, pack(cl.band_member(f)))),
                   "band": shared}
                  | "JoinSharedBuckets" >> beam.CoGroupByKey()
                  | "MembersByBand" >> beam.FlatMap(_members_to_shared_buckets)
