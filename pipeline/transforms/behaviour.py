@@ -13,7 +13,7 @@ store's reviews within ``--signature_retention_days`` join as context (they are 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -65,6 +65,13 @@ def _analyse_all(events, cfg: BehaviourConfig):
         in_run = [r for r in alert["review_ids"] if r in current]
         if in_run:  # an alert about this run's reviews, not only earlier runs'
             yield beam.pvalue.TaggedOutput("alerts", {**alert, "reviews_in_this_run": len(in_run)})
+
+
+def sample_signals(cfg: BehaviourConfig) -> List[dict]:
+    """Typical signals of a few ordinary reviews: what ``DetectFakes`` makes its packing dictionary
+    of (``schemas.records.Packer``); they change sizes, never values."""
+    events = [Event(f"review-{i}", f"author-{i % 2}", "product-1", 1.77e9 + 3600.0 * i) for i in range(4)]
+    return [out.value[1] for out in _analyse_all(events, cfg) if out.tag == "signals"]
 
 
 def not_run(version: str) -> dict:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -167,6 +167,7 @@ class ClassifyReviews(beam.PTransform):
         config = runtime.read_config(self._model_dir or runtime.default_model_dir())
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
+        self._thresholds = dict(config.get("thresholds") or {})
         self._min_length = runtime.min_length_rule(config)
         self._handler = handler or OnnxFakeReviewHandler(
             self._model_dir, threads=threads, min_batch_size=max_batch_size, max_batch_size=max_batch_size,
@@ -209,6 +210,16 @@ class ClassifyReviews(beam.PTransform):
         from pipeline.transforms.common import failure_to_dead_letter
         dead = failures.failed | "FailedToDeadLetters" >> beam.Map(failure_to_dead_letter(STAGE, self._run_id))
         return merged, dead
+
+    def sample_signals(self) -> List[Signal]:
+        """Typical signals (scored, not applicable): what ``DetectFakes`` makes its packing
+        dictionary of (``schemas.records.Packer``); they change sizes, never values."""
+        return [Signal("scored", self._version, {"probability": 0.012345, "band": "below_lower",
+                                                 "thresholds": self._thresholds}),
+                Signal("not_applicable", self._version,
+                       note=runtime.not_applicable_reason("", None, self._languages, self._min_length)),
+                Signal("not_applicable", self._version,
+                       note=runtime.not_applicable_reason("ok", "xx", self._languages, self._min_length))]
 
     def _keyed_signals(self, not_applicable, applicable, version, check):
         """Batch only (``keyed_signals=True``): (review_id, Signal) per item, for ``DetectFakes`` to

@@ -17,7 +17,7 @@ values in memory, one bytes object each instead of a decoded record.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import List, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -201,6 +201,20 @@ def dedup_signal(fp: cl.Fingerprint, values: Optional[dict], cfg: DedupConfig, v
         signal = Signal("scored", version, values if values is not None else cl.unclustered_values(fp))
     Metrics.counter("dedup", f"pattern_{signal.values.get('pattern', signal.status)}").inc()
     return signal
+
+
+def sample_signals(cfg: DedupConfig) -> List[Signal]:
+    """Typical ``near_duplicate`` signals (too short, in a cluster, in none): what ``DetectFakes``
+    makes its packing dictionary of (``schemas.records.Packer``); they change sizes, never values."""
+    text = "a typical review long enough to be compared with the other reviews of its product and cluster"
+    rows = [{"review_id": f"review-{i}", "created_at": "2026-01-01T00:00:00Z", "author_id": f"author-{i}",
+             "product_id": "product-1", "channel": None, "partner": None, "text": text, "language": "en"}
+            for i in range(2)]
+    fps = cl.fingerprints(rows, cfg, cfg.signer())
+    version = cfg.version
+    return [Signal("not_applicable", version, {"shingles": 3}, note=TOO_SHORT_NOTE),
+            Signal("scored", version, cl.describe_cluster(fps, cfg)["review-1"]),
+            Signal("scored", version, cl.unclustered_values(fps[0]))]
 
 
 def no_fingerprint(version: str) -> Signal:
