@@ -1,7 +1,7 @@
 """Near-duplicate detection as Beam transforms (batch).
 
     items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (hash, id) → concatenated per shard
-                                           │     → shared buckets → join members → GroupByKey(band)
+                                           │     → shared buckets → join members → GroupByKey(member set)
     signature store (earlier runs) ────────┘     → BucketEdges → CombineGlobally(edges) → ConnectedComponents
       → join roots by review_id ─┬─ in no cluster: the signal at once
                                  └─ GroupByKey(component) → DescribeCluster → the signal
@@ -20,6 +20,7 @@ import logging
 from typing import List, Optional
 
 import apache_beam as beam
+import xxhash
 from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
@@ -103,29 +104,32 @@ class _ConcatFn(beam.CombineFn):
 
 
 def _shared_bucket_members(keyed):
-    """(shard, entries) → (review id, band key) for each member of a bucket of ≥ 2 reviews.
+    """(shard, entries) → (review id, member set key) for each member of a bucket of ≥ 2 reviews.
 
     A bucket with one review (nearly all of them) makes no candidate pair, so its members are not
-    sent on: only reviews that share a bucket go to the second, full grouping with shingle hashes."""
-    shard, data = keyed
-    band = shard >> SHARD_BITS
+    sent on: only reviews that share a bucket go to the second, full grouping with shingle hashes.
+    Buckets are named by their member set (a 128-bit hash of the sorted ids), not their band: two
+    near-copies share most of the 16 bands, and the same members make the same edges in each, so
+    each distinct member set is compared once."""
+    _, data = keyed
     buckets = {}
     i, end = 0, len(data)
     while i < end:
         n = int.from_bytes(data[i + 8:i + 10], "little")
         buckets.setdefault(data[i:i + 8], set()).add(data[i + 10:i + 10 + n].decode("utf-8"))
         i += 10 + n
-    for h, review_ids in buckets.items():
+    for review_ids in buckets.values():
         if len(review_ids) > 1:
-            key = f"{band}:{h.hex()}"
-            for review_id in sorted(review_ids):
+            members = sorted(review_ids)
+            key = xxhash.xxh3_128_hexdigest("\n".join(members).encode("utf-8"))
+            for review_id in members:
                 yield review_id, key
 
 
 def _members_to_shared_buckets(keyed):
-    """(review id, {"fp": packed band members, "band": shared band keys}) → (band key, packed member) per key."""
+    """(review id, {"fp": packed band members, "band": member set keys}) → (set key, packed member) per distinct key."""
     _, grouped = keyed
-    keys = list(grouped["band"])
+    keys = sorted(set(grouped["band"]))
     if not keys:
         return
     for member in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
@@ -249,8 +253,8 @@ class NearDuplicateSignals(beam.PTransform):
         eligible = candidates | "Eligible" >> beam.Filter(cl.eligible, cfg)
         # Two groupings instead of one: first only (band hash, review id), 16 small entries a review
         # concatenated per shard, to find the buckets shared by ≥ 2 reviews; then the shingle hashes
-        # of just those members, grouped by band as before. The buckets bucket_edges sees are the
-        # same, with one review fewer (or none) for each bucket that could not make a pair.
+        # of just those members, grouped by member set (the same set in several bands once). The
+        # pairs bucket_edges compares are the same; buckets that could not make a pair are not sent.
         shared = (eligible
                   | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
                   | "GroupIdsByBand" >> beam.CombinePerKey(_ConcatFn())
@@ -258,8 +262,8 @@ class NearDuplicateSignals(beam.PTransform):
         edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, pack(cl.band_member(f)))),
                   "band": shared}
                  | "JoinSharedBuckets" >> beam.CoGroupByKey()
-                 | "MembersByBand" >> beam.FlatMap(_members_to_shared_buckets)
-                 | "GroupByBand" >> beam.GroupByKey()
+                 | "MembersByBucket" >> beam.FlatMap(_members_to_shared_buckets)
+                 | "GroupByBucket" >> beam.GroupByKey()
                  | "BucketEdges" >> beam.ParDo(_BucketEdgesFn(cfg)))
         roots = (edges
                  | "AllEdges" >> beam.combiners.ToList()
