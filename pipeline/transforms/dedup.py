@@ -58,6 +58,7 @@ class _FingerprintFn(beam.DoFn):
 
 
 SHARD_BITS = 12  # band keys are gathered in 2**12 shards per band: 65,536 grouping keys in all
+BUCKET_GROUPINGS = 8  # the shared buckets' members are grouped in this many separate groupings
 
 
 class _BandIdsFn(beam.DoFn):
@@ -259,12 +260,16 @@ class NearDuplicateSignals(beam.PTransform):
                   | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
                   | "GroupIdsByBand" >> beam.CombinePerKey(_ConcatFn())
                   | "SharedBuckets" >> beam.FlatMap(_shared_bucket_members))
-        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, pack(cl.band_member(f)))),
-                  "band": shared}
-                 | "JoinSharedBuckets" >> beam.CoGroupByKey()
-                 | "MembersByBucket" >> beam.FlatMap(_members_to_shared_buckets)
-                 | "GroupByBucket" >> beam.GroupByKey()
-                 | "BucketEdges" >> beam.ParDo(_BucketEdgesFn(cfg)))
+        members = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, pack(cl.band_member(f)))),
+                    "band": shared}
+                   | "JoinSharedBuckets" >> beam.CoGroupByKey()
+                   | "MembersByBucket" >> beam.FlatMap(_members_to_shared_buckets)
+                   | "SplitBuckets" >> beam.Partition(lambda kv, n: int(kv[0][:8], 16) % n, BUCKET_GROUPINGS))
+        # BUCKET_GROUPINGS groupings of a part of the buckets each, not one: the DirectRunner reads a
+        # grouping as one stage whose whole input it copies several times over; the edges are few
+        edges = ([part | f"GroupByBucket{i}" >> beam.GroupByKey() | f"BucketEdges{i}" >> beam.ParDo(_BucketEdgesFn(cfg))
+                  for i, part in enumerate(members)]
+                 | "BucketEdges" >> beam.Flatten())
         roots = (edges
                  | "AllEdges" >> beam.combiners.ToList()
                  | "ConnectedComponents" >> beam.FlatMap(_assign))
