@@ -192,7 +192,7 @@ class ClassifyReviews(beam.PTransform):
             return _with_signal(item, Signal(status="not_applicable", version=version, note=check(item)))
 
         if self._keyed:
-            return self._keyed_signals(not_applicable, applicable, version, check)
+            return self._keyed_signals(not_applicable, applicable, version, check, scored_text)
         na_out = not_applicable | "MarkNotApplicable" >> beam.Map(mark_na)
 
         groups = (applicable
@@ -221,7 +221,7 @@ class ClassifyReviews(beam.PTransform):
                 Signal("not_applicable", self._version,
                        note=runtime.not_applicable_reason("ok", "xx", self._languages, self._min_length))]
 
-    def _keyed_signals(self, not_applicable, applicable, version, check):
+    def _keyed_signals(self, not_applicable, applicable, version, check, scored_text):
         """Batch only (``keyed_signals=True``): (review_id, Signal) per item, for ``DetectFakes`` to
         join with the other detectors' signals. The grouping by text carries (review_id, text), not
         the item, so the DirectRunner holds a fraction of it."""
@@ -230,9 +230,13 @@ class ClassifyReviews(beam.PTransform):
             Metrics.counter(STAGE, "not_applicable").inc()
             return item.review.review_id, Signal(status="not_applicable", version=version, note=check(item))
 
+        def by_text(item: Item):
+            text = scored_text(item)
+            return text_key(text), (item.review.review_id, text)
+
         na_out = not_applicable | "NotApplicableSignals" >> beam.Map(na_signal)
         groups = (applicable
-                  | "KeyByText" >> beam.Map(lambda it: (text_key(text_of(it)), (it.review.review_id, text_of(it))))
+                  | "KeyByText" >> beam.Map(by_text)
                   | "CopiesByText" >> beam.GroupByKey()
                   | "OneTextPerGroup" >> beam.Map(_ids_and_text))
         scored, dlq = groups | "RunInference" >> RunInference(
