@@ -1,7 +1,7 @@
 """Near-duplicate detection as Beam transforms (batch).
 
     items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (hash, id) → concatenated per shard
-                                           │     → shared buckets → join members → GroupByKey(member set)
+                                           │     → shared buckets → join members → GroupByKey(member set; 8 parts)
     signature store (earlier runs) ────────┘     → BucketEdges → CombineGlobally(edges) → ConnectedComponents
       → join roots by review_id ─┬─ in no cluster: the signal at once
                                  └─ GroupByKey(component) → DescribeCluster → the signal
@@ -139,6 +139,9 @@ def _members_to_shared_buckets(keyed):
 
 
 class _BucketEdgesFn(beam.DoFn):
+    """(member set, packed band members) → edges; ``dedup/hot_buckets`` and ``dedup/bucket_size``
+    count distinct member sets (a set shared in several bands counts once)."""
+
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
         self._hot = Metrics.counter("dedup", "hot_buckets")
