@@ -124,13 +124,22 @@ class DetectBehaviour(beam.PTransform):
         version = self._cfg.version
         signals, alerts = items | "Signals" >> BehaviourSignals(self._cfg, self._stored)
 
-        def attach(keyed):
-            _, grouped = keyed
-            found = list(grouped["signals"])
-            for item in grouped["item"]:
-                yield item.replace(signals={**item.signals, **(found[0] if found else not_run(version))})
-
         out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)), "signals": signals}
                | "JoinSignals" >> beam.CoGroupByKey()
-               | "AttachSignals" >> beam.FlatMap(attach))
+               | "AttachSignals" >> beam.ParDo(_AttachFn(version)))
         return out, alerts
+
+
+class _AttachFn(beam.DoFn):
+    """(review_id, {"item": items, "signals": the analysis's signals}) → each item with them (or not_run)."""
+
+    def __init__(self, version: str):
+        self._version = version
+
+    def process(self, keyed):
+        _, grouped = keyed
+        found = list(grouped["signals"])
+        for item in grouped["item"]:
+            signals = dict(item.signals)
+            signals.update(found[0] if found else not_run(self._version))
+            yield item.replace(signals=signals)

@@ -302,13 +302,22 @@ class DetectNearDuplicates(beam.PTransform):
         version = self._cfg.version
         signals, fps = items | "Signals" >> NearDuplicateSignals(self._cfg, self._stored)
 
-        def attach(keyed):
-            _, grouped = keyed
-            found = list(grouped["signal"])
-            for item in grouped["item"]:
-                yield item.replace(signals={**item.signals, DETECTOR: found[0] if found else no_fingerprint(version)})
-
         out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)), "signal": signals}
                | "JoinSignals" >> beam.CoGroupByKey()
-               | "AttachSignal" >> beam.FlatMap(attach))
+               | "AttachSignal" >> beam.ParDo(_AttachSignalFn(version)))
         return out, fps
+
+
+class _AttachSignalFn(beam.DoFn):
+    """(review_id, {"item": items, "signal": its signal}) → each item with it (or not_run: no fingerprint)."""
+
+    def __init__(self, version: str):
+        self._version = version
+
+    def process(self, keyed):
+        _, grouped = keyed
+        found = list(grouped["signal"])
+        for item in grouped["item"]:
+            signals = dict(item.signals)
+            signals[DETECTOR] = found[0] if found else no_fingerprint(self._version)
+            yield item.replace(signals=signals)
