@@ -4,10 +4,13 @@ Input: :class:`Review` (``review.schema.json``). Pipeline envelope: :class:`Item
 review through the stages with where it came from and what each stage derived. Outputs:
 :class:`DeadLetter`, :class:`Decision`, :class:`Published`, :class:`ProductDoc`; each has
 ``to_dict()`` giving exactly the fields of its schema (``tests/test_schemas.py`` checks it).
+:func:`pack` / :class:`Packer` turn any value into one bytes object for a batch grouping to hold.
 """
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -38,6 +41,40 @@ def _rebuild(cls, values):
     obj = object.__new__(cls)
     obj.__dict__.update(zip(_FIELD_NAMES[cls], values))
     return obj
+
+
+def pack(value: Any) -> bytes:
+    """A value pickled to one ``bytes`` object, for values a batch job groups.
+
+    The DirectRunner keeps a grouping's values decoded in memory until the grouping is read: a
+    decoded :class:`Item` is dozens of objects (~3 KB), the same item pickled is one (~0.6 KB).
+    Grouping packed values and unpacking them after the grouping keeps the same records."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(data: bytes) -> Any:
+    """The value :func:`pack` packed."""
+    return pickle.loads(data)
+
+
+class Packer:
+    """:func:`pack`, then deflated with a preset dictionary made of typical values (``samples``).
+
+    Signals repeat the same keys, versions and reasons in every record: a behavioural signal
+    pickles to ~690 bytes and deflates to ~60 with such a dictionary (~430 without), an item
+    from ~620 to ~420. The dictionary only changes sizes, never values: packing and unpacking use
+    the same instance (it travels pickled with the transforms that use it)."""
+
+    def __init__(self, samples=()):
+        self.zdict = b"".join(pack(s) for s in samples)[-32768:]  # deflate looks back at most 32 KB
+
+    def pack(self, value: Any) -> bytes:
+        out = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, *([self.zdict] if self.zdict else []))
+        return out.compress(pack(value)) + out.flush()
+
+    def unpack(self, data: bytes) -> Any:
+        d = zlib.decompressobj(-15, *([self.zdict] if self.zdict else []))
+        return unpack(d.decompress(data) + d.flush())
 
 
 @_compact_pickle

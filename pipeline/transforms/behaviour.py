@@ -2,8 +2,9 @@
 
     items → Event (who, what, when, client; no rating, no text) ─┐
     signature store (earlier runs, within retention) → Event ────┴→ CombineGlobally(list)
-      → analyse (pipeline/behaviour/detect.py, numpy) → per-review signals + product alerts
-      → join back to items by review_id → signals["coordinated_group" | "author_velocity" | "product_burst"]
+      → analyse (pipeline/behaviour/detect.py, numpy) → (review_id, signals) + product alerts
+      → joined to the items by review_id with the other detectors' signals (``DetectFakes``)
+        → signals["coordinated_group" | "author_velocity" | "product_burst"]
 
 The analysis needs every review in view at once (groups span authors and products), so it runs on
 one worker over compact ``Event`` tuples: 608,598 YelpZip reviews take ~14 s and < 1 GB
@@ -12,7 +13,7 @@ store's reviews within ``--signature_retention_days`` join as context (they are 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -50,9 +51,15 @@ def _analyse_all(events, cfg: BehaviourConfig):
         group = dict(res.coordinated_group[e.review_id])
         if e.review_id in res.shared_client:
             group["shared_client"] = res.shared_client[e.review_id]
-        yield beam.pvalue.TaggedOutput("signals", (e.review_id, {
-            "coordinated_group": group, "author_velocity": res.author_velocity[e.review_id],
-            "product_burst": res.product_burst[e.review_id]}))
+        values = {"coordinated_group": group, "author_velocity": res.author_velocity[e.review_id],
+                  "product_burst": res.product_burst[e.review_id]}
+        signals = {}
+        for name in DETECTORS:
+            v = values[name]
+            signals[name] = Signal("scored", cfg.version, v)
+            if v.get("evidence") or v.get("burst"):
+                Metrics.counter("behaviour", f"{name}_flagged").inc()
+        yield beam.pvalue.TaggedOutput("signals", (e.review_id, signals))
     current = {e.review_id for e in events if not e.context}
     for alert in res.product_alerts:
         in_run = [r for r in alert["review_ids"] if r in current]
@@ -60,28 +67,21 @@ def _analyse_all(events, cfg: BehaviourConfig):
             yield beam.pvalue.TaggedOutput("alerts", {**alert, "reviews_in_this_run": len(in_run)})
 
 
-class _AttachFn(beam.DoFn):
-    def __init__(self, version: str):
-        self._version = version
-
-    def process(self, keyed):
-        _, grouped = keyed
-        values = list(grouped["signals"])
-        for item in grouped["item"]:
-            signals = dict(item.signals)
-            for name in DETECTORS:
-                if values:
-                    v = values[0][name]
-                    signals[name] = Signal("scored", self._version, v)
-                    if v.get("evidence") or v.get("burst"):
-                        Metrics.counter("behaviour", f"{name}_flagged").inc()
-                else:
-                    signals[name] = Signal("not_run", self._version, note="no behavioural analysis for this review")
-            yield item.replace(signals=signals)
+def sample_signals(cfg: BehaviourConfig) -> List[dict]:
+    """Typical signals of a few ordinary reviews: what ``DetectFakes`` makes its packing dictionary
+    of (``schemas.records.Packer``); they change sizes, never values."""
+    events = [Event(f"review-{i}", f"author-{i % 2}", "product-1", 1.77e9 + 3600.0 * i) for i in range(4)]
+    return [out.value[1] for out in _analyse_all(events, cfg) if out.tag == "signals"]
 
 
-class DetectBehaviour(beam.PTransform):
-    """PCollection[Item] → (PCollection[Item] with the three behavioural signals, product alerts).
+def not_run(version: str) -> dict:
+    """The three signals of a review the analysis did not cover."""
+    return {name: Signal("not_run", version, note="no behavioural analysis for this review") for name in DETECTORS}
+
+
+class BehaviourSignals(beam.PTransform):
+    """PCollection[Item] → (PCollection[(review_id, {detector: Signal})] for this run's reviews,
+    product alerts), for the caller to join (``DetectFakes`` joins every detector's signals at once).
 
     ``stored``: the signature store's fingerprints (earlier runs), or None."""
 
@@ -105,8 +105,41 @@ class DetectBehaviour(beam.PTransform):
         results = (events
                    | "AllEvents" >> beam.combiners.ToList()
                    | "Analyse" >> beam.FlatMap(_analyse_all, cfg).with_outputs("signals", "alerts"))
-        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)),
-                "signals": results.signals}
+        return results.signals, results.alerts
+
+
+class DetectBehaviour(beam.PTransform):
+    """PCollection[Item] → (PCollection[Item] with the three behavioural signals, product alerts)
+    (the detectors alone, for tests and ``make bench-behaviour``; the job joins all detectors at
+    once in ``DetectFakes``).
+
+    ``stored``: the signature store's fingerprints (earlier runs), or None."""
+
+    def __init__(self, cfg: BehaviourConfig, stored: Optional[beam.PCollection] = None):
+        super().__init__()
+        self._cfg = cfg
+        self._stored = stored
+
+    def expand(self, items):
+        version = self._cfg.version
+        signals, alerts = items | "Signals" >> BehaviourSignals(self._cfg, self._stored)
+
+        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)), "signals": signals}
                | "JoinSignals" >> beam.CoGroupByKey()
-               | "AttachSignals" >> beam.ParDo(_AttachFn(cfg.version)))
-        return out, results.alerts
+               | "AttachSignals" >> beam.ParDo(_AttachFn(version)))
+        return out, alerts
+
+
+class _AttachFn(beam.DoFn):
+    """(review_id, {"item": items, "signals": the analysis's signals}) → each item with them (or not_run)."""
+
+    def __init__(self, version: str):
+        self._version = version
+
+    def process(self, keyed):
+        _, grouped = keyed
+        found = list(grouped["signals"])
+        for item in grouped["item"]:
+            signals = dict(item.signals)
+            signals.update(found[0] if found else not_run(self._version))
+            yield item.replace(signals=signals)

@@ -32,13 +32,17 @@
   ``dead_letters=True``, become ``internal_error`` dead letters of stage ``classify`` (the repo's
   stage convention: then ``expand`` returns ``(items, dead_letters)``).
 
+Batch jobs use ``keyed_signals=True``: the grouping by text carries (review_id, text) instead of the
+item, and the stage returns (review_id, Signal) for ``DetectFakes`` to join to the items together with
+the other detectors' signals (streaming keeps the items flowing through, as above).
+
 What is scored is the cleaned body (the classifier was trained on review bodies without titles).
 """
 from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -149,22 +153,29 @@ def _with_signal(item: Item, signal: Signal) -> Item:
 
 
 class ClassifyReviews(beam.PTransform):
-    """PCollection[Item] → PCollection[Item] with ``signals["fake_classifier"]`` set on every item."""
+    """PCollection[Item] → PCollection[Item] with ``signals["fake_classifier"]`` set on every item.
+
+    ``keyed_signals=True`` (batch only): PCollection[(review_id, Signal)] instead, one per item,
+    for ``DetectFakes`` to join with the other detectors' signals in one grouping."""
 
     def __init__(self, model_dir=None, threads: int = 1, max_batch_size: int = 512,
                  dead_letters: bool = False, run_id: str = "", model_copies: Optional[int] = None,
-                 handler: Optional[ModelHandler] = None):
+                 handler: Optional[ModelHandler] = None, keyed_signals: bool = False):
         super().__init__()
         # "" = the packaged default, resolved where the model loads (a worker's install path differs)
         self._model_dir = str(model_dir or "")
         config = runtime.read_config(self._model_dir or runtime.default_model_dir())
         self._version = f'{config["name"]}/{config["version"]}'
         self._languages = tuple(config["languages"])
+        self._thresholds = dict(config.get("thresholds") or {})
         self._min_length = runtime.min_length_rule(config)
         self._handler = handler or OnnxFakeReviewHandler(
             self._model_dir, threads=threads, min_batch_size=max_batch_size, max_batch_size=max_batch_size,
             model_copies=model_copies)
+        if keyed_signals and dead_letters:
+            raise ValueError("keyed_signals and dead_letters do not go together: a failure is a not_run signal")
         self._dead_letters = dead_letters
+        self._keyed = keyed_signals
         self._run_id = run_id
 
     def expand(self, items):
@@ -180,6 +191,8 @@ class ClassifyReviews(beam.PTransform):
             Metrics.counter(STAGE, "not_applicable").inc()
             return _with_signal(item, Signal(status="not_applicable", version=version, note=check(item)))
 
+        if self._keyed:
+            return self._keyed_signals(not_applicable, applicable, version, check, scored_text)
         na_out = not_applicable | "MarkNotApplicable" >> beam.Map(mark_na)
 
         groups = (applicable
@@ -198,6 +211,40 @@ class ClassifyReviews(beam.PTransform):
         dead = failures.failed | "FailedToDeadLetters" >> beam.Map(failure_to_dead_letter(STAGE, self._run_id))
         return merged, dead
 
+    def sample_signals(self) -> List[Signal]:
+        """Typical signals (scored, not applicable): what ``DetectFakes`` makes its packing
+        dictionary of (``schemas.records.Packer``); they change sizes, never values."""
+        return [Signal("scored", self._version, {"probability": 0.012345, "band": "below_lower",
+                                                 "thresholds": self._thresholds}),
+                Signal("not_applicable", self._version,
+                       note=runtime.not_applicable_reason("", None, self._languages, self._min_length)),
+                Signal("not_applicable", self._version,
+                       note=runtime.not_applicable_reason("ok", "xx", self._languages, self._min_length))]
+
+    def _keyed_signals(self, not_applicable, applicable, version, check, scored_text):
+        """Batch only (``keyed_signals=True``): (review_id, Signal) per item, for ``DetectFakes`` to
+        join with the other detectors' signals. The grouping by text carries (review_id, text), not
+        the item, so the DirectRunner holds a fraction of it."""
+
+        def na_signal(item: Item):
+            Metrics.counter(STAGE, "not_applicable").inc()
+            return item.review.review_id, Signal(status="not_applicable", version=version, note=check(item))
+
+        def by_text(item: Item):
+            text = scored_text(item)
+            return text_key(text), (item.review.review_id, text)
+
+        na_out = not_applicable | "NotApplicableSignals" >> beam.Map(na_signal)
+        groups = (applicable
+                  | "KeyByText" >> beam.Map(by_text)
+                  | "CopiesByText" >> beam.GroupByKey()
+                  | "OneTextPerGroup" >> beam.Map(_ids_and_text))
+        scored, dlq = groups | "RunInference" >> RunInference(
+            KeyedModelHandler(self._handler)).with_exception_handling()
+        with_score = scored | "ScoreSignals" >> beam.FlatMap(_score_signals, version)
+        failures = dlq.failed_inferences | "FailureSignals" >> beam.FlatMap(_failure_signals, version)
+        return (na_out, with_score, failures) | "Merge" >> beam.Flatten()
+
 
 def _attach_score(keyed_result, version) -> Iterable[TimestampedValue]:
     """(copies, PredictionResult) → every copy with the score, at the copy's own event time."""
@@ -207,6 +254,33 @@ def _attach_score(keyed_result, version) -> Iterable[TimestampedValue]:
     for item, ts in copies:
         yield TimestampedValue(_with_signal(item, Signal(status="scored", version=version,
                                                          values=result.inference)), ts)
+
+
+def _ids_and_text(keyed):
+    """(text key, [(review_id, text)]) → (review ids, the text once)."""
+    _, copies = keyed
+    copies = list(copies)
+    return tuple(review_id for review_id, _ in copies), copies[0][1]
+
+
+def _score_signals(keyed_result, version):
+    """(review ids, PredictionResult) → (review_id, scored Signal) for every copy."""
+    review_ids, result = keyed_result
+    Metrics.counter(STAGE, "scored").inc(len(review_ids))
+    Metrics.counter(STAGE, "scored_unique").inc()
+    for review_id in review_ids:
+        yield review_id, Signal(status="scored", version=version, values=result.inference)
+
+
+def _failure_signals(bad, version):
+    """A failed RunInference batch → (review_id, not_run Signal) for each copy of each text."""
+    batch, err = bad
+    exc_type, exc_repr = (err[0], err[1]) if isinstance(err, tuple) else (type(err), repr(err))
+    error = f"{getattr(exc_type, '__name__', str(exc_type))}: {exc_repr}"[:500]
+    for review_ids, _text in batch:
+        Metrics.counter(STAGE, "inference_failed").inc(len(review_ids))
+        for review_id in review_ids:
+            yield review_id, Signal(status="not_run", version=version, note=f"inference failed: {error}")
 
 
 def _attach_failure(bad, version, dead_letters):

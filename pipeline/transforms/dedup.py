@@ -1,30 +1,36 @@
 """Near-duplicate detection as Beam transforms (batch).
 
-    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (ids) → GroupByKey → shared buckets
-                                           │     → join members → GroupByKey(band) → BucketEdges
-    signature store (earlier runs) ────────┘        → CombineGlobally(edges) → ConnectedComponents
-      → GroupByKey(component) → DescribeCluster → join back to items by review_id → signal
+    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (hash, id) → concatenated per shard
+                                           │     → shared buckets → join members → GroupByKey(member set; 8 parts)
+    signature store (earlier runs) ────────┘     → BucketEdges → CombineGlobally(edges) → ConnectedComponents
+      → join roots by review_id ─┬─ in no cluster: the signal at once
+                                 └─ GroupByKey(component) → DescribeCluster → the signal
+      → (review_id, signal): DetectFakes joins it to the items with the other detectors' signals
 
-LSH is a key and a GroupByKey, not an in-memory index, so the work spreads over workers; a hot
+LSH is a key and a grouping, not an in-memory index, so the work spreads over workers; a hot
 bucket costs time linear in its size (see ``clusters.bucket_edges``). Connected components run
 on one worker over the *edges* only (pairs that passed the threshold), which are few next to the
-reviews. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md).
+reviews. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md). Values
+that wait in a grouping are pickled (``schemas.records.pack``): the DirectRunner holds grouped
+values in memory, one bytes object each instead of a decoded record.
 """
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import List, Optional
 
 import apache_beam as beam
+import xxhash
 from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from schemas.records import Item, Signal
+from schemas.records import Item, Signal, pack, unpack
 
 LOG = logging.getLogger(__name__)
 DETECTOR = "near_duplicate"
 TOO_SHORT_NOTE = "too little text for similarity to be evidence (minimum-text rule)"
+SIGNALS = "signals"
 
 
 def dedup_row(item: Item) -> dict:
@@ -51,8 +57,17 @@ class _FingerprintFn(beam.DoFn):
             yield fp
 
 
+SHARD_BITS = 12  # band keys are gathered in 2**12 shards per band: 65,536 grouping keys in all
+BUCKET_GROUPINGS = 8  # the shared buckets' members are grouped in this many separate groupings
+
+
 class _BandIdsFn(beam.DoFn):
-    """Fingerprint → (band key, review id) per band: what finding the shared buckets needs, no more."""
+    """Fingerprint → (shard, entry) per band: what finding the shared buckets needs, no more.
+
+    A band key ``"<band>:<16 hex digits>"`` goes to shard ``band << SHARD_BITS | first 12 bits of
+    the hash``; the entry is the hash's 8 bytes, the review id's length (2 bytes) and the id
+    (UTF-8). Entries of a shard are concatenated (``_ConcatFn``), so the grouping holds a few
+    bytes a band instead of a key, a list and a string (a quarter of a batch run's memory before)."""
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
@@ -61,27 +76,61 @@ class _BandIdsFn(beam.DoFn):
         self._signer = self._cfg.signer()
 
     def process(self, fp: cl.Fingerprint):
-        review_id = fp.review_id
+        rid = fp.review_id.encode("utf-8")
+        suffix = len(rid).to_bytes(2, "little") + rid
         for key in self._signer.band_keys(fp.sig()):
-            yield key, review_id
+            band, digest = key.split(":")
+            h = bytes.fromhex(digest)
+            yield int(band) << SHARD_BITS | h[0] << 4 | h[1] >> 4, h + suffix
+
+
+class _ConcatFn(beam.CombineFn):
+    """Concatenates a shard's entries (lifted before the grouping: one value per shard and bundle)."""
+
+    def create_accumulator(self):
+        return bytearray()
+
+    def add_input(self, acc, entry):
+        acc += entry
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = bytearray()
+        for acc in accs:
+            out += acc
+        return out
+
+    def extract_output(self, acc):
+        return bytes(acc)
 
 
 def _shared_bucket_members(keyed):
-    """(band key, review ids) → (review id, band key) for each member of a bucket of ≥ 2 reviews.
+    """(shard, entries) → (review id, member set key) for each member of a bucket of ≥ 2 reviews.
 
     A bucket with one review (nearly all of them) makes no candidate pair, so its members are not
-    sent on: only reviews that share a bucket go to the second, full grouping with shingle hashes."""
-    key, review_ids = keyed
-    unique = set(review_ids)
-    if len(unique) > 1:
-        for review_id in sorted(unique):
-            yield review_id, key
+    sent on: only reviews that share a bucket go to the second, full grouping with shingle hashes.
+    Buckets are named by their member set (a 128-bit hash of the sorted ids), not their band: two
+    near-copies share most of the 16 bands, and the same members make the same edges in each, so
+    each distinct member set is compared once."""
+    _, data = keyed
+    buckets = {}
+    i, end = 0, len(data)
+    while i < end:
+        n = int.from_bytes(data[i + 8:i + 10], "little")
+        buckets.setdefault(data[i:i + 8], set()).add(data[i + 10:i + 10 + n].decode("utf-8"))
+        i += 10 + n
+    for review_ids in buckets.values():
+        if len(review_ids) > 1:
+            members = sorted(review_ids)
+            key = xxhash.xxh3_128_hexdigest("\n".join(members).encode("utf-8"))
+            for review_id in members:
+                yield review_id, key
 
 
 def _members_to_shared_buckets(keyed):
-    """(review id, {"fp": band members, "band": shared band keys}) → (band key, band member) per key."""
+    """(review id, {"fp": packed band members, "band": member set keys}) → (set key, packed member) per distinct key."""
     _, grouped = keyed
-    keys = list(grouped["band"])
+    keys = sorted(set(grouped["band"]))
     if not keys:
         return
     for member in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
@@ -90,6 +139,9 @@ def _members_to_shared_buckets(keyed):
 
 
 class _BucketEdgesFn(beam.DoFn):
+    """(member set, packed band members) → edges; ``dedup/hot_buckets`` and ``dedup/bucket_size``
+    count distinct member sets (a set shared in several bands counts once)."""
+
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
         self._hot = Metrics.counter("dedup", "hot_buckets")
@@ -98,7 +150,7 @@ class _BucketEdgesFn(beam.DoFn):
 
     def process(self, keyed):
         _, members = keyed
-        members = list(members)
+        members = [unpack(m) for m in members]
         self._largest.update(len(members))
         if len(members) > self._cfg.all_pairs_bucket:
             self._hot.inc()
@@ -114,55 +166,73 @@ def _assign(edges):
         yield review_id, root
 
 
-def _prefer_current(keyed):
-    review_id, (fps, roots) = keyed
-    if not roots:
-        return
-    fps = sorted(fps, key=lambda f: f.stored)  # this run's fingerprint wins over the store's copy
-    if fps:  # ... but it arrived when it was first seen, possibly by an earlier run
-        yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
+def _route_by_root(keyed, cfg: DedupConfig, version: str):
+    """(review id, {"fp": packed fingerprints, "root": component root}) → (root, fingerprint) for a
+    clustered review; for a review of this run in no cluster, its signal (review id, Signal) at once.
+
+    A clustered review's fingerprint is this run's (it wins over the store's copy of it) with the
+    earliest arrival of either: it arrived when it was first seen, possibly by an earlier run."""
+    review_id, grouped = keyed
+    fps = sorted((unpack(f) for f in grouped["fp"]), key=lambda f: f.stored)  # this run's copy first
+    roots = list(grouped["root"])
+    if roots:
+        if fps:
+            yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
+    elif fps and not fps[0].stored:
+        yield beam.pvalue.TaggedOutput(SIGNALS, (review_id, dedup_signal(fps[0], None, cfg, version)))
 
 
 def _by_id(fp: cl.Fingerprint):
-    """(review_id, fingerprint without its MinHash signature): after the band keys nothing reads the
-    signature (512 bytes a review), so the joins that wait for the clusters do not carry it."""
-    return fp.review_id, fp._replace(signature=b"")
+    """(review_id, fingerprint without its MinHash signature, pickled): after the band keys nothing
+    reads the signature (512 bytes a review), and a pickled value is one bytes object where the
+    DirectRunner holds grouped values (a decoded Fingerprint is several objects)."""
+    return fp.review_id, pack(fp._replace(signature=b""))
 
 
-def _describe(keyed, cfg: DedupConfig):
+def _describe(keyed, cfg: DedupConfig, version: str):
+    """(component, members) → (review id, Signal) for each member read by this run (the store's
+    members shape the cluster but are not decided again)."""
     _, members = keyed
-    for review_id, values in cl.describe_cluster(list(members), cfg).items():
-        yield review_id, values
+    members = list(members)
+    by_id = {m.review_id: m for m in members}
+    for review_id, values in cl.describe_cluster(members, cfg).items():
+        member = by_id[review_id]
+        if not member.stored:
+            yield review_id, dedup_signal(member, values, cfg, version)
 
 
-class _AttachSignalFn(beam.DoFn):
-    def __init__(self, cfg: DedupConfig):
-        self._cfg = cfg
-        self._version = cfg.version
-        self._patterns = {}
-
-    def process(self, keyed):
-        _, grouped = keyed
-        for item in grouped["item"]:
-            fps = list(grouped["fp"])
-            values = list(grouped["cluster"])
-            fp = fps[0] if fps else None
-            if fp is None:
-                signal = Signal("not_run", self._version, note="no fingerprint")
-            elif not cl.eligible(fp, self._cfg):
-                signal = Signal("not_applicable", self._version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
-            else:
-                signal = Signal("scored", self._version, values[0] if values else cl.unclustered_values(fp))
-            pattern = signal.values.get("pattern", signal.status)
-            Metrics.counter("dedup", f"pattern_{pattern}").inc()
-            yield item.replace(signals={**item.signals, DETECTOR: signal})
+def dedup_signal(fp: cl.Fingerprint, values: Optional[dict], cfg: DedupConfig, version: str) -> Signal:
+    """A review's ``near_duplicate`` signal from its fingerprint and its cluster's values (None: in no cluster)."""
+    if not cl.eligible(fp, cfg):
+        signal = Signal("not_applicable", version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
+    else:
+        signal = Signal("scored", version, values if values is not None else cl.unclustered_values(fp))
+    Metrics.counter("dedup", f"pattern_{signal.values.get('pattern', signal.status)}").inc()
+    return signal
 
 
-class DetectNearDuplicates(beam.PTransform):
-    """PCollection[Item] → PCollection[Item] with ``signals["near_duplicate"]``.
+def sample_signals(cfg: DedupConfig) -> List[Signal]:
+    """Typical ``near_duplicate`` signals (too short, in a cluster, in none): what ``DetectFakes``
+    makes its packing dictionary of (``schemas.records.Packer``); they change sizes, never values."""
+    text = "a typical review long enough to be compared with the other reviews of its product and cluster"
+    rows = [{"review_id": f"review-{i}", "created_at": "2026-01-01T00:00:00Z", "author_id": f"author-{i}",
+             "product_id": "product-1", "channel": None, "partner": None, "text": text, "language": "en"}
+            for i in range(2)]
+    fps = cl.fingerprints(rows, cfg, cfg.signer())
+    version = cfg.version
+    return [Signal("not_applicable", version, {"shingles": 3}, note=TOO_SHORT_NOTE),
+            Signal("scored", version, cl.describe_cluster(fps, cfg)["review-1"]),
+            Signal("scored", version, cl.unclustered_values(fps[0]))]
 
-    Returns (items, fingerprints of this run) so the caller can append them to the signature store.
-    """
+
+def no_fingerprint(version: str) -> Signal:
+    return Signal("not_run", version, note="no fingerprint")
+
+
+class NearDuplicateSignals(beam.PTransform):
+    """PCollection[Item] → (PCollection[(review_id, Signal)], fingerprints of this run): one
+    ``near_duplicate`` signal per review of this run, keyed by review id, for the caller to join
+    (``DetectFakes`` joins every detector's signals to the items in one grouping)."""
 
     def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
         super().__init__()
@@ -170,7 +240,7 @@ class DetectNearDuplicates(beam.PTransform):
         self._stored = stored
 
     def expand(self, items):
-        cfg = self._cfg
+        cfg, version = self._cfg, self._cfg.version
         fps = (items
                | "ToRows" >> beam.Map(dedup_row)
                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
@@ -185,32 +255,69 @@ class DetectNearDuplicates(beam.PTransform):
                 lambda f, newest_ts: f.created_ts >= newest_ts - window, beam.pvalue.AsSingleton(newest))
             candidates = (fps, retained) | "WithStore" >> beam.Flatten()
         eligible = candidates | "Eligible" >> beam.Filter(cl.eligible, cfg)
-        # Two groupings instead of one: first only (band key, review id), 16 small elements a review,
-        # to find the buckets shared by ≥ 2 reviews; then the shingle hashes of just those members,
-        # grouped by band as before. The buckets bucket_edges sees are the same, with one review fewer
-        # (or none) for each bucket that could not make a pair; memory per review is a fraction.
+        # Two groupings instead of one: first only (band hash, review id), 16 small entries a review
+        # concatenated per shard, to find the buckets shared by ≥ 2 reviews; then the shingle hashes
+        # of just those members, grouped by member set (the same set in several bands once). The
+        # pairs bucket_edges compares are the same; buckets that could not make a pair are not sent.
         shared = (eligible
                   | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
-                  | "GroupIdsByBand" >> beam.GroupByKey()
+                  | "GroupIdsByBand" >> beam.CombinePerKey(_ConcatFn())
                   | "SharedBuckets" >> beam.FlatMap(_shared_bucket_members))
-        edges = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, cl.band_member(f))),
-                  "band": shared}
-                 | "JoinSharedBuckets" >> beam.CoGroupByKey()
-                 | "MembersByBand" >> beam.FlatMap(_members_to_shared_buckets)
-                 | "GroupByBand" >> beam.GroupByKey()
-                 | "BucketEdges" >> beam.ParDo(_BucketEdgesFn(cfg)))
+        members = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, pack(cl.band_member(f)))),
+                    "band": shared}
+                   | "JoinSharedBuckets" >> beam.CoGroupByKey()
+                   | "MembersByBucket" >> beam.FlatMap(_members_to_shared_buckets)
+                   | "SplitBuckets" >> beam.Partition(lambda kv, n: int(kv[0][:8], 16) % n, BUCKET_GROUPINGS))
+        # BUCKET_GROUPINGS groupings of a part of the buckets each, not one: the DirectRunner reads a
+        # grouping as one stage whose whole input it copies several times over; the edges are few
+        edges = ([part | f"GroupByBucket{i}" >> beam.GroupByKey() | f"BucketEdges{i}" >> beam.ParDo(_BucketEdgesFn(cfg))
+                  for i, part in enumerate(members)]
+                 | "BucketEdges" >> beam.Flatten())
         roots = (edges
                  | "AllEdges" >> beam.combiners.ToList()
                  | "ConnectedComponents" >> beam.FlatMap(_assign))
-        cluster_values = (
-            {"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
-            | "JoinRoots" >> beam.CoGroupByKey()
-            | "ByComponent" >> beam.FlatMap(lambda kv: _prefer_current((kv[0], (kv[1]["fp"], kv[1]["root"]))))
-            | "GroupByComponent" >> beam.GroupByKey()
-            | "DescribeCluster" >> beam.FlatMap(_describe, cfg))
-        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)),
-                "fp": fps | "CurrentFpById" >> beam.Map(_by_id),
-                "cluster": cluster_values}
+        routed = ({"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
+                  | "JoinRoots" >> beam.CoGroupByKey()
+                  | "ByComponent" >> beam.FlatMap(_route_by_root, cfg, version).with_outputs(SIGNALS, main="clustered"))
+        clustered = (routed.clustered
+                     | "GroupByComponent" >> beam.GroupByKey()
+                     | "DescribeCluster" >> beam.FlatMap(_describe, cfg, version))
+        signals = (routed[SIGNALS], clustered) | "AllSignals" >> beam.Flatten()
+        return signals, fps
+
+
+class DetectNearDuplicates(beam.PTransform):
+    """PCollection[Item] → PCollection[Item] with ``signals["near_duplicate"]`` (the detector alone,
+    for tests and ``make bench-dedup``; the job joins all detectors at once in ``DetectFakes``).
+
+    Returns (items, fingerprints of this run) so the caller can append them to the signature store.
+    """
+
+    def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
+        super().__init__()
+        self._cfg = cfg
+        self._stored = stored
+
+    def expand(self, items):
+        version = self._cfg.version
+        signals, fps = items | "Signals" >> NearDuplicateSignals(self._cfg, self._stored)
+
+        out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)), "signal": signals}
                | "JoinSignals" >> beam.CoGroupByKey()
-               | "AttachSignal" >> beam.ParDo(_AttachSignalFn(cfg)))
+               | "AttachSignal" >> beam.ParDo(_AttachSignalFn(version)))
         return out, fps
+
+
+class _AttachSignalFn(beam.DoFn):
+    """(review_id, {"item": items, "signal": its signal}) → each item with it (or not_run: no fingerprint)."""
+
+    def __init__(self, version: str):
+        self._version = version
+
+    def process(self, keyed):
+        _, grouped = keyed
+        found = list(grouped["signal"])
+        for item in grouped["item"]:
+            signals = dict(item.signals)
+            signals[DETECTOR] = found[0] if found else no_fingerprint(self._version)
+            yield item.replace(signals=signals)

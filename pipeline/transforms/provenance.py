@@ -16,7 +16,7 @@ from pipeline.transforms.decide import Decided
 from pipeline.transforms.normalize import restricted_original
 from schemas import codes
 from schemas.codes import PUBLISH_DECISIONS
-from schemas.records import Decision, Published
+from schemas.records import Decision, Packer, Published
 
 STAGE = "provenance"
 PUBLISHED = "published"
@@ -102,22 +102,30 @@ def neighbour(decided: Decided, decision: Decision) -> dict:
             "text": body[:280] + ("…" if len(body) > 280 else "")}
 
 
+# Queue entries and cluster neighbours wait in a grouping by cluster packed (one bytes object each where
+# the DirectRunner holds them), deflated with a dictionary of their keys and common values.
+PACKER = Packer([{"review_id": "", "author_id": "", "product_id": "", "created_at": "2026-01-01T00:00:00Z",
+                  "decision": "publish", "is_canonical": False, "similarity_to_canonical": 0.0, "text": ""}])
+
+
 def _with_neighbours(keyed):
-    """(cluster_id, {"queue": [entries], "members": [neighbours]}) → entries with their neighbours."""
+    """(cluster_id, {"queue": [packed entries], "members": [packed neighbours]}) → entries with their neighbours."""
     cluster, grouped = keyed
-    members = sorted(grouped["members"], key=lambda m: (m["created_at"], m["review_id"]))
+    members = sorted((PACKER.unpack(m) for m in grouped["members"]), key=lambda m: (m["created_at"], m["review_id"]))
     for entry in grouped["queue"]:
+        entry = PACKER.unpack(entry)
         others = [m for m in members if m["review_id"] != entry["review_id"]]
         yield dict(entry, neighbours=others[:MAX_NEIGHBOURS], neighbours_total=len(others))
 
 
 class BuildReviewQueue(beam.PTransform):
-    """(cluster_id or None, entry) + (cluster_id, neighbour) → review-queue entries with cluster neighbours."""
+    """(cluster_id or None, packed entry) + (cluster_id, packed neighbour) → review-queue entries with
+    cluster neighbours (values packed with ``PACKER``)."""
 
     def expand(self, pcolls):
         queue, members = pcolls
         clustered = queue | "Clustered" >> beam.Filter(lambda kv: kv[0] is not None)
-        alone = queue | "NotClustered" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] is None else [])
+        alone = queue | "NotClustered" >> beam.FlatMap(lambda kv: [PACKER.unpack(kv[1])] if kv[0] is None else [])
         joined = ({"queue": clustered, "members": members} | "JoinCluster" >> beam.CoGroupByKey()
                   | "AttachNeighbours" >> beam.FlatMap(_with_neighbours))
         return (joined, alone) | "AllQueued" >> beam.Flatten()
@@ -142,10 +150,10 @@ class _ProvenanceFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(RESTRICTED, restricted_original(decided.item))
         cluster = decision.signals.get("near_duplicate", {}).get("values", {}).get("cluster_id")
         if cluster:
-            yield beam.pvalue.TaggedOutput(CLUSTER_MEMBER, (cluster, neighbour(decided, decision)))
+            yield beam.pvalue.TaggedOutput(CLUSTER_MEMBER, (cluster, PACKER.pack(neighbour(decided, decision))))
         if decision.decision == "hold_for_review" or codes.COPIED_BY_OTHERS in decision.reasons:
             # held reviews wait for a person; a copied first posting is published and looked at after
-            yield beam.pvalue.TaggedOutput(QUEUE, (cluster, queue_entry(decided, decision)))
+            yield beam.pvalue.TaggedOutput(QUEUE, (cluster, PACKER.pack(queue_entry(decided, decision))))
 
 
 class AttachProvenance(beam.PTransform):

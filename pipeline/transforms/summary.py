@@ -130,6 +130,9 @@ class WriteRunSummary(beam.PTransform):
                 (("input", "unreadable_file_remainders"), 1),
                 (("bad_file", json.dumps([d.source.uri, d.source.line, d.error_code])), 1)]))
         ctx = self._ctx
+        # summed per source first: the sums are combined where the counts are made (a lifted
+        # combine), so what waits for the flatten is a few thousand sums, not one pair per count
+        keyed = [pc | f"Sum{i}" >> beam.CombinePerKey(sum) for i, pc in enumerate(keyed)]
         return (keyed
                 | "FlattenCounts" >> beam.Flatten()
                 | "SumPerKey" >> beam.CombinePerKey(sum)

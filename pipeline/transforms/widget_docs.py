@@ -23,16 +23,18 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import signing
 from pipeline.display import WIDGET_DIR, as_dict, build_widget_doc, doc_file_name, most_recent_first, safe_json
+from schemas.records import Packer
 
 
 class _WidgetDocFn(beam.DoFn):
     """(product id, grouped records) → the product's document with its signed manifest."""
 
     def __init__(self, signing_key_file: Optional[str], require_signing_key: bool,
-                 key: Optional[signing.SigningKey] = None):
+                 key: Optional[signing.SigningKey] = None, packer: Packer = Packer()):
         self._key_file = signing_key_file
         self._require = require_signing_key
         self._key = key
+        self._packer = packer
         self._docs = Metrics.counter("widget", "documents")
 
     def setup(self):
@@ -43,7 +45,8 @@ class _WidgetDocFn(beam.DoFn):
         product_id, grouped = kv
         products_of = list(grouped["product"])
         self._docs.inc()
-        yield build_widget_doc(product_id, grouped["published"], products_of[0] if products_of else None, self._key)
+        published = [self._packer.unpack(data) for data in grouped["published"]]
+        yield build_widget_doc(product_id, published, products_of[0] if products_of else None, self._key)
 
 
 _DISPLAY_FIELDS = ("review_id", "rating", "title", "body", "language", "created_at", "labels", "signature")
@@ -60,6 +63,18 @@ def widget_fields(record):
                              "provenance": {k: provenance.get(k) for k in _PROVENANCE_FIELDS if k in provenance}}
 
 
+# What the packing dictionary is made of (schemas.records.Packer): the keys and the repeated provenance
+# of a published record's widget fields; it changes sizes, never values.
+_SAMPLE = {**{k: None for k in _DISPLAY_FIELDS}, "rating": 5, "language": "en", "created_at": "2026-01-01T00:00:00Z",
+           "labels": [], "signature": "0" * 64,
+           "provenance": {"run_id": "run-20260101T000000Z-000000",
+                          "policy": {"id": "review-integrity-default", "version": "1.2.0"},
+                          "detectors": [{"id": d, "version": None, "status": s} for d, s in (
+                              ("author_velocity", "scored"), ("coordinated_group", "scored"),
+                              ("fake_classifier", "not_applicable"), ("near_duplicate", "scored"),
+                              ("product_burst", "scored"))]}}
+
+
 class BuildWidgetDocs(beam.PTransform):
     """(published, products) → PCollection[dict], one widget document per product, each with the
     product's manifest signed by the key that signs the published reviews."""
@@ -74,11 +89,17 @@ class BuildWidgetDocs(beam.PTransform):
     def expand(self, pcolls):
         published, products = pcolls
 
-        keyed_published = published | "KeyPublished" >> beam.Map(widget_fields)
+        packer = Packer([_SAMPLE])  # grouped values packed: one bytes object each where the DirectRunner holds them
+
+        def keyed_fields(record):
+            product_id, fields = widget_fields(record)
+            return product_id, packer.pack(fields)
+
+        keyed_published = published | "KeyPublished" >> beam.Map(keyed_fields)
         keyed_products = products | "KeyProducts" >> beam.Map(lambda r: (as_dict(r)["product_id"], as_dict(r)))
         return ({"published": keyed_published, "product": keyed_products}
                 | "GroupByProduct" >> beam.CoGroupByKey()
-                | "ToWidgetDoc" >> beam.ParDo(_WidgetDocFn(self._key_file, self._require, self._key)))
+                | "ToWidgetDoc" >> beam.ParDo(_WidgetDocFn(self._key_file, self._require, self._key, packer)))
 
 
 class _WriteDocFn(beam.DoFn):
