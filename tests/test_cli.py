@@ -86,3 +86,13 @@ def test_moderator_overrides_and_a_custom_policy(tmp_path):
     bad.write_text("id: x\nversion: '1'\n")
     proc = run("--input", str(src), "--output", str(tmp_path / "bad"), "--policy", str(bad))
     assert proc.returncode == 2 and "policy" in proc.stderr
+
+
+def test_the_allocator_setting_can_be_switched_off(monkeypatch):
+    from pipeline.run import return_freed_memory_sooner
+    monkeypatch.setenv("REVIEW_MALLOC_TUNING", "0")
+    assert return_freed_memory_sooner() is False
+    monkeypatch.delenv("REVIEW_MALLOC_TUNING")
+    import ctypes.util
+    if ctypes.util.find_library("c") and "libc.so.6" in (ctypes.util.find_library("c") or ""):
+        assert return_freed_memory_sooner() is True   # glibc: mallopt accepted both settings
