@@ -108,17 +108,12 @@ class BehaviourSignals(beam.PTransform):
         return results.signals, results.alerts
 
 
-class DetectBehaviour(beam.PTransform):
+class DetectBehaviour(BehaviourSignals):
     """PCollection[Item] → (PCollection[Item] with the three behavioural signals, product alerts)
     (the detectors alone, for tests and ``make bench-behaviour``; the job joins all detectors at
     once in ``DetectFakes``).
 
     ``stored``: the signature store's fingerprints (earlier runs), or None."""
-
-    def __init__(self, cfg: BehaviourConfig, stored: Optional[beam.PCollection] = None):
-        super().__init__()
-        self._cfg = cfg
-        self._stored = stored
 
     def expand(self, items):
         version = self._cfg.version
