@@ -383,9 +383,7 @@ class FakeReviewClassifier:
         return out
 
     def english_min_words(self) -> int:
-        """The English length rule in words (what makes a text's Latin part worth the English detector)."""
-        rule = self.min_length.get("en", {}) if isinstance(self.min_length, dict) else {"words": self.min_length}
-        return max(1, int(rule.get("words", 0)))
+        return english_min_words(self.min_length)
 
     def predict_proba_english(self, texts: Sequence[str]) -> np.ndarray:
         """The ``english`` detector (1.3.0's gated max) alone; 2.0.0 artifacts only."""
@@ -451,6 +449,12 @@ def cascade(spec: dict, head: MultilingualHead, texts: Sequence[str], latin: boo
     """(skip, estimate) for texts of one script group (Latin ones with the hotel gate closed)."""
     F, lex = cascade_inputs(head, texts, latin)
     return cascade_rule(spec, head, F, lex, lower)
+
+
+def english_min_words(min_length) -> int:
+    """The English length rule in words (what makes a text's Latin part worth the English detector)."""
+    rule = min_length.get("en", {}) if isinstance(min_length, dict) else {"words": min_length}
+    return max(1, int(rule.get("words", 0) or 0))
 
 
 def min_length_rule(config: dict):

@@ -113,9 +113,8 @@ def english_inside(text: str, languages: Sequence[str], min_length=0) -> Optiona
     that language id is confident is English, when English is served; else None."""
     if not text or "en" not in languages:
         return None
-    rule = min_length.get("en", {}) if isinstance(min_length, dict) else {"words": min_length}
     from pipeline.text.langid import confident_language
-    for reading in reversed(runtime.english_readings(text, max(1, int(rule.get("words", 0))))):
+    for reading in reversed(runtime.english_readings(text, runtime.english_min_words(min_length))):
         if confident_language(reading) == "en":   # the longest unbroken run first, then the whole Latin part
             return reading
     return None
