@@ -4,10 +4,21 @@
     python -m benchmarks.bench_pipeline --code ../old-checkout --no-floor   # the same corpus through other code
 
 Corpus (deterministic, seed fixed): 70% Korean reviews from NSMC and 30% English reviews from
-fake-reviews-8k's human-written rows (``../shared/datasets``, read in place), their products and authors; beyond one
-pass over a source, a review is varied (a short clause appended) so repeats are not exact; about
+fake-reviews-8k's human-written rows (``../shared/datasets``, read in place), their products and authors; about
 2% are injected near-copies of an earlier review by another author on the same product (what the
 near-duplicate detector must find); NSMC's own word-for-word repeats stay as they are.
+
+Beyond one pass over a source (NSMC bucket 0 has 69,676 usable reviews, fake-reviews-8k 3,976 human-written
+ones: from ~13k reviews on for English), a review is made by ``--repeats``:
+
+- ``spliced`` (default): the first half of the source review's words followed by the second half
+  of another review of the same language and a similar length (the lap-th nearest). Lengths, scripts and vocabulary stay
+  real, and it is a new text: its shingle Jaccard with either source is about 0.3–0.5, under the
+  0.8 near-duplicate threshold, so the share of near-duplicates stays what the injected copies make.
+- ``clause``: the source review with a short clause and the pass number appended (sessions 13–14).
+  Every pass is a near-copy of the source, so at 1M reviews 97% of the eligible reviews share an
+  LSH bucket and the English texts form clusters of ~75 copies: a near-copy flood (an attack), not
+  a store's ordinary traffic. Kept to measure that case.
 
 For each size, one ``python -m pipeline.run`` job in a fresh process (DirectRunner, this
 machine, the job's default runner settings unless ``--job-args`` says otherwise): wall time,
@@ -58,11 +69,42 @@ def _english() -> List[dict]:
         return [r for r in csv.DictReader(fh) if (r.get("text_") or "").strip() and r.get("label") == "OR"]
 
 
-def build_corpus(n: int, path: Path, seed: int = SEED) -> Dict[str, int]:
-    """Writes ``n`` review lines to ``path``; returns counts of what was made."""
+REPEATS = ("spliced", "clause")
+
+
+def splice(first: str, second: str) -> str:
+    """The first half of ``first``'s words, then the second half of ``second``'s (characters when
+    either has fewer than two words)."""
+    a, b = first.split(), second.split()
+    if len(a) < 2 or len(b) < 2:
+        return first[:(len(first) + 1) // 2] + second[len(second) // 2:]
+    return " ".join(a[:(len(a) + 1) // 2] + b[len(b) // 2:])
+
+
+def build_corpus(n: int, path: Path, seed: int = SEED, repeats: str = "spliced") -> Dict[str, int]:
+    """Writes ``n`` review lines to ``path``; returns counts of what was made (``repeats``: how a
+    review beyond one pass over its source is made, see the module docstring)."""
+    if repeats not in REPEATS:
+        raise ValueError(f"repeats must be one of {REPEATS}, not {repeats!r}")
     rng = random.Random(seed)
     ko, en = _nsmc(), _english()
-    counts = {"ko": 0, "en": 0, "injected_copies": 0, "varied": 0}
+    counts = {"ko": 0, "en": 0, "injected_copies": 0, repeats: 0}
+
+    # each pool's texts by length: a spliced review's second source is one of similar length (a
+    # long first half with a short second would be a near-copy of every other splice of that half)
+    by_length = {id(pool): sorted(range(len(pool)), key=lambda i, p=pool, f=field: (len(p[i][f].split()), i))
+                 for pool, field in ((ko, "review"), (en, "text_"))}
+    rank = {key: {i: r for r, i in enumerate(order)} for key, order in by_length.items()}
+
+    def again(index: int, lap: int, pool: List[dict], field: str, clause: str) -> str:
+        """Pass ``lap`` ≥ 1 over ``pool[index]``: its partner is the lap-th nearest in length, so the
+        passes over one review have different partners (no accidental exact repeats)."""
+        if repeats == "clause":
+            return clause
+        order, here = by_length[id(pool)], rank[id(pool)][index]
+        step = (lap + 1) // 2 * (1 if lap % 2 else -1)  # +1, -1, +2, -2, ...
+        r = here + step if 0 <= here + step < len(order) else here - step
+        return splice(pool[index][field], pool[order[r]][field])
     made: List[str] = []  # earlier reviews as JSON lines (a copy is made of one): compact enough for 1M
     with open(path, "w", encoding="utf-8") as out:
         for i in range(n):
@@ -77,22 +119,24 @@ def build_corpus(n: int, path: Path, seed: int = SEED) -> Dict[str, int]:
             elif rng.random() < 0.7:
                 k = counts["ko"]
                 row, lap = ko[k % len(ko)], k // len(ko)
-                body = row["review"] if not lap else f"{row['review']} {CLAUSES_KO[(k + lap) % len(CLAUSES_KO)]} {lap}"
+                body = row["review"] if not lap else again(
+                    k % len(ko), lap, ko, "review", f"{row['review']} {CLAUSES_KO[(k + lap) % len(CLAUSES_KO)]} {lap}")
                 yy, mm, dd = row["date"].split(".")
                 review = {"review_id": f"ko-{i}", "product_id": f"movie-{row['movie_id']}",
                           "author_id": f"{row['author']}-{lap}", "rating": max(1, min(5, -(-int(row["rating"]) // 2))),
                           "body": body, "created_at": f"20{yy}-{mm}-{dd}T12:00:00+09:00"}
                 counts["ko"] += 1
-                counts["varied"] += bool(lap)
+                counts[repeats] += bool(lap)
             else:
                 k = counts["en"]
                 row, lap = en[k % len(en)], k // len(en)
-                body = row["text_"] if not lap else f"{row['text_']} {CLAUSES_EN[(k + lap) % len(CLAUSES_EN)]} ({lap})"
+                body = row["text_"] if not lap else again(
+                    k % len(en), lap, en, "text_", f"{row['text_']} {CLAUSES_EN[(k + lap) % len(CLAUSES_EN)]} ({lap})")
                 review = {"review_id": f"en-{i}", "product_id": f"sku-{(k * 7919) % max(1, n // 40)}",
                           "author_id": f"en-author-{k}", "rating": 1 + (k * 31) % 5, "body": body,
                           "created_at": f"2026-{1 + k % 11:02d}-{1 + k % 28:02d}T08:00:00Z", "language": "en"}
                 counts["en"] += 1
-                counts["varied"] += bool(lap)
+                counts[repeats] += bool(lap)
             line = json.dumps(review, ensure_ascii=False)
             made.append(line)
             out.write(line + "\n")
@@ -242,6 +286,8 @@ def main(argv=None) -> int:
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="run the job from this checkout (e.g. a worktree of the previous commit), same corpus")
     ap.add_argument("--no-floor", action="store_true", help="skip the plain-loop floor")
+    ap.add_argument("--repeats", choices=REPEATS, default="spliced",
+                    help="how reviews beyond one pass over a source are made (clause: a near-copy flood)")
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -250,12 +296,11 @@ def main(argv=None) -> int:
                               for a in job_args)
     results = []
     for n in [int(x) for x in args.sizes.split(",")]:
-        path = work / f"reviews-{n}.jsonl"
-        made = json.loads((work / f"reviews-{n}.counts.json").read_text()) if path.exists() and (
-            work / f"reviews-{n}.counts.json").exists() else None
+        path, counts = work / f"reviews-{args.repeats}-{n}.jsonl", work / f"reviews-{args.repeats}-{n}.counts.json"
+        made = json.loads(counts.read_text()) if path.exists() and counts.exists() else None
         if made is None:
-            made = build_corpus(n, path)
-            (work / f"reviews-{n}.counts.json").write_text(json.dumps(made))
+            made = build_corpus(n, path, repeats=args.repeats)
+            counts.write_text(json.dumps(made))
         out = work / f"out-{n}-{os.getpid()}"
         job = run_job(path, out, args.threads, job_args, args.code)
         row = {"reviews": n, "code": str(args.code), "job_args": args.job_args, "corpus": made, **job,
@@ -272,7 +317,7 @@ def main(argv=None) -> int:
     if best:
         summary["projected_1m_minutes"] = round(1_000_000 / best["reviews_per_s"] / 60, 1)
     if not args.no_floor:
-        fl = floor(work / f"reviews-{int(args.sizes.split(',')[0])}.jsonl", args.floor_sample)
+        fl = floor(work / f"reviews-{args.repeats}-{int(args.sizes.split(',')[0])}.jsonl", args.floor_sample)
         summary["floor"] = fl
         floor_us = fl["floor_us_per_review"] - (0 if with_classifier else fl["us_per_review"]["classifier"])
         summary["floor_us_per_review_this_config"] = round(floor_us, 1)

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pipeline.behaviour.config import DAY, BehaviourConfig
 from pipeline.behaviour.detect import Event, analyse, co_review_pairs, k_core_groups, scores
@@ -62,6 +63,19 @@ def test_small_groups_and_pairs_are_not_evidence():
     assert not any(v["evidence"] for v in res.coordinated_group.values())
     res = analyse(campaign(k=6, m=2))  # 2 products < min_shared_products
     assert not any(v["evidence"] for v in res.coordinated_group.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 4), st.integers(0, 20)), min_size=2, max_size=80),
+       st.integers(2, 4), st.integers(1, 6))
+def test_pairs_of_authors_with_few_products_are_left_out_and_nothing_else(rows, min_products, max_neighbours):
+    """The filter that keeps a million reviews' pairs in memory drops exactly the pairs that could
+    never make a link, and the neighbour limit picks the same pairs as without it."""
+    a = np.array([r[0] for r in rows]); p = np.array([r[1] for r in rows]); t = np.array([r[2] * DAY / 3 for r in rows])
+    every = {tuple(x) for x in co_review_pairs(a, p, t, 2 * DAY, max_neighbours).tolist()}
+    kept = {tuple(x) for x in co_review_pairs(a, p, t, 2 * DAY, max_neighbours, min_products).tolist()}
+    products_of = {x: len({q for y, q in zip(a.tolist(), p.tolist()) if y == x}) for x in set(a.tolist())}
+    assert kept == {(i, j) for i, j in every if products_of[a[i]] >= min_products and products_of[a[j]] >= min_products}
 
 
 def test_co_review_pairs_and_k_core():

@@ -103,6 +103,25 @@ def test_components_union_find():
     assert roots["a"] == roots["b"] == roots["c"] == roots["d"] != roots["x"] == roots["y"]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=60), st.integers(1, 5), st.randoms())
+def test_spanning_edges_and_merged_union_find_give_the_same_components(pairs, parts, rnd):
+    """What the job does (a spanning forest per bucket, union-find maps merged in any order and
+    split) against union-find over every edge at once: the same representative for every review."""
+    from pipeline.transforms.dedup import _ComponentsFn
+    edges = [(f"r{a:02d}", f"r{b:02d}") for a, b in pairs if a != b]
+    expected = cl.components(edges)
+    forest = cl.spanning_edges(edges)
+    assert len(forest) <= max(0, len(expected) - 1) and cl.components(forest) == expected
+    fn = _ComponentsFn()
+    rnd.shuffle(edges)
+    accs = [fn.create_accumulator() for _ in range(parts)]
+    for i, e in enumerate(edges):
+        fn.add_input(accs[i % parts], e)
+    rnd.shuffle(accs)
+    assert fn.extract_output(fn.merge_accumulators(accs)) == expected
+
+
 def test_cluster_semantics():
     # canonical = earliest created_at, then review_id; similarity to canonical; campaign
     camp = [fp("c2", LONG, created="2025-01-01T00:00:00Z", author="u2"),

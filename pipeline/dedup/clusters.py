@@ -172,24 +172,36 @@ def bucket_edges(members: Iterable[BandMember], cfg: DedupConfig) -> Tuple[List[
     return edges, overflow
 
 
+def union(parent: Dict[str, str], a: str, b: str) -> None:
+    """Joins a's and b's components in ``parent`` (union-find with path halving). The
+    representative of a component is its smallest review id, whatever order edges come in."""
+    ra, rb = find(parent, a), find(parent, b)
+    if ra != rb:
+        if rb < ra:
+            ra, rb = rb, ra
+        parent[rb] = ra
+
+
+def find(parent: Dict[str, str], x: str) -> str:
+    parent.setdefault(x, x)
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
 def components(edges: Iterable[Tuple[str, str]]) -> Dict[str, str]:
-    """Union-find with path halving: review_id → a representative of its connected component."""
+    """review_id → the representative (smallest id) of its connected component."""
     parent: Dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if rb < ra:
-                ra, rb = rb, ra
-            parent[rb] = ra
-    return {x: find(x) for x in list(parent)}
+        union(parent, a, b)
+    return {x: find(parent, x) for x in list(parent)}
+
+
+def spanning_edges(edges: Iterable[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """As few edges as join the same reviews as ``edges`` (one per member to its component's
+    representative): a bucket of n near-copies makes up to n(n-1)/2 edges but needs n - 1."""
+    return [(x, root) for x, root in components(edges).items() if x != root]
 
 
 def cluster_id(canonical_review_id: str) -> str:

@@ -2,15 +2,15 @@
 
     items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (hash, id) → concatenated per shard
                                            │     → shared buckets → join members → GroupByKey(member set; 8 parts)
-    signature store (earlier runs) ────────┘     → BucketEdges → CombineGlobally(edges) → ConnectedComponents
+    signature store (earlier runs) ────────┘     → BucketEdges (a spanning forest) → CombineGlobally(union-find)
       → join roots by review_id ─┬─ in no cluster: the signal at once
                                  └─ GroupByKey(component) → DescribeCluster → the signal
       → (review_id, signal): DetectFakes joins it to the items with the other detectors' signals
 
 LSH is a key and a grouping, not an in-memory index, so the work spreads over workers; a hot
 bucket costs time linear in its size (see ``clusters.bucket_edges``). Connected components run
-on one worker over the *edges* only (pairs that passed the threshold), which are few next to the
-reviews. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md). Values
+on one worker over the *edges* only (pairs that passed the threshold, at most n - 1 per bucket of
+n), merged as union-find maps, never collected as a list. The signal written per review is ``signals.near_duplicate`` (see docs/dedup.md). Values
 that wait in a grouping are pickled (``schemas.records.pack``): the DirectRunner holds grouped
 values in memory, one bytes object each instead of a decoded record.
 """
@@ -157,13 +157,40 @@ class _BucketEdgesFn(beam.DoFn):
         edges, overflow = cl.bucket_edges(members, self._cfg)
         if overflow:
             self._overflow.inc(overflow)
-        yield from edges
+        yield from cl.spanning_edges(edges)
 
 
-def _assign(edges):
-    roots = cl.components(edges)
-    for review_id, root in roots.items():
-        yield review_id, root
+class _ComponentsFn(beam.CombineFn):
+    """Edges → {review id: its component's representative}, by union-find as the edges arrive.
+
+    Lifted before its grouping, so what reaches the one worker that merges is a parent map per
+    bundle (one entry a clustered review), never a list of every edge: a near-copy flood of 1M
+    reviews made ~940 MB of edges as one element when they were collected first (session 14)."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, parent, edge):
+        cl.union(parent, *edge)
+        return parent
+
+    def merge_accumulators(self, parents):
+        parents = iter(parents)
+        merged = next(parents)
+        for other in parents:
+            for x, p in other.items():
+                if x != p:
+                    cl.union(merged, x, p)
+                else:
+                    cl.find(merged, x)
+        return merged
+
+    def extract_output(self, parent):
+        return {x: cl.find(parent, x) for x in list(parent)}
+
+
+def _assign(roots):
+    yield from roots.items()
 
 
 def _route_by_root(keyed, cfg: DedupConfig, version: str):
@@ -274,8 +301,8 @@ class NearDuplicateSignals(beam.PTransform):
                   for i, part in enumerate(members)]
                  | "BucketEdges" >> beam.Flatten())
         roots = (edges
-                 | "AllEdges" >> beam.combiners.ToList()
-                 | "ConnectedComponents" >> beam.FlatMap(_assign))
+                 | "ConnectedComponents" >> beam.CombineGlobally(_ComponentsFn())
+                 | "ByReview" >> beam.FlatMap(_assign))
         routed = ({"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
                   | "JoinRoots" >> beam.CoGroupByKey()
                   | "ByComponent" >> beam.FlatMap(_route_by_root, cfg, version).with_outputs(SIGNALS, main="clustered"))
