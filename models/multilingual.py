@@ -46,7 +46,7 @@ from typing import Dict, List, NamedTuple
 import numpy as np
 
 from models import common, heads, metrics
-from pipeline.classifier import e5_base, runtime
+from pipeline.classifier import e5_base, integrity, runtime
 from pipeline.classifier.lexical import Tfidf
 
 SOURCE_VERSION = "1.3.0"
@@ -328,6 +328,7 @@ def serve(art: Path, version: str) -> List[str]:
     met["honest_fpr"].update(maide_real_fpr(m, oof["served"], cfg["thresholds"]))
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
     (art / "metrics.json").write_text(json.dumps(met, indent=1))
+    integrity.seal(art)
     from models import card
     card.write(art)
     return languages
@@ -426,6 +427,7 @@ def main(argv=None) -> int:
         cfg = {**src_cfg, "version": args.version, "encoder": enc, "files": files}
         (stage / "config.json").write_text(json.dumps(cfg, indent=1))
         shutil.copy(src / "head.json.xz", stage / "head.json.xz")   # 1.3.0's head: features need only the encoder
+    integrity.seal(stage, pin=False)   # a scratch artifact: self-consistent, not released
     clf = runtime.load(stage, threads=args.threads)
     m = maide()
     E = features(clf, "maide-up", m.texts)
@@ -459,6 +461,7 @@ def main(argv=None) -> int:
     cfg.pop("min_words", None)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(art / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
+    integrity.seal(art)
     served = runtime.load(art, threads=args.threads)
     honest = honest_sets(served, m, combined)
     heads.log(json.dumps(honest))

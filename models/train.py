@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 
 from models import common, encoder, finetune, heads, metrics, onnx_export
-from pipeline.classifier import runtime
+from pipeline.classifier import integrity, runtime
 
 NAME = heads.NAME
 LEXICAL = "word12p+char14"
@@ -260,6 +260,7 @@ def fold_heads(folds_dir, k_exit, threads, ds: Data = None, human_negatives: boo
         out = SERVED / Path(folds_dir).name / f"fold{k}"
         enc = write_encoder(ckpt, out, dev_texts + [T[i] for i in np.where(folds != k)[0]], k_exit)
         probe_config(out, enc)
+        integrity.seal(out, pin=False)   # a scratch artifact: self-consistent, not released
         clf = runtime.load(out, threads=threads)
         E[k] = features(clf, out, "ott", T, deep=True)
         F_tr, F_va = features(clf, out, "fr_devtrain", T_tr, False), features(clf, out, "fr_devval", T_va, False)
@@ -314,6 +315,7 @@ def main(argv=None):
     cache = SERVED / Path(args.full).parent.name
     enc = write_encoder(args.full, cache, dev_texts + T, k_exit)
     probe_config(cache, enc)
+    integrity.seal(cache, pin=False)
     clf = runtime.load(cache, threads=args.threads)
     F_tr, F_va = features(clf, cache, "fr_devtrain", T_tr, False), features(clf, cache, "fr_devval", T_va, False)
     lex = lexical_spec(T, y)
@@ -340,6 +342,7 @@ def main(argv=None):
               "thresholds": thresholds, "files": [enc["file"], enc["rest"], TOKENIZER_FILE, HEAD_FILE, "metrics.json", "MODEL_CARD.md"]}
     (art / "config.json").write_text(json.dumps(config, indent=1))
     runtime.write_json_file(art / HEAD_FILE, head)
+    integrity.seal(art)   # SHA256SUMS, and the version pinned in pipeline/classifier/pinned_artifacts.json
 
     # 3. measure, through the artifact as served
     served = runtime.load(art, threads=args.threads)

@@ -75,7 +75,8 @@ def main() -> None:
         print(f"  {name}")
     print(f"Worker package (workflow.tar.gz): {len(result['packaged'])} files, e.g. "
           + ", ".join(n for n in result["packaged"] if n.endswith(("run.py", "review.schema.json"))
-                      or (n.startswith("pipeline/classifier/artifacts/") and n.endswith(".onnx"))))
+                      or (n.startswith("pipeline/classifier/artifacts/") and n.endswith((".onnx", "/SHA256SUMS")))
+                      or n.endswith("pinned_artifacts.json")))
     training = [n for n in result["packaged"] if n.startswith(("models/", "benchmarks/", "research/", "tests/"))]
     print(f"Training, benchmark, research or test files in the worker package: {len(training)}")
     print("Staged for workers:")

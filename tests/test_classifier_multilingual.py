@@ -49,6 +49,12 @@ def test_served_table_is_rebuilt_exactly_and_a_changed_delta_fails_loudly(tmp_pa
     buf = io.BytesIO()
     np.save(buf, delta)
     (bad / spec["delta"]).write_bytes(lzma.compress(buf.getvalue()))
+    from pipeline.classifier import integrity
+    with pytest.raises(integrity.ArtifactIntegrityError, match=spec["delta"]):   # the sealed file list first
+        runtime.load(bad)
+    cfg = json.loads((bad / "config.json").read_text())   # re-released under a version of its own: the
+    (bad / "config.json").write_text(json.dumps({**cfg, "version": "2.0.0-tampered"}))   # table's own check
+    integrity.seal(bad, pin=False)
     with pytest.raises(ValueError, match="sha256"):
         runtime.load(bad)
 

@@ -71,6 +71,9 @@ def test_template_builds_offline_against_the_emulator(tmp_path):
     onnx = [f for f in runtime.read_config(art)["files"] if f.endswith(".onnx")]
     assert onnx and all(f"pipeline/classifier/artifacts/fake-review-classifier/{art.name}/{f}" in proc.stdout
                         for f in onnx)
+    # with what the loader checks it against: its SHA256SUMS and the digests pinned in the code
+    assert f"pipeline/classifier/artifacts/fake-review-classifier/{art.name}/SHA256SUMS" in proc.stdout
+    assert "pipeline/classifier/pinned_artifacts.json" in proc.stdout
     # workers install only what they run: no training, benchmark, research or test code
     assert "Training, benchmark, research or test files in the worker package: 0\n" in proc.stdout
     assert (tmp_path / "review-moderation.json").exists()

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.classifier import runtime
+from pipeline.classifier import integrity, runtime
 from tests.conftest import ROOT
 
 ART = runtime.default_model_dir()
@@ -132,7 +132,7 @@ def test_artifact_loads_from_gs(gcs):
     gcs.create_bucket("models")
     bucket = gcs.client().bucket("models")
     cfg = json.loads((ART / "config.json").read_text())
-    for name in ["config.json", *cfg["files"]]:
+    for name in ["config.json", integrity.SUMS, *cfg["files"]]:
         bucket.blob(f"fake-review-classifier/{ART.name}/{name}").upload_from_filename(str(ART / name))
     remote = runtime.load(f"gs://models/fake-review-classifier/{ART.name}")
     assert np.allclose(remote.predict_proba(TEXTS), runtime.load(ART).predict_proba(TEXTS), atol=1e-6)

@@ -33,13 +33,15 @@ def test_served_windows_are_the_trained_windows_and_embeddings_average_them(tmp_
 
     import numpy as np
 
-    from pipeline.classifier import runtime
+    from pipeline.classifier import integrity, runtime
     art = runtime.default_model_dir()
     for f in art.iterdir():
         shutil.copy2(f, tmp_path / f.name)
     config = json.loads((art / "config.json").read_text())
     config["encoder"]["windows"] = {"tokens": 64, "overlap": 16}
+    config["version"] += "-windows-test"   # a changed model is another version (pipeline.classifier.integrity)
     (tmp_path / "config.json").write_text(json.dumps(config))
+    integrity.seal(tmp_path, pin=False)
     clf = runtime.load(tmp_path)
     long = " ".join(f"word{i}" for i in range(200))
     texts = ["Short review, one window.", long]
@@ -57,6 +59,7 @@ def test_served_windows_are_the_trained_windows_and_embeddings_average_them(tmp_
     # without "windows" the same artifact truncates to one window of max_len
     del config["encoder"]["windows"]
     (tmp_path / "config.json").write_text(json.dumps(config))
+    integrity.seal(tmp_path, pin=False)
     one = runtime.load(tmp_path).tokenize_windows([long])[0]
     assert len(one) == 1 and len(one[0]) == min(config["encoder"]["max_len"], len(hf(long)["input_ids"]))
 
@@ -141,7 +144,7 @@ def test_early_exit_pieces_equal_the_uncut_graph_and_run_the_rest_only_where_ask
     from transformers import BertConfig, BertModel
 
     from models import onnx_export
-    from pipeline.classifier import runtime
+    from pipeline.classifier import integrity, runtime
     vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -3.0) for c in "\u2581abcdefgh"]
     tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -178,6 +181,7 @@ def test_early_exit_pieces_equal_the_uncut_graph_and_run_the_rest_only_where_ask
         "name": "t", "version": "0", "languages": ["en"], "thresholds": {"lower": 0.5, "upper": 0.9},
         "encoder": {"file": "first.onnx", "rest": "rest.onnx", "max_len": 32}, "tokenizer": "tokenizer.json",
         "head": "head.json", "files": []}))
+    integrity.seal(art, pin=False)
     clf = runtime.load(art)
     got = np.vstack([clf.embed_ids([list(x[m == 1])]) for x, m in zip(ids, mask)])
     assert np.array_equal(got, want)

@@ -40,7 +40,8 @@ def _localise(path: str) -> Path:
     local = Path(tempfile.mkdtemp(prefix="fake-classifier-"))
     with FileSystems.open(f"{prefix}/config.json") as f:
         config = json.loads(f.read().decode("utf-8"))
-    for name in ["config.json", *config[ARTIFACT_FILES_KEY]]:
+    from pipeline.classifier.integrity import SUMS
+    for name in ["config.json", SUMS, *config[ARTIFACT_FILES_KEY]]:
         # byte for byte: FileSystems would otherwise decompress *.gz / *.xz files on the way
         with FileSystems.open(f"{prefix}/{name}", compression_type=CompressionTypes.UNCOMPRESSED) as src, \
                 open(local / name, "wb") as dst:
@@ -230,9 +231,12 @@ class FakeReviewClassifier:
     def __init__(self, model_dir, threads: int = 1, batch_size: int = 1, use_cascade: bool = True):
         from tokenizers import Tokenizer
 
+        from pipeline.classifier import integrity
         self.dir = _localise(str(model_dir))
         self.config = json.loads((self.dir / "config.json").read_text())
         self.version = f'{self.config["name"]}/{self.config["version"]}'
+        # the files must be the ones sealed (and pinned in this code) under that version
+        self.artifact_sha256 = integrity.verify(self.dir, self.config)
         self.max_len = int(self.config["encoder"]["max_len"])
         self.languages = tuple(self.config["languages"])
         self.min_words = int(self.config.get("min_words", 0))
@@ -339,11 +343,20 @@ class FakeReviewClassifier:
                     np.add.at(sums, owner[part], self.embed_ids([ids[i] for i in part], deep=is_deep))
         return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], english_parts: Optional[Sequence[Optional[str]]] = None
+                      ) -> np.ndarray:
+        """``english_parts``: per text, None or its English sentences (language id, which this
+        Beam-free runtime does not run: ``pipeline.transforms.classify``) for the English detector
+        to read as well; the largest probability wins (2.0.0 artifacts)."""
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
         if isinstance(self.head, MultilingualHead):
-            return self._predict_multilingual(texts)
+            out = self._predict_multilingual(texts)
+            extra = [(i, part) for i, part in enumerate(english_parts or ()) if part]
+            if extra:
+                idx = np.array([i for i, _ in extra])
+                np.maximum.at(out, idx, self.predict_proba_english([part for _, part in extra]))
+            return out
         if self.rest is None or not isinstance(self.head, GatedMaxHead):
             return self.head.probability(self.embed(texts), texts)
         gate = self.head.gate_open(None, texts)   # lexical: decided before the encoder runs

@@ -16,6 +16,7 @@ English only). Then the detected language is used and the disagreement is record
 from __future__ import annotations
 
 import functools
+import re
 from typing import Optional, Tuple
 
 from lingua import Language, LanguageDetectorBuilder
@@ -60,6 +61,24 @@ def confident_language(text: str, min_confidence: float = OVERRULE_CONFIDENCE) -
     if not values or values[0].value < min_confidence:
         return None
     return values[0].language.iso_code_639_1.name.lower()
+
+
+# a sentence ends at a line break, or at . ! ? (and their CJK forms) followed by a space
+_SENTENCE_END = re.compile(r"(?:\n+|(?<=[.!?。！？])\s+)")
+
+
+def sentences_in(text: str, language: str, min_words: int = 3) -> Optional[str]:
+    """The sentences of ``text`` that language id says are in ``language`` (ISO 639-1), joined with
+    line breaks, or None where there are none. Sentences under ``min_words`` words are not judged.
+
+    For a review whose whole reads as one language but which holds sentences of another: an English
+    fake followed by a longer real review in Spanish is Spanish as a whole. One detection per
+    sentence (~0.3 ms each), where Lingua's ``detect_multiple_languages_of`` took ~100 ms a review."""
+    if not text:
+        return None
+    found = [s.strip() for s in _SENTENCE_END.split(text)
+             if len(s.split()) >= min_words and detect_language(s) == language]
+    return "\n".join(found) or None
 
 
 def reconcile(given: str, text: str) -> Tuple[str, str, Optional[str]]:

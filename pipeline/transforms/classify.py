@@ -89,15 +89,19 @@ class OnnxFakeReviewHandler(ModelHandler[str, Dict[str, Any], Any]):
                                             batch_size=self._micro_batch)
             return _MODELS[key]
 
-    def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
-        probs = model.predict_proba(list(batch))  # sorts by length inside: length-aware micro-batches
+    def run_inference(self, batch: Sequence[Any], model, inference_args=None) -> Iterable[PredictionResult]:
+        """``batch``: texts, or (text, its English sentences) pairs (``_Applicability.element``)."""
+        texts = [e if isinstance(e, str) else e[0] for e in batch]
+        parts = [None if isinstance(e, str) else e[1] for e in batch]
+        # sorts by length inside: length-aware micro-batches
+        probs = model.predict_proba(texts, english_parts=parts) if any(parts) else model.predict_proba(texts)
         for text, p in zip(batch, probs):
             p = float(p)
             yield PredictionResult(text, {"probability": round(p, 6), "band": model.band(p),
                                           "thresholds": dict(model.thresholds)}, model.version)
 
-    def get_num_bytes(self, batch: Sequence[str]) -> int:
-        return sum(len(t.encode("utf-8")) for t in batch)
+    def get_num_bytes(self, batch: Sequence[Any]) -> int:
+        return sum(len(element_key_text(e).encode("utf-8")) for e in batch)
 
     def get_metrics_namespace(self) -> str:
         return "fake_classifier"
@@ -109,15 +113,34 @@ _MODELS_LOCK = threading.Lock()
 
 def english_inside(text: str, languages: Sequence[str], min_length=0) -> Optional[str]:
     """The English review inside a text in a language the classifier does not speak (an English fake
-    padded with Japanese to switch the classifier off): the first of ``runtime.english_readings``
-    that language id is confident is English, when English is served; else None."""
+    padded with Japanese, or with a longer real review in Spanish, to switch the classifier off):
+    the first of ``runtime.english_readings`` that language id is confident is English, else its
+    English sentences (:func:`english_sentences`), when English is served; else None."""
     if not text or "en" not in languages:
         return None
     from pipeline.text.langid import confident_language
-    for reading in reversed(runtime.english_readings(text, runtime.english_min_words(min_length))):
+    least = runtime.english_min_words(min_length)
+    for reading in reversed(runtime.english_readings(text, least)):
         if confident_language(reading) == "en":   # the longest unbroken run first, then the whole Latin part
             return reading
-    return None
+    return english_sentences(text, least)
+
+
+def english_sentences(text: str, least: int) -> Optional[str]:
+    """The English sentences of a text that holds at least ``least`` Latin words, when they make an
+    English review's worth (``least`` Latin words) and are not the whole text; else None."""
+    if runtime.latin_words(text) < least:
+        return None
+    from pipeline.text.langid import sentences_in
+    part = sentences_in(text, "en")
+    if part is None or runtime.latin_words(part) < least or " ".join(part.split()) == " ".join(text.split()):
+        return None
+    return part
+
+
+def element_key_text(element) -> str:
+    """The handler's input as one string (what identifies it): the text, or text and English sentences."""
+    return element if isinstance(element, str) else f"{element[0]}\x00{element[1]}"
 
 
 class _Applicability:
@@ -143,6 +166,17 @@ class _Applicability:
         if self._served(item) is None:
             return text_of(item)
         return english_inside(text_of(item), self._languages, self._min_length) or text_of(item)
+
+    def element(self, item: Item):
+        """The handler's input (call only where :meth:`reason` is None): the scored text, or, for a
+        review in another served language that holds English sentences (an English fake inside a
+        longer German review), (text, those sentences): the English detector reads them too."""
+        text = self.text(item)
+        if self._served(item) is not None or (item.language or "").split("-")[0].lower() == "en" \
+                or "en" not in self._languages:
+            return text
+        part = english_sentences(text, runtime.english_min_words(self._min_length))
+        return text if part is None else (text, part)
 
 
 def _with_signal(item: Item, signal: Signal) -> Item:
@@ -179,7 +213,7 @@ class ClassifyReviews(beam.PTransform):
 
     def expand(self, items):
         version, rule = self._version, _Applicability(self._languages, self._min_length)
-        check, scored_text = rule.reason, rule.text
+        check, element_of = rule.reason, rule.element
 
         def route(item: Item, n):
             return 1 if check(item) is None else 0
@@ -191,13 +225,14 @@ class ClassifyReviews(beam.PTransform):
             return _with_signal(item, Signal(status="not_applicable", version=version, note=check(item)))
 
         if self._keyed:
-            return self._keyed_signals(not_applicable, applicable, version, check, scored_text)
+            return self._keyed_signals(not_applicable, applicable, version, check, element_of)
         na_out = not_applicable | "MarkNotApplicable" >> beam.Map(mark_na)
 
         groups = (applicable
-                  | "KeyByText" >> beam.Map(lambda it, ts=beam.DoFn.TimestampParam: (text_key(scored_text(it)), (it, ts)))
+                  | "KeyByText" >> beam.Map(lambda it, ts=beam.DoFn.TimestampParam: (
+                      text_key(element_key_text(element_of(it))), (it, ts)))
                   | "CopiesByText" >> beam.GroupByKey()
-                  | "OneTextPerGroup" >> beam.Map(lambda kv: (tuple(kv[1]), scored_text(next(iter(kv[1]))[0]))))
+                  | "OneTextPerGroup" >> beam.Map(lambda kv: (tuple(kv[1]), element_of(next(iter(kv[1]))[0]))))
         scored, dlq = groups | "RunInference" >> RunInference(
             KeyedModelHandler(self._handler)).with_exception_handling()
         with_score = scored | "AttachScore" >> beam.FlatMap(_attach_score, version)
@@ -220,7 +255,7 @@ class ClassifyReviews(beam.PTransform):
                 Signal("not_applicable", self._version,
                        note=runtime.not_applicable_reason("ok", "xx", self._languages, self._min_length))]
 
-    def _keyed_signals(self, not_applicable, applicable, version, check, scored_text):
+    def _keyed_signals(self, not_applicable, applicable, version, check, element_of):
         """Batch only (``keyed_signals=True``): (review_id, Signal) per item, for ``DetectFakes`` to
         join with the other detectors' signals. The grouping by text carries (review_id, text), not
         the item, so the DirectRunner holds a fraction of it."""
@@ -230,8 +265,8 @@ class ClassifyReviews(beam.PTransform):
             return item.review.review_id, Signal(status="not_applicable", version=version, note=check(item))
 
         def by_text(item: Item):
-            text = scored_text(item)
-            return text_key(text), (item.review.review_id, text)
+            element = element_of(item)
+            return text_key(element_key_text(element)), (item.review.review_id, element)
 
         na_out = not_applicable | "NotApplicableSignals" >> beam.Map(na_signal)
         groups = (applicable

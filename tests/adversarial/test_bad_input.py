@@ -224,3 +224,45 @@ def test_korean_text_declared_english_is_scored_as_korean_by_the_classifier():
     cfg = runtime.read_config(runtime.default_model_dir())
     check = _Applicability(cfg["languages"], cfg["min_length"]).reason
     assert check(out) is None  # Korean is served (2.0.0): the detected language decides which rule applies
+
+
+ES = ("El hotel estaba muy bien situado, cerca de la estación y del centro histórico. La habitación era "
+      "amplia y limpia, aunque el aire acondicionado hacía bastante ruido por la noche. El personal de "
+      "recepción fue amable y nos ayudó con las reservas de los restaurantes. El desayuno era variado y "
+      "abundante, con fruta fresca y pan recién hecho. Volveríamos sin dudarlo en nuestro próximo viaje.")
+DE = ("Das Hotel liegt sehr zentral, nur wenige Minuten vom Bahnhof und der Altstadt entfernt. Unser Zimmer "
+      "war geräumig und sauber, allerdings war die Klimaanlage nachts ziemlich laut. Das Personal an der "
+      "Rezeption war freundlich und hat uns bei der Reservierung der Restaurants geholfen. Das Frühstück war "
+      "vielfältig und reichlich, mit frischem Obst und frisch gebackenem Brot. Wir würden jederzeit wiederkommen.")
+
+
+@pytest.mark.parametrize("padding, language, served", [(ES, "es", False), (DE, "de", True)])
+def test_an_english_review_inside_a_longer_review_in_another_latin_language_is_still_read_in_english(
+        padding, language, served):
+    """Measured (research/measure_latin_padding.py, 200 computer-generated fake-reviews test reviews
+    each followed by real MAiDE-up reviews 1.5x their length): flagged at ``lower`` 94% plain, 0%
+    padded with Spanish or French (not applicable) and 1% with German (diluted) before; 88-90% now."""
+    from pipeline.classifier import runtime
+    from pipeline.transforms.classify import OnnxFakeReviewHandler, _Applicability
+    english = ("This is a great product. I love it. It works great and is very easy to use. I would "
+               "recommend it to anyone who is looking for a good product.")
+    cfg = runtime.read_config(runtime.default_model_dir())
+    rule = _Applicability(cfg["languages"], cfg["min_length"])
+    padded = normalize_item(_item(english + "\n" + padding, language))
+    assert padded.language == language                 # the whole reads as the padding's language
+    assert rule.reason(padded) is None
+    element = rule.element(padded)
+    whole, part = element if served else (None, element)
+    # served (German): the whole is scored and its English sentences are read as well; not served
+    # (Spanish): the English sentences are what is scored. (A 3-word sentence may go unrecognised.)
+    assert whole in (None, padded.clean_body) and set(part.split("\n")) <= set(english.replace(". ", ".\n").split("\n"))
+    assert runtime.latin_words(part) >= 20 and not any(w in part for w in ("Hotel", "hotel"))
+    handler = OnnxFakeReviewHandler("")
+    model = handler.load_model()
+    got = next(iter(handler.run_inference([element], model))).inference["probability"]
+    want = max(model.predict_proba([whole])[0], model.predict_proba_english([part])[0]) if served \
+        else model.predict_proba([part])[0]
+    assert got == pytest.approx(want, abs=1e-6)
+    # a review wholly in the other language has no English part to read
+    alone = normalize_item(_item(padding, language))
+    assert rule.element(alone) == alone.clean_body if served else rule.reason(alone) is not None
