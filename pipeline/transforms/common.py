@@ -1,9 +1,7 @@
-"""What every stage after parsing shares: turning a stage's failure on one record into a dead letter,
-and splitting a batch grouping in parts."""
+"""What every stage after parsing shares: turning a stage's failure on one record into a dead letter."""
 from __future__ import annotations
 
 import json
-import zlib
 from typing import Callable, Tuple
 
 import apache_beam as beam
@@ -55,11 +53,3 @@ def safe_map(pcoll, label: str, fn: Callable[[Item], Item], stage: str, run_id: 
     good, bad = pcoll | label >> beam.Map(fn).with_exception_handling()
     dead = bad | f"{label}Failures" >> beam.Map(failure_to_dead_letter(stage, run_id))
     return good, dead
-
-
-def part_by_key(keyed, n: int) -> int:
-    """``beam.Partition`` function: which of ``n`` groupings a (string key, value) goes to; every value
-    of a key to the same one. A batch grouping is split in parts because the DirectRunner hands a
-    grouping's whole output to the stage that reads it as one stream, copied whole two or three
-    times: in parts, only one part is copied at a time."""
-    return zlib.crc32(keyed[0].encode("utf-8")) % n

@@ -17,7 +17,6 @@ import apache_beam as beam
 
 from pipeline.behaviour.config import BehaviourConfig
 from pipeline.dedup.config import DedupConfig
-from pipeline.transforms.common import part_by_key
 from schemas.records import InputRef, Item, Packer, Review, Signal
 
 BEHAVIOUR_DETECTORS = ("coordinated_group", "author_velocity", "product_burst")
@@ -33,7 +32,6 @@ def mark_not_run(item: Item) -> Item:
 
 
 ITEM = "item"
-JOIN_GROUPINGS = 8  # the detection join runs as this many groupings, by a hash of the review id
 
 
 def _sample_item() -> Item:
@@ -133,15 +131,10 @@ class DetectFakes(beam.PTransform):
         keyed = [items | "PackItems" >> beam.Map(lambda it: (it.review.review_id, packer.pack((ITEM, it))))]
         keyed += [found | f"Pack{label}" >> beam.Map(_packed(packer, tag, detector))
                   for label, tag, detector, found in signals]
-        # JOIN_GROUPINGS groupings of a part of the reviews each, not one (common.part_by_key; the
-        # peak of a 1M-review run was here)
-        parts = (tuple(keyed)
-                 | "AllSignals" >> beam.Flatten()
-                 | "SplitReviews" >> beam.Partition(part_by_key, JOIN_GROUPINGS))
-        detected = ([part | f"JoinSignals{i}" >> beam.GroupByKey()
-                     | f"AttachSignals{i}" >> beam.ParDo(_AttachSignalsFn(packer, missing))
-                     for i, part in enumerate(parts)]
-                    | "Joined" >> beam.Flatten())
+        detected = (tuple(keyed)
+                    | "AllSignals" >> beam.Flatten()
+                    | "JoinSignals" >> beam.GroupByKey()
+                    | "AttachSignals" >> beam.ParDo(_AttachSignalsFn(packer, missing)))
         return detected | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints, alerts
 
     def _expand_streaming(self, items):

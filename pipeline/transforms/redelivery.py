@@ -20,12 +20,11 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Duration
 
-from pipeline.transforms.common import part_by_key, review_json
+from pipeline.transforms.common import review_json
 from schemas import codes
 from schemas.records import DeadLetter, pack, unpack
 
 DEAD = "dead_letter"
-GROUPINGS = 8  # the batch grouping by review id runs as this many groupings (common.part_by_key)
 STAGE = "redelivery"
 
 
@@ -62,12 +61,9 @@ class DropRedeliveries(beam.PTransform):
                # packed: the DirectRunner holds a grouping's values decoded until it is read, and a
                # decoded item is ~3 KB of objects where its pickle is one ~0.6 KB bytes object
                | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, pack(it)))
-               | "SplitReviews" >> beam.Partition(part_by_key, GROUPINGS))
-        kept = [part | f"GroupByReviewId{i}" >> beam.GroupByKey()
-                | f"KeepFirstDelivery{i}" >> beam.ParDo(_KeepFirstFn(self._run_id)).with_outputs(DEAD, main="items")
-                for i, part in enumerate(out)]
-        return ([k.items for k in kept] | "Kept" >> beam.Flatten(),
-                [k[DEAD] for k in kept] | "Redelivered" >> beam.Flatten())
+               | "GroupByReviewId" >> beam.GroupByKey()
+               | "KeepFirstDelivery" >> beam.ParDo(_KeepFirstFn(self._run_id)).with_outputs(DEAD, main="items"))
+        return out.items, out[DEAD]
 
 
 # -- streaming ----------------------------------------------------------------------------------
