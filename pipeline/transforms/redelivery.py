@@ -22,7 +22,7 @@ from apache_beam.utils.timestamp import Duration
 
 from pipeline.transforms.common import review_json
 from schemas import codes
-from schemas.records import DeadLetter, pack, unpack
+from schemas.records import DeadLetter
 
 DEAD = "dead_letter"
 STAGE = "redelivery"
@@ -34,8 +34,8 @@ class _KeepFirstFn(beam.DoFn):
         self._redelivered = Metrics.counter(STAGE, "redeliveries")
 
     def process(self, keyed):
-        review_id, packed = keyed
-        ordered = sorted((unpack(p) for p in packed), key=lambda it: (it.ref.uri, it.ref.line))
+        review_id, items = keyed
+        ordered = sorted(items, key=lambda it: (it.ref.uri, it.ref.line))
         kept = ordered[0]
         yield kept
         for other in ordered[1:]:
@@ -58,9 +58,7 @@ class DropRedeliveries(beam.PTransform):
 
     def expand(self, items):
         out = (items
-               # packed: the DirectRunner holds a grouping's values decoded until it is read, and a
-               # decoded item is ~3 KB of objects where its pickle is one ~0.6 KB bytes object
-               | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, pack(it)))
+               | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
                | "GroupByReviewId" >> beam.GroupByKey()
                | "KeepFirstDelivery" >> beam.ParDo(_KeepFirstFn(self._run_id)).with_outputs(DEAD, main="items"))
         return out.items, out[DEAD]
