@@ -351,18 +351,13 @@ class FakeReviewClassifier:
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
         if isinstance(self.head, MultilingualHead):
-            out = self._predict_multilingual(texts)
-            extra = [(i, part) for i, part in enumerate(english_parts or ()) if part]
-            if extra:
-                idx = np.array([i for i, _ in extra])
-                np.maximum.at(out, idx, self.predict_proba_english([part for _, part in extra]))
-            return out
+            return self._predict_multilingual(texts, english_parts)
         if self.rest is None or not isinstance(self.head, GatedMaxHead):
             return self.head.probability(self.embed(texts), texts)
         gate = self.head.gate_open(None, texts)   # lexical: decided before the encoder runs
         return self.head.probability(self.embed(texts, deep=gate), texts, gate=gate)
 
-    def _predict_multilingual(self, texts: Sequence[str]) -> np.ndarray:
+    def _predict_multilingual(self, texts: Sequence[str], english_parts=None) -> np.ndarray:
         latin = np.fromiter((latin_script(t) for t in texts), dtype=bool, count=len(texts))
         out = np.zeros(len(texts), dtype=np.float64)
         run = np.ones(len(texts), dtype=bool)
@@ -390,6 +385,7 @@ class FakeReviewClassifier:
         need = self.english_min_words()
         readings = [(i, r) for i, t in enumerate(texts) if _OTHER_SCRIPT.search(t)
                     for r in english_readings(t, need) if not (latin[i] and r == t)]
+        readings += [(i, part) for i, part in enumerate(english_parts or ()) if part]   # English sentences
         if readings:
             idx = np.array([i for i, _ in readings])
             np.maximum.at(out, idx, self.predict_proba_english([r for _, r in readings]))

@@ -171,9 +171,10 @@ class _Applicability:
         """The handler's input (call only where :meth:`reason` is None): the scored text, or, for a
         review in another served language that holds English sentences (an English fake inside a
         longer German review), (text, those sentences): the English detector reads them too."""
-        text = self.text(item)
-        if self._served(item) is not None or (item.language or "").split("-")[0].lower() == "en" \
-                or "en" not in self._languages:
+        text = text_of(item)
+        if self._served(item) is not None:
+            return english_inside(text, self._languages, self._min_length) or text
+        if (item.language or "").split("-")[0].lower() == "en" or "en" not in self._languages:
             return text
         part = english_sentences(text, runtime.english_min_words(self._min_length))
         return text if part is None else (text, part)
