@@ -11,6 +11,11 @@ text scored and whether the classifier applies follow ``pipeline.transforms.clas
 (``_Applicability.element``: the text, and for another served language its English sentences too).
 Prints, per language, the share flagged at ``lower``/``upper`` plain and padded, and how many
 padded texts the classifier did not speak for. Measurement only: nothing here is tuned on.
+
+``--form short``: the English review is first cut into two-word sentences ("Great product. Works
+perfectly."), too short for language id alone, then padded. ``--form interleaved``: each two-word
+sentence stands between two sentences of the padding. ``--real``: also the real MAiDE-up reviews of
+each padding language, unpadded, as the pipeline scores them (what the rule costs honest reviews).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 from models import common
 from models.multilingual import maide
 from pipeline.classifier import runtime
-from pipeline.text.langid import reconcile
+from pipeline.text.langid import _SENTENCE_END, reconcile
 from pipeline.transforms.classify import _Applicability
 
 
@@ -32,10 +37,45 @@ class _Item:  # what _Applicability reads of an item
         self.review = None
 
 
+def two_word_sentences(text: str):
+    words = [w.strip(".,!?;:") for w in text.split()]
+    words = [w for w in words if w]
+    return [" ".join(words[i:i + 2]).capitalize() + "." for i in range(0, len(words), 2)]
+
+
+def _pad(english: str, pad, form: str) -> str:
+    if form == "whole":
+        return english + "\n" + "\n".join(pad)
+    pieces = two_word_sentences(english)
+    if form == "short":
+        return " ".join(pieces) + "\n" + "\n".join(pad)
+    padding = [s for s in _SENTENCE_END.split(" ".join(pad)) if s.strip()]
+    out = []
+    for i in range(max(len(pieces), len(padding))):
+        out += pieces[i:i + 1] + padding[i:i + 1]
+    return " ".join(out)
+
+
+def _score_real(clf, rule, texts, lang):
+    """Real reviews of ``lang`` as the pipeline scores them: shares at or above each threshold."""
+    items = [_Item(t, reconcile(lang, t)[0]) for t in texts]
+    idx = [i for i, item in enumerate(items) if rule.reason(item) is None]
+    elements = [rule.element(items[i]) for i in idx]
+    p = np.zeros(len(texts))
+    if idx:
+        p[idx] = clf.predict_proba([e if isinstance(e, str) else e[0] for e in elements],
+                                   english_parts=[None if isinstance(e, str) else e[1] for e in elements])
+    return {"n": len(texts), "scored": len(idx), "with_english_part": sum(not isinstance(e, str) for e in elements),
+            "lower": round(float(np.mean(p >= clf.thresholds["lower"])), 4),
+            "upper": round(float(np.mean(p >= clf.thresholds["upper"])), 4)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--languages", default="es,fr,de,it,zh")
+    ap.add_argument("--form", choices=("whole", "short", "interleaved"), default="whole")
+    ap.add_argument("--real", action="store_true")
     args = ap.parse_args(argv)
     clf = runtime.load()
     rule = _Applicability(clf.languages, clf.min_length)
@@ -51,6 +91,10 @@ def main(argv=None) -> int:
     for name, texts in sets.items():
         p = clf.predict_proba(texts)
         out[f"{name} plain"] = {"lower": round(float(np.mean(p >= lower)), 3), "upper": round(float(np.mean(p >= upper)), 3)}
+        if args.form != "whole":   # the cut alone changes the text: its own unpadded figure
+            p = clf.predict_proba([" ".join(two_word_sentences(t)) for t in texts])
+            out[f"{name} {args.form} unpadded"] = {"lower": round(float(np.mean(p >= lower)), 3),
+                                                  "upper": round(float(np.mean(p >= upper)), 3)}
     for lang in args.languages.split(","):
         pool = list(m.texts[(m.language == lang) & (m.y == 0)])
         k = 0
@@ -60,7 +104,7 @@ def main(argv=None) -> int:
                 pad = []
                 while sum(len(x) for x in pad) < 1.5 * len(t):
                     pad.append(pool[k % len(pool)]); k += 1
-                text = t + "\n" + "\n".join(pad)
+                text = _pad(t, pad, args.form)
                 padded.append(text)
                 languages.append(reconcile(lang, text)[0])
             scored, speaks = [], []
@@ -75,10 +119,12 @@ def main(argv=None) -> int:
                 elements = [scored[i] for i in idx]
                 p[idx] = clf.predict_proba([e if isinstance(e, str) else e[0] for e in elements],
                                            english_parts=[None if isinstance(e, str) else e[1] for e in elements])
-            out[f"{name} + {lang}"] = {"lower": round(float(np.mean(p >= lower)), 3),
+            out[f"{name} {args.form} + {lang}"] = {"lower": round(float(np.mean(p >= lower)), 3),
                                        "upper": round(float(np.mean(p >= upper)), 3),
                                        "not_applicable": len(padded) - len(idx),
                                        "language": dict(zip(*np.unique(languages, return_counts=True)))}
+        if args.real:
+            out[f"real {lang}"] = _score_real(clf, rule, list(m.texts[(m.language == lang) & (m.y == 0)]), lang)
     print(json.dumps(out, indent=1, default=int))
     return 0
 

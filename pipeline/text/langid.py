@@ -69,16 +69,48 @@ _SENTENCE_END = re.compile(r"(?:\n+|(?<=[.!?。！？])\s+)")
 
 def sentences_in(text: str, language: str, min_words: int = 3) -> Optional[str]:
     """The sentences of ``text`` that language id says are in ``language`` (ISO 639-1), joined with
-    line breaks, or None where there are none. Sentences under ``min_words`` words are not judged.
+    line breaks, or None where there are none.
 
     For a review whose whole reads as one language but which holds sentences of another: an English
     fake followed by a longer real review in Spanish is Spanish as a whole. One detection per
-    sentence (~0.3 ms each), where Lingua's ``detect_multiple_languages_of`` took ~100 ms a review."""
+    sentence (~0.3 ms each), where Lingua's ``detect_multiple_languages_of`` took ~100 ms a review.
+
+    A sentence under ``min_words`` words is too short to judge alone, so short sentences are judged
+    together: each run of consecutive short sentences as one text, and then the short sentences
+    that read as ``language`` on their own, wherever they stand, as one more text. An English fake
+    cut into two-word sentences ("Great product. Works perfectly. Highly recommend.") inside a
+    longer Spanish review is found either way, also when each piece stands between Spanish ones."""
     if not text:
         return None
-    found = [s.strip() for s in _SENTENCE_END.split(text)
-             if len(s.split()) >= min_words and detect_language(s) == language]
-    return "\n".join(found) or None
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    words = [len(s.split()) for s in sentences]
+    chosen, runs, run = set(), [], []
+    for i, sentence in enumerate(sentences):
+        if words[i] >= min_words:
+            if run:
+                runs.append(run)
+                run = []
+            if detect_language(sentence) == language:
+                chosen.add(i)
+        else:
+            run.append(i)
+    if run:
+        runs.append(run)
+
+    def reads_as(indices) -> bool:
+        return (sum(words[i] for i in indices) >= min_words
+                and detect_language(" ".join(sentences[i] for i in indices)) == language)
+
+    left = []
+    for run in runs:
+        if reads_as(run):
+            chosen.update(run)
+        else:
+            left += run
+    alone = [i for i in left if detect_language(sentences[i]) == language]
+    if reads_as(alone):
+        chosen.update(alone)
+    return "\n".join(sentences[i] for i in sorted(chosen)) or None
 
 
 def reconcile(given: str, text: str) -> Tuple[str, str, Optional[str]]:
