@@ -179,3 +179,18 @@ def test_detect_near_duplicates_transform():
             ("camp", "scored", "campaign", True), ("shor", "not_applicable", None, None),
             ("alon", "scored", "none", False), ("syn", "scored", "syndicated_copy", False)]))
         assert_that(fps | beam.combiners.Count.Globally(), equal_to([len(items)]), label="fingerprints")
+
+
+def test_a_clustered_review_keeps_its_cluster_signal_whatever_order_its_signals_arrive_in():
+    """Every review gets the signal of a review in no cluster at once; a clustered one also gets its
+    cluster's, which must win in either order (the join does not order values)."""
+    from pipeline.transforms.dedup import choose_signal, dedup_signal
+    rows = [{"review_id": f"r{i}", "created_at": "2026-01-01T00:00:00Z", "author_id": "a", "product_id": "p",
+             "channel": None, "partner": None, "text": "the same long review text about this product " * 3,
+             "language": "en"} for i in range(2)]
+    fps = cl.fingerprints(rows, CFG, CFG.signer())
+    alone = dedup_signal(fps[0], None, CFG, CFG.version)
+    clustered = dedup_signal(fps[0], cl.describe_cluster(fps, CFG)["r0"], CFG, CFG.version)
+    assert clustered.values["cluster_id"] is not None and alone.values["cluster_id"] is None
+    assert choose_signal([alone, clustered]) == clustered and choose_signal([clustered, alone]) == clustered
+    assert choose_signal([alone]) == alone

@@ -1,10 +1,11 @@
 """Near-duplicate detection as Beam transforms (batch).
 
-    items → Fingerprint (batched MinHash) ─┬─ eligible → KeyByBand (hash, id) → concatenated per shard
+    items → Fingerprint (batched MinHash) ─┬─ every review of this run: its signal as if in no cluster
+                                           ├─ eligible → KeyByBand (hash, id) → concatenated per shard
                                            │     → shared buckets → join members → GroupByKey(member set; 8 parts)
     signature store (earlier runs) ────────┘     → BucketEdges (a spanning forest) → CombineGlobally(union-find)
-      → join roots by review_id ─┬─ in no cluster: the signal at once
-                                 └─ GroupByKey(component) → DescribeCluster → the signal
+      → join roots with the fingerprints of reviews that share a bucket → GroupByKey(component)
+      → DescribeCluster → each clustered review's cluster signal, which wins (``choose_signal``)
       → (review_id, signal): DetectFakes joins it to the items with the other detectors' signals
 
 LSH is a key and a grouping, not an in-memory index, so the work spreads over workers; a hot
@@ -17,7 +18,7 @@ values in memory, one bytes object each instead of a decoded record.
 from __future__ import annotations
 
 import logging
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import apache_beam as beam
 import xxhash
@@ -30,7 +31,6 @@ from schemas.records import Item, Signal, pack, unpack
 LOG = logging.getLogger(__name__)
 DETECTOR = "near_duplicate"
 TOO_SHORT_NOTE = "too little text for similarity to be evidence (minimum-text rule)"
-SIGNALS = "signals"
 
 
 def dedup_row(item: Item) -> dict:
@@ -127,15 +127,22 @@ def _shared_bucket_members(keyed):
                 yield review_id, key
 
 
+MEMBER_FPS = "member_fps"
+
+
 def _members_to_shared_buckets(keyed):
-    """(review id, {"fp": packed band members, "band": member set keys}) → (set key, packed member) per distinct key."""
-    _, grouped = keyed
+    """(review id, {"fp": packed fingerprints, "band": member set keys}) → (set key, packed band
+    member) per distinct key; and on ``MEMBER_FPS`` (review id, packed fingerprint) once per copy:
+    only a review that shares a bucket can be in a cluster, so only these go on to ``JoinRoots``."""
+    review_id, grouped = keyed
     keys = sorted(set(grouped["band"]))
     if not keys:
         return
-    for member in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
+    for packed in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
+        member = pack(cl.band_member(unpack(packed)))
         for key in keys:
             yield key, member
+        yield beam.pvalue.TaggedOutput(MEMBER_FPS, (review_id, packed))
 
 
 class _BucketEdgesFn(beam.DoFn):
@@ -193,20 +200,18 @@ def _assign(roots):
     yield from roots.items()
 
 
-def _route_by_root(keyed, cfg: DedupConfig, version: str):
-    """(review id, {"fp": packed fingerprints, "root": component root}) → (root, fingerprint) for a
-    clustered review; for a review of this run in no cluster, its signal (review id, Signal) at once.
+def _route_by_root(keyed):
+    """(review id, {"fp": packed fingerprints of a review that shares a bucket, "root": its
+    component's root}) → (root, fingerprint) for a clustered review (a review in no cluster keeps
+    the signal its fingerprint gave it).
 
     A clustered review's fingerprint is this run's (it wins over the store's copy of it) with the
     earliest arrival of either: it arrived when it was first seen, possibly by an earlier run."""
-    review_id, grouped = keyed
+    _, grouped = keyed
     fps = sorted((unpack(f) for f in grouped["fp"]), key=lambda f: f.stored)  # this run's copy first
     roots = list(grouped["root"])
-    if roots:
-        if fps:
-            yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
-    elif fps and not fps[0].stored:
-        yield beam.pvalue.TaggedOutput(SIGNALS, (review_id, dedup_signal(fps[0], None, cfg, version)))
+    if roots and fps:
+        yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
 
 
 def _by_id(fp: cl.Fingerprint):
@@ -214,6 +219,22 @@ def _by_id(fp: cl.Fingerprint):
     reads the signature (512 bytes a review), and a pickled value is one bytes object where the
     DirectRunner holds grouped values (a decoded Fingerprint is several objects)."""
     return fp.review_id, pack(fp._replace(signature=b""))
+
+
+def _fingerprint_signal(fp: cl.Fingerprint, cfg: DedupConfig, version: str):
+    """(review id, the signal of a review in no cluster): every review of this run gets it at once,
+    from its fingerprint; a review that turns out to be in a cluster gets its cluster's signal too,
+    and that one wins (:func:`choose_signal`). So only reviews that share a bucket wait for the
+    clusters, not every review's fingerprint (~0.5 KB a review held by the DirectRunner before)."""
+    return fp.review_id, dedup_signal(fp, None, cfg, version)
+
+
+def choose_signal(signals: Sequence[Signal]) -> Signal:
+    """Of a review's ``near_duplicate`` signals, the one that places it in a cluster, else the
+    first; ``dedup/pattern_*`` counts what is chosen."""
+    chosen = next((s for s in signals if (s.values or {}).get("cluster_id") is not None), signals[0])
+    Metrics.counter("dedup", f"pattern_{(chosen.values or {}).get('pattern', chosen.status)}").inc()
+    return chosen
 
 
 def _describe(keyed, cfg: DedupConfig, version: str):
@@ -234,7 +255,6 @@ def dedup_signal(fp: cl.Fingerprint, values: Optional[dict], cfg: DedupConfig, v
         signal = Signal("not_applicable", version, {"shingles": fp.n_shingles}, note=TOO_SHORT_NOTE)
     else:
         signal = Signal("scored", version, values if values is not None else cl.unclustered_values(fp))
-    Metrics.counter("dedup", f"pattern_{signal.values.get('pattern', signal.status)}").inc()
     return signal
 
 
@@ -257,9 +277,10 @@ def no_fingerprint(version: str) -> Signal:
 
 
 class NearDuplicateSignals(beam.PTransform):
-    """PCollection[Item] → (PCollection[(review_id, Signal)], fingerprints of this run): one
-    ``near_duplicate`` signal per review of this run, keyed by review id, for the caller to join
-    (``DetectFakes`` joins every detector's signals to the items in one grouping)."""
+    """PCollection[Item] → (PCollection[(review_id, Signal)], fingerprints of this run): for each
+    review of this run its ``near_duplicate`` signal as if in no cluster, and for a review in a
+    cluster its cluster's signal as well, keyed by review id, for the caller to join and pick with
+    :func:`choose_signal` (``DetectFakes`` joins every detector's signals to the items in one grouping)."""
 
     def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
         super().__init__()
@@ -290,26 +311,27 @@ class NearDuplicateSignals(beam.PTransform):
                   | "KeyByBand" >> beam.ParDo(_BandIdsFn(cfg))
                   | "GroupIdsByBand" >> beam.CombinePerKey(_ConcatFn())
                   | "SharedBuckets" >> beam.FlatMap(_shared_bucket_members))
-        members = ({"fp": eligible | "EligibleById" >> beam.Map(lambda f: (f.review_id, pack(cl.band_member(f)))),
-                    "band": shared}
+        members = ({"fp": eligible | "EligibleById" >> beam.Map(_by_id), "band": shared}
                    | "JoinSharedBuckets" >> beam.CoGroupByKey()
-                   | "MembersByBucket" >> beam.FlatMap(_members_to_shared_buckets)
-                   | "SplitBuckets" >> beam.Partition(lambda kv, n: int(kv[0][:8], 16) % n, BUCKET_GROUPINGS))
+                   | "MembersByBucket" >> beam.FlatMap(_members_to_shared_buckets).with_outputs(
+                       MEMBER_FPS, main="buckets"))
+        parts = members.buckets | "SplitBuckets" >> beam.Partition(
+            lambda kv, n: int(kv[0][:8], 16) % n, BUCKET_GROUPINGS)
         # BUCKET_GROUPINGS groupings of a part of the buckets each, not one: the DirectRunner reads a
         # grouping as one stage whose whole input it copies several times over; the edges are few
         edges = ([part | f"GroupByBucket{i}" >> beam.GroupByKey() | f"BucketEdges{i}" >> beam.ParDo(_BucketEdgesFn(cfg))
-                  for i, part in enumerate(members)]
+                  for i, part in enumerate(parts)]
                  | "BucketEdges" >> beam.Flatten())
         roots = (edges
                  | "ConnectedComponents" >> beam.CombineGlobally(_ComponentsFn())
                  | "ByReview" >> beam.FlatMap(_assign))
-        routed = ({"fp": candidates | "FpById" >> beam.Map(_by_id), "root": roots}
-                  | "JoinRoots" >> beam.CoGroupByKey()
-                  | "ByComponent" >> beam.FlatMap(_route_by_root, cfg, version).with_outputs(SIGNALS, main="clustered"))
-        clustered = (routed.clustered
+        clustered = ({"fp": members[MEMBER_FPS], "root": roots}
+                     | "JoinRoots" >> beam.CoGroupByKey()
+                     | "ByComponent" >> beam.FlatMap(_route_by_root)
                      | "GroupByComponent" >> beam.GroupByKey()
                      | "DescribeCluster" >> beam.FlatMap(_describe, cfg, version))
-        signals = (routed[SIGNALS], clustered) | "AllSignals" >> beam.Flatten()
+        unclustered = fps | "FingerprintSignals" >> beam.Map(_fingerprint_signal, cfg, version)
+        signals = (unclustered, clustered) | "AllSignals" >> beam.Flatten()
         return signals, fps
 
 
@@ -346,5 +368,5 @@ class _AttachSignalFn(beam.DoFn):
         found = list(grouped["signal"])
         for item in grouped["item"]:
             signals = dict(item.signals)
-            signals[DETECTOR] = found[0] if found else no_fingerprint(self._version)
+            signals[DETECTOR] = choose_signal(found) if found else no_fingerprint(self._version)
             yield item.replace(signals=signals)

@@ -46,11 +46,14 @@ class _AttachSignalsFn(beam.DoFn):
     """(review_id, packed item and packed signals) → the item with every detector's signal.
 
     A detector that ran but has no signal for the review records ``not_run`` with its own note
-    (``near_duplicate``: no fingerprint; behavioural: not covered by the analysis)."""
+    (``near_duplicate``: no fingerprint; behavioural: not covered by the analysis). Where a detector
+    sends more than one signal (group) for a review, its ``choose`` function picks one (near-duplicate
+    detection: the cluster's signal over the one every review gets); else the first is kept."""
 
-    def __init__(self, packer: Packer, missing):
+    def __init__(self, packer: Packer, missing, choose=None):
         self._packer = packer
         self._missing = missing  # {signal group: {detector: Signal}} for a review a detector did not cover
+        self._choose = choose or {}  # {signal group: [signal groups] → the one to keep}
 
     def process(self, keyed):
         _, packed = keyed
@@ -60,12 +63,21 @@ class _AttachSignalsFn(beam.DoFn):
             if tag == ITEM:
                 items.append(value)
             else:
-                found.setdefault(tag, value)  # one signal (group) per review and detector
+                found.setdefault(tag, []).append(value)
+        chosen = {tag: self._choose[tag](values) if tag in self._choose else values[0]
+                  for tag, values in found.items()}
         for item in items:
             signals = dict(item.signals)
             for group, missing in self._missing.items():
-                signals.update(found.get(group, missing))
+                signals.update(chosen.get(group, missing))
             yield item.replace(signals=signals)
+
+
+def _choose_within(detector: str, choose):
+    """A chooser of signal groups {detector: Signal} from a chooser of the detector's signals."""
+    def choose_group(groups):
+        return {detector: choose([g[detector] for g in groups])}
+    return choose_group
 
 
 def _packed(packer: Packer, tag: str, detector: Optional[str] = None):
@@ -106,11 +118,13 @@ class DetectFakes(beam.PTransform):
     def expand(self, items):
         if self._streaming:
             return self._expand_streaming(items)
-        signals, samples, missing = [], [], {}  # (label, tag, detector or None, PCollection); packing samples
+        signals, samples, missing, choose = [], [], {}, {}  # (label, tag, detector or None, PCollection); packing samples
         fingerprints = alerts = None
         if self._dedup is not None:
-            from pipeline.transforms.dedup import DETECTOR, NearDuplicateSignals, no_fingerprint, sample_signals
+            from pipeline.transforms.dedup import (DETECTOR, NearDuplicateSignals, choose_signal, no_fingerprint,
+                                                   sample_signals)
             found, fingerprints = items | "NearDuplicates" >> NearDuplicateSignals(self._dedup, self._stored)
+            choose[DETECTOR] = _choose_within(DETECTOR, choose_signal)
             signals.append(("NearDuplicates", DETECTOR, DETECTOR, found))
             samples += [(DETECTOR, {DETECTOR: s}) for s in sample_signals(self._dedup)]
             missing[DETECTOR] = {DETECTOR: no_fingerprint(self._dedup.version)}
@@ -134,7 +148,7 @@ class DetectFakes(beam.PTransform):
         detected = (tuple(keyed)
                     | "AllSignals" >> beam.Flatten()
                     | "JoinSignals" >> beam.GroupByKey()
-                    | "AttachSignals" >> beam.ParDo(_AttachSignalsFn(packer, missing)))
+                    | "AttachSignals" >> beam.ParDo(_AttachSignalsFn(packer, missing, choose)))
         return detected | "MarkDetectorsNotRun" >> beam.Map(mark_not_run), fingerprints, alerts
 
     def _expand_streaming(self, items):
