@@ -276,3 +276,21 @@ def test_evaluate_behaviour_survives_tiny_files(tmp_path):
     assert out["n"] == 3 and out["injected_recall"] is None  # too few products for any campaign
     path.write_text("1\t10\t5.0\t1\t2014-01-01\n")
     assert evaluate(str(path), repeats=1)["auc_combined"] is None  # one class: no AUC
+
+
+def test_events_are_collected_whole_across_chunks_and_merges():
+    """The packed collector gives every event back, whatever the chunking and merge order."""
+    from pipeline.behaviour.detect import Event
+    from pipeline.transforms.behaviour import CollectEventsFn
+    fn = CollectEventsFn()
+    events = [Event(f"r{i}", f"a{i % 7}", f"p{i % 5}", float(i), None if i % 3 else "10.0.0", None, i % 11 == 0)
+              for i in range(3 * fn.CHUNK + 17)]
+    parts = []
+    for start in range(0, len(events), 5000):
+        acc = fn.create_accumulator()
+        for e in events[start:start + 5000]:
+            acc = fn.add_input(acc, e)
+        parts.append(fn.compact(acc) if start % 2 else acc)
+    out = fn.extract_output(fn.merge_accumulators(parts[::-1]))
+    assert sorted(out) == sorted(events) and all(isinstance(e, Event) for e in out)
+    assert fn.extract_output(fn.create_accumulator()) == []

@@ -117,7 +117,7 @@ def test_keyed_classifier_signals_match_the_item_signals():
              item("s1", "Works.", "d", "p"), item("j1", "とても良かったです。", "e", "p", language="ja")]
     with TestPipeline() as p:
         source = p | beam.Create(items)
-        keyed = source | ClassifyReviews(max_batch_size=8, keyed_signals=True)
+        keyed = source | ClassifyReviews(max_batch_size=8, keyed_signals=True) | "Parts" >> beam.Flatten()
         whole = source | "Items" >> ClassifyReviews(max_batch_size=8)
         both = ({"keyed": keyed | "K" >> beam.Map(lambda kv: (kv[0], json.dumps(kv[1].to_dict(), sort_keys=True))),
                  "item": whole | "I" >> beam.Map(lambda it: (it.review.review_id, json.dumps(

@@ -34,7 +34,8 @@
 
 Batch jobs use ``keyed_signals=True``: the grouping by text carries (review_id, text) instead of the
 item, and the stage returns (review_id, Signal) for ``DetectFakes`` to join to the items together with
-the other detectors' signals (streaming keeps the items flowing through, as above).
+the other detectors' signals, in three PCollections (not applicable, scored, failed: see
+``_keyed_signals``); streaming keeps the items flowing through, as above.
 
 What is scored is the cleaned body (the classifier was trained on review bodies without titles).
 """
@@ -194,8 +195,9 @@ def _with_signal(item: Item, signal: Signal) -> Item:
 class ClassifyReviews(beam.PTransform):
     """PCollection[Item] → PCollection[Item] with ``signals["fake_classifier"]`` set on every item.
 
-    ``keyed_signals=True`` (batch only): PCollection[(review_id, Signal)] instead, one per item,
-    for ``DetectFakes`` to join with the other detectors' signals in one grouping."""
+    ``keyed_signals=True`` (batch only): (review_id, Signal) instead, one per item, for
+    ``DetectFakes`` to join with the other detectors' signals in one grouping, as a tuple of
+    PCollections (not applicable, scored, failed) that together hold one signal per item."""
 
     def __init__(self, model_dir=None, threads: int = 1, max_batch_size: int = 512,
                  dead_letters: bool = False, run_id: str = "", model_copies: Optional[int] = None,
@@ -265,7 +267,9 @@ class ClassifyReviews(beam.PTransform):
         """Batch only (``keyed_signals=True``): (review_id, Signal) per item, for ``DetectFakes`` to
         join with the other detectors' signals. The grouping by text carries (review_id, text)
         pickled to one bytes object under a 16-byte key, not the item, so the DirectRunner holds a
-        fraction of it."""
+        fraction of it. The three parts are returned unflattened: not-applicable signals are made
+        in the stage that reads the items and scored ones in another, and the DirectRunner holds a
+        flatten across stages as a buffer of its own; the caller packs each part where it is made."""
 
         def na_signal(item: Item):
             Metrics.counter(STAGE, "not_applicable").inc()
@@ -284,7 +288,7 @@ class ClassifyReviews(beam.PTransform):
             KeyedModelHandler(self._handler)).with_exception_handling()
         with_score = scored | "ScoreSignals" >> beam.FlatMap(_score_signals, version)
         failures = dlq.failed_inferences | "FailureSignals" >> beam.FlatMap(_failure_signals, version)
-        return (na_out, with_score, failures) | "Merge" >> beam.Flatten()
+        return na_out, with_score, failures
 
 
 def _attach_score(keyed_result, version) -> Iterable[TimestampedValue]:

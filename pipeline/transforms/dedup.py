@@ -277,10 +277,13 @@ def no_fingerprint(version: str) -> Signal:
 
 
 class NearDuplicateSignals(beam.PTransform):
-    """PCollection[Item] → (PCollection[(review_id, Signal)], fingerprints of this run): for each
-    review of this run its ``near_duplicate`` signal as if in no cluster, and for a review in a
-    cluster its cluster's signal as well, keyed by review id, for the caller to join and pick with
-    :func:`choose_signal` (``DetectFakes`` joins every detector's signals to the items in one grouping)."""
+    """PCollection[Item] → ((unclustered, clustered): two PCollection[(review_id, Signal)],
+    fingerprints of this run): for each review of this run its ``near_duplicate`` signal as if in
+    no cluster, and for a review in a cluster its cluster's signal as well, for the caller to join
+    and pick with :func:`choose_signal` (``DetectFakes`` joins every detector's signals to the items
+    in one grouping). The two are not flattened here: they are made in different stages, and the
+    DirectRunner holds a flatten across stages as a buffer of its own (a decoded-size signal per
+    review, ~0.33 KB); the caller packs each where it is made."""
 
     def __init__(self, cfg: DedupConfig, stored: Optional[beam.PCollection] = None):
         super().__init__()
@@ -331,8 +334,7 @@ class NearDuplicateSignals(beam.PTransform):
                      | "GroupByComponent" >> beam.GroupByKey()
                      | "DescribeCluster" >> beam.FlatMap(_describe, cfg, version))
         unclustered = fps | "FingerprintSignals" >> beam.Map(_fingerprint_signal, cfg, version)
-        signals = (unclustered, clustered) | "AllSignals" >> beam.Flatten()
-        return signals, fps
+        return (unclustered, clustered), fps
 
 
 class DetectNearDuplicates(beam.PTransform):
@@ -349,7 +351,8 @@ class DetectNearDuplicates(beam.PTransform):
 
     def expand(self, items):
         version = self._cfg.version
-        signals, fps = items | "Signals" >> NearDuplicateSignals(self._cfg, self._stored)
+        parts, fps = items | "Signals" >> NearDuplicateSignals(self._cfg, self._stored)
+        signals = parts | "AllSignals" >> beam.Flatten()
 
         out = ({"item": items | "ItemById" >> beam.Map(lambda it: (it.review.review_id, it)), "signal": signals}
                | "JoinSignals" >> beam.CoGroupByKey()

@@ -143,8 +143,10 @@ class DetectFakes(beam.PTransform):
             missing["behaviour"] = not_run(self._behaviour.version)
         packer = Packer(samples + [(ITEM, _sample_item())])
         keyed = [items | "PackItems" >> beam.Map(lambda it: (it.review.review_id, packer.pack((ITEM, it))))]
-        keyed += [found | f"Pack{label}" >> beam.Map(_packed(packer, tag, detector))
-                  for label, tag, detector, found in signals]
+        # a detector's signals may come in parts made in different stages: each is packed where it is made
+        keyed += [part | f"Pack{label}{i or ''}" >> beam.Map(_packed(packer, tag, detector))
+                  for label, tag, detector, found in signals
+                  for i, part in enumerate(found if isinstance(found, tuple) else (found,))]
         detected = (tuple(keyed)
                     | "AllSignals" >> beam.Flatten()
                     | "JoinSignals" >> beam.GroupByKey()
