@@ -88,12 +88,12 @@ train: $(STAMP) ## train the shipped classifier (e5 early exit, CPU ~4 h, 2 runs
 
 SOURCE_1_3 := .cache/classifier/fake-review-classifier-1.3.0
 
-train-multilingual: $(STAMP) ## build classifier 2.0.0 (1.3.0 + Korean/Chinese pieces + the LLM-written-review head, then its cascade; ~35 min on 2 cores)
+train-multilingual: $(STAMP) ## build classifier 2.0.1 (1.3.0 + Korean/Chinese pieces + the LLM-written-review head, then its cascade; ~35 min on 2 cores)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	test -f $(SOURCE_1_3)/config.json || { mkdir -p .cache/classifier && git archive 39ee228 pipeline/classifier/artifacts/fake-review-classifier/1.3.0 \
 	  | tar -x --strip-components=4 -C .cache/classifier && mv .cache/classifier/1.3.0 $(SOURCE_1_3); }
-	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual train --version $(or $(CLASSIFIER_VERSION),2.0.0)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version $(or $(CLASSIFIER_VERSION),2.0.0)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual train --version $(or $(CLASSIFIER_VERSION),2.0.1)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version $(or $(CLASSIFIER_VERSION),2.0.1)
 
 bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline, English and Korean (JSON, 10–25 min with load)
 	$(BIN)/python -m pip install --quiet -e ".[train]"

@@ -21,7 +21,7 @@ Ott and MAiDE-up's other Latin-script languages give the figures. Other scripts:
 Korean and Chinese and the NSMC sample (reviews the length rule lets the classifier speak for),
 grouped by hotel and movie; the grouped folds give the figures.
 
-    python -m models.cascade [--version 2.0.0]    (after models.multilingual train, from its cached features;
+    python -m models.cascade [--version 2.0.1]    (after models.multilingual train, from its cached features;
                                                   make train-multilingual runs both; ~3 min)
 """
 from __future__ import annotations
@@ -106,9 +106,15 @@ def fitted(parts: Parts, groups: np.ndarray, applies_to: str, fitted_on: str, la
 class Data:
     """The cached encoder-first pools (models.multilingual) of every set the cascade reads."""
 
-    def __init__(self):
-        integrity.seal(common.CACHE / "stage-2.0.0", pin=False)   # a scratch artifact
-        clf = runtime.load(common.CACHE / "stage-2.0.0")
+    def __init__(self, version: str):
+        # the scratch artifact models.multilingual train staged for this version (its encoder; 1.3.0's head)
+        stage = common.CACHE / f"stage-{multilingual.release_of(version)}"
+        staged = json.loads((stage / "config.json").read_text())
+        if staged["version"] != multilingual.stage_version(version):
+            raise SystemExit(f"{stage} holds {staged['version']}: run `python -m models.multilingual evaluate "
+                             f"--version {version}` first (it stages the encoder)")
+        integrity.seal(stage, pin=False)
+        clf = runtime.load(stage)
         self.fr = common.fake_reviews()
         self.fr_E = multilingual.features(clf, "fake-reviews", np.array([r["text"] for r in self.fr], dtype=object))
         self.m = multilingual.maide()
@@ -171,7 +177,7 @@ def other_languages(spec: dict, d: Data, fit: dict, lower: float, latin: bool) -
 
 def main(argv: List[str] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--version", default="2.0.1")
     args = ap.parse_args(argv)
     write(common.ARTIFACTS / heads.NAME / args.version)
     return 0
@@ -181,7 +187,7 @@ def write(art) -> dict:
     """(Re)computes the artifact's ``cascade`` in its config.json from the cached features."""
     spec = runtime.read_head_spec(art / "head.json.xz")
     cfg = json.loads((art / "config.json").read_text())
-    d = Data()
+    d = Data(cfg["version"])
     cfg["cascade"] = runtime.rounded({"english": english_spec(spec, float(cfg["thresholds"]["lower"]), d),
                                       "other_scripts": other_scripts_spec(spec, cfg, d)}, 7)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))

@@ -25,7 +25,7 @@ import csv
 import json
 import sys
 
-from models import metrics
+from models import common, metrics
 from pipeline.classifier import runtime
 
 
@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--text-col", required=True, action="append",
-                    help="the text column; given more than once, the columns are joined by a newline with empty "
-                         "parts left out (MAiDE-up: --text-col positive_text --text-col negative_text)")
+                    help="the text column; given more than once, the columns are joined by a newline with missing "
+                         "parts (empty, or pandas' literal \"nan\") left out (MAiDE-up: --text-col positive_text --text-col negative_text)")
     ap.add_argument("--label-col", required=True)
     ap.add_argument("--positive", required=True)
     ap.add_argument("--group-col")
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
 
 
 def _text(row, columns) -> str:
-    return "\n".join(row[c] for c in columns if row[c])
+    return common.joined_text(row[c] for c in columns)
 
 
 def _matching(rows, conditions):

@@ -25,7 +25,7 @@ even-numbered movies. Evaluation: 5 folds grouped by hotel; NSMC FPR on odd-numb
 Thresholds are 1.3.0's (``lower`` 0.602, ``upper`` 0.9918), so the English detector's operating
 points do not move; the figures below show what they mean for the new detector.
 
-    python -m models.multilingual train [--version 2.0.0]     (~25 min on 2 cores, features cached)
+    python -m models.multilingual train [--version 2.0.1]     (~25 min on 2 cores, features cached)
     python -m models.multilingual evaluate                    (per-language CV, model vs baseline, JSON)
 """
 from __future__ import annotations
@@ -81,9 +81,10 @@ class Maide(NamedTuple):
 
 
 def maide() -> Maide:
-    """MAiDE-up as the pipeline sees it: positive text, a newline, negative text (empty parts left out)."""
+    """MAiDE-up as the pipeline sees it: positive text, a newline, negative text (missing parts, empty or
+    the literal "nan", left out: :func:`models.common.joined_text`)."""
     rows = common.read_csv(MAIDE)
-    return Maide(np.array(["\n".join(x for x in (r["positive_text"], r["negative_text"]) if x) for r in rows], dtype=object),
+    return Maide(np.array([common.joined_text((r["positive_text"], r["negative_text"])) for r in rows], dtype=object),
                  np.array([int(r["label"] == "generated") for r in rows]), np.array([r["language"] for r in rows]),
                  np.array([r["hotel"] for r in rows]), np.array([r["sentiment"] for r in rows]))
 
@@ -165,11 +166,11 @@ def build_encoder(src: Path, out: Path) -> dict:
 
 def features(clf, name: str, texts) -> np.ndarray:
     """encoder-first pools for ``texts`` through the served runtime, cached in .cache/."""
-    path = common.CACHE / f"features-{clf.version.split('/')[-1]}" / f"{name}.npy"
-    if path.exists():
-        X = np.load(path)
-        if len(X) == len(texts):
-            return X
+    path = common.CACHE / f"features-{release_of(clf.version)}" / f"{name}.npy"
+    digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
+    stamp = path.with_suffix(".sha256")   # the texts the cache was made from
+    if path.exists() and stamp.exists() and stamp.read_text() == digest:
+        return np.load(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     t0, parts = time.perf_counter(), []
     for i in range(0, len(texts), 64):
@@ -179,7 +180,18 @@ def features(clf, name: str, texts) -> np.ndarray:
             heads.log(f"features {name}: {i}/{len(texts)} ({time.perf_counter() - t0:.0f} s)")
     X = np.vstack(parts).astype(np.float32)
     np.save(path, X)
+    stamp.write_text(digest)
     return X
+
+
+def stage_version(version: str) -> str:
+    """The scratch artifact's version: the release's with build metadata (``2.0.1+stage``)."""
+    return f"{version}+stage"
+
+
+def release_of(version: str) -> str:
+    """``name/2.0.1+stage`` or ``2.0.1`` -> ``2.0.1``: the encoder (and so the feature cache) is the release's."""
+    return version.split("/")[-1].split("+")[0]
 
 
 # -- the generated head ------------------------------------------------------------------------
@@ -408,7 +420,7 @@ def main(argv=None) -> int:
                     help="evaluate: the CV table (saves its out-of-fold scores); serve: which languages the "
                          "committed artifact speaks for, from those scores (no refit); the cascade is fitted by "
                          "models.cascade (make train-multilingual runs it after train)")
-    ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--version", default="2.0.1")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--source", default=str(SOURCE_DIR),
                     help="the 1.3.0 artifact (make train-multilingual extracts it from git history)")
@@ -424,9 +436,13 @@ def main(argv=None) -> int:
              "embedding-delta.npy.xz", "head.json.xz", "metrics.json", "MODEL_CARD.md"]
     if args.command == "train" or not (stage / "config.json").exists():
         enc = build_encoder(src, stage)
-        cfg = {**src_cfg, "version": args.version, "encoder": enc, "files": files}
+        # the stage's own version (build metadata): never the released name, whose pin it would fail
+        cfg = {**src_cfg, "version": stage_version(args.version), "encoder": enc, "files": files}
         (stage / "config.json").write_text(json.dumps(cfg, indent=1))
         shutil.copy(src / "head.json.xz", stage / "head.json.xz")   # 1.3.0's head: features need only the encoder
+    staged = json.loads((stage / "config.json").read_text())
+    if staged["version"] != stage_version(args.version):   # a stage written before it had a name of its own
+        (stage / "config.json").write_text(json.dumps({**staged, "version": stage_version(args.version)}, indent=1))
     integrity.seal(stage, pin=False)   # a scratch artifact: self-consistent, not released
     clf = runtime.load(stage, threads=args.threads)
     m = maide()

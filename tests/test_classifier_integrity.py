@@ -50,7 +50,7 @@ def _widen_bounds(cfg):   # every cascade bound very negative: the encoder skipp
 ], ids=["cascade-bounds", "threshold", "languages", "head", "missing-encoder"])
 def test_an_edited_artifact_is_refused_under_its_released_version(copy, tamper):
     tamper(copy)
-    with pytest.raises(integrity.ArtifactIntegrityError, match="fake-review-classifier/2.0.0"):
+    with pytest.raises(integrity.ArtifactIntegrityError, match="fake-review-classifier/2.0.1"):
         runtime.load(copy)
 
 
@@ -62,12 +62,12 @@ def test_resealing_an_edit_under_the_same_version_is_refused_by_the_pin(copy):
 
 
 def test_a_change_released_as_a_version_of_its_own_loads(copy, caplog):
-    _edit_config(copy, lambda c: c.update(version="2.0.0-research"))
+    _edit_config(copy, lambda c: c.update(version="2.0.1-research"))
     with pytest.raises(integrity.ArtifactIntegrityError):
         runtime.load(copy)              # the old SHA256SUMS no longer matches config.json
     integrity.seal(copy, pin=False)
     clf = runtime.load(copy)
-    assert clf.version.endswith("/2.0.0-research") and "not pinned" in caplog.text
+    assert clf.version.endswith("/2.0.1-research") and "not pinned" in caplog.text
 
 
 def test_no_sums_no_model(copy):

@@ -197,3 +197,27 @@ def test_the_english_cascade_skips_ordinary_product_reviews_without_moving_a_ban
     assert skipped[:len(EN_PRODUCT)].any() and on.cascade_skipped == skipped.sum()
     assert not skipped[len(EN_PRODUCT)]                      # the flagged fake runs the encoder
     assert np.allclose(a[:-1][skipped], estimate[skipped]) and np.all(estimate[skipped] < on.thresholds["lower"])
+
+
+HONEST_HOTEL = [
+    "Friendly staff and a quiet room facing the courtyard. Breakfast was simple but fresh.",
+    "Great location near the station, clean room, helpful reception. The bed was a bit soft.",
+    "Good value for money. Parking was easy and the staff let us check in early.",
+    "호텔 위치가 좋고 직원들이 친절했어요. 방은 조금 작았지만 깨끗했습니다.",
+    "조식이 맛있고 수영장이 좋았어요. 다만 엘리베이터가 느렸습니다.",
+    "酒店位置很好，离地铁站很近。房间干净，前台服务热情。",
+    "早餐种类丰富，房间安静，性价比高。停车有点不方便。",
+]
+
+
+def test_the_generated_head_did_not_learn_the_datasets_nan_marker():
+    """MAiDE-up's shared file spells 454 missing parts "nan", all of generated reviews. 2.0.0 was
+    trained on them as text: a "nan" line lifted these honest reviews from 0.00-0.51 to 0.00-0.995
+    (mean +0.45). Since 2.0.1 missing parts are left out (models.common.joined_text), and the marker
+    moves the probability as little as any other short line."""
+    clf = runtime.load(ART, threads=2, use_cascade=False)
+    plain = clf.predict_proba_generated(HONEST_HOTEL)
+    for marked in ([t + "\nnan" for t in HONEST_HOTEL], ["nan\n" + t for t in HONEST_HOTEL]):
+        lift = clf.predict_proba_generated(marked) - plain
+        assert lift.mean() < 0.06, lift
+        assert lift.max() < 0.2, lift

@@ -191,4 +191,4 @@ def test_evaluate_cli_joins_text_columns_and_filters_by_language(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
-    assert out["n"] == 6 and out["model"].endswith("/2.0.0")
+    assert out["n"] == 6 and out["model"].endswith("/2.0.1")

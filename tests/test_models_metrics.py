@@ -107,3 +107,26 @@ def test_another_language_is_served_only_if_no_figure_is_worse_than_the_worst_se
              "ru": row(0.96, 0.993, 0.95, 0.02, 0.003, 1.0, 0.0),      # more honest reviews over upper
              "tr": row(0.92, 0.993, 0.95, 0.02, 0.0, 1.0, 0.0)}        # less accurate
     assert also_served(table) == ["de"]
+
+
+def test_joined_text_leaves_out_missing_parts_pandas_wrote_as_nan():
+    """MAiDE-up's shared file holds a literal "nan" for 454 missing parts, all of generated reviews:
+    read as text, it would be a label leak (a store's real review never says "nan")."""
+    from models import common
+    assert common.joined_text(["Great stay.", "nan"]) == "Great stay."
+    assert common.joined_text(["NaN ", "Noisy room."]) == "Noisy room."
+    assert common.joined_text(["", "Noisy room."]) == "Noisy room."
+    assert common.joined_text(["Great stay.", "Noisy room."]) == "Great stay.\nNoisy room."
+    # a word that merely contains it is text
+    assert common.joined_text(["Nan Lian garden next door", "nano-sized room"]) == \
+        "Nan Lian garden next door\nnano-sized room"
+
+
+def test_maide_up_as_read_for_training_holds_no_nan_part():
+    from models import common, multilingual
+    if not multilingual.MAIDE.exists():
+        pytest.skip("the shared datasets are not beside this checkout")
+    m = multilingual.maide()
+    assert len(m.texts) == 16174
+    assert not any(part.strip().lower() == "nan" for t in m.texts for part in t.split("\n"))
+    assert common.joined_text(["x", "nan"]) == "x"
