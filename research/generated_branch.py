@@ -35,11 +35,12 @@ STATES = common.CACHE / "branch-states"
 def window_states(clf, texts, name: str):
     """(states fp16 [tokens, 384], window start offsets, window lengths, owner text) for every window
     of ``texts``, through the served encoder-first; cached."""
-    path = STATES / f"{name}.npz"
+    import hashlib
+    digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:16]
+    path = STATES / f"{name}-{digest}.npz"    # keyed by the texts themselves
     if path.exists():
         d = np.load(path)
-        if int(d["n_texts"]) == len(texts):
-            return d["states"], d["starts"], d["lengths"], d["owner"]
+        return d["states"], d["starts"], d["lengths"], d["owner"]
     path.parent.mkdir(parents=True, exist_ok=True)
     per_text = clf.tokenize_windows(list(texts))
     ids = [w for ws in per_text for w in ws]
@@ -189,7 +190,9 @@ def main(argv=None) -> int:
         fold_of[te] = k
     text_fold = np.r_[fold_of[maide_idx], np.full(len(extra.texts), -1)]
     oof = np.full(len(m.y), np.nan)
-    saved = np.load(common.CACHE / "features-2.0.0" / "maide-up-oof.npz")
+    # the served generated head's and the baseline's out-of-fold scores (models.multilingual evaluate)
+    version = runtime.read_config(runtime.default_model_dir())["version"]
+    saved = np.load(common.CACHE / f"features-{version}" / "maide-up-oof.npz")
     if Path(args.out).exists():
         prev = np.load(args.out)
         oof = np.where(np.isnan(prev["branch"]), oof, prev["branch"])
