@@ -13,8 +13,8 @@ Prints, per language, the share flagged at ``lower``/``upper`` plain and padded,
 padded texts the classifier did not speak for. Measurement only: nothing here is tuned on.
 
 ``--form short``: the English review is first cut into two-word sentences ("Great product. Works
-perfectly."), too short for language id alone, then padded. ``--form interleaved``: each two-word
-sentence stands between two sentences of the padding. ``--real``: also the real MAiDE-up reviews of
+perfectly."), too short for language id alone, then padded (``--words 1``: one-word sentences).
+``--form interleaved``: each piece stands between two sentences of the padding. ``--real``: also the real MAiDE-up reviews of
 each padding language, unpadded, as the pipeline scores them (what the rule costs honest reviews).
 """
 from __future__ import annotations
@@ -37,16 +37,17 @@ class _Item:  # what _Applicability reads of an item
         self.review = None
 
 
-def two_word_sentences(text: str):
+def two_word_sentences(text: str, size: int = 2):
+    """The text cut into sentences of ``size`` words ("Great product. Works perfectly.")."""
     words = [w.strip(".,!?;:") for w in text.split()]
     words = [w for w in words if w]
-    return [" ".join(words[i:i + 2]).capitalize() + "." for i in range(0, len(words), 2)]
+    return [" ".join(words[i:i + size]).capitalize() + "." for i in range(0, len(words), size)]
 
 
-def _pad(english: str, pad, form: str) -> str:
+def _pad(english: str, pad, form: str, size: int = 2) -> str:
     if form == "whole":
         return english + "\n" + "\n".join(pad)
-    pieces = two_word_sentences(english)
+    pieces = two_word_sentences(english, size)
     if form == "short":
         return " ".join(pieces) + "\n" + "\n".join(pad)
     padding = [s for s in _SENTENCE_END.split(" ".join(pad)) if s.strip()]
@@ -76,6 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--languages", default="es,fr,de,it,zh")
     ap.add_argument("--form", choices=("whole", "short", "interleaved"), default="whole")
     ap.add_argument("--real", action="store_true")
+    ap.add_argument("--words", type=int, default=2, help="words per sentence of the cut (--form short|interleaved)")
     args = ap.parse_args(argv)
     clf = runtime.load()
     rule = _Applicability(clf.languages, clf.min_length)
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
         p = clf.predict_proba(texts)
         out[f"{name} plain"] = {"lower": round(float(np.mean(p >= lower)), 3), "upper": round(float(np.mean(p >= upper)), 3)}
         if args.form != "whole":   # the cut alone changes the text: its own unpadded figure
-            p = clf.predict_proba([" ".join(two_word_sentences(t)) for t in texts])
+            p = clf.predict_proba([" ".join(two_word_sentences(t, args.words)) for t in texts])
             out[f"{name} {args.form} unpadded"] = {"lower": round(float(np.mean(p >= lower)), 3),
                                                   "upper": round(float(np.mean(p >= upper)), 3)}
     for lang in args.languages.split(","):
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
                 pad = []
                 while sum(len(x) for x in pad) < 1.5 * len(t):
                     pad.append(pool[k % len(pool)]); k += 1
-                text = _pad(t, pad, args.form)
+                text = _pad(t, pad, args.form, args.words)
                 padded.append(text)
                 languages.append(reconcile(lang, text)[0])
             scored, speaks = [], []
