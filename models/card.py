@@ -113,7 +113,7 @@ def write(art: Path) -> Path:
             f"| `{enc['rest']}` | layers {enc['exit_layer'] + 1}–{enc['layers']}, run only where the gate opens |",
             f"| `{cfg['tokenizer']}` | the base model's Unigram tokenizer pruned to English pieces; every review is cut into "
             f"{enc['windows']['tokens']}-token windows sharing {enc['windows']['overlap']} and covered whole |"]
-        built = "`make train` (`models/train_e5.py`)"
+        built = "`make train` (`models/train.py`)"
     else:
         encoder_rows = [
             f"| `encoder-int8.onnx` | the encoder ({'fine-tuned ' if ck['fine_tuned'] else 'frozen '}all-MiniLM-L6-v2) "
@@ -128,8 +128,14 @@ def write(art: Path) -> Path:
     lines = [
         f"# Model card: {cfg['name']} {cfg['version']}",
         "",
-        "Scores the probability that an English review is fake (computer-generated or deceptive).",
-        f"Built by {built}; numbers below are copied from `metrics.json`.",
+        *(["Scores the probability that a review is fake: computer-generated or deceptive (English), or written by "
+           "an LLM (every language in `languages`). MAiDE-up is read without its 454 literal `nan` parts (all in "
+           "generated reviews; 2.0.0 had learned them as a marker, 2.0.1 on does not: `models.common.joined_text`).",
+           "Built by `make train-multilingual` (`models/multilingual.py`, then `models/cascade.py`) from 1.3.0's English "
+           "part (`make train`, `models/train.py`); numbers below are copied from `metrics.json`."]
+          if "maide_up_hotel_grouped_cv" in m else
+          ["Scores the probability that an English review is fake (computer-generated or deceptive).",
+           f"Built by {built}; numbers below are copied from `metrics.json`."]),
         "",
         "## What is in this directory",
         "",
