@@ -30,6 +30,10 @@ from models import common, metrics, multilingual
 from pipeline.classifier import runtime
 
 
+# combinations with nothing fitted: (English detectors' probability, generated head's) -> probability
+FIXED = {"max": np.maximum, "generated_only": lambda pe, pg: pg, "english_only": lambda pe, pg: pe}
+
+
 def logit(p):
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
@@ -97,12 +101,8 @@ def main(argv=None) -> int:
     for kind in ("max", "generated_only", "english_only", "stack", "stack+gate"):
         row, final = {}, None
         for name, (y, pe, pg, g, fold, neg) in sets.items():
-            if kind == "max":
-                p = np.maximum(pe, pg)
-            elif kind == "generated_only":
-                p = pg
-            elif kind == "english_only":
-                p = pe
+            if kind in FIXED:
+                p = FIXED[kind](pe, pg)
             else:
                 (oy, ope, opg, og, _, _), = [s for n, s in sets.items() if n != name]
                 p = np.zeros(len(y))
@@ -112,12 +112,8 @@ def main(argv=None) -> int:
                     st = LogisticRegression(C=1.0, max_iter=1000).fit(X, np.r_[y[tr], oy])
                     p[~tr] = st.predict_proba(design(kind, logit(pe[~tr]), logit(pg[~tr]), g[~tr]))[:, 1]
             row[name] = figures(y, p, thresholds, neg)
-        if kind == "max":
-            pf = np.maximum(f_eng, f_gen)
-        elif kind == "generated_only":
-            pf = f_gen
-        elif kind == "english_only":
-            pf = f_eng
+        if kind in FIXED:
+            pf = FIXED[kind](f_eng, f_gen)
         else:   # fitted on all of Ott and MAiDE-up English, applied to fake-reviews test
             X = np.vstack([design(kind, logit(s[1]), logit(s[2]), s[3]) for s in sets.values()])
             final = LogisticRegression(C=1.0, max_iter=1000).fit(X, np.r_[o_y, m_y])
