@@ -14,7 +14,8 @@ Every score here is out of fold for the rows it is measured on:
 
 Combinations, each fitted for a held-out fold on the other folds of its own set plus all of the other
 set (cross-fitting): ``max`` (served), ``stack`` (a logistic regression over both logits), ``stack+gate``
-(the same, with the hotel gate and its interactions). Printed: accuracy, ROC-AUC and FPR at both
+(the same, with the hotel gate and its interactions), ``stack_maxmin`` (a logistic regression over
+the larger and the smaller logit). Printed: accuracy, ROC-AUC and FPR at both
 thresholds per set, and the truthful/real negative-minus-positive gap.
 
     python -m research.english_combination [--variants .cache/classifier/e5-head-variants.npz]
@@ -42,6 +43,8 @@ def logit(p):
 def design(kind: str, z_eng, z_gen, gate):
     if kind == "stack":
         return np.c_[z_eng, z_gen]
+    if kind == "stack_maxmin":     # the detectors cover different kinds of fake: "either" needs the max
+        return np.c_[np.maximum(z_eng, z_gen), np.minimum(z_eng, z_gen)]
     return np.c_[z_eng, z_gen, gate, gate * z_eng, gate * z_gen]
 
 
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
             "maide_up_en": (m_y, m_eng, m_gen, m_gate, m_fold, m_neg)}
     report = {"thresholds": thresholds, "gate_open_share": {"ott": float(o_gate.mean()), "maide_up_en": float(m_gate.mean()),
                                                             "fake_reviews_test": float(f_gate.mean())}}
-    for kind in ("max", "generated_only", "english_only", "stack", "stack+gate"):
+    for kind in ("max", "generated_only", "english_only", "stack", "stack+gate", "stack_maxmin"):
         row, final = {}, None
         for name, (y, pe, pg, g, fold, neg) in sets.items():
             if kind in FIXED:
