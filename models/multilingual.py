@@ -167,7 +167,7 @@ def build_encoder(src: Path, out: Path) -> dict:
 def features(clf, name: str, texts) -> np.ndarray:
     """encoder-first pools for ``texts`` through the served runtime, cached in .cache/."""
     path = common.CACHE / f"features-{release_of(clf.version)}" / f"{name}.npy"
-    digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
+    digest = texts_digest(texts)
     stamp = path.with_suffix(".sha256")   # the texts the cache was made from
     if path.exists() and stamp.exists() and stamp.read_text() == digest:
         return np.load(path)
@@ -182,6 +182,11 @@ def features(clf, name: str, texts) -> np.ndarray:
     np.save(path, X)
     stamp.write_text(digest)
     return X
+
+
+def texts_digest(texts) -> str:
+    """sha256 of the texts in order: what a feature cache was made from."""
+    return hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
 
 
 def stage_version(version: str) -> str:

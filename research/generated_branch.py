@@ -35,9 +35,7 @@ STATES = common.CACHE / "branch-states"
 def window_states(clf, texts, name: str):
     """(states fp16 [tokens, 384], window start offsets, window lengths, owner text) for every window
     of ``texts``, through the served encoder-first; cached."""
-    import hashlib
-    digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:16]
-    path = STATES / f"{name}-{digest}.npz"    # keyed by the texts themselves
+    path = STATES / f"{name}-{multilingual.texts_digest(texts)[:16]}.npz"    # keyed by the texts themselves
     if path.exists():
         d = np.load(path)
         return d["states"], d["starts"], d["lengths"], d["owner"]
