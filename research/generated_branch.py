@@ -15,6 +15,10 @@ out-of-fold scores.
 
     python -m research.generated_branch --folds 0 --languages en,ko,zh --layers 2 --epochs 3
 
+``--layers 12 --trunk base`` fine-tunes the whole base e5-small instead (from its embedding output of
+the same windows, frozen). The report ends with the branch stacked with the generated head
+(``stacked_with_head``) over the folds scored so far (``--out`` keeps earlier runs' folds).
+
 Every choice (layers, lr 5e-5, batch 16, epochs, last epoch kept) is fixed before a fold is scored.
 """
 from __future__ import annotations
@@ -32,10 +36,13 @@ from pipeline.classifier import runtime
 STATES = common.CACHE / "branch-states"
 
 
-def window_states(clf, texts, name: str):
+def window_states(clf, texts, name: str, trunk: str = "served"):
     """(states fp16 [tokens, 384], window start offsets, window lengths, owner text) for every window
-    of ``texts``, through the served encoder-first; cached."""
-    path = STATES / f"{name}-{multilingual.texts_digest(texts)[:16]}.npz"    # keyed by the texts themselves
+    of ``texts``: through the served encoder-first (``trunk="served"``: its layer-6 states), or the
+    base e5-small's embedding output (``trunk="base"``: the served windows' pieces mapped to the base
+    vocabulary by the artifact's ``vocab-base-ids``); cached."""
+    tag = "" if trunk == "served" else f"-{trunk}"
+    path = STATES / f"{name}{tag}-{multilingual.texts_digest(texts)[:16]}.npz"    # keyed by the texts themselves
     if path.exists():
         d = np.load(path)
         return d["states"], d["starts"], d["lengths"], d["owner"]
@@ -47,6 +54,10 @@ def window_states(clf, texts, name: str):
     starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
     states = np.zeros((int(lengths.sum()), 384), dtype=np.float16)
     order = np.argsort(lengths, kind="stable")
+    if trunk == "base":
+        _base_embeddings(clf, ids, states, starts, lengths)
+        np.savez(path, states=states, starts=starts, lengths=lengths, owner=owner, n_texts=len(texts))
+        return states, starts, lengths, owner
     t0 = time.perf_counter()
     for c in range(0, len(order), 32):
         b = order[c:c + 32]
@@ -67,11 +78,26 @@ def window_states(clf, texts, name: str):
     return states, starts, lengths, owner
 
 
-def build_branch(layers: int):
+def _base_embeddings(clf, ids, states, starts, lengths):
+    """The base e5-small's embedding output (word + position + type, LayerNorm) of every window."""
+    import io
+    import lzma
+    import torch
+    from transformers import BertModel
+    spec = runtime.read_config(runtime.default_model_dir())["encoder"]["word_embeddings"]
+    to_base = np.load(io.BytesIO(lzma.decompress((clf.dir / spec["base_ids"]).read_bytes())))
+    emb = BertModel.from_pretrained(str(common.CACHE / "e5-small")).embeddings.eval()
+    with torch.inference_mode():
+        for i, w in enumerate(ids):
+            x = torch.from_numpy(to_base[np.asarray(w)].astype(np.int64))[None]
+            states[starts[i]:starts[i] + lengths[i]] = emb(input_ids=x)[0].numpy()
+
+
+def build_branch(layers: int, first: int = 6):
     import torch
     from transformers import BertModel
     base = BertModel.from_pretrained(str(common.CACHE / "e5-small"), attn_implementation="eager")
-    blocks = [base.encoder.layer[6 + k] for k in range(layers)]
+    blocks = [base.encoder.layer[first + k] for k in range(layers)]
 
     class Branch(torch.nn.Module):
         def __init__(self):
@@ -114,7 +140,7 @@ def train(win: Windows, tr, y_win, args, log_tag=""):
     import torch
     from models.finetune import batches_by_length
     torch.manual_seed(common.SEED)
-    model = build_branch(args.layers)
+    model = build_branch(args.layers, 0 if args.trunk == "base" else 6)
     rng = __import__("random").Random(common.SEED)
     total = int(np.ceil(len(tr) / args.batch_size)) * args.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -131,7 +157,9 @@ def train(win: Windows, tr, y_win, args, log_tag=""):
             loss = torch.nn.functional.binary_cross_entropy_with_logits(model(h, m), y[b])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step(); sched.step(); opt.zero_grad()
+            opt.step()
+            sched.step()
+            opt.zero_grad()
             step += 1
             if step % 100 == 0:
                 heads.log(f"{log_tag}epoch {epoch} step {step}/{total} loss {loss.item():.4f} "
@@ -155,11 +183,34 @@ def score(model, win: Windows, idx, owner, n_texts):
         return z / cnt
 
 
+def stacked(m, oof, saved, langs):
+    """The branch's logit stacked with the served generated head's (LR), over the MAiDE-up rows that
+    have a branch score; every row's stacked score from a stacker fitted by 5-fold hotel-grouped CV
+    on the other scored rows (so a single fold's scores give an honest figure too)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    p = np.clip(saved["generated"], 1e-6, 1 - 1e-6)
+    x = np.c_[np.log(p / (1 - p)), oof]
+    idx = np.where(~np.isnan(oof))[0]
+    z = np.full(len(m.y), np.nan)
+    for tr, te in GroupKFold(5).split(idx, groups=m.hotel[idx]):
+        z[idx[te]] = LogisticRegression().fit(x[idx[tr]], m.y[idx[tr]]).decision_function(x[idx[te]])
+    out = {}
+    for lang in langs:
+        r = idx[m.language[idx] == lang]
+        out[lang] = {"accuracy": round(float(((z[r] >= 0) == m.y[r]).mean()), 4),
+                     "roc_auc": round(metrics.roc_auc(m.y[r], z[r]), 4), "n": int(len(r))}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--languages", default="en,ko,zh")
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--trunk", choices=("served", "base"), default="served",
+                    help="served: branch on the served layer-6 states, from the base's layer 7; "
+                         "base: the whole base e5-small fine-tuned from its embedding output (frozen)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -178,7 +229,7 @@ def main(argv=None) -> int:
     texts = np.r_[m.texts[sel], extra.texts]
     y_text = np.r_[m.y[sel], np.zeros(len(extra.texts), int)]
     n_sel = int(sel.sum())
-    states, starts, lengths, owner = window_states(clf, texts, f"maide-{'-'.join(langs)}+honest")
+    states, starts, lengths, owner = window_states(clf, texts, f"maide-{'-'.join(langs)}+honest", args.trunk)
     win = Windows(states, starts, lengths)
     heads.log(f"{len(texts)} texts, {len(lengths)} windows, {len(states)} tokens")
     y_win = y_text[owner].astype(np.float32)
@@ -214,6 +265,7 @@ def main(argv=None) -> int:
                                           ("baseline", saved["baseline"][r]))}
         report[k] = rows
         heads.log(f"fold {k} ({time.time() - t0:.0f} s): {json.dumps(rows)}")
+    report["stacked_with_head"] = stacked(m, oof, saved, langs)
     print(json.dumps(report, indent=1))
     return 0
 
