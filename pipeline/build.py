@@ -113,7 +113,8 @@ def build_pipeline(p: beam.Pipeline, cfg: BatchConfig, ctx: RunContext, policy=D
     decisions | "WriteDecisions" >> WriteJsonLines(out, "decisions", shards)
     dead_letters | "WriteDeadLetters" >> WriteJsonLines(out, "dead_letter", shards)
     products | "WriteProducts" >> WriteJsonLines(out, "products", shards)
-    (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(out, cfg.signing_key_file, cfg.require_signing_key)  # widget/<product>.json
+    (published, products) | "WriteWidgetDocs" >> WriteWidgetDocs(  # widget/<product>.json, run_index.json
+        out, cfg.signing_key_file, cfg.require_signing_key, run_id=ctx.run_id)
     moderated.restricted | "WriteRestricted" >> WriteJsonLines(out, "restricted/originals", shards)
     moderated.review_queue | "WriteReviewQueue" >> WriteJsonLines(out, "review_queue", shards)
     alerts = moderated.product_alerts

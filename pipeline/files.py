@@ -17,6 +17,23 @@ from apache_beam.io.filesystems import FileSystems
 _CHUNK = 1 << 20
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice: which value counts is ambiguous (readers differ)."""
+
+    def __init__(self, key: str):
+        super().__init__(f"the key {key[:80]!r} appears twice in one JSON object")
+        self.key = key
+
+
+def unique_keys(pairs):
+    """``object_pairs_hook`` for ``json.loads``: a dict, or DuplicateKeyError."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        raise DuplicateKeyError(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
 def iter_lines(fileobj, max_line_bytes: int, chunk_size: int = _CHUNK) -> Iterator[Tuple[int, bytes, bool]]:
     """Yields (line number, bytes without the line ending, truncated) for each line of a binary file.
 
@@ -101,7 +118,7 @@ def read_json_lines(pattern: str, on_error: Optional[Callable[[str, int, str], N
                     if not line.strip():
                         continue
                     try:
-                        record = json.loads(line)
+                        record = json.loads(line, object_pairs_hook=unique_keys)   # one value per key
                         if not isinstance(record, dict):
                             raise ValueError(f"a JSON {type(record).__name__}, not an object")
                     except ValueError as exn:

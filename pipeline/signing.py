@@ -24,7 +24,13 @@ ids and signatures, the withheld counts by reason and which policy and detectors
 that finds a product's verified records differ from its manifest (a review deleted or altered)
 does not serve that product as verified.
 
-Verify with :func:`verify_published` and :func:`verify_manifest`, or from the shell:
+A run index (:func:`sign_run_index`, ``PREFIX/run_index.json``) binds one run's manifests together:
+its run id, when it was signed, and every product with its manifest's signature. A server that
+requires it serves no product whose manifest is not the one the index lists (a product's files
+taken from another run), reports every listed product whose document is missing, and can refuse a
+run signed too long ago (a whole older run put in place of the current one).
+
+Verify with :func:`verify_published`, :func:`verify_manifest` and :func:`verify_run_index`, or from the shell:
 ``python -m pipeline.verify PREFIX``.
 """
 from __future__ import annotations
@@ -35,7 +41,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Tuple, Union
 
 LOG = logging.getLogger(__name__)
 ALG = "HMAC-SHA256"
@@ -46,6 +52,8 @@ DEMO_KEY = b"demo-signing-key-NOT-FOR-PRODUCTION"
 DEMO_KEY_ID = "demo-not-for-production"
 MIN_KEY_BYTES = 32
 MANIFEST_VERSION = "product-manifest/1"
+RUN_INDEX_VERSION = "run-index/1"
+RUN_INDEX_FILE = "run_index.json"
 
 
 class SigningKeyError(ValueError):
@@ -163,3 +171,58 @@ def verify_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, bytes]])
         return _signed_by_known_key(manifest, manifest["signature_scheme"], keys)
     except (KeyError, TypeError, AttributeError):
         return False
+
+
+def sign_run_index(run_id: Optional[str], manifests: Mapping[str, str], key: SigningKey,
+                   signed_at: Optional[str] = None) -> dict:
+    """The signed index of one run: product id → the signature of its manifest, the run id, and when
+    it was signed (UTC, RFC 3339; now unless given)."""
+    if signed_at is None:
+        import datetime as dt
+        signed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    index = {"index_version": RUN_INDEX_VERSION, "run_id": run_id, "signed_at": signed_at,
+             "product_count": len(manifests), "products": dict(sorted(manifests.items())),
+             "signature_scheme": scheme(key)}
+    index["signature"] = sign(index, key)
+    return index
+
+
+def verify_run_index(index: Any, keys: Union[SigningKey, Mapping[str, bytes]]) -> bool:
+    """True when ``index`` is a run index carrying a valid signature by a known key."""
+    try:
+        if index.get("index_version") != RUN_INDEX_VERSION or not isinstance(index.get("products"), dict):
+            return False
+        return _signed_by_known_key(index, index["signature_scheme"], keys)
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def read_run_index(prefix: str, keys: Union[SigningKey, Mapping[str, bytes]], max_age_hours: Optional[float] = None,
+                   now=None) -> Tuple[Optional[dict], Optional[str]]:
+    """(the signed run index under output ``prefix``, None), or (None, why no product of that run may
+    be served as verified): missing, unreadable, not signed by a known key, or, with ``max_age_hours``,
+    signed longer ago than that before ``now`` (a datetime; default: the current time)."""
+    import datetime as dt
+    from apache_beam.io.filesystems import FileSystems
+    from pipeline import files
+    path = FileSystems.join(prefix.rstrip("/"), RUN_INDEX_FILE)
+    try:
+        with FileSystems.open(path, mime_type="application/json") as handle:
+            index = json.loads(handle.read().decode("utf-8"), object_pairs_hook=files.unique_keys)
+    except (OSError, ValueError) as exn:
+        return None, f"the run index {path} cannot be read ({str(exn)[:120]}): nothing of this run is verified"
+    if not verify_run_index(index, keys):
+        return None, f"the run index {path} is not signed by a known key: nothing of this run is verified"
+    try:
+        signed_at = dt.datetime.fromisoformat(str(index["signed_at"]).replace("Z", "+00:00"))
+        if signed_at.tzinfo is None:
+            raise ValueError("no UTC offset")
+    except (KeyError, ValueError) as exn:
+        return None, f"the run index has no valid signed_at ({exn})"
+    if max_age_hours:
+        age_h = ((now or dt.datetime.now(dt.timezone.utc)) - signed_at).total_seconds() / 3600
+        if age_h > max_age_hours:
+            return None, (f"the run was signed at {index['signed_at']}, {age_h:.1f} hours ago, more than "
+                          f"--max-age-hours {max_age_hours:g}: an older run may stand where the current one "
+                          "should (serve it anyway with --max-age-hours 0)")
+    return index, None

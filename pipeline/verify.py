@@ -6,7 +6,9 @@
 Keys: $REVIEW_SIGNING_KEY (with optional $REVIEW_SIGNING_KEY_ID), or --key-file; records signed
 with the demo key verify only with --allow-demo-key; an empty or short key is an error. Under an
 output prefix, each product's signed manifest (widget/*.json) must verify and list exactly the
-product's verified records: a deleted, altered or added review is reported. A malformed line or
+product's verified records (a deleted, altered or added review is reported), and the run's signed
+index (``run_index.json``) must list exactly those manifests, of its run: a product's files taken
+from another run, or a listed product whose document is missing, is reported. A malformed line or
 file is reported and skipped, never a crash. Prints one JSON object; exit status 0 when
 everything verifies.
 """
@@ -77,6 +79,12 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
     """Each product's signed manifest against its verified records: {checked, valid, mismatched: [...]}."""
     pattern = FileSystems.join(prefix.rstrip("/"), "widget", "*.json")
     out = {"checked": 0, "valid": 0, "mismatched": []}
+    index, problem = signing.read_run_index(prefix, keys)
+    if index is None:
+        out["mismatched"].append({"product_id": None, "reason": problem})
+    else:
+        out["run_id"], out["signed_at"] = index["run_id"], index["signed_at"]
+    listed, seen = (index or {}).get("products", {}), set()
     for match in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
         try:
             with FileSystems.open(match.path, mime_type="application/json") as handle:
@@ -86,6 +94,7 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
             skip(match.path, 0, str(exn)[:200])
             continue
         out["checked"] += 1
+        seen.add(product_id)
         manifest = doc.get("manifest")
         records = verified.get(product_id, [])
         if not signing.verify_manifest(manifest, keys):
@@ -94,8 +103,13 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
               or manifest["reviews_sha256"] != signing.reviews_digest(records)):
             out["mismatched"].append({"product_id": product_id, "reason": (
                 f"manifest lists {manifest['review_count']} reviews, {len(records)} verified records found")})
+        elif index is not None and (manifest["run_id"] != index["run_id"] or listed.get(product_id) != manifest["signature"]):
+            out["mismatched"].append({"product_id": product_id, "reason": (
+                f"manifest of run {manifest['run_id']!r} is not the one the run index of {index['run_id']!r} lists")})
         else:
             out["valid"] += 1
+    out["mismatched"] += [{"product_id": pid, "reason": "listed in the run index, widget document missing"}
+                          for pid in sorted(set(listed) - seen)]
     out["mismatched"] = out["mismatched"][:50]
     return out
 

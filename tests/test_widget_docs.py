@@ -191,8 +191,9 @@ def test_widget_doc_writes_are_idempotent_and_need_no_listing(tmp_path):
     doc = build_widget_doc("p/1", [], None)
     for _ in range(3):
         (written,) = list(fn.process(doc))
+    assert written == ("p/1", None, None)   # (product, manifest signature, run) for the run index
     assert [p.name for p in (tmp_path / "widget").iterdir()] == [doc_file_name("p/1")]
-    assert json.loads(Path(written).read_text()) == json.loads(json.dumps(doc))
+    assert json.loads((tmp_path / "widget" / doc_file_name("p/1")).read_text()) == json.loads(json.dumps(doc))
 
 
 @pytest.mark.slow
@@ -202,6 +203,10 @@ def test_demo_run_widget_docs_validate_and_agree_with_products(demo_run):
     published = demo_run.records("published")
     docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((prefix / "widget").glob("*.json"))]
     assert len(docs) == len(products) and {d["product_id"] for d in docs} == set(products)
+    index = json.loads((prefix / signing.RUN_INDEX_FILE).read_text(encoding="utf-8"))
+    assert signing.verify_run_index(index, signing.load_signing_key())   # the key the run signed with
+    assert index["products"] == {d["product_id"]: d["manifest"]["signature"] for d in docs}
+    assert {d["run_id"] for d in docs} == {index["run_id"]} and index["product_count"] == len(docs)
     validator = widget_validator()
     seen = []
     syndicated_ids = {p["review_id"] for p in published if any(x["code"] == "syndicated" for x in p["labels"])}

@@ -4,6 +4,7 @@ A real HTTP server on localhost (the module's own handler in a thread); no mocks
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import threading
@@ -57,7 +58,8 @@ def test_catalog_serves_verified_records_and_recomputes(tmp_path):
     assert doc["aggregate"] == {"review_count": 2, "average_rating": 3.0,
                                 "rating_histogram": {"1": 1, "2": 0, "3": 0, "4": 0, "5": 1}}
     assert doc["withheld"] == {"count": 1, "by_reason": {"empty_after_cleaning": 1}}
-    assert doc["verification"] == {"checked": 2, "verified": 2, "not_verified": 0}
+    assert doc["verification"] == {"checked": 2, "verified": 2, "not_verified": 0,
+                                   "signed_at": catalog.signed_at}
     assert doc["json_ld"]["aggregateRating"]["reviewCount"] == 2
     assert catalog.unavailable == {} and catalog.published_invalid == []
     assert_valid_doc(doc)
@@ -122,7 +124,8 @@ def test_numbers_in_the_widget_file_are_never_served(tmp_path):
     assert served["moderation"] == doc["manifest"]["moderation"]
     assert served["json_ld"]["aggregateRating"]["ratingValue"] == 3.0
     assert [r["body"] for r in served["reviews"]] == ["Terrible.", "Great."]
-    assert served["verification"] == {"checked": 3, "verified": 2, "not_verified": 2}
+    assert {k: served["verification"][k] for k in ("checked", "verified", "not_verified")} == {
+        "checked": 3, "verified": 2, "not_verified": 2}
 
 
 @pytest.mark.parametrize("forge", ["withheld", "unsigned", "other_key", "missing", "other_product"])
@@ -144,6 +147,122 @@ def test_a_forged_or_missing_manifest_makes_the_product_unavailable(tmp_path, fo
     catalog = load_catalog(str(prefix), KEYS)
     assert "prod" not in catalog.docs and catalog.unavailable["prod"]
     assert "other" in catalog.docs
+
+
+def two_days(tmp_path: Path):
+    """Day 1: two products with praise only. Day 2 (another run): the same, plus an honest 1-star
+    review of each. Both runs are validly signed with TEST_KEY."""
+    def run(name, negatives):
+        prod = [make_published("p-good", "prod", 5, "2024-04-01T00:00:00Z", body="Great.", run_id=name)]
+        other = [make_published("o-good", "other", 4, "2024-04-02T00:00:00Z", body="Fine.", run_id=name)]
+        if negatives:
+            prod.append(make_published("p-bad", "prod", 1, "2024-05-01T00:00:00Z", body="Broke in a week.", run_id=name))
+            other.append(make_published("o-bad", "other", 1, "2024-05-02T00:00:00Z", body="Peeling.", run_id=name))
+        return write_run(tmp_path / name, prod + other,
+                         [make_product("prod", prod, run_id=name), make_product("other", other, run_id=name)])
+    return run("day1", False), run("day2", True)
+
+
+def test_a_product_taken_from_an_older_run_is_not_served(tmp_path):
+    """An attacker with write access to the output replaces one product's published records and widget
+    file with yesterday's validly signed ones (before the honest 1-star review arrived)."""
+    day1, day2 = two_days(tmp_path)
+    assert sorted(load_catalog(str(day2), KEYS).docs) == ["other", "prod"]
+    old = [r for r in (json.loads(x) for x in published_file(day1).read_text().splitlines()) if r["product_id"] == "prod"]
+    rewrite_published(day2, lambda rs: [r for r in rs if r["product_id"] != "prod"] + old)
+    widget_file(day2, "prod").write_text(widget_file(day1, "prod").read_text())
+    assert serve.verify_doc(json.loads(widget_file(day2, "prod").read_text()), old, KEYS)[0] is not None  # valid alone
+    catalog = load_catalog(str(day2), KEYS)
+    assert "prod" not in catalog.docs and "another run" in catalog.unavailable["prod"]
+    assert catalog.docs["other"]["aggregate"]["review_count"] == 2
+
+
+def test_a_whole_older_run_is_refused_when_too_old_and_its_age_is_served(tmp_path):
+    """The whole output replaced by an older run, index included: every file is validly signed, so
+    only its age gives it away. --max-age-hours (48 by default) refuses it; 0 serves it."""
+    day1, _ = two_days(tmp_path)
+    catalog = load_catalog(str(day1), KEYS, max_age_hours=48)
+    assert sorted(catalog.docs) == ["other", "prod"]
+    signed = dt.datetime.fromisoformat(catalog.signed_at.replace("Z", "+00:00"))
+    assert catalog.docs["prod"]["verification"]["signed_at"] == catalog.signed_at
+    later = load_catalog(str(day1), KEYS, max_age_hours=48, now=signed + dt.timedelta(hours=49))
+    assert later.docs == {} and sorted(later.unavailable) == ["other", "prod"]
+    assert "hours ago" in later.unavailable["prod"]
+    assert sorted(load_catalog(str(day1), KEYS, max_age_hours=0, now=signed + dt.timedelta(days=30)).docs) == [
+        "other", "prod"]
+
+
+@pytest.mark.parametrize("attack", ["missing", "forged", "other_key", "drop_product", "old_signature"])
+def test_the_run_index_is_required_and_binds_every_product(tmp_path, attack):
+    day1, day2 = two_days(tmp_path)
+    path = day2 / signing.RUN_INDEX_FILE
+    index = json.loads(path.read_text())
+    if attack == "missing":
+        path.unlink()
+    elif attack == "forged":       # the attacker lists yesterday's manifest for prod, without the key
+        index["products"]["prod"] = json.loads(widget_file(day1, "prod").read_text())["manifest"]["signature"]
+        path.write_text(json.dumps(index))
+    elif attack == "other_key":
+        path.write_text(json.dumps(signing.sign_run_index(index["run_id"], index["products"], OTHER_KEY)))
+    elif attack == "drop_product":  # delete a product's document: it is listed, so it is reported
+        widget_file(day2, "prod").unlink()
+    else:                           # yesterday's index beside today's files
+        path.write_text((day1 / signing.RUN_INDEX_FILE).read_text())
+    catalog = load_catalog(str(day2), KEYS)
+    assert "prod" not in catalog.docs and catalog.unavailable["prod"]
+    if attack == "drop_product":
+        assert "missing" in catalog.unavailable["prod"] and "other" in catalog.docs
+    else:
+        assert "other" not in catalog.docs
+
+
+def test_pipeline_verify_reports_a_product_taken_from_another_run(tmp_path, monkeypatch, capsys):
+    from pipeline import verify
+    day1, day2 = two_days(tmp_path)
+    monkeypatch.setenv(signing.ENV_KEY, TEST_KEY.secret.decode())
+    monkeypatch.setenv(signing.ENV_KEY_ID, TEST_KEY.key_id)
+    assert verify.main([str(day2)]) == 0
+    assert json.loads(capsys.readouterr().out)["manifests"]["run_id"] == "day2"
+    old = [r for r in (json.loads(x) for x in published_file(day1).read_text().splitlines()) if r["product_id"] == "prod"]
+    rewrite_published(day2, lambda rs: [r for r in rs if r["product_id"] != "prod"] + old)
+    widget_file(day2, "prod").write_text(widget_file(day1, "prod").read_text())
+    assert verify.main([str(day2)]) == 1
+    assert [m["product_id"] for m in json.loads(capsys.readouterr().out)["manifests"]["mismatched"]] == ["prod"]
+    (day2 / signing.RUN_INDEX_FILE).unlink()
+    assert verify.main([str(day2)]) == 1
+    assert "run index" in capsys.readouterr().out
+
+
+def test_a_leftover_document_of_a_product_makes_it_unavailable_everywhere(tmp_path):
+    """Two documents for one product (one left from another run): 409, and not listed either."""
+    day1, day2 = two_days(tmp_path)
+    (day2 / "widget" / "zzz-old.json").write_text(widget_file(day1, "prod").read_text())
+    catalog = load_catalog(str(day2), KEYS)
+    assert "prod" in catalog.unavailable and "prod" not in catalog.docs
+    assert [r["product_id"] for r in catalog.product_list()] == ["other"]
+
+
+def test_a_duplicate_key_in_a_published_line_is_not_verified(tmp_path):
+    """A signed line with a second "rating"/"body" in front: a reader that keeps the first value would
+    show 5 stars and praise, so the line is malformed for every reader here, and its product is 409."""
+    prefix = honest_run(tmp_path)
+    path = published_file(prefix)
+    lines = path.read_text().splitlines()
+    i = next(i for i, x in enumerate(lines) if json.loads(x)["review_id"] == "good-1")
+    lines[i] = '{"rating": 5, "body": "Best ever!", ' + lines[i].lstrip()[1:]
+    path.write_text("\n".join(lines) + "\n")
+    catalog = load_catalog(str(prefix), KEYS)
+    assert "prod" not in catalog.docs and "prod" in catalog.unavailable
+    assert any("twice" in m for m in catalog.malformed)
+
+
+def test_the_served_doc_version_is_the_servers_own(tmp_path):
+    prefix = honest_run(tmp_path)
+    doc = json.loads(widget_file(prefix, "prod").read_text())
+    doc["doc_version"] = {"note": "Editor's choice: 5 stars", "verified": True}
+    widget_file(prefix, "prod").write_text(json.dumps(doc))
+    from pipeline.display import DOC_VERSION
+    assert load_catalog(str(prefix), KEYS).docs["prod"]["doc_version"] == DOC_VERSION
 
 
 def test_malformed_input_costs_only_itself(tmp_path, caplog):

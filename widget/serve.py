@@ -2,6 +2,7 @@
 
     python -m widget.serve --output PREFIX [--port 8000] [--host 127.0.0.1]
                            [--key-file F | $REVIEW_SIGNING_KEY] [--allow-demo-key] [--locale ja]
+                           [--max-age-hours 48]
 
 ``PREFIX`` is a pipeline output prefix (a directory or ``gs://`` prefix, read through Beam's
 FileSystems). At start-up the server
@@ -19,7 +20,13 @@ FileSystems). At start-up the server
    recomputed from the verified records (reviews, aggregate, histogram, JSON-LD) or taken from the
    signed manifest (withheld counts, moderation): nothing in the widget file is trusted. Each
    served document gets ``verification`` (``checked`` widget entries, ``verified`` records,
-   ``not_verified`` entries ignored).
+   ``not_verified`` entries ignored, and the run's ``signed_at``);
+3. reads the run's signed index (``PREFIX/run_index.json``, :func:`pipeline.signing.sign_run_index`)
+   and serves a product only when its manifest is the one the index lists, of the index's run: a
+   product's files copied from another run (an older one, before honest negative reviews arrived)
+   answer 409, and so does every product the index lists whose document is missing. Without a valid
+   index nothing is served as verified; with ``--max-age-hours`` (48 by default, 0: off) neither is a
+   run signed longer ago than that (a whole older run put in place of the current one).
 
 A malformed line in ``published/`` or a malformed widget file is reported and skipped; every other
 product is served.
@@ -36,6 +43,7 @@ picks a free port).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -75,6 +83,14 @@ class Catalog:
     published_invalid: List[Tuple[Optional[str], Optional[str]]] = field(default_factory=list)
     malformed: List[str] = field(default_factory=list)          # "path:line: message" of skipped input
     entries_dropped: int = 0
+    run_id: Optional[str] = None                                # of the signed run index
+    signed_at: Optional[str] = None
+
+    def refuse(self, product_id: str, reason: str) -> None:
+        """``product_id`` is not served (409): a second document of it does not bring it back."""
+        self.unavailable.setdefault(product_id, reason)
+        self.docs.pop(product_id, None)
+        LOG.error("product NOT served as verified: product_id=%r: %s", product_id, reason)
 
     def product_list(self) -> List[Dict[str, Any]]:
         rows = [{"product_id": pid, "review_count": d["aggregate"]["review_count"],
@@ -117,7 +133,7 @@ def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
     by_id = {r["review_id"]: r for r in reviews}   # an entry counts only if it equals its own record
     entries = list(doc.get("reviews") or ())
     dropped = [e.get("review_id") for e in entries if by_id.get(e.get("review_id")) != e]
-    served = {"doc_version": doc.get("doc_version", display.DOC_VERSION), "product_id": product_id,
+    served = {"doc_version": display.DOC_VERSION, "product_id": product_id,
               "run_id": manifest["run_id"], "aggregate": display.summarise_reviews(reviews),
               "withheld": manifest["withheld"], "moderation": manifest["moderation"], "reviews": reviews,
               "json_ld": display.build_json_ld(product_id, reviews),
@@ -125,11 +141,19 @@ def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
     return served, None, dropped
 
 
-def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
+def load_catalog(prefix: str, keys: Mapping[str, bytes], max_age_hours: Optional[float] = None,
+                 now: Optional[dt.datetime] = None) -> Catalog:
     """Reads and verifies one run's output (local path or gs:// prefix). Bad input costs only itself:
-    a malformed line or document is reported and skipped, and every other product is served."""
+    a malformed line or document is reported and skipped, and every other product is served.
+    A product is served only as its run's signed index lists it (``signing.read_run_index``)."""
     prefix = prefix.rstrip("/")
     catalog = Catalog()
+    index, index_problem = signing.read_run_index(prefix, keys, max_age_hours, now)
+    if index is None:
+        LOG.error("no product served as verified: %s", index_problem)
+    else:
+        catalog.run_id, catalog.signed_at = index["run_id"], index["signed_at"]
+    listed = index["products"] if index is not None else {}
 
     def malformed(path: str, line: int, message: str) -> None:
         catalog.malformed.append(f"{path}:{line}: {message}")
@@ -157,15 +181,25 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
             continue
         product_id = doc["product_id"]
         served, reason, dropped = verify_doc(doc, verified.get(product_id, []), keys)
-        if served is None:
-            catalog.unavailable[product_id] = reason
-            LOG.error("product NOT served as verified: product_id=%r: %s", product_id, reason)
+        if served is None or index is None:
+            catalog.refuse(product_id, reason or index_problem)
             continue
+        if served["run_id"] != index["run_id"] or listed.get(product_id) != doc["manifest"]["signature"]:
+            catalog.refuse(product_id, (
+                f"the product's manifest (run {served['run_id']!r}) is not the one the signed run index of run "
+                f"{index['run_id']!r} lists: its files come from another run"))
+            continue
+        if product_id in catalog.unavailable or product_id in catalog.docs:
+            catalog.refuse(product_id, "two widget documents for one product")
+            continue
+        served["verification"]["signed_at"] = index["signed_at"]
         for review_id in dropped:
             LOG.warning("widget entry not bound to a verified record, ignored: review_id=%r product_id=%r",
                         review_id, product_id)
         catalog.entries_dropped += len(dropped)
         catalog.docs[product_id] = served
+    for product_id in sorted(set(listed) - set(catalog.docs) - set(catalog.unavailable)):
+        catalog.refuse(product_id, "the signed run index lists this product but its widget document is missing")
     LOG.info("loaded %s: %d products served, %d not served (manifest mismatch), %d published records checked, "
              "%d failed verification, %d malformed lines or files skipped, %d widget entries ignored",
              prefix, len(catalog.docs), len(catalog.unavailable), catalog.published_checked,
@@ -295,6 +329,9 @@ def main(argv=None) -> int:
     parser.add_argument("--locale", default=None, choices=LOCALES,
                         help="language of the example page's widget (sets data-locale); default: the "
                              "page's <html lang>, then the browser's languages")
+    parser.add_argument("--max-age-hours", type=float, default=48.0,
+                        help="refuse a run whose index was signed longer ago than this (default 48: a daily "
+                             "run and a day's grace); 0 serves a run of any age")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -310,11 +347,12 @@ def main(argv=None) -> int:
     if not FileSystems.match([FileSystems.join(args.output.rstrip("/"), display.WIDGET_DIR, "*.json")])[0].metadata_list:
         print(f"error: no widget documents under {args.output}/widget/ (run the pipeline first)", file=sys.stderr)
         return 2
-    catalog = load_catalog(args.output, keys)
+    catalog = load_catalog(args.output, keys, args.max_age_hours)
     server = BoundedHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
     host, port = server.server_address[:2]
     print(f"serving http://{host}:{port}/", flush=True)
     print(f"  example page: http://{host}:{port}/example.html   ({len(catalog.docs)} products; "
+          f"{len(catalog.unavailable)} refused; run {catalog.run_id} signed at {catalog.signed_at}; "
           f"{len(catalog.published_invalid)} published records failed verification and are not shown; "
           f"widget locale: {args.locale or 'from <html lang> / the browser'})", flush=True)
     try:

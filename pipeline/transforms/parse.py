@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 import schemas
+from pipeline.files import DuplicateKeyError, unique_keys
 from pipeline.timestamps import NoOffset, epoch_seconds, parse_rfc3339, utc_now
 from schemas import codes
 from schemas.records import DeadLetter, Item, RawLine, Review
@@ -40,17 +41,6 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-class _DuplicateKey(Exception):
-    """Raised by the object hook: a JSON object names one key twice (not a ValueError on purpose)."""
-
-
-def _unique_keys(pairs):
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise _DuplicateKey(dup)
-    return obj
 
 
 def _parse_int(text: str):
@@ -146,9 +136,9 @@ def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
         text = text[1:]  # a byte-order mark at the start of a file is not content
     try:
         obj = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int,
-                         object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exn:
-        return dead(codes.DUPLICATE_KEY, f"line names the key {str(exn.args[0])[:80]!r} twice in one object; "
+                         object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exn:   # before ValueError, which it is
+        return dead(codes.DUPLICATE_KEY, f"line names the key {exn.key[:80]!r} twice in one object; "
                     "which value counts is ambiguous, so neither is used", text)
     except (ValueError, RecursionError) as exn:
         kind = "nests too deeply" if isinstance(exn, RecursionError) else str(exn)

@@ -2,7 +2,8 @@
 
     (published: PCollection[Published], products: PCollection[ProductDoc])
       → BuildWidgetDocs → PCollection[dict]  (one per product, ``schemas/widget.schema.json``)
-      → WriteWidgetDocs → PREFIX/widget/<file name>.json
+      → WriteWidgetDocs → PREFIX/widget/<file name>.json, then PREFIX/run_index.json (signed: every
+        product's manifest signature, the run id, when it was signed), written after the documents
 
 The documents' content (display fields, aggregate, JSON-LD, file names) is built by the pure
 functions of ``pipeline/display.py``; this module groups and writes them, in batch
@@ -115,34 +116,69 @@ class _WriteDocFn(beam.DoFn):
         self._files = Metrics.counter("widget", "files_written")
 
     def process(self, doc):
-        name = doc_file_name(doc["product_id"])
-        final = FileSystems.join(self._dir, name)
-        temp = FileSystems.join(self._dir, f".tmp-{uuid.uuid4().hex}-{name}.part")   # never matches *.json
-        with FileSystems.create(temp, mime_type="application/json") as handle:
-            handle.write(safe_json(doc).encode("utf-8") + b"\n")
-        try:
-            FileSystems.rename([temp], [final])
-        except Exception:  # noqa: BLE001 -- a retry left the final file: replace it
-            FileSystems.delete([final])
-            FileSystems.rename([temp], [final])
+        _write_replacing(self._dir, doc_file_name(doc["product_id"]), safe_json(doc))
         self._files.inc()
-        yield final
+        yield doc["product_id"], (doc.get("manifest") or {}).get("signature"), doc.get("run_id")
+
+
+def _write_replacing(directory: str, name: str, text: str) -> str:
+    """``text`` → ``directory/name``, written under a temp name and renamed (a retry replaces it)."""
+    final = FileSystems.join(directory, name)
+    temp = FileSystems.join(directory, f".tmp-{uuid.uuid4().hex}-{name}.part")   # never matches *.json
+    with FileSystems.create(temp, mime_type="application/json") as handle:
+        handle.write(text.encode("utf-8") + b"\n")
+    try:
+        FileSystems.rename([temp], [final])
+    except Exception:  # noqa: BLE001 -- a retry left the final file: replace it
+        FileSystems.delete([final])
+        FileSystems.rename([temp], [final])
+    return final
+
+
+class _WriteRunIndexFn(beam.DoFn):
+    """Every written document's (product id, manifest signature, run id) → ``PREFIX/run_index.json``,
+    signed (:func:`pipeline.signing.sign_run_index`). It runs once the documents are written, so an
+    index never lists a document that is not there yet."""
+
+    def __init__(self, output: str, run_id: Optional[str], signing_key_file: Optional[str],
+                 require_signing_key: bool, key: Optional[signing.SigningKey]):
+        self._output, self._run_id = output, run_id
+        self._key_file, self._require, self._key = signing_key_file, require_signing_key, key
+
+    def setup(self):
+        if self._key is None:
+            self._key = signing.load_signing_key(self._key_file, self._require)
+
+    def process(self, written):
+        run_ids = sorted({run_id for _, _, run_id in written if run_id})
+        run_id = self._run_id or (run_ids[0] if run_ids else None)
+        if any(r != run_id for r in run_ids):
+            raise ValueError(f"widget documents of several runs in one output: {run_ids[:5]}")
+        index = signing.sign_run_index(run_id, {pid: sig for pid, sig, _ in written if sig}, self._key)
+        yield _write_replacing(self._output, signing.RUN_INDEX_FILE, safe_json(index))
 
 
 class WriteWidgetDocs(beam.PTransform):
-    """(published, products) → ``PREFIX/widget/<doc_file_name(product_id)>``; returns the documents."""
+    """(published, products) → ``PREFIX/widget/<doc_file_name(product_id)>``, then the signed
+    ``PREFIX/run_index.json`` listing them; returns the documents."""
 
     def __init__(self, output: str, signing_key_file: Optional[str] = None, require_signing_key: bool = False,
-                 key: Optional[signing.SigningKey] = None):
+                 key: Optional[signing.SigningKey] = None, run_id: Optional[str] = None):
         super().__init__()
         self._key_file = signing_key_file
         self._require = require_signing_key
         self._key = key
-        self._dir = FileSystems.join(output.rstrip("/"), WIDGET_DIR)
+        self._run_id = run_id
+        self._output = output.rstrip("/")
+        self._dir = FileSystems.join(self._output, WIDGET_DIR)
 
     def expand(self, pcolls):
         docs = pcolls | "BuildWidgetDocs" >> BuildWidgetDocs(self._key_file, self._require, self._key)
-        docs | "WriteWidgetFiles" >> beam.ParDo(_WriteDocFn(self._dir))
+        (docs
+         | "WriteWidgetFiles" >> beam.ParDo(_WriteDocFn(self._dir))
+         | "AllWritten" >> beam.combiners.ToList()
+         | "WriteRunIndex" >> beam.ParDo(_WriteRunIndexFn(self._output, self._run_id, self._key_file,
+                                                          self._require, self._key)))
         return docs
 
 
