@@ -41,8 +41,8 @@ verify: $(STAMP) ## verify the signatures of every published review under OUTPUT
 
 .PHONY: widget-demo
 widget-demo: $(STAMP) ## serve OUTPUT's verified widget documents + example page on localhost:PORT [LOCALE=ja|ko|zh-Hans|zh-Hant|en] (runs the demo first if needed)
-	@if [ "$(OUTPUT)" = "out/demo" ] && [ ! -d out/demo/widget ]; then $(MAKE) --no-print-directory demo; fi
-	$(BIN)/python -m widget.serve --output $(OUTPUT) --port $(PORT) $(if $(KEY_FILE),--key-file $(KEY_FILE),--allow-demo-key) $(if $(LOCALE),--locale $(LOCALE),)
+	@if [ "$(OUTPUT)" = "out/demo" ] && [ ! -f out/demo/run_index.json ]; then $(MAKE) --no-print-directory demo; fi
+	$(BIN)/python -m widget.serve --output $(OUTPUT) --port $(PORT) $(if $(KEY_FILE),--key-file $(KEY_FILE),--allow-demo-key --max-age-hours 0) $(if $(LOCALE),--locale $(LOCALE),)
 
 bench-dedup: $(STAMP) ## near-duplicate benchmark: recall/precision, speed vs naive datasketch, 200k-review memory (JSON lines, ~15 min)
 	$(BIN)/python -m benchmarks.bench_dedup $(BENCH_ARGS)

@@ -12,8 +12,12 @@ from __future__ import annotations
 import bz2
 import hashlib
 import logging
+import lzma
+import os
+import stat
 import uuid
 import zlib
+from typing import Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -47,22 +51,30 @@ class FileProblem(Exception):
         self.message = message
 
 
+_SUFFIXES = ((".gz", "gzip"), (".bz2", "bzip2"), (".deflate", "deflate"), (".zst", "zstd"), (".zstd", "zstd"),
+             (".xz", "lzma"), (".lzma", "lzma"))   # every suffix Beam's CompressionTypes.AUTO knows
+_ZSTD_FEED = 512   # zstd has no output bound per call: input is fed in pieces this small (≤ ~16 MiB out each)
+
+
 def compression_of(uri: str):
-    """'gzip' | 'bzip2' | None (read as is), from the file name as Beam's AUTO does for these two."""
+    """'gzip' | 'bzip2' | 'deflate' | 'zstd' | 'lzma' | None (read as is), from the file name, for
+    every suffix Beam's AUTO would decompress: none of them is left to Beam's unbounded reader."""
     lower = uri.lower()
-    return "gzip" if lower.endswith(".gz") else "bzip2" if lower.endswith(".bz2") else None
+    return next((kind for suffix, kind in _SUFFIXES if lower.endswith(suffix)), None)
 
 
 class BoundedDecompressor:
-    """A binary file object over a gzip or bzip2 stream that fails loudly instead of silently.
+    """A binary file object over a compressed stream (gzip, bzip2, deflate, zstd, xz/lzma) that
+    fails loudly instead of silently.
 
     * corrupt data (or a plain file named ``.gz``) → ``FileProblem(corrupt_file)``;
     * a stream that ends before its end-of-stream marker → ``FileProblem(truncated_file)``;
     * more than ``limit`` bytes of output → ``FileProblem(decompression_limit)`` (a bomb: a small
       file of millions of blank lines is stopped after ``limit`` bytes, never held in memory).
 
-    Concatenated members (``cat a.gz b.gz``) are read as one stream, as gzip does; an empty file
-    is an empty stream. Each ``read`` returns at most ``size`` bytes and only ``b""`` at the end.
+    Concatenated members or frames (``cat a.gz b.gz``) are read as one stream, as gzip does; an
+    empty file is an empty stream. Each ``read`` returns at most ``size`` bytes and only ``b""`` at
+    the end.
     """
 
     def __init__(self, raw, kind: str, limit: int):
@@ -71,9 +83,19 @@ class BoundedDecompressor:
         self._pending = b""
         self._raw_done = False
         self._out = 0
+        self._ready = b""   # zstd: output decompressed but not yet returned
 
     def _new(self):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS) if self._kind == "gzip" else bz2.BZ2Decompressor()
+        if self._kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self._kind == "deflate":
+            return zlib.decompressobj()          # what Beam's DEFLATE reads: a zlib stream
+        if self._kind == "zstd":
+            import zstandard   # Beam's own dependency for .zst
+            return zstandard.ZstdDecompressor(max_window_size=1 << 31).decompressobj()
+        if self._kind == "lzma":
+            return lzma.LZMADecompressor()
+        return bz2.BZ2Decompressor()
 
     def _fill(self) -> None:
         if not self._pending and not self._raw_done:
@@ -83,40 +105,67 @@ class BoundedDecompressor:
             else:
                 self._raw_done = True
 
+    def _step(self, size: int) -> Tuple[bytes, bytes]:
+        """(input consumed, output) of one bounded call of the current decompressor."""
+        if self._kind == "zstd":
+            self._fill()
+            data, self._pending = self._pending[:_ZSTD_FEED], self._pending[_ZSTD_FEED:]
+            out = self._d.decompress(data)
+            if self._d.eof:
+                self._pending = self._d.unused_data + self._pending
+            return data, out
+        tail = self._kind in ("gzip", "deflate")
+        needs_input = tail or self._d.needs_input
+        if needs_input:
+            self._fill()
+        data, self._pending = (self._pending, b"") if needs_input else (b"", self._pending)
+        out = self._d.decompress(data, size)
+        if self._d.eof:
+            self._pending = self._d.unused_data + self._pending
+        elif tail:
+            self._pending = self._d.unconsumed_tail + self._pending
+        return data, out
+
     def read(self, size: int = -1) -> bytes:
         size = size if size and size > 0 else 1 << 20
         while True:
+            if self._ready:   # the limit counts what is returned: lines before a flood are still read
+                out, self._ready = self._ready[:size], self._ready[size:]
+                self._out += len(out)
+                if self._out > self._limit:
+                    raise FileProblem(codes.DECOMPRESSION_LIMIT, f"the {self._kind} stream expands beyond "
+                                      f"{self._limit} bytes (--max_decompression_ratio): reading stopped")
+                return out
             if self._d is None:  # between members: the end, or the next member
                 self._fill()
                 if not self._pending:
                     return b""
                 self._d = self._new()
-            needs_input = self._kind == "gzip" or self._d.needs_input
-            if needs_input:
-                self._fill()
-            data, self._pending = (self._pending, b"") if needs_input else (b"", self._pending)
             try:
-                out = self._d.decompress(data, size)
-            except (zlib.error, OSError, EOFError, ValueError) as exn:
+                data, out = self._step(size)
+            except Exception as exn:  # noqa: BLE001 -- zlib.error, OSError, EOFError, LZMAError, ZstdError...
                 raise FileProblem(codes.CORRUPT_FILE, f"not a valid {self._kind} stream after {self._out} "
                                   f"bytes of output: {exn}") from exn
-            if self._d.eof:
-                self._pending = self._d.unused_data + self._pending
+            ended = self._d.eof
+            if ended:
                 self._d = None
-            elif self._kind == "gzip":
-                self._pending = self._d.unconsumed_tail + self._pending
-            if not out and not data and self._raw_done and self._d is not None and not self._pending:
+            if not out and not data and self._raw_done and not ended and not self._pending:
                 raise FileProblem(codes.TRUNCATED_FILE, f"the {self._kind} stream ends before its "
                                   f"end-of-stream marker after {self._out} bytes: the file is truncated")
-            self._out += len(out)
-            if self._out > self._limit:
-                raise FileProblem(codes.DECOMPRESSION_LIMIT, f"the {self._kind} stream expands beyond "
-                                  f"{self._limit} bytes (--max_decompression_ratio): reading stopped")
-            if out:
-                return out
+            self._ready = out
 
     def close(self) -> None:
         self._raw.close()
+
+
+def printable_uri(uri: str) -> str:
+    """``uri`` as valid text: a local file name that is not UTF-8 (its bytes as surrogates) keeps
+    them as ``\\udcff`` escapes, so its records can be written out and decided."""
+    try:
+        uri.encode("utf-8")
+        return uri
+    except UnicodeEncodeError:
+        return uri.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def decompression_limit(compressed_size: int, ratio: int) -> int:
@@ -126,9 +175,14 @@ def decompression_limit(compressed_size: int, ratio: int) -> int:
 def open_input(readable_file, ratio: int):
     """A binary file object of a matched input file, decompressed (bounded) if its name says so."""
     uri = readable_file.metadata.path
+    if "://" not in uri:   # a local FIFO would block the open, a device (/dev/zero) never end
+        mode = os.stat(uri).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileProblem(codes.CORRUPT_FILE, "not a regular file (a FIFO, device or socket): not read")
     kind = compression_of(uri)
-    if kind is None:  # plain, or another codec Beam knows by name (.zst, .deflate, ...): Beam reads it
-        return readable_file.open(mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO)
+    if kind is None:
+        return readable_file.open(mime_type="application/octet-stream",
+                                  compression_type=CompressionTypes.UNCOMPRESSED)
     raw = readable_file.open(mime_type="application/octet-stream",
                              compression_type=CompressionTypes.UNCOMPRESSED)
     return BoundedDecompressor(raw, kind, decompression_limit(readable_file.metadata.size_in_bytes or 0, ratio))
@@ -152,7 +206,7 @@ class _ReadLinesFn(beam.DoFn):
         self._bad = Metrics.counter("read", "unreadable_files")
 
     def process(self, readable_file):
-        uri = readable_file.metadata.path
+        uri = printable_uri(readable_file.metadata.path)
         LOG.info("Reading %s (%s bytes)", uri, readable_file.metadata.size_in_bytes)
         n = blank = lineno = 0
         problem = None

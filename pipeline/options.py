@@ -7,6 +7,7 @@ fix is a :class:`UsageError` (exit status 2 from ``pipeline.run``).
 """
 from __future__ import annotations
 
+import argparse
 import os
 from typing import NamedTuple, Optional, Union
 
@@ -33,11 +34,21 @@ def _flag(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+class _Once(argparse.Action):
+    """A flag that may be given once: a second ``--input`` would silently replace the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)!r}, then {values!r}): "
+                         "give one pattern (a glob can match several files)")
+        setattr(namespace, self.dest, values)
+
+
 class ModerationOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--input", help="Input JSON Lines: a file, glob or gs:// pattern "
-                            "(compressed .gz/.bz2 files are read too).")
+        parser.add_argument("--input", action=_Once, help="Input JSON Lines: a file, glob or gs:// pattern "
+                            "(compressed .gz, .bz2, .xz, .zst, .deflate files are read too, bounded).")
         parser.add_argument("--output", help="Output prefix (directory or gs:// prefix) for published/, "
                             "decisions/, dead_letter/, products/, restricted/ and run_summary.json.")
         parser.add_argument("--run_date", default=None,

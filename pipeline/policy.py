@@ -204,7 +204,13 @@ def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[st
     A later line for the same review id wins (an appeal after an earlier override)."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = []
+        for n, line in enumerate(text.split("\n"), 1):   # not splitlines: U+2028 or NEL in a note is text
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exn:
+                    raise PolicyError(f"{source} line {n}: not JSON ({exn})") from exn
     else:
         rows = list(csv.DictReader(io.StringIO(text)))
     out: Dict[str, Dict[str, Any]] = {}

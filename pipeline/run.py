@@ -60,10 +60,33 @@ def _check_io(opts: ModerationOptions) -> None:
     except Exception as exn:  # noqa: BLE001 - any filesystem error is a usage error here
         raise UsageError(f"cannot list --input {opts.input!r}: {exn}") from exn
     files = [m for m in matched if not m.path.endswith("/")]
+    if "://" not in opts.input:
+        _check_local_input(opts.input, [m.path for m in files])
     if not files:
         raise UsageError(f"--input {opts.input!r} matches no file")
     LOG.info("Input %s: %d file(s), %d bytes", opts.input, len(files),
              sum(m.size_in_bytes for m in files))
+
+
+def _check_local_input(pattern: str, matched: List[str]) -> None:
+    """Local ``--input`` that Beam's matcher would read differently from what it names: a directory
+    (it reads no file in it), an existing file whose name has glob characters (Beam reads the
+    pattern instead: ``reviews[1].jsonl`` → ``reviews1.jsonl``), or files a POSIX glob matches that
+    Beam's does not (it treats a backslash in a name as a separator and skips the file silently)."""
+    import glob
+    if os.path.isdir(pattern):
+        raise UsageError(f"--input {pattern!r} is a directory: give a pattern of its files, e.g. "
+                         f"{os.path.join(pattern, '*.jsonl')!r}")
+    got = {os.path.abspath(p) for p in matched}
+    if os.path.isfile(pattern) and glob.has_magic(pattern) and got != {os.path.abspath(pattern)}:
+        raise UsageError(f"--input {pattern!r} names a file, but its name has glob characters and Beam reads it "
+                         f"as a pattern ({len(got)} other file(s) matched): rename the file or use a pattern "
+                         "that matches only it")
+    skipped = sorted(p for p in (os.path.abspath(x) for x in glob.glob(pattern, recursive=True))
+                     if os.path.isfile(p) and p not in got)
+    if skipped:
+        raise UsageError(f"--input {pattern!r}: {len(skipped)} file(s) match it but Beam's file matcher skips them "
+                         f"(a backslash in the name?), so they would not be read: {skipped[:3]}; rename them")
 
 
 def format_summary(summary: dict) -> str:

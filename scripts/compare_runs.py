@@ -40,7 +40,7 @@ def records(prefix: str, folder: str) -> Counter:
             continue
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-        docs = [json.loads(text)] if path.endswith(".json") else [json.loads(x) for x in text.splitlines() if x.strip()]
+        docs = [json.loads(text)] if path.endswith(".json") else [json.loads(x) for x in text.split("\n") if x.strip()]
         for doc in docs:
             doc = _strip(doc)
             if folder == "widget" and isinstance(doc.get("moderation"), dict):

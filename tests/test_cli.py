@@ -96,3 +96,31 @@ def test_the_allocator_setting_can_be_switched_off(monkeypatch):
     import ctypes.util
     if ctypes.util.find_library("c") and "libc.so.6" in (ctypes.util.find_library("c") or ""):
         assert return_freed_memory_sooner() is True   # glibc: mallopt accepted both settings
+
+
+LINE = ('{"review_id":"r","product_id":"p","author_id":"a","rating":1,"body":"Terrible.",'
+        '"created_at":"2025-01-01T00:00:00Z"}\n')
+
+
+def _usage_error(*argv):
+    from pipeline.run import UsageError, run as run_job
+    with pytest.raises((UsageError, SystemExit)) as exn:
+        run_job(list(argv))
+    return exn.value
+
+
+def test_input_that_beam_would_read_otherwise_is_a_usage_error(tmp_path):
+    """Nothing named by --input may go unread silently: a directory, a file Beam's matcher skips (a
+    backslash in its name), a file whose name Beam reads as a pattern, a second --input."""
+    out = str(tmp_path / "out")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.jsonl").write_text(LINE)
+    assert "is a directory" in str(_usage_error("--input", str(tmp_path / "d"), "--output", out))
+    (tmp_path / "d" / "back\\slash.jsonl").write_text(LINE)
+    assert "skips them" in str(_usage_error("--input", str(tmp_path / "d" / "*.jsonl"), "--output", out))
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "reviews[1].jsonl").write_text(LINE)
+    (tmp_path / "e" / "reviews1.jsonl").write_text(LINE)
+    assert "glob characters" in str(_usage_error("--input", str(tmp_path / "e" / "reviews[1].jsonl"), "--output", out))
+    assert _usage_error("--input", str(tmp_path / "e" / "reviews1.jsonl"), "--input", str(tmp_path / "d" / "a.jsonl"),
+                        "--output", out).code == 2

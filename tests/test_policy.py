@@ -206,3 +206,8 @@ def test_overrides_take_precedence_and_are_recorded():
     later = parse_overrides('{"review_id": "r", "decision": "reject", "moderator": "m"}\n'
                             '{"review_id": "r", "decision": "publish", "moderator": "appeals"}\n')
     assert later["r"]["decision"] == "publish"
+    # a moderator's note may hold U+2028 or NEL: one line is one override, never a crash
+    noted = parse_overrides('{"review_id": "r", "decision": "publish", "moderator": "m", "note": "a\u2028b\x85c"}\n')
+    assert noted["r"]["note"] == "a\u2028b\x85c"
+    with pytest.raises(PolicyError, match="line 2: not JSON"):
+        parse_overrides('{"review_id": "r", "decision": "publish", "moderator": "m"}\n{broken\n')
