@@ -44,6 +44,10 @@ def main(argv=None) -> int:
     except (signing.SigningKeyError, OSError) as exn:
         print(f"error: {exn}", file=sys.stderr)
         return 2
+    if not key.is_demo and args.allow_demo_key:
+        print("error: --allow-demo-key with a real key would also pass whatever the public demo key signed",
+              file=sys.stderr)
+        return 2
     if not key.is_demo:
         keys[key.key_id] = key.secret
     if args.allow_demo_key:

@@ -283,6 +283,8 @@ def test_demo_key_is_accepted_only_when_allowed(tmp_path, monkeypatch):
     monkeypatch.setenv(signing.ENV_KEY, "from-the-environment-" + "x" * 20)
     keys = serve.load_keys(None, allow_demo_key=False)
     assert list(keys.values()) == [b"from-the-environment-" + b"x" * 20] and signing.DEMO_KEY_ID not in keys
+    with pytest.raises(ValueError, match="public demo key"):   # never both: the demo key is public
+        serve.load_keys(None, allow_demo_key=True)
     demo = signing.SigningKey(signing.DEMO_KEY_ID, signing.DEMO_KEY)
     rec = make_published("d1", "dp", 4, "2024-01-01T00:00:00Z", key=demo)
     prefix = write_run(tmp_path / "demo", [rec], [make_product("dp", [rec])], key=demo)

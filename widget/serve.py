@@ -105,6 +105,9 @@ def load_keys(key_file: Optional[str], allow_demo_key: bool) -> Dict[str, bytes]
     keys: Dict[str, bytes] = {}
     key = signing.load_signing_key(key_file, require=False)
     if not key.is_demo:
+        if allow_demo_key:   # anyone can sign with the public demo key: with a real key that is a hole
+            raise ValueError("--allow-demo-key with a real key would also serve whatever the public demo key "
+                             "signed: use one or the other")
         keys[key.key_id] = key.secret
     if allow_demo_key:
         keys[signing.DEMO_KEY_ID] = signing.DEMO_KEY
