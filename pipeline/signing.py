@@ -198,10 +198,11 @@ def verify_run_index(index: Any, keys: Union[SigningKey, Mapping[str, bytes]]) -
 
 
 def read_run_index(prefix: str, keys: Union[SigningKey, Mapping[str, bytes]], max_age_hours: Optional[float] = None,
-                   now=None) -> Tuple[Optional[dict], Optional[str]]:
+                   now=None, not_before=None) -> Tuple[Optional[dict], Optional[str]]:
     """(the signed run index under output ``prefix``, None), or (None, why no product of that run may
-    be served as verified): missing, unreadable, not signed by a known key, or, with ``max_age_hours``,
-    signed longer ago than that before ``now`` (a datetime; default: the current time)."""
+    be served as verified): missing, unreadable, not signed by a known key, with ``max_age_hours``
+    signed longer ago than that before ``now`` (a datetime; default: the current time), or signed
+    before ``not_before`` (a datetime: the newest run a server has already served)."""
     import datetime as dt
     from apache_beam.io.filesystems import FileSystems
     from pipeline import files
@@ -219,6 +220,9 @@ def read_run_index(prefix: str, keys: Union[SigningKey, Mapping[str, bytes]], ma
             raise ValueError("no UTC offset")
     except (KeyError, ValueError) as exn:
         return None, f"the run index has no valid signed_at ({exn})"
+    if not_before is not None and signed_at < not_before:
+        return None, (f"the run was signed at {index['signed_at']}, before the newest run this server has already "
+                      f"served ({not_before.isoformat()}): an older run stands where the current one should")
     if max_age_hours:
         age_h = ((now or dt.datetime.now(dt.timezone.utc)) - signed_at).total_seconds() / 3600
         if age_h > max_age_hours:

@@ -192,6 +192,25 @@ def test_a_whole_older_run_is_refused_when_too_old_and_its_age_is_served(tmp_pat
         "other", "prod"]
 
 
+def test_a_state_file_refuses_an_older_run_after_a_restart(tmp_path):
+    """Within --max-age-hours an older run put back is only caught by remembering the newest served."""
+    day1, day2 = two_days(tmp_path)
+    index = json.loads((day1 / signing.RUN_INDEX_FILE).read_text())   # day 1 signed an hour before day 2
+    earlier = (dt.datetime.fromisoformat(index["signed_at"].replace("Z", "+00:00")) - dt.timedelta(hours=1))
+    (day1 / signing.RUN_INDEX_FILE).write_text(json.dumps(signing.sign_run_index(
+        index["run_id"], index["products"], TEST_KEY, earlier.isoformat().replace("+00:00", "Z"))))
+    state = str(tmp_path / "served.json")
+    assert serve.newest_served(state) is None
+    today = load_catalog(str(day2), KEYS, 48, not_before=serve.newest_served(state))
+    serve.record_served(state, today)
+    assert sorted(today.docs) == ["other", "prod"]
+    rolled_back = load_catalog(str(day1), KEYS, 48, not_before=serve.newest_served(state))   # after a restart
+    assert rolled_back.docs == {} and "newest run this server has already served" in rolled_back.unavailable["prod"]
+    serve.record_served(state, rolled_back)   # refused: the state keeps the newer run
+    assert json.loads(Path(state).read_text())["run_id"] == "day2"
+    assert sorted(load_catalog(str(day1), KEYS, 48).docs) == ["other", "prod"]   # without the state: served
+
+
 @pytest.mark.parametrize("attack", ["missing", "forged", "other_key", "drop_product", "old_signature"])
 def test_the_run_index_is_required_and_binds_every_product(tmp_path, attack):
     day1, day2 = two_days(tmp_path)

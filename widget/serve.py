@@ -2,7 +2,7 @@
 
     python -m widget.serve --output PREFIX [--port 8000] [--host 127.0.0.1]
                            [--key-file F | $REVIEW_SIGNING_KEY] [--allow-demo-key] [--locale ja]
-                           [--max-age-hours 48]
+                           [--max-age-hours 48] [--state-file F]
 
 ``PREFIX`` is a pipeline output prefix (a directory or ``gs://`` prefix, read through Beam's
 FileSystems). At start-up the server
@@ -26,7 +26,9 @@ FileSystems). At start-up the server
    product's files copied from another run (an older one, before honest negative reviews arrived)
    answer 409, and so does every product the index lists whose document is missing. Without a valid
    index nothing is served as verified; with ``--max-age-hours`` (48 by default, 0: off) neither is a
-   run signed longer ago than that (a whole older run put in place of the current one).
+   run signed longer ago than that (a whole older run put in place of the current one). With
+   ``--state-file F`` the server records the newest run it has served and refuses an older one
+   after a restart, whatever its age.
 
 A malformed line in ``published/`` or a malformed widget file is reported and skipped; every other
 product is served.
@@ -99,6 +101,27 @@ class Catalog:
         return sorted(rows, key=lambda r: (-r["review_count"], r["product_id"]))
 
 
+def newest_served(state_file: Optional[str]) -> Optional[dt.datetime]:
+    """The ``signed_at`` of the newest run served before (``--state-file``), or None."""
+    if not state_file or not Path(state_file).exists():
+        return None
+    value = json.loads(Path(state_file).read_text(encoding="utf-8"))["newest_signed_at"]
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def record_served(state_file: Optional[str], catalog: Catalog) -> None:
+    """Remembers the run just loaded, if it is the newest served yet (written atomically)."""
+    if not state_file or not catalog.signed_at:
+        return
+    before = newest_served(state_file)
+    signed = dt.datetime.fromisoformat(catalog.signed_at.replace("Z", "+00:00"))
+    if before is None or signed > before:
+        path = Path(state_file)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps({"newest_signed_at": catalog.signed_at, "run_id": catalog.run_id}), encoding="utf-8")
+        tmp.replace(path)
+
+
 def load_keys(key_file: Optional[str], allow_demo_key: bool) -> Dict[str, bytes]:
     """key id → secret: ``--key-file`` or ``$REVIEW_SIGNING_KEY``, plus the demo key if allowed.
     A key that is given but empty or short is an error (``signing.SigningKeyError``)."""
@@ -145,13 +168,13 @@ def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
 
 
 def load_catalog(prefix: str, keys: Mapping[str, bytes], max_age_hours: Optional[float] = None,
-                 now: Optional[dt.datetime] = None) -> Catalog:
+                 now: Optional[dt.datetime] = None, not_before: Optional[dt.datetime] = None) -> Catalog:
     """Reads and verifies one run's output (local path or gs:// prefix). Bad input costs only itself:
     a malformed line or document is reported and skipped, and every other product is served.
     A product is served only as its run's signed index lists it (``signing.read_run_index``)."""
     prefix = prefix.rstrip("/")
     catalog = Catalog()
-    index, index_problem = signing.read_run_index(prefix, keys, max_age_hours, now)
+    index, index_problem = signing.read_run_index(prefix, keys, max_age_hours, now, not_before)
     if index is None:
         LOG.error("no product served as verified: %s", index_problem)
     else:
@@ -335,6 +358,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-age-hours", type=float, default=48.0,
                         help="refuse a run whose index was signed longer ago than this (default 48: a daily "
                              "run and a day's grace); 0 serves a run of any age")
+    parser.add_argument("--state-file", default=None,
+                        help="a local file where the server records the newest run it has served; a run signed "
+                             "before that one is refused, across restarts (an older run put back)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -350,7 +376,13 @@ def main(argv=None) -> int:
     if not FileSystems.match([FileSystems.join(args.output.rstrip("/"), display.WIDGET_DIR, "*.json")])[0].metadata_list:
         print(f"error: no widget documents under {args.output}/widget/ (run the pipeline first)", file=sys.stderr)
         return 2
-    catalog = load_catalog(args.output, keys, args.max_age_hours)
+    try:
+        not_before = newest_served(args.state_file)
+    except (OSError, ValueError, KeyError) as exn:
+        print(f"error: --state-file {args.state_file}: {exn}", file=sys.stderr)
+        return 2
+    catalog = load_catalog(args.output, keys, args.max_age_hours, not_before=not_before)
+    record_served(args.state_file, catalog)
     server = BoundedHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
     host, port = server.server_address[:2]
     print(f"serving http://{host}:{port}/", flush=True)
