@@ -8,6 +8,7 @@ only when the pipeline's runner is the DirectRunner. The patches replace private
 """
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 
@@ -79,6 +80,28 @@ def memoize_beam_signatures() -> None:
             module.get_signature = get_signature
 
 
+_EMULATOR_SUBSCRIBERS: dict = {}
+
+
+def emulator_subscriber(host: str):
+    """A subscriber client for the Pub/Sub emulator at ``host`` that receives messages of any size.
+
+    In emulator mode google-cloud-pubsub opens its channel with gRPC's default 4 MiB receive limit,
+    so one pull holding a message over ~4 MB fails (``ResourceExhausted``), is never acknowledged,
+    and is redelivered to fail again with every message pulled beside it: the local job stalls.
+    Against real Pub/Sub the client already lifts the limit. One client per host and process."""
+    client = _EMULATOR_SUBSCRIBERS.get(host)
+    if client is None:
+        import grpc
+        from google.cloud import pubsub_v1
+        from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+        channel = grpc.insecure_channel(host, options=[("grpc.max_receive_message_length", -1),
+                                                       ("grpc.max_send_message_length", -1)])
+        client = _EMULATOR_SUBSCRIBERS.setdefault(
+            host, pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel)))
+    return client
+
+
 DIRECT_PULL_MAX_MESSAGES = 200
 DIRECT_PULL_TIMEOUT_S = 2
 
@@ -119,8 +142,12 @@ def pull_more_per_bundle(max_messages: int = DIRECT_PULL_MAX_MESSAGES,
         return
     original = getattr(evaluator, "_original_get_subscriber_client", None) or evaluator._get_subscriber_client.__func__
     evaluator._original_get_subscriber_client = original
-    evaluator._get_subscriber_client = classmethod(
-        lambda cls, transform: _PullUpTo(original(cls, transform), max_messages, timeout_s))
+
+    def client(cls, transform):
+        host = os.environ.get("PUBSUB_EMULATOR_HOST")
+        return _PullUpTo(emulator_subscriber(host) if host else original(cls, transform), max_messages, timeout_s)
+
+    evaluator._get_subscriber_client = classmethod(client)
     evaluator._pull_up_to = (max_messages, timeout_s)
 
 

@@ -182,8 +182,8 @@ def _message(kind: str, obj: Dict[str, Any], payload: str) -> "beam.io.PubsubMes
     from apache_beam.io.gcp.pubsub import PubsubMessage
     attrs = {"kind": kind}
     for key in ("review_id", "product_id"):
-        if obj.get(key):
-            attrs[key] = str(obj[key])[:1024]
+        if obj.get(key):   # Pub/Sub takes attribute values of at most 1024 bytes (not characters)
+            attrs[key] = str(obj[key]).encode("utf-8", "replace")[:1024].decode("utf-8", "ignore")
     return PubsubMessage(data=payload.encode("utf-8"), attributes=attrs)
 
 

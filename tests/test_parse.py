@@ -108,6 +108,13 @@ def test_over_size_line_is_too_large_and_raw_is_cut():
     assert dead.error_code == "too_large" and dead.raw_truncated and len(dead.raw) == 4096
 
 
+def test_a_long_bad_line_keeps_a_bounded_raw():
+    """1 MiB of control characters: kept whole, its JSON (\\u0001 each) was a 6 MB dead letter."""
+    dead = parse(b"\x01" * (1 << 20))
+    assert dead.error_code == "malformed_json" and dead.raw_truncated and len(dead.raw) == 65536
+    assert not parse(b"\x01" * 100).raw_truncated   # a short bad line is kept whole
+
+
 def test_byte_order_mark_is_not_content():
     assert isinstance(parse(b"\xef\xbb\xbf" + json.dumps(GOOD).encode()), Item)
 

@@ -318,3 +318,11 @@ def test_demo_clears_the_previous_runs_files(tmp_path):
     keep.write_text("mine")
     clear_previous_run(str(tmp_path))
     assert not old.exists() and keep.exists()
+
+
+def test_output_attributes_fit_pubsubs_1024_bytes():
+    """Pub/Sub takes attribute values of at most 1024 *bytes*: 300 emoji are 1,200."""
+    from pipeline.stream import to_message
+    message = to_message("dead_letter", {"review_id": "\U0001F600" * 300, "product_id": "p"})
+    value = message.attributes["review_id"]
+    assert len(value.encode("utf-8")) <= 1024 and value == "\U0001F600" * 256

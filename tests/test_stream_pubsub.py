@@ -56,3 +56,23 @@ def test_streaming_windowed_files_on_gcs(emulator_available, gcs):
     names = [b.name for b in gcs.client().list_blobs("stream-out", prefix="run1/")]
     assert any(n.startswith("run1/decisions/part-") and n.endswith(".jsonl") for n in names), names
     assert report["job_left"] == [] and report["emulator_left"] == []
+
+
+def test_a_huge_or_control_character_message_costs_only_itself(emulator_available, tmp_path):
+    """A 5 MB message (over gRPC's 4 MiB default receive limit, which made every pull fail and the
+    job stall with the messages pulled beside it) and 1 MiB of control characters (a dead letter that
+    kept it whole grew to 6 MB): each becomes one dead letter; the reviews around them are decided."""
+    import json as _json
+    from pipeline.local.stream_demo import run_demo
+    big = _json.dumps({"review_id": "big-5mb", "product_id": "p1", "author_id": "a-big", "rating": 4,
+                       "body": "x " * 2_500_000, "created_at": "2026-01-01T00:00:00Z"}).encode()
+    report = run_demo(count=12, rate=10, output=str(tmp_path / "stream"), window_s=5, echo=False,
+                      redeliver_every=0, late_every=0, extra_lines=[big, b"\x01" * (1 << 20)])
+    assert report["published_messages"] == 14
+    assert report["conservation_ok"], report
+    assert report["dead_letters_by_code"].get("too_large", 0) >= 1, report["dead_letters_by_code"]
+    assert report["dead_letters_by_code"].get("malformed_json", 0) >= 1
+    assert report["files_complete"], report
+    letters = list(read_json_lines(f"{tmp_path / 'stream'}/dead_letter/*.jsonl"))
+    control = [d for d in letters if d["error_code"] == "malformed_json" and d["raw"].startswith("\x01")]
+    assert control and all(d["raw_truncated"] and len(d["raw"]) <= 65536 for d in control)

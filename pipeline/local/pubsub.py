@@ -172,9 +172,15 @@ class PubSubEmulator:
             return pubsub_v1.PublisherClient()
 
     def subscriber(self):
+        """A subscriber client of this emulator, without gRPC's 4 MiB receive limit (a new one: the
+        caller may close it)."""
+        import grpc
         from google.cloud import pubsub_v1
+        from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+        channel = grpc.insecure_channel(self.env()["PUBSUB_EMULATOR_HOST"],
+                                        options=[("grpc.max_receive_message_length", -1)])
         with self._env():
-            return pubsub_v1.SubscriberClient()
+            return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
     def create_topic(self, name: str) -> str:
         path = self.topic_path(name)

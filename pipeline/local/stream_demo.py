@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from pipeline.local.pubsub import EmulatorMissing, PubSubEmulator, group_members
 from pipeline.timestamps import parse_rfc3339
@@ -205,9 +205,11 @@ def clear_previous_run(output: str) -> None:
 
 def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo", window_s: int = 10,
              echo: bool = True, drain_timeout: float = 120.0, startup_timeout: float = 240.0,
-             redeliver_every: int = 40, late_every: int = 50, extra_args: Optional[List[str]] = None) -> dict:
+             redeliver_every: int = 40, late_every: int = 50, extra_args: Optional[List[str]] = None,
+             extra_lines: Sequence[bytes] = ()) -> dict:
+    """``extra_lines``: messages published after the sample's (tests: hostile input)."""
     rng = random.Random(7)
-    lines = load_sample(count)
+    lines = load_sample(count) + list(extra_lines)
     clear_previous_run(output)
     log_dir = logs_dir(output)
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,8 @@ DEFAULT_EARLIEST_CREATED_AT = "1995-01-01T00:00:00Z"
 DEFAULT_MAX_CLOCK_SKEW_S = 600
 _MAX_INT_DIGITS = 4000  # longer integer literals parse as ±infinity (CPython refuses > 4300 digits)
 _RAW_KEEP_BYTES = 4096  # how much of an over-size line a dead letter keeps
+_RAW_KEEP_CHARS = 65536  # how much of any other bad line: control characters grow 6× in JSON
+# (\u0001), so a 1 MiB line kept whole became a 6 MB dead letter, over what a Pub/Sub event may be
 
 # When a record breaks several rules, report the most fundamental one.
 _PRIORITY = (codes.MISSING_FIELD, codes.WRONG_TYPE, codes.RATING_OUT_OF_RANGE, codes.BAD_TIMESTAMP,
@@ -121,8 +123,10 @@ def parse_line(raw: RawLine, *, run_id: str, ingested_at: str,
     time); a review's own ``received_at`` wins; otherwise ``ingested_at``."""
 
     def dead(code: str, message: str, text: str, review_id: Optional[str] = None) -> DeadLetter:
-        return DeadLetter(error_code=code, error=message, raw=text, source=raw.ref, stage=STAGE,
-                          run_id=run_id, review_id=review_id, raw_truncated=raw.truncated)
+        cut = len(text) > _RAW_KEEP_CHARS
+        return DeadLetter(error_code=code, error=message, raw=text[:_RAW_KEEP_CHARS] if cut else text,
+                          source=raw.ref, stage=STAGE, run_id=run_id, review_id=review_id,
+                          raw_truncated=raw.truncated or cut)
 
     if raw.truncated:
         return dead(codes.TOO_LARGE, f"line is longer than the limit of {len(raw.data)} bytes",
