@@ -154,6 +154,18 @@ def _moderation(published: List[Mapping[str, Any]], run_id: Optional[str]) -> Di
     }
 
 
+def _aggregate(reviews: List[Mapping[str, Any]], product: Mapping[str, Any]) -> Dict[str, Any]:
+    """The document's aggregate: over every published review of the product. A streaming document
+    carries only the most recent reviews (``WidgetDocFn.MAX_REVIEWS``); its aggregate is then the
+    product's running totals, so 200 new reviews cannot push older (negative) ones out of the
+    numbers a shopper sees."""
+    own = summarise_reviews(reviews)
+    if (product.get("published_count") or 0) > own["review_count"] and product.get("rating_histogram"):
+        return {"review_count": product["published_count"], "average_rating": product["average_rating"],
+                "rating_histogram": {str(s): int(product["rating_histogram"].get(str(s), 0)) for s in range(1, 6)}}
+    return own
+
+
 def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
                      product: Optional[Mapping[str, Any]], key: Optional[signing.SigningKey] = None) -> Dict[str, Any]:
     """One widget document from a product's published records and its ``products/`` record; with
@@ -165,7 +177,7 @@ def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
         "doc_version": DOC_VERSION,
         "product_id": product_id,
         "run_id": product.get("run_id") or (records[0]["provenance"].get("run_id") if records else None),
-        "aggregate": summarise_reviews(reviews),
+        "aggregate": _aggregate(reviews, product),
         "withheld": {"count": product.get("withheld_count", 0),
                      "by_reason": dict(sorted((product.get("withheld_by_reason") or {}).items()))},
         "moderation": _moderation(records, product.get("run_id")),

@@ -326,3 +326,18 @@ def test_output_attributes_fit_pubsubs_1024_bytes():
     message = to_message("dead_letter", {"review_id": "\U0001F600" * 300, "product_id": "p"})
     value = message.attributes["review_id"]
     assert len(value.encode("utf-8")) <= 1024 and value == "\U0001F600" * 256
+
+
+def test_a_streaming_widget_aggregate_counts_every_published_review():
+    """A product with 50 honest 1-star reviews, then 200 newer 5-star ones: the document keeps the
+    200 most recent, but its aggregate must not drop the 1-star reviews (it did: it summarised only
+    the reviews the document carries)."""
+    from pipeline.display import build_widget_doc
+    from tests.test_widget_docs import make_product, make_published
+    old = [make_published(f"bad-{i}", "p", 1, iso(T0 + i), body="Broke.") for i in range(50)]
+    new = [make_published(f"good-{i}", "p", 5, iso(T0 + 100 + i), body="Great.") for i in range(200)]
+    doc = build_widget_doc("p", new, make_product("p", old + new))
+    assert len(doc["reviews"]) == 200
+    assert doc["aggregate"]["review_count"] == 250 and doc["aggregate"]["rating_histogram"]["1"] == 50
+    assert doc["aggregate"]["average_rating"] == round((50 + 1000) / 250, 3)
+    assert build_widget_doc("p", new, None)["aggregate"]["review_count"] == 200   # no product record: what it has
