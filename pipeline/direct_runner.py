@@ -92,14 +92,18 @@ def emulator_subscriber(host: str):
     Against real Pub/Sub the client already lifts the limit. One client per host and process."""
     client = _EMULATOR_SUBSCRIBERS.get(host)
     if client is None:
-        import grpc
-        from google.cloud import pubsub_v1
-        from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
-        channel = grpc.insecure_channel(host, options=[("grpc.max_receive_message_length", -1),
-                                                       ("grpc.max_send_message_length", -1)])
-        client = _EMULATOR_SUBSCRIBERS.setdefault(
-            host, pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel)))
+        client = _EMULATOR_SUBSCRIBERS.setdefault(host, new_emulator_subscriber(host))
     return client
+
+
+def new_emulator_subscriber(host: str):
+    """A new subscriber client of the emulator at ``host`` without gRPC's 4 MiB receive limit."""
+    import grpc
+    from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+    channel = grpc.insecure_channel(host, options=[("grpc.max_receive_message_length", -1),
+                                                   ("grpc.max_send_message_length", -1)])
+    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
 
 DIRECT_PULL_MAX_MESSAGES = 200

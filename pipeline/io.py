@@ -161,11 +161,7 @@ class BoundedDecompressor:
 def printable_uri(uri: str) -> str:
     """``uri`` as valid text: a local file name that is not UTF-8 (its bytes as surrogates) keeps
     them as ``\\udcff`` escapes, so its records can be written out and decided."""
-    try:
-        uri.encode("utf-8")
-        return uri
-    except UnicodeEncodeError:
-        return uri.encode("utf-8", "backslashreplace").decode("utf-8")
+    return uri.encode("utf-8", "backslashreplace").decode("utf-8")   # valid text is unchanged
 
 
 def decompression_limit(compressed_size: int, ratio: int) -> int:
@@ -179,12 +175,11 @@ def open_input(readable_file, ratio: int):
         mode = os.stat(uri).st_mode
         if not stat.S_ISREG(mode):
             raise FileProblem(codes.CORRUPT_FILE, "not a regular file (a FIFO, device or socket): not read")
-    kind = compression_of(uri)
-    if kind is None:
-        return readable_file.open(mime_type="application/octet-stream",
-                                  compression_type=CompressionTypes.UNCOMPRESSED)
+    kind = compression_of(uri)   # every codec Beam knows by name is read by BoundedDecompressor, never Beam
     raw = readable_file.open(mime_type="application/octet-stream",
                              compression_type=CompressionTypes.UNCOMPRESSED)
+    if kind is None:
+        return raw
     return BoundedDecompressor(raw, kind, decompression_limit(readable_file.metadata.size_in_bytes or 0, ratio))
 
 

@@ -178,8 +178,8 @@ def sign_run_index(run_id: Optional[str], manifests: Mapping[str, str], key: Sig
     """The signed index of one run: product id → the signature of its manifest, the run id, and when
     it was signed (UTC, RFC 3339; now unless given)."""
     if signed_at is None:
-        import datetime as dt
-        signed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        from pipeline.timestamps import utc_now
+        signed_at = utc_now()
     index = {"index_version": RUN_INDEX_VERSION, "run_id": run_id, "signed_at": signed_at,
              "product_count": len(manifests), "products": dict(sorted(manifests.items())),
              "signature_scheme": scheme(key)}
@@ -206,6 +206,7 @@ def read_run_index(prefix: str, keys: Union[SigningKey, Mapping[str, bytes]], ma
     import datetime as dt
     from apache_beam.io.filesystems import FileSystems
     from pipeline import files
+    from pipeline.timestamps import parse_rfc3339
     path = FileSystems.join(prefix.rstrip("/"), RUN_INDEX_FILE)
     try:
         with FileSystems.open(path, mime_type="application/json") as handle:
@@ -215,9 +216,7 @@ def read_run_index(prefix: str, keys: Union[SigningKey, Mapping[str, bytes]], ma
     if not verify_run_index(index, keys):
         return None, f"the run index {path} is not signed by a known key: nothing of this run is verified"
     try:
-        signed_at = dt.datetime.fromisoformat(str(index["signed_at"]).replace("Z", "+00:00"))
-        if signed_at.tzinfo is None:
-            raise ValueError("no UTC offset")
+        signed_at = parse_rfc3339(index["signed_at"])
     except (KeyError, ValueError) as exn:
         return None, f"the run index has no valid signed_at ({exn})"
     if not_before is not None and signed_at < not_before:
@@ -230,3 +229,10 @@ def read_run_index(prefix: str, keys: Union[SigningKey, Mapping[str, bytes]], ma
                           f"--max-age-hours {max_age_hours:g}: an older run may stand where the current one "
                           "should (serve it anyway with --max-age-hours 0)")
     return index, None
+
+
+def index_lists(index: Mapping[str, Any], manifest: Mapping[str, Any]) -> bool:
+    """Whether a verified run ``index`` lists this verified product ``manifest``: the same run, and
+    its signature under its product (a product's files from another run are not listed)."""
+    return (manifest.get("run_id") == index.get("run_id")
+            and index["products"].get(manifest.get("product_id")) == manifest.get("signature"))

@@ -107,7 +107,7 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
               or manifest["reviews_sha256"] != signing.reviews_digest(records)):
             out["mismatched"].append({"product_id": product_id, "reason": (
                 f"manifest lists {manifest['review_count']} reviews, {len(records)} verified records found")})
-        elif index is not None and (manifest["run_id"] != index["run_id"] or listed.get(product_id) != manifest["signature"]):
+        elif index is not None and not signing.index_lists(index, manifest):
             out["mismatched"].append({"product_id": product_id, "reason": (
                 f"manifest of run {manifest['run_id']!r} is not the one the run index of {index['run_id']!r} lists")})
         else:

@@ -62,6 +62,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline import signing
 from pipeline.files import read_json_lines
 from pipeline import display
+from pipeline.timestamps import parse_rfc3339
 
 LOG = logging.getLogger("widget.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -105,8 +106,7 @@ def newest_served(state_file: Optional[str]) -> Optional[dt.datetime]:
     """The ``signed_at`` of the newest run served before (``--state-file``), or None."""
     if not state_file or not Path(state_file).exists():
         return None
-    value = json.loads(Path(state_file).read_text(encoding="utf-8"))["newest_signed_at"]
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_rfc3339(json.loads(Path(state_file).read_text(encoding="utf-8"))["newest_signed_at"])
 
 
 def record_served(state_file: Optional[str], catalog: Catalog) -> None:
@@ -114,8 +114,7 @@ def record_served(state_file: Optional[str], catalog: Catalog) -> None:
     if not state_file or not catalog.signed_at:
         return
     before = newest_served(state_file)
-    signed = dt.datetime.fromisoformat(catalog.signed_at.replace("Z", "+00:00"))
-    if before is None or signed > before:
+    if before is None or parse_rfc3339(catalog.signed_at) > before:
         path = Path(state_file)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps({"newest_signed_at": catalog.signed_at, "run_id": catalog.run_id}), encoding="utf-8")
@@ -210,7 +209,7 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes], max_age_hours: Optional
         if served is None or index is None:
             catalog.refuse(product_id, reason or index_problem)
             continue
-        if served["run_id"] != index["run_id"] or listed.get(product_id) != doc["manifest"]["signature"]:
+        if not signing.index_lists(index, doc["manifest"]):
             catalog.refuse(product_id, (
                 f"the product's manifest (run {served['run_id']!r}) is not the one the signed run index of run "
                 f"{index['run_id']!r} lists: its files come from another run"))

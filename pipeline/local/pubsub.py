@@ -174,13 +174,9 @@ class PubSubEmulator:
     def subscriber(self):
         """A subscriber client of this emulator, without gRPC's 4 MiB receive limit (a new one: the
         caller may close it)."""
-        import grpc
-        from google.cloud import pubsub_v1
-        from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
-        channel = grpc.insecure_channel(self.env()["PUBSUB_EMULATOR_HOST"],
-                                        options=[("grpc.max_receive_message_length", -1)])
+        from pipeline.direct_runner import new_emulator_subscriber
         with self._env():
-            return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+            return new_emulator_subscriber(self.host)
 
     def create_topic(self, name: str) -> str:
         path = self.topic_path(name)
