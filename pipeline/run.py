@@ -86,7 +86,8 @@ def _check_local_input(pattern: str, matched: List[str]) -> None:
                      if os.path.isfile(p) and p not in got)
     if skipped:
         raise UsageError(f"--input {pattern!r}: {len(skipped)} file(s) match it but Beam's file matcher skips them "
-                         f"(a backslash in the name, or a directory reached through a link?), so they would not be read: "
+                         f"(its `**` needs at least one folder; a backslash in a name; a folder reached through a link), so "
+                         "they would not be read: "
                          f"{skipped[:3]}; rename or move them")
 
 
