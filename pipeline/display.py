@@ -115,16 +115,23 @@ def summarise_reviews(reviews: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
             "rating_histogram": histogram}
 
 
-def build_json_ld(product_id: str, reviews: List[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+def build_json_ld(product_id: str, reviews: List[Mapping[str, Any]],
+                  product: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """schema.org Product + AggregateRating + Review for the reviews collected on this site.
 
     ``reviews`` in display order (most recent first). Syndicated reviews are neither marked up nor
     counted (Google: only reviews produced directly by the site). ``None`` when nothing is left.
+    When the product's record counts more site reviews than ``reviews`` holds (a streaming document
+    carries only the most recent ones), the AggregateRating is the record's running site totals, so
+    newer reviews cannot push older (negative) ones out of the rating search engines show.
     """
     own = [r for r in reviews if not is_syndicated(r)]
     if not own:
         return None
     agg = summarise_reviews(own)
+    product = product or {}
+    if (product.get("site_review_count") or 0) > agg["review_count"] and product.get("site_average_rating") is not None:
+        agg = {"review_count": product["site_review_count"], "average_rating": product["site_average_rating"]}
     return {
         "@context": "https://schema.org",
         "@type": "Product",
@@ -182,12 +189,29 @@ def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
                      "by_reason": dict(sorted((product.get("withheld_by_reason") or {}).items()))},
         "moderation": _moderation(records, product.get("run_id")),
         "reviews": reviews,
-        "json_ld": build_json_ld(product_id, reviews),
+        "json_ld": build_json_ld(product_id, reviews, product),
     }
     if key is not None:
         doc["manifest"] = signing.sign_manifest(product_id, doc["run_id"], records, doc["withheld"],
                                                 doc["moderation"], key)
     return doc
+
+
+def build_widget_doc_within(product_id: str, published: Iterable[Mapping[str, Any]],
+                            product: Optional[Mapping[str, Any]], max_bytes: int) -> Dict[str, Any]:
+    """:func:`build_widget_doc` (unsigned) carrying as many of the most recent reviews as fit in
+    ``max_bytes`` of JSON (at least one). A streaming document is one Pub/Sub message, and real
+    Pub/Sub refuses messages over 10 MB: 200 reviews of 20,000 emoji each would be 16 MB. Fewer
+    reviews change only the list a widget pages through: the aggregate and the JSON-LD rating are the
+    product's running totals whenever the document carries fewer reviews than were published."""
+    records = most_recent_first([as_dict(p) for p in published])
+    keep = len(records)
+    while True:
+        doc = build_widget_doc(product_id, records[:keep], product)
+        size = len(safe_json(doc).encode("utf-8"))
+        if size <= max_bytes or keep <= 1:
+            return doc
+        keep = max(1, min(keep - 1, int(keep * max_bytes / size * 0.95)))
 
 
 def safe_json(obj: Any, **kwargs: Any) -> str:

@@ -181,6 +181,21 @@ def _is_template_build(options: PipelineOptions) -> bool:
     return bool(options.view_as(GoogleCloudOptions).template_location)
 
 
+def _join_interruptibly(thread: threading.Thread, timeout: Optional[float], step: float = 0.25) -> None:
+    """``thread.join(timeout)`` in short steps, so that Ctrl-C / SIGINT always reaches this thread.
+
+    The kernel may hand a process's SIGINT to any of its threads (here often a gRPC pull thread).
+    Python then only flags it, and runs the handler (KeyboardInterrupt) when the main thread next
+    runs Python code: a main thread blocked in one untimed ``join`` never did, and the streaming job
+    ran on until SIGTERM (the stream demo saw 60 s stops in 2 of 3 runs on a fresh clone)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while thread.is_alive():
+        left = step if deadline is None else min(step, deadline - time.monotonic())
+        if left <= 0:
+            return
+        thread.join(left)
+
+
 def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
     """Builds and runs the streaming job. On DirectRunner it runs here until --stream_duration_s
     passes or the process is interrupted, then cancels; on Dataflow it returns once submitted."""
@@ -209,7 +224,7 @@ def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
     waiter = threading.Thread(target=wait, name="wait-until-finish", daemon=True)
     waiter.start()
     try:
-        waiter.join(timeout=opts.stream_duration_s or None)
+        _join_interruptibly(waiter, opts.stream_duration_s or None)
         if failure:
             raise failure[0]
         if not waiter.is_alive():

@@ -292,12 +292,15 @@ class ProductDoc:
     withheld_count: int
     withheld_by_reason: Mapping[str, int]
     run_id: str
+    site_review_count: int = 0
+    site_average_rating: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return {"product_id": self.product_id, "published_count": self.published_count,
                 "average_rating": self.average_rating, "rating_histogram": dict(self.rating_histogram),
                 "decisions": dict(self.decisions), "withheld_count": self.withheld_count,
-                "withheld_by_reason": dict(self.withheld_by_reason), "run_id": self.run_id}
+                "withheld_by_reason": dict(self.withheld_by_reason), "run_id": self.run_id,
+                "site_review_count": self.site_review_count, "site_average_rating": self.site_average_rating}
 
 
 def schema_fields(cls) -> List[str]:

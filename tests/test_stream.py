@@ -233,6 +233,36 @@ def test_widget_documents_once_per_product_per_bundle_with_the_latest_state():
     p.run().wait_until_finish()
 
 
+def test_a_streaming_widget_document_fits_one_pubsub_message_however_long_the_reviews():
+    """200 reviews of 20,000 emoji each would make a 16 MB document, over the 10 MB real Pub/Sub
+    accepts. The document carries only the most recent reviews that fit in WidgetDocFn.MAX_BYTES,
+    and its aggregate still counts all 200 (the product's running totals)."""
+    from pipeline.display import safe_json
+    from pipeline.transforms.widget_docs import StreamingWidgetDocs, WidgetDocFn
+    from schemas.records import ProductDoc
+    from tests.test_widget_docs import make_product, make_published
+    body = "\U0001F600" * 20_000
+    huge = [make_published(f"h-{i:03d}", "p", 1 + i % 5, iso(T0 + i), body=body) for i in range(200)]
+    stream = (TestStream()
+              .add_elements([TimestampedValue(ProductDoc(**make_product("p", huge)), T0)])
+              .advance_watermark_to(T0 + 1)
+              .add_elements([TimestampedValue(r, T0 + 1) for r in huge])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    records, products = p | stream | beam.Partition(lambda x, n: int(isinstance(x, ProductDoc)), 2)
+    docs = (records, products) | StreamingWidgetDocs() | beam.Filter(lambda d: d["reviews"])
+
+    def check(doc):
+        size = len(safe_json(doc).encode("utf-8"))
+        carried = [r["review_id"] for r in doc["reviews"]]
+        newest = [f"h-{i:03d}" for i in range(199, 199 - len(carried), -1)]
+        return (size <= WidgetDocFn.MAX_BYTES, 1 <= len(carried) < 200, carried == newest,
+                doc["aggregate"]["review_count"], doc["json_ld"]["aggregateRating"]["reviewCount"])
+
+    assert_that(docs | beam.Map(check), equal_to([(True, True, True, 200, 200)]))
+    p.run().wait_until_finish()
+
+
 def test_outputs_are_encoded_once_for_topics_and_files():
     """EncodeOutputsFn: dead letters to the dead-letter topic, other events to the events topic with
     kind and ids as attributes, and the file line identical to the event payload (one encoding)."""
@@ -340,4 +370,31 @@ def test_a_streaming_widget_aggregate_counts_every_published_review():
     assert len(doc["reviews"]) == 200
     assert doc["aggregate"]["review_count"] == 250 and doc["aggregate"]["rating_histogram"]["1"] == 50
     assert doc["aggregate"]["average_rating"] == round((50 + 1000) / 250, 3)
+    rating = doc["json_ld"]["aggregateRating"]   # what search engines show: the same totals
+    assert rating["reviewCount"] == 250 and rating["ratingValue"] == round((50 + 1000) / 250, 2)
     assert build_widget_doc("p", new, None)["aggregate"]["review_count"] == 200   # no product record: what it has
+
+
+def test_a_streaming_json_ld_rating_counts_every_site_review_and_no_syndicated_one():
+    """The product's running site totals come from the real combiner (ProductAggregateFn): 30 honest
+    1-star site reviews, 20 syndicated 5-star ones, then 200 newer 5-star site reviews. The
+    JSON-LD AggregateRating counts the 230 site reviews (the 1-star ones too), never the syndicated."""
+    from pipeline.display import build_widget_doc
+    from pipeline.transforms.products import ProductAggregateFn, product_doc
+    from tests.test_widget_docs import make_published
+    syndicated = ({"code": "syndicated", "partner": "brand.example"},)
+    old = [make_published(f"bad-{i}", "p", 1, iso(T0 + i)) for i in range(30)]
+    partner = [make_published(f"syn-{i}", "p", 5, iso(T0 + 40 + i), labels=syndicated) for i in range(20)]
+    new = [make_published(f"good-{i}", "p", 5, iso(T0 + 100 + i)) for i in range(200)]
+    fn = ProductAggregateFn()
+    acc = fn.create_accumulator()
+    for p in old + partner + new:
+        acc = fn.add_input(acc, Decision(review_id=p["review_id"], product_id="p", author_id="a", rating=p["rating"],
+                                         created_at=p["created_at"], language="en", decision="publish", reasons=(),
+                                         labels=tuple(p["labels"]), redactions={}, signals={}, provenance={}))
+    product = product_doc("p", fn.extract_output(acc), "run").to_dict()
+    assert (product["published_count"], product["site_review_count"]) == (250, 230)
+    doc = build_widget_doc("p", new, product)
+    rating = doc["json_ld"]["aggregateRating"]
+    assert rating["reviewCount"] == 230 and rating["ratingValue"] == round((30 + 1000) / 230, 2)
+    assert doc["aggregate"]["review_count"] == 250 and doc["aggregate"]["rating_histogram"]["1"] == 30

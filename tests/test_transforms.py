@@ -109,14 +109,15 @@ def test_attach_provenance_routes_only_publishable_reviews_to_published():
         assert_that(dead, equal_to([]), label="dead")
 
 
-def decision(product, rating, kind="publish", reasons=()):
+def decision(product, rating, kind="publish", reasons=(), labels=()):
     return Decision(review_id=f"{product}-{rating}-{kind}", product_id=product, author_id="a", rating=rating,
-                    created_at="t", language="en", decision=kind, reasons=tuple(reasons), labels=(),
+                    created_at="t", language="en", decision=kind, reasons=tuple(reasons), labels=tuple(labels),
                     redactions={}, signals={}, provenance={})
 
 
 def test_products_aggregate_published_reviews_and_withheld_reasons():
-    rows = [decision("p1", 5), decision("p1", 1), decision("p1", 4.5, "publish_with_label"),
+    syndicated = [{"code": "syndicated", "partner": "brand.example"}]
+    rows = [decision("p1", 5), decision("p1", 1), decision("p1", 4.5, "publish_with_label", labels=syndicated),
             decision("p1", 2, "reject", ["duplicate_spam"]), decision("p1", 5, "hold_for_review", ["personal_data", "x"]),
             decision("p2", 3)]
     with BeamTestPipeline() as p:
@@ -125,10 +126,12 @@ def test_products_aggregate_published_reviews_and_withheld_reasons():
             {"product_id": "p1", "published_count": 3, "average_rating": 3.5,
              "rating_histogram": {"1": 1, "2": 0, "3": 0, "4": 1, "5": 1},
              "decisions": {"hold_for_review": 1, "publish": 2, "publish_with_label": 1, "reject": 1},
-             "withheld_count": 2, "withheld_by_reason": {"duplicate_spam": 1, "personal_data": 1}, "run_id": "run-t"},
+             "withheld_count": 2, "withheld_by_reason": {"duplicate_spam": 1, "personal_data": 1}, "run_id": "run-t",
+             "site_review_count": 2, "site_average_rating": 3.0},   # the syndicated 4.5 is not a site review
             {"product_id": "p2", "published_count": 1, "average_rating": 3.0,
              "rating_histogram": {"1": 0, "2": 0, "3": 1, "4": 0, "5": 0}, "decisions": {"publish": 1},
-             "withheld_count": 0, "withheld_by_reason": {}, "run_id": "run-t"}]))
+             "withheld_count": 0, "withheld_by_reason": {}, "run_id": "run-t",
+             "site_review_count": 1, "site_average_rating": 3.0}]))
 
 
 def test_summary_conservation_rule(tmp_path):

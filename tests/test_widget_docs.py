@@ -64,11 +64,13 @@ def make_product(product_id, published, withheld_by_reason=None, run_id="widget-
     hist = {str(s): 0 for s in range(1, 6)}
     for r in ratings:
         hist[str(min(5, max(1, int(r))))] += 1
+    site = [p["rating"] for p in published if not any(x["code"] == "syndicated" for x in p["labels"])]
     return {"product_id": product_id, "published_count": len(ratings),
             "average_rating": round(sum(ratings) / len(ratings), 3) if ratings else None,
             "rating_histogram": hist, "decisions": {"publish": len(ratings)},
             "withheld_count": sum(withheld_by_reason.values()), "withheld_by_reason": withheld_by_reason,
-            "run_id": run_id}
+            "run_id": run_id, "site_review_count": len(site),
+            "site_average_rating": round(sum(site) / len(site), 3) if site else None}
 
 
 def write_run(prefix: Path, published, products, key=TEST_KEY):

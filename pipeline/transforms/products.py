@@ -20,18 +20,30 @@ from schemas.codes import PUBLISH_DECISIONS, WITHHELD_DECISIONS
 from schemas.records import Decision, ProductDoc
 
 
+def is_syndicated(decision: Decision) -> bool:
+    """Whether the review came from a syndication partner (declared by the input, ``syndicated`` label)."""
+    return any(label.get("code") == "syndicated" for label in decision.labels)
+
+
 class ProductAggregateFn(beam.CombineFn):
-    """Accumulator: [published, rating_sum, histogram Counter, decisions Counter, withheld Counter]."""
+    """Accumulator: [published, rating_sum, histogram Counter, decisions Counter, withheld Counter,
+    [site published, site rating_sum]] — "site" = published and not syndicated (what schema.org's
+    AggregateRating may count)."""
 
     def create_accumulator(self):
-        return [0, 0.0, Counter(), Counter(), Counter()]
+        return [0, 0.0, Counter(), Counter(), Counter(), [0, 0.0]]
 
     def add_input(self, acc, decision: Decision):
+        if len(acc) < 6:   # an accumulator kept in streaming state by an older version
+            acc.append([0, 0.0])
         acc[3][decision.decision] += 1
         if decision.decision in PUBLISH_DECISIONS:
             acc[0] += 1
             acc[1] += decision.rating
             acc[2][star_bucket(decision.rating)] += 1
+            if not is_syndicated(decision):
+                acc[5][0] += 1
+                acc[5][1] += decision.rating
         elif decision.decision in WITHHELD_DECISIONS:
             acc[4][decision.reasons[0] if decision.reasons else "unspecified"] += 1
         return acc
@@ -43,6 +55,9 @@ class ProductAggregateFn(beam.CombineFn):
             out[1] += acc[1]
             for i in (2, 3, 4):
                 out[i].update(acc[i])
+            if len(acc) > 5:
+                out[5][0] += acc[5][0]
+                out[5][1] += acc[5][1]
         return out
 
     def extract_output(self, acc):
@@ -51,13 +66,15 @@ class ProductAggregateFn(beam.CombineFn):
 
 def product_doc(product_id: str, acc, run_id: str) -> ProductDoc:
     """A :class:`ProductAggregateFn` accumulator → the product's document (batch and streaming)."""
-    published, rating_sum, hist, decided, withheld = acc
+    published, rating_sum, hist, decided, withheld = acc[:5]
+    site_count, site_sum = acc[5] if len(acc) > 5 else (0, 0.0)
     return ProductDoc(
         product_id=product_id, published_count=published,
         average_rating=round(rating_sum / published, 3) if published else None,
         rating_histogram={str(s): hist.get(str(s), 0) for s in range(1, 6)},
         decisions=dict(sorted(decided.items())), withheld_count=sum(withheld.values()),
-        withheld_by_reason=dict(sorted(withheld.items())), run_id=run_id)
+        withheld_by_reason=dict(sorted(withheld.items())), run_id=run_id,
+        site_review_count=site_count, site_average_rating=round(site_sum / site_count, 3) if site_count else None)
 
 
 class SummariseProducts(beam.PTransform):

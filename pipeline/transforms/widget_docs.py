@@ -23,7 +23,8 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import signing
-from pipeline.display import WIDGET_DIR, as_dict, build_widget_doc, doc_file_name, most_recent_first, safe_json
+from pipeline.display import (WIDGET_DIR, as_dict, build_widget_doc, build_widget_doc_within, doc_file_name,
+                              most_recent_first, safe_json)
 from schemas.records import Packer
 
 
@@ -189,7 +190,9 @@ class WidgetDocFn(beam.DoFn):
     with every published review and every product update, emitted once per product per bundle.
 
     State per product: the latest product aggregate and its ``MAX_REVIEWS`` most recent published
-    records (a widget pages through recent reviews; the aggregate counts all of them).
+    records (a widget pages through recent reviews; the aggregate counts all of them). A document is
+    one Pub/Sub message: it carries only as many of them as fit in ``MAX_BYTES`` of JSON (real
+    Pub/Sub refuses messages over 10 MB; 200 reviews of 20,000 emoji would be 16 MB).
 
     A document carries up to 200 reviews (~85 KB of JSON): building, encoding and publishing one
     after each of a product's events cost ~5 ms a time, twice per published review (its record, then
@@ -200,9 +203,11 @@ class WidgetDocFn(beam.DoFn):
     PUBLISHED = BagStateSpec("published", PickleCoder())
     PRODUCT = ReadModifyWriteStateSpec("product", PickleCoder())
     MAX_REVIEWS = 200
+    MAX_BYTES = 1 << 20
 
     def __init__(self):
         self._docs = Metrics.counter("widget", "stream_documents")
+        self._trimmed = Metrics.counter("widget", "stream_documents_trimmed_to_byte_budget")
         self._coalesced = Metrics.counter("widget", "stream_updates_coalesced")
 
     def start_bundle(self):
@@ -238,7 +243,10 @@ class WidgetDocFn(beam.DoFn):
         latest, self._latest = self._latest, {}
         for (product_id, win), (current, latest_product, ts) in latest.items():
             self._docs.inc()
-            yield WindowedValue(build_widget_doc(product_id, current, latest_product), ts, [win])
+            doc = build_widget_doc_within(product_id, current, latest_product, self.MAX_BYTES)
+            if len(doc["reviews"]) < len(current):
+                self._trimmed.inc()
+            yield WindowedValue(doc, ts, [win])
 
 
 class StreamingWidgetDocs(beam.PTransform):
