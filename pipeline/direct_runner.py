@@ -34,10 +34,29 @@ class Publisher:
             if cls._client is None:
                 from google.cloud import pubsub
                 cls._client = pubsub.PublisherClient().api
-        for start in range(0, len(messages), 500):
+        for request in publish_requests(messages):
             cls._client.publish(topic=topic, messages=[
-                {"data": m.data, "attributes": dict(m.attributes or {})} for m in messages[start:start + 500]],
-                timeout=300)
+                {"data": m.data, "attributes": dict(m.attributes or {})} for m in request], timeout=300)
+
+
+# Pub/Sub's limits on one publish request: 1,000 messages and 10 MB (data and attributes together).
+PUBLISH_MAX_MESSAGES = 500
+PUBLISH_MAX_BYTES = 9_000_000
+
+
+def publish_requests(messages, max_messages: int = PUBLISH_MAX_MESSAGES, max_bytes: int = PUBLISH_MAX_BYTES):
+    """``messages`` in order, cut into requests of at most ``max_messages`` messages and ``max_bytes``
+    bytes (a message larger than ``max_bytes`` goes alone, for Pub/Sub to accept or refuse)."""
+    request, size = [], 0
+    for m in messages:
+        n = len(m.data) + sum(len(k.encode()) + len(str(v).encode()) for k, v in (m.attributes or {}).items())
+        if request and (len(request) >= max_messages or size + n > max_bytes):
+            yield request
+            request, size = [], 0
+        request.append(m)
+        size += n
+    if request:
+        yield request
 
 
 def is_direct_runner(p: beam.Pipeline) -> bool:

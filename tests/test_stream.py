@@ -398,3 +398,20 @@ def test_a_streaming_json_ld_rating_counts_every_site_review_and_no_syndicated_o
     rating = doc["json_ld"]["aggregateRating"]
     assert rating["reviewCount"] == 230 and rating["ratingValue"] == round((30 + 1000) / 230, 2)
     assert doc["aggregate"]["review_count"] == 250 and doc["aggregate"]["rating_histogram"]["1"] == 30
+
+
+def test_the_direct_publisher_cuts_requests_by_count_and_by_bytes():
+    """Real Pub/Sub refuses a publish request over 10 MB: 500 widget documents of 1 MiB each must not
+    go in one request. Order is kept, and every message goes in exactly one request."""
+    from pipeline.direct_runner import PUBLISH_MAX_BYTES, PUBLISH_MAX_MESSAGES, publish_requests
+    big = [PubsubMessage(b"x" * (1 << 20), {"kind": "widget_document", "i": str(i)}) for i in range(30)]
+    small = [PubsubMessage(b"{}", {"kind": "decision"}) for _ in range(1200)]
+    huge = [PubsubMessage(b"y" * (PUBLISH_MAX_BYTES + 1), {})]
+    for messages in (big, small, big + small + huge + small[:3]):
+        requests = list(publish_requests(messages))
+        assert [m for r in requests for m in r] == messages
+        for r in requests:
+            assert len(r) <= PUBLISH_MAX_MESSAGES
+            assert len(r) == 1 or sum(len(m.data) for m in r) <= PUBLISH_MAX_BYTES
+    assert max(len(r) for r in publish_requests(big)) == 8   # 8 MiB + attributes ≤ 9 MB
+    assert [len(r) for r in publish_requests(small)] == [500, 500, 200]
