@@ -20,10 +20,12 @@ stopped cleanly); 1 when the conservation rule failed or the job failed; 2 for a
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -182,18 +184,40 @@ def _is_template_build(options: PipelineOptions) -> bool:
 
 
 def _join_interruptibly(thread: threading.Thread, timeout: Optional[float], step: float = 0.25) -> None:
-    """``thread.join(timeout)`` in short steps, so that Ctrl-C / SIGINT always reaches this thread.
+    """``thread.join(timeout)`` in short steps, so that a stop signal is acted on within ``step``.
 
-    The kernel may hand a process's SIGINT to any of its threads (here often a gRPC pull thread).
-    Python then only flags it, and runs the handler (KeyboardInterrupt) when the main thread next
-    runs Python code: a main thread blocked in one untimed ``join`` never did, and the streaming job
-    ran on until SIGTERM (the stream demo saw 60 s stops in 2 of 3 runs on a fresh clone)."""
+    Python runs a signal's handler in the main thread, when it next runs Python code; a signal the
+    kernel hands to another thread (a gRPC pull thread, say) does not wake a main thread blocked in
+    one untimed ``join``, which then never sees it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while thread.is_alive():
         left = step if deadline is None else min(step, deadline - time.monotonic())
         if left <= 0:
             return
         thread.join(left)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, so either
+    cancels the streaming job cleanly; the previous handlers are restored after.
+
+    Python installs its Ctrl-C handler only when SIGINT is not ignored at start-up, and a shell
+    starts a background command (``make stream-demo &``) with SIGINT ignored: the job then ignored
+    the demo's SIGINT and ran on until SIGTERM killed it 60 s later (fresh-clone runs of
+    ``make stream-demo`` started in the background, sessions 17–19)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in signals:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
@@ -224,14 +248,15 @@ def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
     waiter = threading.Thread(target=wait, name="wait-until-finish", daemon=True)
     waiter.start()
     try:
-        _join_interruptibly(waiter, opts.stream_duration_s or None)
+        with _stop_on_signals():
+            _join_interruptibly(waiter, opts.stream_duration_s or None)
         if failure:
             raise failure[0]
         if not waiter.is_alive():
             return {}
         LOG.info("Stream duration of %.0f s reached: cancelling the streaming job", opts.stream_duration_s)
-    except KeyboardInterrupt:
-        LOG.info("Interrupted: cancelling the streaming job")
+    except KeyboardInterrupt as exn:
+        LOG.info("Interrupted (%s): cancelling the streaming job", exn or "SIGINT")
     finally:
         started = time.monotonic()
         try:

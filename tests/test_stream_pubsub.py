@@ -25,10 +25,19 @@ def emulator_available():
 
 
 def test_streaming_job_through_the_emulator(emulator_available, tmp_path):
+    """Also: the job is started with SIGINT ignored, as a shell starts a background ``make
+    stream-demo &``; the demo's SIGINT must still cancel it at once (it ran on until SIGTERM, 60 s)."""
+    import signal
+
     from pipeline.local.stream_demo import run_demo
     out = tmp_path / "stream"
-    report = run_demo(count=40, rate=10, output=str(out), window_s=5, echo=False, redeliver_every=10,
-                      late_every=15)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # inherited by the job through exec
+    try:
+        report = run_demo(count=40, rate=10, output=str(out), window_s=5, echo=False, redeliver_every=10,
+                          late_every=15)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert report["job_stop_s"] < 30, report["job_stop_s"]
     assert report["published_messages"] == 44
     assert report["conservation_ok"], report
     assert report["decided_twice"] == []

@@ -42,6 +42,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.behaviour.config import DAY, HOUR, BehaviourConfig
 from pipeline.timestamps import epoch_seconds
+from pipeline.transforms.common import stage_failed
 from schemas.records import Item, Signal
 
 STREAM_MAX_OWN = 500
@@ -67,7 +68,18 @@ class ProductWindowFn(beam.DoFn):
 
     def process(self, element, recent=beam.DoFn.StateParam(RECENT), days=beam.DoFn.StateParam(DAYS),
                 alerted=beam.DoFn.StateParam(ALERTED), gc=beam.DoFn.TimerParam(GC)):
+        """Every review goes on to its author's step: on a failure here, product_burst not_run."""
         _, item = element
+        try:
+            out = list(self._process(item, recent, days, alerted, gc))
+        except Exception as exn:  # noqa: BLE001 - one review's failure costs only its signal
+            note = stage_failed("behaviour_product_window", exn, item.review.review_id)
+            item = item.replace(signals={**item.signals,
+                                         "product_burst": Signal("not_run", self._cfg.version, note=note)})
+            out = [(item.review.author_id, ("review", item, ()))]
+        yield from out
+
+    def _process(self, item, recent, days, alerted, gc):
         cfg = self._cfg
         ts, author, rid = _ts(item), item.review.author_id, item.review.review_id
         window = cfg.window_days * DAY
@@ -215,7 +227,21 @@ class AuthorWindowFn(beam.DoFn):
 
     def process(self, element, own=beam.DoFn.StateParam(OWN), co=beam.DoFn.StateParam(CO),
                 gc=beam.DoFn.TimerParam(GC)):
+        """Every review comes out: on a failure here, author_velocity and coordinated_group not_run."""
         author, payload = element
+        try:
+            out = list(self._process(author, payload, own, co, gc))
+        except Exception as exn:  # noqa: BLE001 - one review's failure costs only its signal
+            if payload[0] == COREVIEW:
+                stage_failed("behaviour_author_window", exn, author)
+                return
+            item = payload[1]
+            note = stage_failed("behaviour_author_window", exn, item.review.review_id)
+            failed = Signal("not_run", self._cfg.version, note=note)
+            out = [item.replace(signals={**item.signals, "author_velocity": failed, "coordinated_group": failed})]
+        yield from out
+
+    def _process(self, author, payload, own, co, gc):
         cfg = self._cfg
         keep_for = 2 * cfg.window_days * DAY
         if payload[0] == COREVIEW:

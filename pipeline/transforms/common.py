@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Callable, Tuple
 
 import apache_beam as beam
@@ -15,6 +16,18 @@ def review_json(item: Item) -> str:
     """The record as parsed (not the byte-exact line, which is not kept past parsing)."""
     import dataclasses
     return json.dumps(dataclasses.asdict(item.review), ensure_ascii=False, sort_keys=True)
+
+
+LOG = logging.getLogger("pipeline")
+
+
+def stage_failed(stage: str, exn: BaseException, what: object) -> str:
+    """A stateful streaming stage failed on one record: logged and counted (``<stage>/failed_records``).
+    Returns the note for the ``not_run`` signals the record then goes on with: like a failed
+    classifier batch, a failed detector costs that record its signal, never its outcome."""
+    Metrics.counter(stage, "failed_records").inc()
+    LOG.warning("stage '%s' failed on %s: %r", stage, str(what)[:200], exn, exc_info=True)
+    return f"stage '{stage}' failed on this review: {type(exn).__name__}: {exn!r}"[:500]
 
 
 class RecordRejected(Exception):

@@ -42,6 +42,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
+from pipeline.transforms.common import stage_failed
 from pipeline.transforms.dedup import DETECTOR, TOO_SHORT_NOTE, dedup_row
 from schemas.records import Item, Signal
 
@@ -94,7 +95,29 @@ class BandBucketFn(beam.DoFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, members=beam.DoFn.StateParam(MEMBERS),
                 next_gc=beam.DoFn.StateParam(NEXT_GC), gc=beam.DoFn.TimerParam(GC)):
+        """One result per review and band, whatever happens: ``(matches, first arrival)``, or
+        ``(None, note)`` when this bucket failed on the review (it then goes on not_run)."""
         _, fp = element
+        try:
+            result, keep = self._compare(fp, timestamp, members)
+        except Exception as exn:  # noqa: BLE001 - one review's failure costs only its signal
+            yield fp.review_id, ("band", (None, stage_failed("dedup_band_bucket", exn, fp.review_id)))
+            return
+        yield fp.review_id, ("band", result)
+        if keep is not None:
+            try:
+                anchor, fp = keep
+                members.add((anchor, fp))
+                expiry = anchor + self._window
+                current = next_gc.read()
+                if current is None or expiry < current:
+                    next_gc.write(expiry)
+                    gc.set(Timestamp(seconds=expiry))
+            except Exception as exn:  # noqa: BLE001 - the review is decided; later ones are not compared with it
+                stage_failed("dedup_band_bucket", exn, fp.review_id)
+
+    def _compare(self, fp, timestamp, members):
+        """((matches, first arrival), (anchor, member) to keep or None) for one new fingerprint."""
         # Bag entries are (anchor, member): retention runs from the later of the review's own time
         # and its event time in the stream, so an import of old reviews is kept for the period too.
         retained = sorted(members.read(), key=lambda am: am[1].order)  # first arrived first
@@ -119,18 +142,12 @@ class BandBucketFn(beam.DoFn):
             compared += 1
             if cl.exact_jaccard(member.hashes(), mine) >= self._cfg.threshold:
                 matches.append(member._replace(stored=True))
-        yield fp.review_id, ("band", (matches, first_arrival))
-        if not already_here:
-            anchor = my_anchor
-            if not math.isfinite(fp.arrival_ts):
-                # no platform received_at: it arrived now, so whatever comes later is later
-                fp = fp._replace(arrival_ts=time.time())
-            members.add((anchor, fp))
-            expiry = anchor + self._window
-            current = next_gc.read()
-            if current is None or expiry < current:
-                next_gc.write(expiry)
-                gc.set(Timestamp(seconds=expiry))
+        if already_here:
+            return (matches, first_arrival), None
+        if not math.isfinite(fp.arrival_ts):
+            # no platform received_at: it arrived now, so whatever comes later is later
+            fp = fp._replace(arrival_ts=time.time())
+        return (matches, first_arrival), (my_anchor, fp)
 
     @on_timer(GC)
     def expire(self, fired=beam.DoFn.TimestampParam, members=beam.DoFn.StateParam(MEMBERS),
@@ -155,7 +172,7 @@ class CollectBandsFn(beam.DoFn):
     ITEM = ReadModifyWriteStateSpec("item", PickleCoder())
     RESULTS = BagStateSpec("results", PickleCoder())
     CLEANUP = TimerSpec("cleanup", TimeDomain.WATERMARK)
-    CLEANUP_AFTER_S = 86400  # a review whose band results never all arrive is dropped from state after a day
+    CLEANUP_AFTER_S = 86400  # a review whose band results never all arrive goes on not_run after a day
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
@@ -164,16 +181,32 @@ class CollectBandsFn(beam.DoFn):
     def process(self, element, timestamp=beam.DoFn.TimestampParam, item_state=beam.DoFn.StateParam(ITEM),
                 results=beam.DoFn.StateParam(RESULTS), cleanup=beam.DoFn.TimerParam(CLEANUP)):
         _, (kind, payload) = element
-        if kind == "item":
-            item_state.write(payload)
-            cleanup.set(timestamp + self.CLEANUP_AFTER_S)
-        else:
-            results.add(payload)
-        stored = item_state.read()
-        got = list(results.read())
-        if stored is None or len(got) < self._bands:
-            return
-        item, fp = stored
+        try:
+            if kind == "item":
+                item_state.write(payload)
+                cleanup.set(timestamp + self.CLEANUP_AFTER_S)
+            else:
+                results.add(payload)
+            stored = item_state.read()
+            got = list(results.read())
+            if stored is None or len(got) < self._bands:
+                return
+            item, fp = stored
+            signal = self._signal(fp, got)
+        except Exception as exn:  # noqa: BLE001 - one review's failure costs only its signal
+            note = stage_failed("dedup_collect_bands", exn, element[0])
+            item = payload[0] if kind == "item" else (item_state.read() or (None,))[0]
+            if item is None:
+                return   # the review itself has not come yet: it goes on when it does, or at cleanup
+            signal = Signal("not_run", self._cfg.version, note=note)
+        item_state.clear()
+        results.clear()
+        yield item.replace(signals={**item.signals, DETECTOR: signal})
+
+    def _signal(self, fp, got) -> Signal:
+        failed = [first for band, first in got if band is None]
+        if failed:
+            return Signal("not_run", self._cfg.version, note=failed[0])
         matched = {m.review_id: m for band, _ in got for m in band}
         earlier = [first for _, first in got if first is not None]
         if earlier:  # delivered again: it arrived when it first did
@@ -182,14 +215,20 @@ class CollectBandsFn(beam.DoFn):
             values = cl.describe_cluster([fp] + list(matched.values()), self._cfg)[fp.review_id]
         else:
             values = cl.unclustered_values(fp)
-        item_state.clear()
-        results.clear()
-        yield item.replace(signals={**item.signals, DETECTOR: Signal("scored", self._cfg.version, values)})
+        return Signal("scored", self._cfg.version, values)
 
     @on_timer(CLEANUP)
     def cleanup(self, item_state=beam.DoFn.StateParam(ITEM), results=beam.DoFn.StateParam(RESULTS)):
+        """A review still waiting a day after it came (a band result never arrived) is not dropped:
+        it goes on, near_duplicate not_run."""
+        stored = item_state.read()
         item_state.clear()
         results.clear()
+        if stored is not None:
+            Metrics.counter("dedup_collect_bands", "incomplete_at_cleanup").inc()
+            item = stored[0]
+            yield item.replace(signals={**item.signals, DETECTOR: Signal(
+                "not_run", self._cfg.version, note="near-duplicate check incomplete: a band result never arrived")})
 
 
 class StreamingNearDuplicates(beam.PTransform):

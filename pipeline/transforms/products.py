@@ -16,6 +16,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import CombiningValueStateSpec
 
 from pipeline.display import star_bucket
+from pipeline.transforms.common import stage_failed
 from schemas.codes import PUBLISH_DECISIONS, WITHHELD_DECISIONS
 from schemas.records import Decision, ProductDoc
 
@@ -110,8 +111,13 @@ class ProductUpdateFn(beam.DoFn):
 
     def process(self, keyed, agg=beam.DoFn.StateParam(AGG)):
         product_id, decision = keyed
-        agg.add(decision)
-        yield product_doc(product_id, agg.read(), self._run_id)
+        try:
+            agg.add(decision)
+            doc = product_doc(product_id, agg.read(), self._run_id)
+        except Exception as exn:  # noqa: BLE001 - the decision is already out; its product update is not
+            stage_failed("product_updates", exn, decision.review_id)
+            return
+        yield doc
 
 
 class StreamingProductUpdates(beam.PTransform):

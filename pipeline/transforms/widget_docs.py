@@ -23,6 +23,7 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import signing
+from pipeline.transforms.common import stage_failed
 from pipeline.display import (WIDGET_DIR, as_dict, build_widget_doc, build_widget_doc_within, doc_file_name,
                               most_recent_first, safe_json)
 from schemas.records import Packer
@@ -216,7 +217,12 @@ class WidgetDocFn(beam.DoFn):
     def process(self, keyed, ts=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam,
                 published=beam.DoFn.StateParam(PUBLISHED), product=beam.DoFn.StateParam(PRODUCT)):
         product_id, (kind, record) = keyed
-        record = as_dict(record)
+        try:
+            self._update(product_id, kind, as_dict(record), ts, win, published, product)
+        except Exception as exn:  # noqa: BLE001 - decisions are already out; one update is not
+            stage_failed("widget_documents", exn, product_id)
+
+    def _update(self, product_id, kind, record, ts, win, published, product):
         if kind == "product":
             product.write(record)
             current = list(published.read())
@@ -242,8 +248,12 @@ class WidgetDocFn(beam.DoFn):
     def finish_bundle(self):
         latest, self._latest = self._latest, {}
         for (product_id, win), (current, latest_product, ts) in latest.items():
+            try:
+                doc = build_widget_doc_within(product_id, current, latest_product, self.MAX_BYTES)
+            except Exception as exn:  # noqa: BLE001 - one product's document, not the others'
+                stage_failed("widget_documents", exn, product_id)
+                continue
             self._docs.inc()
-            doc = build_widget_doc_within(product_id, current, latest_product, self.MAX_BYTES)
             if len(doc["reviews"]) < len(current):
                 self._trimmed.inc()
             yield WindowedValue(doc, ts, [win])

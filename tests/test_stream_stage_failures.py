@@ -1,0 +1,154 @@
+"""Principle 2 for the stateful streaming stages: a stage that fails on one record costs that record
+its signal (``not_run``, with the failure in ``note``) or one derived update, never its outcome, and
+never another record's. The failures are injected into the real stage code (monkeypatched helpers),
+and the stages run on the DirectRunner in streaming mode, as ``pipeline.stream`` runs them."""
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from pipeline.behaviour.config import BehaviourConfig
+from pipeline.dedup.config import DedupConfig
+from tests.test_behaviour import _item as behaviour_item
+from tests.test_dedup_stream import LONG, item as dedup_item, ts
+
+pytestmark = pytest.mark.slow
+
+
+def streaming_pipeline() -> beam.Pipeline:
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    return beam.Pipeline(options=options)
+
+
+def statuses(it, detectors):
+    return (it.review.review_id,) + tuple(
+        (it.signals[d].status, "failed" in (it.signals[d].note or "")) for d in detectors)
+
+
+def run_dedup():
+    from pipeline.transforms.dedup_stream import StreamingNearDuplicates
+    stream = (TestStream()
+              .add_elements([dedup_item("orig", LONG, "2026-01-01", "a1")])
+              .advance_watermark_to(ts("2026-01-02"))
+              .add_elements([dedup_item("copy", LONG + " wow", "2026-01-03", "a2"),
+                             dedup_item("short", "재밌어요", "2026-01-03", "k1", language="ko")])
+              .advance_watermark_to(ts("2026-01-10"))   # past the one-day cleanup of an incomplete review
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    out = p | stream | StreamingNearDuplicates(DedupConfig()) | beam.Map(statuses, ["near_duplicate"])
+    return p, out
+
+
+def test_a_band_bucket_that_fails_on_a_review_leaves_it_not_run_and_the_others_scored(monkeypatch):
+    from pipeline.dedup import clusters as cl
+
+    def broken(a, b):
+        raise ValueError("injected: comparison failed")
+
+    monkeypatch.setattr(cl, "exact_jaccard", broken)   # only called when a bucket has members: the copy
+    p, out = run_dedup()
+    assert_that(out, equal_to([("orig", ("scored", False)), ("copy", ("not_run", True)),
+                               ("short", ("not_applicable", False))]))
+    p.run().wait_until_finish()
+
+
+def test_collecting_the_bands_fails_on_a_review_it_goes_on_not_run(monkeypatch):
+    from pipeline.dedup import clusters as cl
+
+    def broken(*args, **kwargs):
+        raise ValueError("injected: cluster description failed")
+
+    monkeypatch.setattr(cl, "describe_cluster", broken)   # only called for a review with matches: the copy
+    p, out = run_dedup()
+    assert_that(out, equal_to([("orig", ("scored", False)), ("copy", ("not_run", True)),
+                               ("short", ("not_applicable", False))]))
+    p.run().wait_until_finish()
+
+
+def test_behaviour_stages_that_fail_on_a_review_leave_it_not_run_and_the_others_scored(monkeypatch):
+    from pipeline.transforms import behaviour_stream
+    from pipeline.transforms.behaviour_stream import StreamingBehaviour
+    real_ts = behaviour_stream._ts
+
+    def broken_for_bad(item):
+        if item.review.review_id == "bad":
+            raise ValueError("injected: bad timestamp")
+        return real_ts(item)
+
+    monkeypatch.setattr(behaviour_stream, "_ts", broken_for_bad)   # both keyed steps read it
+    items = [behaviour_item(f"r{k}", f"acct{k % 3}", "kettle", k) for k in range(5)]
+    items.insert(2, behaviour_item("bad", "acct1", "kettle", 1))
+    stream = TestStream()
+    for it in items:
+        stream = stream.add_elements([TimestampedValue(it, real_ts(it))])
+    stream = stream.advance_watermark_to_infinity()
+    p = streaming_pipeline()
+    reviews, _alerts = p | stream | StreamingBehaviour(BehaviourConfig())
+    detectors = ["product_burst", "author_velocity", "coordinated_group"]
+    scored = (("scored", False),) * 3
+    assert_that(reviews | beam.Map(statuses, detectors),
+                equal_to([(f"r{k}",) + scored for k in range(5)] + [("bad",) + (("not_run", True),) * 3]))
+    p.run().wait_until_finish()
+
+
+def test_product_and_widget_updates_that_fail_for_one_product_keep_the_others(monkeypatch):
+    from pipeline.transforms import products as products_mod, widget_docs as widget_mod
+    from pipeline.transforms.products import StreamingProductUpdates
+    from pipeline.transforms.widget_docs import StreamingWidgetDocs
+    from schemas.records import Decision
+    from tests.test_widget_docs import make_published
+    real_doc, real_widget = products_mod.product_doc, widget_mod.build_widget_doc_within
+
+    def doc_unless_bad(product_id, acc, run_id):
+        if product_id == "bad":
+            raise ValueError("injected: product update failed")
+        return real_doc(product_id, acc, run_id)
+
+    def widget_unless_bad(product_id, *args):
+        if product_id == "bad-widget":
+            raise ValueError("injected: widget document failed")
+        return real_widget(product_id, *args)
+
+    monkeypatch.setattr(products_mod, "product_doc", doc_unless_bad)
+    monkeypatch.setattr(widget_mod, "build_widget_doc_within", widget_unless_bad)
+    products = ["good", "bad", "bad-widget"]
+    decisions = [Decision(review_id=f"{pid}-r", product_id=pid, author_id="a", rating=1, created_at="t",
+                          language="en", decision="publish", reasons=(), labels=(), redactions={}, signals={},
+                          provenance={}) for pid in products]
+    published = [make_published(f"{pid}-r", pid, 1, "2026-01-01T00:00:00Z") for pid in products]
+    stream = (TestStream()
+              .add_elements([TimestampedValue(("d", d), 0) for d in decisions]
+                            + [TimestampedValue(("p", r), 0) for r in published])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    decided, records = p | stream | beam.Partition(lambda kv, n: int(kv[0] == "p"), 2)
+    docs = decided | "D" >> beam.Map(lambda kv: kv[1]) | StreamingProductUpdates("run")
+    widgets = (records | "P" >> beam.Map(lambda kv: kv[1]), docs) | StreamingWidgetDocs()
+    assert_that(docs | beam.Map(lambda d: d.product_id), equal_to(["good", "bad-widget"]), label="products")
+
+    def good_and_bad_only(actual):
+        assert set(actual) == {"good", "bad"}, actual   # "bad" has no product record, but has its review
+
+    assert_that(widgets | beam.Map(lambda d: d["product_id"]), good_and_bad_only, label="widgets")
+    p.run().wait_until_finish()
+
+
+def test_a_review_whose_band_results_never_all_arrive_goes_on_at_cleanup(monkeypatch):
+    """It used to be dropped from state after a day with no outcome; now it goes on, not_run."""
+    from pipeline.transforms import dedup_stream
+    real = dedup_stream._BandKeysFn.process
+
+    def one_band_lost_for_the_copy(self, item_fp):
+        keys = list(real(self, item_fp))
+        return keys[1:] if item_fp[1].review_id == "copy" else keys
+
+    monkeypatch.setattr(dedup_stream._BandKeysFn, "process", one_band_lost_for_the_copy)
+    p, out = run_dedup()
+    assert_that(out, equal_to([("orig", ("scored", False)), ("copy", ("not_run", False)),
+                               ("short", ("not_applicable", False))]))
+    p.run().wait_until_finish()
