@@ -15,6 +15,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from apache_beam.io.filesystems import FileSystems
 
 from pipeline import signing
 from tests.test_widget_docs import (TEST_KEY, VERIFIED, assert_valid_doc, make_product, make_published,
@@ -192,14 +193,20 @@ def test_a_whole_older_run_is_refused_when_too_old_and_its_age_is_served(tmp_pat
         "other", "prod"]
 
 
-def test_a_state_file_refuses_an_older_run_after_a_restart(tmp_path):
-    """Within --max-age-hours an older run put back is only caught by remembering the newest served."""
+@pytest.mark.parametrize("where", ["local", "gcs"])
+def test_a_state_file_refuses_an_older_run_after_a_restart(tmp_path, where, request):
+    """Within --max-age-hours an older run put back is only caught by remembering the newest served;
+    the state file may be a gs:// object a fleet of servers shares (on the real GCS emulator)."""
     day1, day2 = two_days(tmp_path)
     index = json.loads((day1 / signing.RUN_INDEX_FILE).read_text())   # day 1 signed an hour before day 2
     earlier = (dt.datetime.fromisoformat(index["signed_at"].replace("Z", "+00:00")) - dt.timedelta(hours=1))
     (day1 / signing.RUN_INDEX_FILE).write_text(json.dumps(signing.sign_run_index(
         index["run_id"], index["products"], TEST_KEY, earlier.isoformat().replace("+00:00", "Z"))))
-    state = str(tmp_path / "served.json")
+    if where == "gcs":
+        request.getfixturevalue("gcs").create_bucket("serving-state")
+        state = "gs://serving-state/widget/served.json"
+    else:
+        state = str(tmp_path / "served.json")
     assert serve.newest_served(state) is None
     today = load_catalog(str(day2), KEYS, 48, not_before=serve.newest_served(state))
     serve.record_served(state, today)
@@ -207,7 +214,8 @@ def test_a_state_file_refuses_an_older_run_after_a_restart(tmp_path):
     rolled_back = load_catalog(str(day1), KEYS, 48, not_before=serve.newest_served(state))   # after a restart
     assert rolled_back.docs == {} and "newest run this server has already served" in rolled_back.unavailable["prod"]
     serve.record_served(state, rolled_back)   # refused: the state keeps the newer run
-    assert json.loads(Path(state).read_text())["run_id"] == "day2"
+    with FileSystems.open(state) as handle:
+        assert json.loads(handle.read())["run_id"] == "day2"
     assert sorted(load_catalog(str(day1), KEYS, 48).docs) == ["other", "prod"]   # without the state: served
 
 

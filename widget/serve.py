@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import signing
@@ -103,21 +104,31 @@ class Catalog:
 
 
 def newest_served(state_file: Optional[str]) -> Optional[dt.datetime]:
-    """The ``signed_at`` of the newest run served before (``--state-file``), or None."""
-    if not state_file or not Path(state_file).exists():
+    """The ``signed_at`` of the newest run served before (``--state-file``, local or ``gs://``), or None."""
+    if not state_file or not FileSystems.exists(state_file):
         return None
-    return parse_rfc3339(json.loads(Path(state_file).read_text(encoding="utf-8"))["newest_signed_at"])
+    with FileSystems.open(state_file, mime_type="application/json",
+                          compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return parse_rfc3339(json.loads(handle.read().decode("utf-8"))["newest_signed_at"])
 
 
 def record_served(state_file: Optional[str], catalog: Catalog) -> None:
-    """Remembers the run just loaded, if it is the newest served yet (written atomically)."""
+    """Remembers the run just loaded, if it is the newest served yet. A local file is written to a
+    temporary name and renamed; a ``gs://`` object is replaced whole by one upload (a fleet of
+    servers can share it: a server that restarts refuses what any of them has superseded)."""
     if not state_file or not catalog.signed_at:
         return
     before = newest_served(state_file)
     if before is None or parse_rfc3339(catalog.signed_at) > before:
+        data = json.dumps({"newest_signed_at": catalog.signed_at, "run_id": catalog.run_id}).encode("utf-8")
+        if "://" in state_file:
+            with FileSystems.create(state_file, mime_type="application/json",
+                                    compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                handle.write(data)
+            return
         path = Path(state_file)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({"newest_signed_at": catalog.signed_at, "run_id": catalog.run_id}), encoding="utf-8")
+        tmp.write_bytes(data)
         tmp.replace(path)
 
 
@@ -358,7 +369,7 @@ def main(argv=None) -> int:
                         help="refuse a run whose index was signed longer ago than this (default 48: a daily "
                              "run and a day's grace); 0 serves a run of any age")
     parser.add_argument("--state-file", default=None,
-                        help="a local file where the server records the newest run it has served; a run signed "
+                        help="a file (local or gs://) where the server records the newest run it has served; a run signed "
                              "before that one is refused, across restarts (an older run put back)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -381,7 +392,11 @@ def main(argv=None) -> int:
         print(f"error: --state-file {args.state_file}: {exn}", file=sys.stderr)
         return 2
     catalog = load_catalog(args.output, keys, args.max_age_hours, not_before=not_before)
-    record_served(args.state_file, catalog)
+    try:
+        record_served(args.state_file, catalog)
+    except OSError as exn:
+        print(f"error: --state-file {args.state_file}: cannot record the run served: {exn}", file=sys.stderr)
+        return 2
     server = BoundedHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
     host, port = server.server_address[:2]
     print(f"serving http://{host}:{port}/", flush=True)
