@@ -101,7 +101,8 @@ def display_review(published: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def is_syndicated(review: Mapping[str, Any]) -> bool:
-    return any(b["code"] == "syndicated" for b in review.get("badges", ()))
+    """A display review (``badges``) or a published record (``labels``) from a syndication partner."""
+    return any(b.get("code") == "syndicated" for b in review.get("badges", review.get("labels", ())))
 
 
 def summarise_reviews(reviews: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -120,18 +121,18 @@ def build_json_ld(product_id: str, reviews: List[Mapping[str, Any]],
     """schema.org Product + AggregateRating + Review for the reviews collected on this site.
 
     ``reviews`` in display order (most recent first). Syndicated reviews are neither marked up nor
-    counted (Google: only reviews produced directly by the site). ``None`` when nothing is left.
-    When the product's record counts more site reviews than ``reviews`` holds (a streaming document
-    carries only the most recent ones), the AggregateRating is the record's running site totals, so
-    newer reviews cannot push older (negative) ones out of the rating search engines show.
+    counted (Google: only reviews produced directly by the site). When the product's record counts
+    more site reviews than ``reviews`` holds (a streaming document carries only the most recent
+    ones), the AggregateRating is the record's running site totals, so newer reviews cannot push
+    older (negative) ones out of the rating search engines show. ``None`` when no site review is known.
     """
     own = [r for r in reviews if not is_syndicated(r)]
-    if not own:
-        return None
     agg = summarise_reviews(own)
     product = product or {}
     if (product.get("site_review_count") or 0) > agg["review_count"] and product.get("site_average_rating") is not None:
         agg = {"review_count": product["site_review_count"], "average_rating": product["site_average_rating"]}
+    if not agg["review_count"]:
+        return None
     return {
         "@context": "https://schema.org",
         "@type": "Product",
@@ -197,14 +198,26 @@ def build_widget_doc(product_id: str, published: Iterable[Mapping[str, Any]],
     return doc
 
 
+def totals_of(records: List[Mapping[str, Any]]) -> Dict[str, Any]:
+    """A product record's running totals (``products/`` fields) computed from published records."""
+    summary = summarise_reviews(records)
+    site = summarise_reviews([r for r in records if not is_syndicated(r)])
+    return {"published_count": summary["review_count"], "average_rating": summary["average_rating"],
+            "rating_histogram": summary["rating_histogram"], "site_review_count": site["review_count"],
+            "site_average_rating": site["average_rating"]}
+
+
 def build_widget_doc_within(product_id: str, published: Iterable[Mapping[str, Any]],
                             product: Optional[Mapping[str, Any]], max_bytes: int) -> Dict[str, Any]:
     """:func:`build_widget_doc` (unsigned) carrying as many of the most recent reviews as fit in
     ``max_bytes`` of JSON (at least one). A streaming document is one Pub/Sub message, and real
     Pub/Sub refuses messages over 10 MB: 200 reviews of 20,000 emoji each would be 16 MB. Fewer
-    reviews change only the list a widget pages through: the aggregate and the JSON-LD rating are the
-    product's running totals whenever the document carries fewer reviews than were published."""
+    reviews change only the list a widget pages through: the aggregate and the JSON-LD rating count
+    the product's running totals, or, when its record is missing or behind, every review given here."""
     records = most_recent_first([as_dict(p) for p in published])
+    known = totals_of(records)
+    if product is None or (product.get("published_count") or 0) < known["published_count"]:
+        product = {**(product or {}), **known}
     keep = len(records)
     while True:
         doc = build_widget_doc(product_id, records[:keep], product)

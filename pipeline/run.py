@@ -20,7 +20,6 @@ stopped cleanly); 1 when the conservation rule failed or the job failed; 2 for a
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import datetime as dt
 import logging
@@ -197,32 +196,60 @@ def _join_interruptibly(thread: threading.Thread, timeout: Optional[float], step
         thread.join(left)
 
 
-@contextlib.contextmanager
-def _stop_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
-    """Within the block, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, so either
-    cancels the streaming job cleanly; the previous handlers are restored after.
+class StopSignals:
+    """SIGINT and SIGTERM as one clean stop of a DirectRunner streaming job.
 
     Python installs its Ctrl-C handler only when SIGINT is not ignored at start-up, and a shell
     starts a background command (``make stream-demo &``) with SIGINT ignored: the job then ignored
     the demo's SIGINT and ran on until SIGTERM killed it 60 s later (fresh-clone runs of
-    ``make stream-demo`` started in the background, sessions 17–19)."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+    ``make stream-demo`` started in the background, sessions 17–19). Within ``with StopSignals()``
+    (main thread only) either signal requests a stop: before :meth:`arm` (the job still starting)
+    it is remembered, then raised at once; while armed it raises KeyboardInterrupt; after the first
+    one every later signal is only logged, so a second Ctrl-C cannot break off the cancel. The
+    previous handlers are restored at the end."""
 
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in signals:
-            previous[sig] = signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested: Optional[str] = None
+        self._armed = False
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.requested is not None:
+            LOG.info("%s: already stopping", name)
+            return
+        self.requested = name
+        if self._armed:
+            self._armed = False
+            raise KeyboardInterrupt(name)
+        LOG.info("%s: the job stops as soon as it has started", name)
+
+    def arm(self) -> None:
+        """From now on a stop raises KeyboardInterrupt; raises it now if one came already."""
+        if self.requested is not None:
+            raise KeyboardInterrupt(self.requested)
+        self._armed = True
+
+    def disarm(self) -> None:
+        self._armed = False
 
 
 def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
     """Builds and runs the streaming job. On DirectRunner it runs here until --stream_duration_s
-    passes or the process is interrupted, then cancels; on Dataflow it returns once submitted."""
+    passes or the process is interrupted (SIGINT or SIGTERM), then cancels; on Dataflow it returns
+    once submitted."""
     cfg, policy = configs_from_options(opts, streaming=True)
     ctx = RunContext.create(opts.run_id, policy, input=cfg.source, output=opts.output or opts.output_topic)
     LOG.info("Streaming run %s: %s → events %s, dead letters %s, files %s (window %d s, allowed lateness %d s)",
@@ -231,12 +258,19 @@ def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
     options.view_as(StandardOptions).streaming = True
     p = beam.Pipeline(options=options)
     build_stream_pipeline(p, cfg, ctx, policy)
-    result = p.run()
     runner = str(options.view_as(StandardOptions).runner or "DirectRunner")
     if "Direct" not in runner:
+        p.run()
         LOG.info("Submitted streaming job (%s); stop it with drain or cancel, replace it with --update.", runner)
         return {}
-    # DirectRunner's wait_until_finish takes no duration: wait in a thread, cancel from this one.
+    with StopSignals() as stop:
+        result = p.run()
+        _wait_then_cancel(result, opts.stream_duration_s, stop)
+    return {}
+
+
+def _wait_then_cancel(result, duration_s: Optional[float], stop: StopSignals) -> None:
+    """DirectRunner's wait_until_finish takes no duration: wait in a thread, cancel from this one."""
     failure = []
 
     def wait():
@@ -248,23 +282,24 @@ def _run_streaming(options: PipelineOptions, opts: ModerationOptions) -> dict:
     waiter = threading.Thread(target=wait, name="wait-until-finish", daemon=True)
     waiter.start()
     try:
-        with _stop_on_signals():
-            _join_interruptibly(waiter, opts.stream_duration_s or None)
+        stop.arm()
+        _join_interruptibly(waiter, duration_s or None)
+        stop.disarm()
         if failure:
             raise failure[0]
         if not waiter.is_alive():
-            return {}
-        LOG.info("Stream duration of %.0f s reached: cancelling the streaming job", opts.stream_duration_s)
+            return
+        LOG.info("Stream duration of %.0f s reached: cancelling the streaming job", duration_s)
     except KeyboardInterrupt as exn:
         LOG.info("Interrupted (%s): cancelling the streaming job", exn or "SIGINT")
     finally:
+        stop.disarm()
         started = time.monotonic()
         try:
             result.cancel()
         except Exception as exn:  # noqa: BLE001 - already finished or failed: nothing left to stop
             LOG.debug("cancel: %s", exn)
         LOG.info("Streaming job stopped (%.1f s to cancel)", time.monotonic() - started)
-    return {}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

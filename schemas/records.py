@@ -292,7 +292,7 @@ class ProductDoc:
     withheld_count: int
     withheld_by_reason: Mapping[str, int]
     run_id: str
-    site_review_count: int = 0
+    site_review_count: Optional[int] = 0
     site_average_rating: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:

@@ -156,3 +156,36 @@ def test_ctrl_c_stops_a_streaming_wait_whichever_thread_the_kernel_hands_it_to()
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
         stop.set()
+
+
+def test_stop_signals_cancel_once_even_when_sigint_was_ignored_at_start():
+    """A background shell starts the job with SIGINT ignored (Python then installs no Ctrl-C
+    handler). StopSignals makes SIGINT and SIGTERM stop it: remembered while the job starts, raised
+    once armed, and a second signal during the cancel is only logged."""
+    import os
+    import signal
+
+    from pipeline.run import StopSignals
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)        # while the job starts: remembered, not raised
+            assert stop.requested == "SIGTERM"
+            with pytest.raises(KeyboardInterrupt):
+                stop.arm()
+            os.kill(os.getpid(), signal.SIGINT)         # during the cancel: only logged
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN   # restored
+        with StopSignals() as stop:
+            stop.arm()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(100):                    # the handler runs between bytecodes
+                    pass
+            stop.disarm()
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):
+                pass
+        assert stop.requested == "SIGINT"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

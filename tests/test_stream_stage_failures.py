@@ -152,3 +152,129 @@ def test_a_review_whose_band_results_never_all_arrive_goes_on_at_cleanup(monkeyp
     assert_that(out, equal_to([("orig", ("scored", False)), ("copy", ("not_run", False)),
                                ("short", ("not_applicable", False))]))
     p.run().wait_until_finish()
+
+
+def _decision(review_id, rating, product="p", labels=()):
+    from schemas.records import Decision
+    return Decision(review_id=review_id, product_id=product, author_id="a", rating=rating, created_at="t",
+                    language="en", decision="publish", reasons=(), labels=tuple(labels), redactions={}, signals={},
+                    provenance={})
+
+
+def test_a_decision_that_cannot_be_counted_leaves_the_running_totals_as_they_were():
+    """Beam's combining state adds in place (DirectRunner) or clears before adding (portable
+    runners): a failure half-way through add_input used to leave half-counted totals for good."""
+    from pipeline.transforms.products import ProductAggregateFn, StreamingProductUpdates, product_doc
+    fn = ProductAggregateFn()
+    acc = fn.add_input(fn.create_accumulator(), _decision("a", 5))
+    before = repr(acc)
+    for bad in (_decision("b", None), _decision("c", 1, labels=["not a dict"])):
+        with pytest.raises(Exception):
+            fn.add_input(acc, bad)
+        assert repr(acc) == before
+    stream = (TestStream()
+              .add_elements([TimestampedValue(d, 0) for d in (_decision("a", 5), _decision("b", None))])
+              .add_elements([TimestampedValue(_decision("c", 1), 0)])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    docs = p | stream | StreamingProductUpdates("run")
+    assert_that(docs | beam.Filter(lambda d: d.decisions.get("publish") == 2)
+                | beam.Map(lambda d: (d.published_count, d.average_rating, d.site_review_count)),
+                equal_to([(2, 3.0, 2)]))
+    p.run().wait_until_finish()
+    assert product_doc("p", acc, "r").published_count == 1
+
+
+def test_totals_kept_by_an_older_version_claim_no_site_count():
+    """A 5-element accumulator from before site reviews were counted: its site totals are unknown
+    (None), not a count restarted at the upgrade that would leave every earlier review out of the
+    JSON-LD rating; the JSON-LD then counts the reviews the document carries."""
+    from collections import Counter
+
+    from pipeline.display import build_widget_doc
+    from pipeline.transforms.products import ProductAggregateFn, product_doc
+    from tests.test_widget_docs import make_published
+    old = [300, 300.0, Counter({"1": 300}), Counter({"publish": 300}), Counter()]
+    fn = ProductAggregateFn()
+    acc = fn.add_input(list(old), _decision("new", 5))
+    merged = fn.merge_accumulators([list(old), fn.add_input(fn.create_accumulator(), _decision("x", 5))])
+    for a in (acc, merged):
+        doc = product_doc("p", a, "r")
+        assert (doc.published_count, doc.site_review_count, doc.site_average_rating) == (301, None, None)
+    shown = [make_published(f"r{i}", "p", 5, f"2026-01-01T00:00:{i:02d}Z") for i in range(3)]
+    ld = build_widget_doc("p", shown, product_doc("p", acc, "r").to_dict())["json_ld"]["aggregateRating"]
+    assert ld["reviewCount"] == 3
+
+
+def test_the_json_ld_rating_survives_when_the_kept_reviews_are_all_syndicated():
+    from pipeline.display import build_widget_doc_within
+    from tests.test_widget_docs import make_product, make_published
+    syndicated = ({"code": "syndicated", "partner": "brand.example"},)
+    site = [make_published(f"s{i}", "p", 1, f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z") for i in range(100)]
+    partner = [make_published(f"y{i}", "p", 5, f"2026-01-02T00:{i // 60:02d}:{i % 60:02d}Z", body="\U0001F600" * 20_000,
+                              labels=syndicated) for i in range(100)]
+    for product in (make_product("p", site + partner), None):
+        doc = build_widget_doc_within("p", site + partner, product, 1 << 20)
+        assert len(doc["reviews"]) < 100 and all(r["review_id"].startswith("y") for r in doc["reviews"])
+        assert doc["aggregate"]["review_count"] == 200 and doc["aggregate"]["rating_histogram"]["1"] == 100
+        assert doc["json_ld"]["aggregateRating"]["reviewCount"] == 100
+        assert doc["json_ld"]["aggregateRating"]["ratingValue"] == 1.0
+
+
+def test_a_failure_before_a_burst_alert_is_sent_does_not_mark_it_sent():
+    """ProductWindowFn used to record the alert before the rest of its state: a failure after that
+    discarded the alert but kept it recorded, so the burst never alerted. Now the next review does."""
+    import logging
+    import pickle
+
+    from pipeline.transforms import behaviour_stream as bs
+
+    class Bag:
+        def __init__(self):
+            self.v = []
+
+        def read(self):
+            return pickle.loads(pickle.dumps(self.v))
+
+        def add(self, x):
+            self.v.append(x)
+
+        def clear(self):
+            self.v = []
+
+    class Value:
+        v = None
+
+        def read(self):
+            return pickle.loads(pickle.dumps(self.v))
+
+        def write(self, x):
+            self.v = x
+
+        def clear(self):
+            self.v = None
+
+    class Timer:
+        fail = False
+
+        def set(self, t):
+            if self.fail:
+                raise OSError("injected: timer")
+
+    fn = bs.ProductWindowFn(BehaviourConfig())
+    recent, days, alerted, gc = Bag(), Value(), Value(), Timer()
+    items = ([behaviour_item(f"b{d}", f"u{d}", "kettle", d) for d in range(5)]
+             + [behaviour_item(f"x{k}", f"v{k}", "kettle", 60) for k in range(20)])
+    alerts, not_run = [], []
+    logging.disable(logging.CRITICAL)
+    try:
+        for it in items:
+            gc.fail = it.review.review_id == "x7"   # the review that starts the burst
+            for out in fn.process(("kettle", it), recent, days, alerted, gc):
+                if hasattr(out, "tag"):
+                    alerts.append(out.value["review_id"])
+                elif out[1][0] == "review" and out[1][1].signals["product_burst"].status != "scored":
+                    not_run.append(out[1][1].review.review_id)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert not_run == ["x7"] and alerts == ["x8"]

@@ -107,16 +107,6 @@ class ProductWindowFn(beam.DoFn):
                              f"{ratio:.1f}× its usual rate (counted regardless of rating; never withholds)"
                              if burst else "product volume within its usual range")}
         item = item.replace(signals={**item.signals, "product_burst": Signal("scored", cfg.version, values)})
-        last = alerted.read()
-        if burst and (last is None or day - last > cfg.burst_window_days):
-            # one alert when a product enters a burst (again after a quiet window), as batch's product_alerts/
-            alerted.write(day)
-            yield beam.pvalue.TaggedOutput(ALERTS, {
-                "product_id": item.review.product_id, "alert": "review_burst",
-                "first_day": str(np.datetime64(int(day), "D")), "window_count": int(win),
-                "expected_per_window": round(expected, 3), "ratio": round(ratio, 2), "review_id": rid,
-                "note": "volume counted regardless of rating: a wave of honest complaints looks the same; "
-                        "for moderators to look at, never a reason to withhold"})
         # keep state bounded: recent reviewers within the window (capped), day counts within retention
         if not seen_before:
             keep = [e for e in entries if ts - e[0] <= window][-(cfg.max_neighbours - 1):] + [(ts, author, rid)]
@@ -128,6 +118,18 @@ class ProductWindowFn(beam.DoFn):
             state["first"] = max(state["first"], oldest_day)
             days.write(state)
             gc.set(Timestamp(seconds=ts + max(window, cfg.retention_days * DAY)))
+        last = alerted.read()
+        if burst and (last is None or day - last > cfg.burst_window_days):
+            # one alert when a product enters a burst (again after a quiet window), as batch's
+            # product_alerts/; recorded last, so a failure before it cannot mark an alert never sent
+            alert = {
+                "product_id": item.review.product_id, "alert": "review_burst",
+                "first_day": str(np.datetime64(int(day), "D")), "window_count": int(win),
+                "expected_per_window": round(expected, 3), "ratio": round(ratio, 2), "review_id": rid,
+                "note": "volume counted regardless of rating: a wave of honest complaints looks the same; "
+                        "for moderators to look at, never a reason to withhold"}
+            alerted.write(day)
+            yield beam.pvalue.TaggedOutput(ALERTS, alert)
         yield author, ("review", item, tuple(earlier))
         for other, t_other in earlier:  # tell the earlier reviewers' authors about this co-review
             yield other, (COREVIEW, item.review.product_id, author, ts)

@@ -111,8 +111,8 @@ class BandBucketFn(beam.DoFn):
                 expiry = anchor + self._window
                 current = next_gc.read()
                 if current is None or expiry < current:
+                    gc.set(Timestamp(seconds=expiry))   # the timer first: next_gc never names an unset timer
                     next_gc.write(expiry)
-                    gc.set(Timestamp(seconds=expiry))
             except Exception as exn:  # noqa: BLE001 - the review is decided; later ones are not compared with it
                 stage_failed("dedup_band_bucket", exn, fp.review_id)
 
@@ -187,6 +187,7 @@ class CollectBandsFn(beam.DoFn):
                 cleanup.set(timestamp + self.CLEANUP_AFTER_S)
             else:
                 results.add(payload)
+                cleanup.set(timestamp + self.CLEANUP_AFTER_S)   # a result that comes after its review went on is cleared too
             stored = item_state.read()
             got = list(results.read())
             if stored is None or len(got) < self._bands:

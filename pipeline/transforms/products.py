@@ -28,25 +28,40 @@ def is_syndicated(decision: Decision) -> bool:
 
 class ProductAggregateFn(beam.CombineFn):
     """Accumulator: [published, rating_sum, histogram Counter, decisions Counter, withheld Counter,
-    [site published, site rating_sum]] — "site" = published and not syndicated (what schema.org's
-    AggregateRating may count)."""
+    [site published, site rating_sum] or None]: "site" = published and not syndicated (what
+    schema.org's AggregateRating may count); None = unknown (an accumulator an older version kept in
+    streaming state, before site reviews were counted: its site totals would leave out every earlier
+    review, so none are claimed)."""
 
     def create_accumulator(self):
         return [0, 0.0, Counter(), Counter(), Counter(), [0, 0.0]]
 
+    @staticmethod
+    def _site(acc):
+        return acc[5] if len(acc) > 5 else None
+
     def add_input(self, acc, decision: Decision):
-        if len(acc) < 6:   # an accumulator kept in streaming state by an older version
-            acc.append([0, 0.0])
-        acc[3][decision.decision] += 1
-        if decision.decision in PUBLISH_DECISIONS:
+        """All or nothing: everything is read and checked before the accumulator changes, so a
+        decision that cannot be counted leaves it as it was (streaming keeps it in state)."""
+        kind = decision.decision
+        published = kind in PUBLISH_DECISIONS
+        if published:
+            rating = float(decision.rating)
+            bucket = star_bucket(rating)
+            site = not is_syndicated(decision)
+        elif kind in WITHHELD_DECISIONS:
+            reason = str(decision.reasons[0]) if decision.reasons else "unspecified"
+        if len(acc) < 6:
+            acc.append(None)
+        acc[3][kind] += 1
+        if published:
             acc[0] += 1
-            acc[1] += decision.rating
-            acc[2][star_bucket(decision.rating)] += 1
-            if not is_syndicated(decision):
-                acc[5][0] += 1
-                acc[5][1] += decision.rating
-        elif decision.decision in WITHHELD_DECISIONS:
-            acc[4][decision.reasons[0] if decision.reasons else "unspecified"] += 1
+            acc[1] += rating
+            acc[2][bucket] += 1
+            if site and acc[5] is not None:
+                acc[5] = [acc[5][0] + 1, acc[5][1] + rating]
+        elif kind in WITHHELD_DECISIONS:
+            acc[4][reason] += 1
         return acc
 
     def merge_accumulators(self, accs):
@@ -56,9 +71,8 @@ class ProductAggregateFn(beam.CombineFn):
             out[1] += acc[1]
             for i in (2, 3, 4):
                 out[i].update(acc[i])
-            if len(acc) > 5:
-                out[5][0] += acc[5][0]
-                out[5][1] += acc[5][1]
+            site = self._site(acc)
+            out[5] = None if site is None or out[5] is None else [out[5][0] + site[0], out[5][1] + site[1]]
         return out
 
     def extract_output(self, acc):
@@ -68,7 +82,8 @@ class ProductAggregateFn(beam.CombineFn):
 def product_doc(product_id: str, acc, run_id: str) -> ProductDoc:
     """A :class:`ProductAggregateFn` accumulator → the product's document (batch and streaming)."""
     published, rating_sum, hist, decided, withheld = acc[:5]
-    site_count, site_sum = acc[5] if len(acc) > 5 else (0, 0.0)
+    site = ProductAggregateFn._site(acc)
+    site_count, site_sum = site if site is not None else (None, 0.0)
     return ProductDoc(
         product_id=product_id, published_count=published,
         average_rating=round(rating_sum / published, 3) if published else None,
@@ -112,6 +127,9 @@ class ProductUpdateFn(beam.DoFn):
     def process(self, keyed, agg=beam.DoFn.StateParam(AGG)):
         product_id, decision = keyed
         try:
+            # counted on a scratch accumulator first: a decision that cannot be counted never
+            # reaches the state (Beam's combining state adds in place, or clears before adding)
+            ProductAggregateFn().add_input(ProductAggregateFn().create_accumulator(), decision)
             agg.add(decision)
             doc = product_doc(product_id, agg.read(), self._run_id)
         except Exception as exn:  # noqa: BLE001 - the decision is already out; its product update is not
