@@ -209,20 +209,77 @@ def cluster_id(canonical_review_id: str) -> str:
     return "dup-" + xxhash.xxh64_hexdigest(canonical_review_id.encode("utf-8"))
 
 
+SOURCE_SCAN = 32  # earlier members compared, from each end of the arrival order, to find a review's source
+
+
+def arrival_key(members: Sequence[Fingerprint]):
+    """The order in which a component's members arrived.
+
+    By ``Fingerprint.order`` (the platform's ``received_at``, or first seen by an earlier run) when
+    every member of this run has a ``received_at``. When one has none, the run's members cannot be
+    put on that time scale: a review without it would sort after every stamped one, so copies posted
+    days later with a ``received_at`` would pass for the first posting of an honest review that came
+    through a channel without one. Then members from earlier runs come first (by first seen), and
+    this run's members follow in input order."""
+    if all(math.isfinite(m.arrival_ts) for m in members if not m.stored):
+        return lambda f: (0, f.arrival_ts, f.input_uri, f.input_line, f.review_id)
+    return lambda f: ((0, f.arrival_ts, "", 0, f.review_id) if f.stored
+                      else (1, 0.0, f.input_uri, f.input_line, f.review_id))
+
+
+def _scan(earlier: List[Fingerprint]) -> List[Fingerprint]:
+    """The earlier members a review is compared with to find its source: the first ``SOURCE_SCAN``
+    (the first posting and what copies of it match) and the last ``SOURCE_SCAN`` (the most recent,
+    what an edited chain matches): linear work per review however large the component."""
+    if len(earlier) <= 2 * SOURCE_SCAN:
+        return earlier
+    return earlier[:SOURCE_SCAN] + earlier[-SOURCE_SCAN:]
+
+
 def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[str, dict]:
     """Per-member signal values for one connected component (members of this run and the store).
 
-    The canonical member (the first posting) is the first to arrive (``Fingerprint.order``), never
-    the earliest ``created_at``, which the author sets. ``author_repeats`` says whether a member's
-    own author has other members in the cluster: the policy may withhold a first posting only then."""
-    ordered = sorted({m.review_id: m for m in members}.values(), key=lambda f: f.order)
-    canonical = ordered[0]
-    canon_hashes = canonical.hashes()
+    A component joins reviews through chains of similar pairs, so two of its members can share no
+    text at all. What a member *is* is therefore decided by the reviews it matches itself:
+
+    * its **source** is the first earlier member (:func:`arrival_key`, never the ``created_at`` the
+      author sets) whose text it matches (Jaccard ≥ the threshold). A member without one is a
+      **first posting** (``is_canonical``): a review that copies of it came after, or a chain of
+      edited copies reaches, is never itself a copy. Declared syndicated copies are never a source
+      of the site's own reviews (the same text legitimately published by a partner, even earlier);
+    * ``author_repeats``: its author has another member whose text *it* matches (so a chain between
+      two different reviews of one honest author is not an author repeating itself); in a cluster
+      whose only non-syndicated author is one author, a member that repeats nothing is not
+      ``author_repeat`` evidence either.
+
+    ``canonical_review_id`` names the member's source (itself for a first posting);
+    ``cluster_id``, ``cluster_size`` and the authors and products are the component's."""
+    unique = list({m.review_id: m for m in members}.values())
+    ordered = sorted(unique, key=arrival_key(unique))
     own = [m for m in ordered if not m.declared_syndication]
+    first = own[0] if own else ordered[0]
+    hashes = {m.review_id: m.hashes() for m in ordered}
+
+    def matches(a: Fingerprint, b: Fingerprint) -> bool:
+        return exact_jaccard(hashes[a.review_id], hashes[b.review_id]) >= cfg.threshold
+
+    source: Dict[str, Fingerprint] = {}
+    earlier: List[Fingerprint] = []
+    for m in ordered:
+        if m.declared_syndication:
+            source[m.review_id] = next((e for e in _scan(own) if matches(e, m)), first)
+            continue
+        source[m.review_id] = next((e for e in _scan(earlier) if matches(e, m)), m)
+        earlier.append(m)
+    by_author: Dict[str, List[Fingerprint]] = {}
+    for m in own:
+        by_author.setdefault(m.author_id, []).append(m)
+    repeats = {m.review_id: any(o.review_id != m.review_id and matches(o, m) for o in _scan(by_author[m.author_id]))
+               for m in own}
     per_author = Counter(m.author_id for m in own)
     authors = set(per_author)
     products = {m.product_id for m in own}
-    family = canonical.family
+    family = first.family
     short = max(m.n_shingles for m in ordered) <= cfg.common_max_shingles.get(family, cfg.common_max_shingles["words"])
     common = (short and len(authors) >= cfg.common_min_authors and len(products) >= cfg.common_min_products
               and len(products) >= cfg.common_spread * len(authors))
@@ -234,24 +291,29 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         cluster_pattern = AUTHOR_REPEAT
     else:
         cluster_pattern = CAMPAIGN
-    cid = cluster_id(canonical.review_id)
+    cid = cluster_id(first.review_id)
     out = {}
     for m in ordered:
-        pattern = SYNDICATED_COPY if m.declared_syndication else cluster_pattern
+        src = source[m.review_id]
+        if m.declared_syndication:
+            pattern = SYNDICATED_COPY
+        elif cluster_pattern == AUTHOR_REPEAT and not repeats[m.review_id]:
+            pattern = SYNDICATION_SOURCE   # linked to its author's other reviews only through others' texts
+        else:
+            pattern = cluster_pattern
         out[m.review_id] = {
             "cluster_id": cid,
             "cluster_size": len(ordered),
-            "canonical_review_id": canonical.review_id,
-            "is_canonical": m.review_id == canonical.review_id,
-            "similarity_to_canonical": round(exact_jaccard(m.hashes(), canon_hashes), 4),
+            "canonical_review_id": src.review_id,
+            "is_canonical": src.review_id == m.review_id,
+            "similarity_to_canonical": round(exact_jaccard(hashes[m.review_id], hashes[src.review_id]), 4),
             "pattern": pattern,
             "evidence": pattern in EVIDENCE_PATTERNS,
             "distinct_authors": len(authors),
             "distinct_products": len(products),
             "members_from_earlier_runs": sum(1 for x in ordered if x.stored),
-            "author_repeats": per_author.get(m.author_id, 0) > 1,
-            "canonical_by": "received_at" if math.isfinite(canonical.arrival_ts) and not canonical.stored
-            else "first_seen",
+            "author_repeats": repeats.get(m.review_id, False),
+            "canonical_by": "received_at" if math.isfinite(src.arrival_ts) and not src.stored else "first_seen",
             "shingles": m.n_shingles,
         }
     return out

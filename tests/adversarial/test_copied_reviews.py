@@ -227,3 +227,94 @@ def test_in_streaming_the_publish_time_orders_reviews_without_received_at():
     stamped = dataclasses.replace(item.review, received_at="2025-03-01T09:59:59Z")
     platform = dataclasses.replace(published, review=stamped)
     assert dedup_row(platform)["received_at"] == "2025-03-01T09:59:59Z"  # the review's own stamp wins
+
+
+# -- a component joins texts through chains: what a member is, is decided by what it matches itself ----
+
+def chain(start: str, end: str, step: int = 2):
+    """Texts morphing ``start``'s word set into ``end``'s, ``step`` words swapped at a time: each
+    matches the next (word shingles), so they bridge two texts that share nothing."""
+    src, dst = list(dict.fromkeys(start.lower().split())), list(dict.fromkeys(end.lower().split()))
+    remove, add = [w for w in src if w not in dst], [w for w in dst if w not in src]
+    current, out = list(src), []
+    while remove or add:
+        gone, remove = remove[:step], remove[step:]
+        new, add = add[:step], add[step:]
+        current = [w for w in current if w not in gone] + new
+        if set(current) == set(dst):
+            break
+        out.append(" ".join(current))
+    return out
+
+
+def bridged(members, start_text, end_text, first_line, author="bridger"):
+    """The bridges as accounts ``author0..2``, checked to link start to end without start matching end."""
+    steps = chain(start_text, end_text)
+    out = [fp(f"bridge{i:02d}", text=t, author=f"{author}{i % 3}", line=first_line + i) for i, t in enumerate(steps)]
+    texts_ = [start_text] + steps + [end_text]
+    fps = [fp(f"t{i}", text=t) for i, t in enumerate(texts_)]
+    assert all(cl.exact_jaccard(x.hashes(), y.hashes()) >= CFG.threshold for x, y in zip(fps, fps[1:]))
+    assert cl.exact_jaccard(fps[0].hashes(), fps[-1].hashes()) < 0.2
+    return members + out
+
+
+UNRELATED = texts(1)[0]
+ELSEWHERE = ("Arrived quickly and the colour is exactly as pictured, the strap feels sturdy and the zip runs "
+             "smoothly, my daughter takes it to school every single day now")
+
+
+def test_a_chain_of_edited_copies_cannot_make_an_honest_review_a_copy_of_an_earlier_one():
+    """An attacker posts an unrelated review, then (after the honest 1-star review) bridges that
+    morph its words into the honest review's: one component of 2 + bridges, whose earliest member
+    shares no text with the honest review. It used to be rejected as a copy of it (similarity 0.04)."""
+    members = bridged([fp("early", text=UNRELATED, author="attacker", line=1), fp("orig", line=2)],
+                      UNRELATED, HONEST, first_line=3)
+    out = cl.describe_cluster(members, CFG)
+    orig = out["orig"]
+    assert orig["cluster_size"] == len(members) and orig["is_canonical"] and orig["canonical_review_id"] == "orig"
+    assert decide(orig, "orig").decision == "publish"
+    assert all(not out[m.review_id]["is_canonical"] for m in members if m.review_id.startswith("bridge"))
+    assert all(decide(out[m.review_id], m.review_id).decision != "publish" for m in members
+               if m.review_id.startswith("bridge"))
+
+
+def test_a_chain_between_two_different_reviews_of_one_author_is_not_the_author_repeating_itself():
+    """Bridges link an honest author's two unrelated reviews (two products): the author then had
+    two members in the component, which made the first posting withholdable ("author repeats")."""
+    members = [fp("orig", line=1), fp("orig2", text=ELSEWHERE, product="p2", line=2)]
+    members = bridged(members, HONEST, ELSEWHERE, first_line=3)
+    out = cl.describe_cluster(members, CFG)
+    for rid in ("orig", "orig2"):
+        assert out[rid]["is_canonical"] and not out[rid]["author_repeats"]
+        assert decide(out[rid], rid).decision == "publish"
+    syndicated = [m._replace(channel="syndicated", partner="brand.example") if m.review_id.startswith("bridge") else m
+                  for m in members]
+    out = cl.describe_cluster(syndicated, CFG)   # the same bridges declared syndicated
+    for rid in ("orig", "orig2"):
+        assert not out[rid]["evidence"] and decide(out[rid], rid).decision == "publish"
+
+
+def test_a_declared_syndicated_copy_received_first_does_not_make_the_site_review_a_copy():
+    """The honest review was syndicated to a partner feed that arrived first; one attacker copy then
+    made the site's own review a 'copy' of the syndicated one (held; rejected with three)."""
+    synd = fp("synd", line=1, received="2025-03-01T09:00:00Z")._replace(channel="syndicated", partner="brand.example")
+    members = [synd, fp("orig", line=2, received="2025-03-01T10:00:00Z")]
+    members += [fp(f"copy{i}", text=HONEST + "!" * i, author=f"copier{i}", line=3 + i, received="2025-03-02T00:00:00Z")
+                for i in range(3)]
+    out = cl.describe_cluster(members, CFG)
+    assert out["orig"]["is_canonical"] and decide(out["orig"], "orig").decision == "publish"
+    assert all(decide(out[f"copy{i}"], "c").decision == "reject" for i in range(3))
+    assert out["synd"]["pattern"] == "syndicated_copy"
+
+
+def test_copies_with_a_received_at_do_not_outrank_an_earlier_review_without_one():
+    """The honest review came through a channel without received_at (infinity: after everything
+    stamped); copies posted two days later with a received_at became the first posting. With a
+    member of this run lacking one, this run's members go by input order."""
+    members = [fp("orig", line=1)]
+    members += [fp(f"copy{i}", text=HONEST + "!" * i, author=f"copier{i}", line=2 + i, received="2025-03-03T00:00:00Z")
+                for i in range(4)]
+    out = cl.describe_cluster(members, CFG)
+    assert out["orig"]["is_canonical"] and out["orig"]["canonical_by"] == "first_seen"
+    assert decide(out["orig"], "orig").decision == "publish"
+    assert all(not out[f"copy{i}"]["is_canonical"] for i in range(4))
