@@ -41,11 +41,16 @@ def test_event_cannot_carry_rating_or_text():
 
 def test_coordinated_group_found_and_only_its_reviews_carry_evidence():
     honest_history = [Event(f"h-{k}", "c-acct0", f"old{k}", T0 - (100 + k) * DAY) for k in range(20)]
-    res = analyse(campaign() + background() + honest_history)
+    events = campaign()
+    res = analyse(events + background() + honest_history)
+    first = {min((e for e in events if e.product_id == f"c-prod{p}"), key=lambda e: e.ts).review_id for p in range(3)}
     for a in range(5):
         for p in range(3):
             v = res.coordinated_group[f"c-{a}-{p}"]
-            assert v["evidence"] and v["group_authors"] == 5 and v["group_products"] == 3
+            if f"c-{a}-{p}" in first:   # the group's first review of its product: the others came after it
+                assert not v["evidence"] and v["group_id"] and "first review" in v["reason"]
+            else:
+                assert v["evidence"] and v["group_authors"] == 5 and v["group_products"] == 3
     assert len(res.groups) == 1 and res.groups[0]["authors"] == 5
     assert not any(res.coordinated_group[f"h-{k}"]["evidence"] for k in range(20))  # history stays clean
     assert not any(v["evidence"] for r, v in res.coordinated_group.items() if r.startswith("b-"))
@@ -294,3 +299,25 @@ def test_events_are_collected_whole_across_chunks_and_merges():
     out = fn.extract_output(fn.merge_accumulators(parts[::-1]))
     assert sorted(out) == sorted(events) and all(isinstance(e, Event) for e in out)
     assert fn.extract_output(fn.create_accumulator()) == []
+
+
+def test_accounts_that_gather_after_an_honest_reviewer_do_not_make_its_reviews_evidence():
+    """An honest account reviews three products; three accounts review the same three products
+    days later (within the window), dating their reviews back into it. With received_at (the
+    platform's time) the honest account's reviews come first on every product: not evidence; the
+    gatherers' are. Without received_at the backdated created_at put them first."""
+    from pipeline.transforms.behaviour import to_event
+    from schemas.records import InputRef, Item, Review
+
+    def item(rid, author, product, created_day, received_day):
+        iso = lambda d: np.datetime64(int(T0 + d * DAY), "s").astype(str) + "Z"
+        review = Review(review_id=rid, product_id=product, author_id=author, rating=1, body="Broke in a week.",
+                        created_at=iso(created_day), received_at=iso(received_day))
+        return Item(review=review, ref=InputRef("f", 1), ingested_at="t", clean_body="Broke in a week.", language="en")
+
+    honest = [item(f"v{p}", "victim", f"prod{p}", p, p) for p in range(3)]
+    gathered = [item(f"a{a}-{p}", f"att{a}", f"prod{p}", p - 1, p + 3 + a * 0.1) for a in range(3) for p in range(3)]
+    res = analyse([to_event(i) for i in honest + gathered])
+    assert res.groups, "the four accounts form a group"
+    assert not any(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+    assert all(res.coordinated_group[f"a{a}-{p}"]["evidence"] for a in range(3) for p in range(3))

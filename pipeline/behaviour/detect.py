@@ -266,6 +266,10 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
             return {"evidence": False, "group_id": None, "links": links, "window_days": cfg.window_days,
                     "reason": "no coordinated group of accounts around this review"}
         g = arrays["groups"][gi]
+        if not arrays["group_evidence"][r]:
+            return {"evidence": False, "group_id": g["group_id"], "links": links, "window_days": cfg.window_days,
+                    "reason": "the first review of this product among the group's accounts: the others came "
+                              "after it, so it is not evidence (accounts can gather around an honest review)"}
         mine = {events[x].product_id for x in g["rows"] if authors_of[x] == authors_of[r]}
         return {"evidence": True, "group_id": g["group_id"], "group_authors": g["n_authors"],
                 "group_products": g["n_products"], "group_product_ids": g["product_ids"],
@@ -380,7 +384,25 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
         group_of_row[grows_arr] = gi
         gdesc.append({"rows": grows_arr})
     out["groups"], out["group_of_row"] = gdesc, group_of_row
+    out["group_evidence"] = joined_after_others(author, product, t, gdesc, group_of_row)
     out["n_links"] = len(lo)
+    return out
+
+
+def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray, groups: List[Dict[str, Any]],
+                        group_of_row: np.ndarray) -> np.ndarray:
+    """Per row: in a group, and another account of the group reviewed its product no later than it
+    (a tie, as day-resolution data gives, counts: who came first is unknown). The group's first
+    review of a product is not evidence: accounts that review the same products after an honest
+    reviewer, within the window, would otherwise make the honest reviews look coordinated."""
+    out = np.zeros(len(t), dtype=bool)
+    for g in groups:
+        by_product: Dict[int, List[int]] = {}
+        for r in g["rows"].tolist():
+            by_product.setdefault(int(product[r]), []).append(r)
+        for rows in by_product.values():
+            for r in rows:
+                out[r] = any(author[x] != author[r] and t[x] <= t[r] for x in rows)
     return out
 
 
@@ -437,7 +459,7 @@ def scores(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: Behaviou
     links = np.zeros(int(author.max()) + 1 if len(author) else 0)
     for x, k in a["links_of_author"].items():
         links[x] = k
-    ingrp = a["group_of_row"] >= 0
+    ingrp = a["group_evidence"]
     # group score: membership of a group first, then how many links the author has
     grp = links[author] + np.where(ingrp, 1000.0, 0.0)
     share = a["per_day"] / a["author_reviews"]

@@ -28,10 +28,18 @@ from schemas.records import Item, Signal
 DETECTORS = ("coordinated_group", "author_velocity", "product_burst")
 
 
+def behaviour_time(review) -> float:
+    """When a review was posted, for the behavioural detectors: the platform's ``received_at`` when
+    the review carries one, else its ``created_at``. ``created_at`` is set by the author's device:
+    accounts that review a victim's products days later could date their reviews into the victim's
+    window (and first) to build a "group" around honest reviews; ``received_at`` they cannot set."""
+    return epoch_seconds(review.received_at or review.created_at)
+
+
 def to_event(item: Item) -> Event:
     review = item.review
     client = review.client
-    return Event(review.review_id, review.author_id, review.product_id, epoch_seconds(review.created_at),
+    return Event(review.review_id, review.author_id, review.product_id, behaviour_time(review),
                  client.ip_prefix if client else None, client.device_id if client else None, False)
 
 

@@ -42,6 +42,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.behaviour.config import DAY, HOUR, BehaviourConfig
 from pipeline.timestamps import epoch_seconds
+from pipeline.transforms.behaviour import behaviour_time
 from pipeline.transforms.common import stage_failed
 from schemas.records import Item, Signal
 
@@ -52,7 +53,7 @@ ALERTS = "alerts"
 
 
 def _ts(item: Item) -> float:
-    return epoch_seconds(item.review.created_at)
+    return behaviour_time(item.review)   # received_at when given, else created_at: as batch
 
 
 class ProductWindowFn(beam.DoFn):
