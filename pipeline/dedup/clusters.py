@@ -210,6 +210,13 @@ def cluster_id(canonical_review_id: str) -> str:
 
 
 SOURCE_SCAN = 32  # earlier members compared, from each end of the arrival order, to find a review's source
+# How much text a review must share with an earlier member for that member to be its source (and
+# with its author's other member to repeat it). Below the clustering threshold on purpose: copies
+# of one template, each lightly edited, share ~0.7 with each other (each ~0.85 with the template)
+# and are joined in one component through others; an honest review shares next to nothing with
+# what an attacker posted before it, as the attacker did not know its text (a chain of bridges to
+# it: 0.04).
+SOURCE_MIN_JACCARD = 0.5
 
 
 def arrival_key(members: Sequence[Fingerprint]):
@@ -243,7 +250,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
     text at all. What a member *is* is therefore decided by the reviews it matches itself:
 
     * its **source** is the first earlier member (:func:`arrival_key`, never the ``created_at`` the
-      author sets) whose text it matches (Jaccard ≥ the threshold). A member without one is a
+      author sets) whose text it shares at least ``SOURCE_MIN_JACCARD`` (0.5) with. A member without one is a
       **first posting** (``is_canonical``): a review that copies of it came after, or a chain of
       edited copies reaches, is never itself a copy. Declared syndicated copies are never a source
       of the site's own reviews (the same text legitimately published by a partner, even earlier);
@@ -261,7 +268,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
     hashes = {m.review_id: m.hashes() for m in ordered}
 
     def matches(a: Fingerprint, b: Fingerprint) -> bool:
-        return exact_jaccard(hashes[a.review_id], hashes[b.review_id]) >= cfg.threshold
+        return exact_jaccard(hashes[a.review_id], hashes[b.review_id]) >= min(SOURCE_MIN_JACCARD, cfg.threshold)
 
     source: Dict[str, Fingerprint] = {}
     earlier: List[Fingerprint] = []

@@ -318,3 +318,27 @@ def test_copies_with_a_received_at_do_not_outrank_an_earlier_review_without_one(
     assert out["orig"]["is_canonical"] and out["orig"]["canonical_by"] == "first_seen"
     assert decide(out["orig"], "orig").decision == "publish"
     assert all(not out[f"copy{i}"]["is_canonical"] for i in range(4))
+
+
+def test_a_campaign_of_lightly_edited_copies_has_one_first_posting():
+    """Copies of one template, three words changed in each, share ~0.7 with each other (under the
+    clustering threshold; each ~0.85 with the unposted template): one component, and every copy
+    after the first must still be a copy (a first posting is published). Matching only at the
+    clustering threshold made a quarter of them first postings."""
+    import random
+    rng = random.Random(0)
+    template = [f"w{rng.randrange(10**6)}" for _ in range(40)]
+    members = []
+    for i in range(60):
+        words = list(template)
+        for _ in range(3):
+            words[rng.randrange(40)] = f"x{rng.randrange(10**6)}"
+        members.append(fp(f"c{i:02d}", text=" ".join(words), author=f"acct{i % 12}", line=i + 1))
+    pairs = [cl.exact_jaccard(a.hashes(), b.hashes()) for a, b in zip(members, members[1:])]
+    assert sum(p < CFG.threshold for p in pairs) > len(pairs) / 2   # most copies do not match each other
+    edges = [(a.review_id, b.review_id) for i, a in enumerate(members) for b in members[i + 1:]
+             if cl.exact_jaccard(a.hashes(), b.hashes()) >= CFG.threshold]
+    assert len(set(cl.components(edges).values())) == 1            # but one component
+    out = cl.describe_cluster(members, CFG)
+    assert [rid for rid, v in out.items() if v["is_canonical"]] == ["c00"]
+    assert all(decide(out[f"c{i:02d}"], "c").decision == "reject" for i in range(1, 60))
