@@ -44,26 +44,17 @@ def run_dedup():
     return p, out
 
 
-def test_a_band_bucket_that_fails_on_a_review_leaves_it_not_run_and_the_others_scored(monkeypatch):
+@pytest.mark.parametrize("broken", [
+    "exact_jaccard",      # a band bucket's comparison: only called when a bucket has members (the copy)
+    "describe_cluster",   # collecting the bands: only called for a review with matches (the copy)
+])
+def test_a_dedup_stage_that_fails_on_a_review_leaves_it_not_run_and_the_others_scored(monkeypatch, broken):
     from pipeline.dedup import clusters as cl
 
-    def broken(a, b):
-        raise ValueError("injected: comparison failed")
+    def fail(*args, **kwargs):
+        raise ValueError(f"injected: {broken} failed")
 
-    monkeypatch.setattr(cl, "exact_jaccard", broken)   # only called when a bucket has members: the copy
-    p, out = run_dedup()
-    assert_that(out, equal_to([("orig", ("scored", False)), ("copy", ("not_run", True)),
-                               ("short", ("not_applicable", False))]))
-    p.run().wait_until_finish()
-
-
-def test_collecting_the_bands_fails_on_a_review_it_goes_on_not_run(monkeypatch):
-    from pipeline.dedup import clusters as cl
-
-    def broken(*args, **kwargs):
-        raise ValueError("injected: cluster description failed")
-
-    monkeypatch.setattr(cl, "describe_cluster", broken)   # only called for a review with matches: the copy
+    monkeypatch.setattr(cl, broken, fail)
     p, out = run_dedup()
     assert_that(out, equal_to([("orig", ("scored", False)), ("copy", ("not_run", True)),
                                ("short", ("not_applicable", False))]))
