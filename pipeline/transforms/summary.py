@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.context import RunContext
+from pipeline.dedup.clusters import cluster_id
 from pipeline.display import star_bucket
 from pipeline.files import write_json
 from pipeline.i18n import check_locale, localized_summary
@@ -198,7 +199,7 @@ def _decision_keys(decision):
     values = dup.get("values", {}) if dup.get("status") == "scored" else {}
     if values.get("cluster_id"):
         yield ("dup_similarity", f"{min(0.98, math.floor(values['similarity_to_canonical'] * 50) / 50):.2f}"), 1
-        if values.get("is_canonical"):
+        if values["cluster_id"] == cluster_id(decision.review_id):   # once per cluster: its first posting
             size = values["cluster_size"]
             yield ("dup_cluster_size", str(size) if size < 5 else "5-9" if size < 10 else "10-49" if size < 50 else "50+"), 1
     clf = decision.signals.get("fake_classifier", {})

@@ -342,3 +342,21 @@ def test_a_campaign_of_lightly_edited_copies_has_one_first_posting():
     out = cl.describe_cluster(members, CFG)
     assert [rid for rid, v in out.items() if v["is_canonical"]] == ["c00"]
     assert all(decide(out[f"c{i:02d}"], "c").decision == "reject" for i in range(1, 60))
+
+
+def test_a_component_with_two_first_postings_is_counted_once_in_the_run_summary():
+    """A chain component has first postings beside its cluster's own: the summary's cluster-size
+    histogram counts the cluster once (at the member its id comes from), not once per first posting."""
+    from pipeline.transforms.summary import _decision_keys
+    from schemas.records import Decision
+    members = bridged([fp("early", text=UNRELATED, author="attacker", line=1), fp("orig", line=2)],
+                      UNRELATED, HONEST, first_line=3)
+    out = cl.describe_cluster(members, CFG)
+    assert sum(v["is_canonical"] for v in out.values()) == 2
+    sizes = []
+    for rid, values in out.items():
+        d = Decision(review_id=rid, product_id="p", author_id="a", rating=1, created_at="t", language="en",
+                     decision="publish", reasons=(), labels=(), redactions={}, provenance={},
+                     signals={"near_duplicate": {"status": "scored", "values": values}})
+        sizes += [k for (kind, k), _ in _decision_keys(d) if kind == "dup_cluster_size"]
+    assert sizes == ["10-49"]
