@@ -40,8 +40,8 @@ def streaming_pipeline() -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-def item(review_id: str, created: float, message_id: int = 1, body: str = "fine") -> Item:
-    return Item(review=Review(review_id=review_id, product_id="p", author_id="a", rating=4, body=body,
+def item(review_id: str, created: float, message_id: int = 1, body: str = "fine", author: str = "a") -> Item:
+    return Item(review=Review(review_id=review_id, product_id="p", author_id=author, rating=4, body=body,
                               created_at=iso(created)), ref=InputRef(SUB, message_id), ingested_at="t")
 
 
@@ -94,7 +94,8 @@ def test_redelivery_is_one_decision_and_retention_timer_clears_state():
               .add_elements([TimestampedValue(item("r1", T0, 1), T0)])
               .add_elements([TimestampedValue(item("r1", T0, 2), T0 + 5),                 # Pub/Sub redelivery
                              TimestampedValue(item("r1", T0, 3, body="edited"), T0 + 6),  # producer resend, changed
-                             TimestampedValue(item("r2", T0, 4), T0 + 7)])
+                             TimestampedValue(item("r2", T0, 4), T0 + 7),
+                             TimestampedValue(item("r2", T0, 6, author="someone-else"), T0 + 8)])  # an id conflict
               .advance_watermark_to(T0 + retention + 60)   # the timer fires: r1's state is cleared
               .add_elements([TimestampedValue(item("r1", T0, 5), T0 + retention + 70)])
               .advance_watermark_to_infinity())
@@ -102,16 +103,19 @@ def test_redelivery_is_one_decision_and_retention_timer_clears_state():
     unique, dead = p | stream | StreamingDropRedeliveries("run", retention)
     assert_that(unique | beam.Map(lambda it: (it.review.review_id, it.ref.line)),
                 equal_to([("r1", 1), ("r2", 4), ("r1", 5)]), label="kept")
-    assert_that(dead | beam.Map(lambda d: (d.error_code, d.review_id, d.source.line, d.error.split("; ")[-1])),
-                equal_to([("redelivery", "r1", 2, "identical content"),
-                          ("redelivery", "r1", 3, "content differs, the first delivery is kept")]), label="dead")
+    assert_that(dead | beam.Map(lambda d: (d.error_code, d.review_id, d.source.line, d.error.split("; ")[-1],
+                                           "ANOTHER AUTHOR" in d.error)),
+                equal_to([("redelivery", "r1", 2, "identical content", False),
+                          ("redelivery", "r1", 3, "content differs, the first delivery is kept", False),
+                          ("redelivery", "r2", 6, "the first delivery is kept", True)]), label="dead")
     p.run().wait_until_finish()
 
 
 def test_redelivery_state_per_retained_review_is_small():
-    """What FirstDeliveryFn keeps per review id: the key and (message id, 8-byte digest)."""
+    """What FirstDeliveryFn keeps per review id: the key and (message id, 8-byte content digest,
+    8-byte author digest)."""
     key = "en-00000123".encode("utf-8")
-    value = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8))
+    value = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8, b"\x00" * 8))
     assert len(key) + len(value) < 100, len(key) + len(value)
 
 

@@ -29,13 +29,18 @@ def item(review_id="r1", line=1, uri="a.jsonl", rating=3, body="Fine kettle.", p
 
 
 def test_redelivery_keeps_the_first_delivery_and_dead_letters_the_rest():
-    items = [item("r1", 5), item("r1", 2, body="edited"), item("r2", 3), item("r1", 9, uri="b.jsonl")]
+    import dataclasses
+    other = item("r2", 8, body="Five stars!")
+    other = other.replace(review=dataclasses.replace(other.review, author_id="someone-else"))
+    items = [item("r1", 5), item("r1", 2, body="edited"), item("r2", 3), item("r1", 9, uri="b.jsonl"), other]
     with BeamTestPipeline() as p:
         kept, dead = p | beam.Create(items) | DropRedeliveries("run-t")
         assert_that(kept | "K" >> beam.Map(lambda it: (it.review.review_id, it.ref.line)),
                     equal_to([("r1", 2), ("r2", 3)]), label="kept")
-        assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.review_id, d.source.uri, d.source.line)),
-                    equal_to([("redelivery", "r1", "a.jsonl", 5), ("redelivery", "r1", "b.jsonl", 9)]), label="dead")
+        assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.review_id, d.source.uri, d.source.line,
+                                                       "ANOTHER AUTHOR" in d.error)),
+                    equal_to([("redelivery", "r1", "a.jsonl", 5, False), ("redelivery", "r1", "b.jsonl", 9, False),
+                              ("redelivery", "r2", "a.jsonl", 8, True)]), label="dead")
 
 
 def test_normalize_cleans_detects_language_and_redacts():

@@ -28,10 +28,25 @@ DEAD = "dead_letter"
 STAGE = "redelivery"
 
 
+def _difference(same: bool, other_author: bool, conflicts) -> str:
+    """What differs between a redelivery and the kept delivery, for the dead letter. Another author
+    under the same review_id is not a redelivery but a conflict (a broken or forged id): counted
+    (``redelivery/review_id_conflicts``) and said, so a moderator can compare the two; the first
+    delivery is still the one decided."""
+    if same:
+        return "identical content"
+    if other_author:
+        conflicts.inc()
+        return ("ANOTHER AUTHOR under the same review_id (a conflict, not a redelivery: compare the two); "
+                "the first delivery is kept")
+    return "content differs, the first delivery is kept"
+
+
 class _KeepFirstFn(beam.DoFn):
     def __init__(self, run_id: str):
         self._run_id = run_id
         self._redelivered = Metrics.counter(STAGE, "redeliveries")
+        self._conflicts = Metrics.counter(STAGE, "review_id_conflicts")
 
     def process(self, keyed):
         review_id, items = keyed
@@ -44,7 +59,7 @@ class _KeepFirstFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
                 error_code=codes.REDELIVERY,
                 error=(f"review_id {review_id!r} was already delivered at {kept.ref.uri}:{kept.ref.line}; "
-                       + ("identical content" if same else "content differs, the first delivery is kept")),
+                       + _difference(same, other.review.author_id != kept.review.author_id, self._conflicts)),
                 raw=review_json(other), source=other.ref, stage=STAGE, run_id=self._run_id,
                 review_id=review_id))
 
@@ -69,8 +84,8 @@ class DropRedeliveries(beam.PTransform):
 class FirstDeliveryFn(beam.DoFn):
     """Keyed by review_id: the first delivery passes; later ones become ``redelivery`` dead letters.
 
-    State per review: the first delivery's (message id, 8-byte content digest); an event-time timer
-    clears it ``retention`` after the review's event time.
+    State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest);
+    an event-time timer clears it ``retention`` after the review's event time.
     """
 
     FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
@@ -80,24 +95,26 @@ class FirstDeliveryFn(beam.DoFn):
         self._run_id = run_id
         self._retention = retention_s
         self._redelivered = Metrics.counter(STAGE, "redeliveries")
+        self._conflicts = Metrics.counter(STAGE, "review_id_conflicts")
 
     def process(self, keyed, ts=beam.DoFn.TimestampParam, first=beam.DoFn.StateParam(FIRST),
                 gc=beam.DoFn.TimerParam(GC)):
         review_id, item = keyed
         digest = hashlib.sha256(review_json(item).encode("utf-8")).digest()[:8]
+        author = hashlib.sha256(item.review.author_id.encode("utf-8")).digest()[:8]
         kept = first.read()
         if kept is None:
-            first.write((item.ref.line, digest))
+            first.write((item.ref.line, digest, author))
             gc.set(ts + Duration(seconds=self._retention))
             yield item
             return
         self._redelivered.inc()
-        line, kept_digest = kept
+        line, kept_digest = kept[:2]
+        other_author = len(kept) > 2 and kept[2] != author   # state from before authors were kept: unknown
         yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
             error_code=codes.REDELIVERY,
             error=(f"review_id {review_id!r} was already delivered as message {line} of {item.ref.uri}; "
-                   + ("identical content" if digest == kept_digest else
-                      "content differs, the first delivery is kept")),
+                   + _difference(digest == kept_digest, other_author, self._conflicts)),
             raw=review_json(item), source=item.ref, stage=STAGE, run_id=self._run_id,
             review_id=review_id))
 
