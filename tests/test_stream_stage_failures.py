@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
@@ -15,14 +14,9 @@ from pipeline.behaviour.config import BehaviourConfig
 from pipeline.dedup.config import DedupConfig
 from tests.test_behaviour import _item as behaviour_item
 from tests.test_dedup_stream import LONG, item as dedup_item, ts
+from tests.test_stream import streaming_pipeline
 
 pytestmark = pytest.mark.slow
-
-
-def streaming_pipeline() -> beam.Pipeline:
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    return beam.Pipeline(options=options)
 
 
 def statuses(it, detectors):

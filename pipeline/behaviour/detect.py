@@ -384,13 +384,13 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
         group_of_row[grows_arr] = gi
         gdesc.append({"rows": grows_arr})
     out["groups"], out["group_of_row"] = gdesc, group_of_row
-    out["group_evidence"] = joined_after_others(author, product, t, gdesc, group_of_row)
+    out["group_evidence"] = joined_after_others(author, product, t, gdesc)
     out["n_links"] = len(lo)
     return out
 
 
-def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray, groups: List[Dict[str, Any]],
-                        group_of_row: np.ndarray) -> np.ndarray:
+def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
+                        groups: List[Dict[str, Any]]) -> np.ndarray:
     """Per row: in a group, and another account of the group reviewed its product no later than it
     (a tie, as day-resolution data gives, counts: who came first is unknown). The group's first
     review of a product is not evidence: accounts that review the same products after an honest

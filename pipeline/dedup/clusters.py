@@ -7,7 +7,6 @@ transform and the benchmark reuse them.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -283,8 +282,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         by_author.setdefault(m.author_id, []).append(m)
     repeats = {m.review_id: any(o.review_id != m.review_id and matches(o, m) for o in _scan(by_author[m.author_id]))
                for m in own}
-    per_author = Counter(m.author_id for m in own)
-    authors = set(per_author)
+    authors = {m.author_id for m in own}
     products = {m.product_id for m in own}
     family = first.family
     short = max(m.n_shingles for m in ordered) <= cfg.common_max_shingles.get(family, cfg.common_max_shingles["words"])

@@ -41,7 +41,6 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.behaviour.config import DAY, HOUR, BehaviourConfig
-from pipeline.timestamps import epoch_seconds
 from pipeline.transforms.behaviour import behaviour_time
 from pipeline.transforms.common import stage_failed
 from schemas.records import Item, Signal

@@ -11,14 +11,13 @@ from apache_beam.metrics import Metrics
 from schemas import codes
 from schemas.records import DeadLetter, Item
 
+LOG = logging.getLogger("pipeline")
+
 
 def review_json(item: Item) -> str:
     """The record as parsed (not the byte-exact line, which is not kept past parsing)."""
     import dataclasses
     return json.dumps(dataclasses.asdict(item.review), ensure_ascii=False, sort_keys=True)
-
-
-LOG = logging.getLogger("pipeline")
 
 
 def stage_failed(stage: str, exn: BaseException, what: object) -> str:

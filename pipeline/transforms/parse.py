@@ -43,8 +43,6 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-
-
 def _parse_int(text: str):
     if len(text) > _MAX_INT_DIGITS:
         return float("-inf") if text.startswith("-") else float("inf")

@@ -23,9 +23,9 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import signing
-from pipeline.transforms.common import stage_failed
 from pipeline.display import (WIDGET_DIR, as_dict, build_widget_doc, build_widget_doc_within, doc_file_name,
                               most_recent_first, safe_json)
+from pipeline.transforms.common import stage_failed
 from schemas.records import Packer
 
 
