@@ -321,3 +321,17 @@ def test_accounts_that_gather_after_an_honest_reviewer_do_not_make_its_reviews_e
     assert res.groups, "the four accounts form a group"
     assert not any(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
     assert all(res.coordinated_group[f"a{a}-{p}"]["evidence"] for a in range(3) for p in range(3))
+
+
+def test_copying_an_honest_reviewers_times_to_the_second_does_not_make_it_evidence():
+    """Without received_at, accounts can give their reviews exactly the (public) created_at of an
+    honest reviewer's three reviews. A tie counted as 'no later than it', so the honest reviews
+    became evidence; with times finer than a day a tie is made, not met, and does not count."""
+    start = T0 + 3 * 3600 + 17 * 60 + 41   # times to the second
+    honest = [Event(f"v{p}", "victim", f"prod{p}", start + p * DAY) for p in range(3)]
+    tied = [Event(f"a{a}-{p}", f"att{a}", f"prod{p}", start + p * DAY) for a in range(3) for p in range(3)]
+    res = analyse(honest + tied)
+    assert res.groups, "the four accounts form a group"
+    assert not any(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+    day = analyse([e._replace(ts=T0 + p * DAY) for e, p in zip(honest + tied, [0, 1, 2] * 4)])
+    assert all(v["evidence"] for v in day.coordinated_group.values())   # day resolution: who came first is unknown

@@ -384,17 +384,19 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
         group_of_row[grows_arr] = gi
         gdesc.append({"rows": grows_arr})
     out["groups"], out["group_of_row"] = gdesc, group_of_row
-    out["group_evidence"] = joined_after_others(author, product, t, gdesc)
+    out["group_evidence"] = joined_after_others(author, product, t, gdesc, day_res)
     out["n_links"] = len(lo)
     return out
 
 
 def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
-                        groups: List[Dict[str, Any]]) -> np.ndarray:
-    """Per row: in a group, and another account of the group reviewed its product no later than it
-    (a tie, as day-resolution data gives, counts: who came first is unknown). The group's first
-    review of a product is not evidence: accounts that review the same products after an honest
-    reviewer, within the window, would otherwise make the honest reviews look coordinated."""
+                        groups: List[Dict[str, Any]], ties_count: bool) -> np.ndarray:
+    """Per row: in a group, and another account of the group reviewed its product before it. The
+    group's first review of a product is not evidence: accounts that review the same products
+    after an honest reviewer, within the window, would otherwise make the honest reviews look
+    coordinated. A tie counts as before only with ``ties_count`` (day-resolution data, where who
+    came first is unknown): with finer times an exact tie is made, not met (accounts copying an
+    honest review's public ``created_at`` to the second, when there is no ``received_at``)."""
     out = np.zeros(len(t), dtype=bool)
     for g in groups:
         by_product: Dict[int, List[int]] = {}
@@ -402,7 +404,8 @@ def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
             by_product.setdefault(int(product[r]), []).append(r)
         for rows in by_product.values():
             for r in rows:
-                out[r] = any(author[x] != author[r] and t[x] <= t[r] for x in rows)
+                out[r] = any(author[x] != author[r] and (t[x] < t[r] or ties_count and t[x] == t[r])
+                             for x in rows)
     return out
 
 
