@@ -126,7 +126,9 @@ def test_shared_client_needs_several_accounts_on_a_shared_product():
     evs = [Event(f"d-{k}", f"acct{k}", "p1", T0 + k * 3600, device_id="dev-1") for k in range(4)]
     evs += [Event("lone", "solo", "p2", T0, device_id="dev-2")]
     res = analyse(evs)
-    assert res.shared_client["d-0"]["evidence"] and res.shared_client["d-0"]["accounts"] == 4
+    assert res.shared_client["d-3"]["evidence"] and res.shared_client["d-3"]["accounts"] == 4
+    # the first review of the product through the device is not evidence (the others came after it)
+    assert not res.shared_client["d-0"]["evidence"] and "first review" in res.shared_client["d-0"]["reason"]
     assert not res.shared_client["lone"]["evidence"]
     assert "d-0" not in analyse([e._replace(device_id=None) for e in evs]).shared_client
     # a campus network: many accounts on one prefix is a shared network, never evidence
@@ -134,7 +136,23 @@ def test_shared_client_needs_several_accounts_on_a_shared_product():
               for k in range(60)]
     res = analyse(campus)
     assert not res.shared_client["n-0"]["evidence"] and "shared network" in res.shared_client["n-0"]["reason"]
-    assert analyse(campus[:10]).shared_client["n-0"]["evidence"]
+    assert analyse(campus[:10]).shared_client["n-3"]["evidence"]
+
+
+def test_accounts_that_join_an_honest_reviewers_network_do_not_make_its_review_evidence():
+    """Attack on principle 1: three accounts come onto an honest reviewer's hashed network prefix
+    (or claim its device id) and review its product after it. Before, all four reviews were
+    evidence (4 accounts on one key and product) and the honest complaint was held
+    (``unusual_activity``); now only the accounts that came after it are."""
+    for attr in ("client_prefix", "device_id"):
+        honest = Event("honest", "longtime", "p1", T0 + 37, **{attr: "key-1"})
+        gatherers = [Event(f"g-{k}", f"sock{k}", "p1", T0 + (k + 1) * 3600, **{attr: "key-1"}) for k in range(3)]
+        res = analyse([honest] + gatherers)
+        assert not res.shared_client["honest"]["evidence"], attr
+        assert all(res.shared_client[f"g-{k}"]["evidence"] for k in (1, 2)), attr
+        # a copied time to the second is not "before" (no received_at; times finer than a day)
+        tied = [g._replace(ts=T0 + 37) for g in gatherers]
+        assert not analyse([honest] + tied).shared_client["honest"]["evidence"], attr
 
 
 def test_deterministic_and_order_independent():

@@ -326,7 +326,7 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
                         "for moderators to look at, never a reason to withhold"})
 
     # shared client (optional metadata)
-    for r, vals in _shared_client(events, t, cfg).items():
+    for r, vals in _shared_client(events, t, cfg, res.day_resolution).items():
         res.shared_client[rid[r]] = vals
     return res
 
@@ -409,12 +409,17 @@ def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
     return out
 
 
-def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig) -> Dict[int, Dict[str, Any]]:
+def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
+                   ties_count: bool = False) -> Dict[int, Dict[str, Any]]:
     """Accounts reviewing the same product through one device id / client prefix within the window.
 
     Only reviews with the metadata are scored; "new account" is not an input at all. A client
     prefix used by more than ``client_max_prefix_accounts`` accounts in view is a shared network
-    (an office, a campus, carrier NAT): it is reported, never evidence."""
+    (an office, a campus, carrier NAT): it is reported, never evidence. As for groups
+    (:func:`joined_after_others`), the first review of a product through a key is not evidence:
+    accounts that come onto an honest reviewer's network prefix (or claim its device id) and review
+    its product after it would otherwise get the honest review held. A tie counts as before only
+    with ``ties_count`` (day-resolution data)."""
     out: Dict[int, Dict[str, Any]] = {}
     window = cfg.window_days * DAY
     for attr, label in (("device_id", "device"), ("client_prefix", "client prefix")):
@@ -436,7 +441,9 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig)
                 hi = np.searchsorted(ts, ts + window, side="right")
                 for k, r in enumerate(prows):
                     accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
-                    ev = accounts >= cfg.client_min_accounts and not shared_network
+                    first = not any(events[x].author_id != events[r].author_id
+                                    and (t[x] < t[r] or ties_count and t[x] == t[r]) for x in prows[lo[k]:hi[k]])
+                    ev = accounts >= cfg.client_min_accounts and not shared_network and not first
                     prev = out.get(r)
                     if prev is not None and prev["accounts"] >= accounts and (prev["evidence"] or not ev):
                         continue
@@ -445,6 +452,10 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig)
                                   f"{cfg.window_days:g} days")
                     elif shared_network:
                         reason = f"shared network ({accounts_on_key} accounts on this {label}): not evidence"
+                    elif accounts >= cfg.client_min_accounts:
+                        reason = (f"the first review of this product through this {label}: the other "
+                                  f"{accounts - 1} account(s) came after it, so it is not evidence (accounts "
+                                  f"can gather on an honest reviewer's network)")
                     else:
                         reason = f"{accounts} account(s) reviewed this product through this {label} in the window"
                     out[r] = {"evidence": bool(ev), "by": attr, "accounts": accounts,
