@@ -53,6 +53,7 @@ class PolicyInputs:
     author_velocity: Mapping[str, Any] = field(default_factory=dict)
     product_burst: Mapping[str, Any] = field(default_factory=dict)  # seen, never a ground to withhold
     created_at_adjusted: bool = False  # parsing clamped an implausible created_at (recorded, never withholds)
+    review_id_conflict: bool = False  # another author used the same review_id (recorded, never withholds)
 
 
 def labels_from_metadata(review: Review) -> Tuple[Label, ...]:
@@ -83,7 +84,8 @@ def policy_inputs(item: Item) -> PolicyInputs:
                         coordinated_group=_signal(item, "coordinated_group"),
                         author_velocity=_signal(item, "author_velocity"),
                         product_burst=_signal(item, "product_burst"),
-                        created_at_adjusted=item.created_at_adjustment is not None)
+                        created_at_adjusted=item.created_at_adjustment is not None,
+                        review_id_conflict=item.review_id_conflict is not None)
 
 
 def _scored(sig: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -178,7 +180,8 @@ class Policy:
                 withheld.append((decision, codes.SUSPECTED_FAKE))
         withheld += behaviour_grounds(spec.get("behaviour"), x, dup_evidence or band == "above_upper")
         extra = ((codes.PERSONAL_DATA_REDACTED,) if x.redacted else ()) + (
-            (codes.CREATED_AT_ADJUSTED,) if x.created_at_adjusted else ())
+            (codes.CREATED_AT_ADJUSTED,) if x.created_at_adjusted else ()) + (
+            (codes.REVIEW_ID_CONFLICT,) if x.review_id_conflict else ())
         if copied_first_posting and spec["duplicates"]["campaign"].get("post_moderation", True):
             extra = (codes.COPIED_BY_OTHERS,) + extra  # published, and queued for a moderator's look
         if withheld:

@@ -39,6 +39,7 @@ DISCLOSURE_LABEL = "disclosure_label"
 MODERATOR_OVERRIDE = "moderator_override"
 COPIED_BY_OTHERS = "copied_by_others"
 CREATED_AT_ADJUSTED = "created_at_adjusted"
+REVIEW_ID_CONFLICT = "review_id_conflict"
 
 for _name, _value in list(globals().items()):
     if _name.isupper() and isinstance(_value, str):

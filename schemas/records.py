@@ -199,6 +199,9 @@ class Item:
     created_at_adjustment: Optional[str] = None  # before_earliest | after_receipt
     # when the transport says the platform received it (the Pub/Sub publish time in streaming)
     receipt_at: Optional[str] = None
+    # the review_id as given, when another author's review came under the same id (redelivery stage:
+    # reason review_id_conflict; review.review_id is then the given id or its '#conflict-' form)
+    review_id_conflict: Optional[str] = None
 
     def replace(self, **changes) -> "Item":
         return dataclasses.replace(self, **changes)

@@ -22,7 +22,7 @@ from pipeline.io import window_for_files
 from pipeline.policy import DEFAULT_POLICY
 from pipeline.stream import AssignEventTime, MessagesToLines, StreamConfig, message_line, moderate_stream
 from pipeline.transforms.products import ProductUpdateFn
-from pipeline.transforms.redelivery import StreamingDropRedeliveries
+from pipeline.transforms.redelivery import StreamingDropRedeliveries, conflict_id
 from schemas.records import Decision, InputRef, Item, Review
 
 pytestmark = pytest.mark.slow
@@ -95,19 +95,21 @@ def test_redelivery_is_one_decision_and_retention_timer_clears_state():
               .add_elements([TimestampedValue(item("r1", T0, 2), T0 + 5),                 # Pub/Sub redelivery
                              TimestampedValue(item("r1", T0, 3, body="edited"), T0 + 6),  # producer resend, changed
                              TimestampedValue(item("r2", T0, 4), T0 + 7),
-                             TimestampedValue(item("r2", T0, 6, author="someone-else"), T0 + 8)])  # an id conflict
+                             TimestampedValue(item("r2", T0, 6, author="someone-else"), T0 + 8),  # id conflict
+                             TimestampedValue(item("r2", T0, 7, author="someone-else"), T0 + 9)])  # its resend
               .advance_watermark_to(T0 + retention + 60)   # the timer fires: r1's state is cleared
               .add_elements([TimestampedValue(item("r1", T0, 5), T0 + retention + 70)])
               .advance_watermark_to_infinity())
     p = streaming_pipeline()
     unique, dead = p | stream | StreamingDropRedeliveries("run", retention)
-    assert_that(unique | beam.Map(lambda it: (it.review.review_id, it.ref.line)),
-                equal_to([("r1", 1), ("r2", 4), ("r1", 5)]), label="kept")
-    assert_that(dead | beam.Map(lambda d: (d.error_code, d.review_id, d.source.line, d.error.split("; ")[-1],
-                                           "ANOTHER AUTHOR" in d.error)),
-                equal_to([("redelivery", "r1", 2, "identical content", False),
-                          ("redelivery", "r1", 3, "content differs, the first delivery is kept", False),
-                          ("redelivery", "r2", 6, "the first delivery is kept", True)]), label="dead")
+    # another author under r2 is decided on its own (not buried as a redelivery), under its conflict id
+    assert_that(unique | beam.Map(lambda it: (it.review.review_id, it.ref.line, it.review_id_conflict)),
+                equal_to([("r1", 1, None), ("r2", 4, None), (conflict_id("r2", "someone-else"), 6, "r2"),
+                          ("r1", 5, None)]), label="kept")
+    assert_that(dead | beam.Map(lambda d: (d.error_code, d.review_id, d.source.line, d.error.split("; ")[-1])),
+                equal_to([("redelivery", "r1", 2, "identical content"),
+                          ("redelivery", "r1", 3, "content differs, the first delivery is kept"),
+                          ("redelivery", "r2", 7, "identical content")]), label="dead")
     p.run().wait_until_finish()
 
 

@@ -1,6 +1,8 @@
 """Each stage on its own, applied to beam.Create(...) with TestPipeline and assert_that."""
 from __future__ import annotations
 
+import json
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
@@ -15,7 +17,7 @@ from pipeline.transforms.detect import DetectFakes
 from pipeline.transforms.normalize import normalize_item
 from pipeline.transforms.products import SummariseProducts
 from pipeline.transforms.provenance import AttachProvenance, to_records
-from pipeline.transforms.redelivery import DropRedeliveries
+from pipeline.transforms.redelivery import DropRedeliveries, as_conflict, conflict_id
 from pipeline.transforms.summary import ConservationError, write_and_check, build_summary
 from schemas.records import Decision, InputRef, Item, Review, Source
 
@@ -28,19 +30,58 @@ def item(review_id="r1", line=1, uri="a.jsonl", rating=3, body="Fine kettle.", p
                 ref=InputRef(uri, line), ingested_at="2025-01-01T00:00:01Z")
 
 
-def test_redelivery_keeps_the_first_delivery_and_dead_letters_the_rest():
+def by(author, *args, **kw) -> Item:
     import dataclasses
-    other = item("r2", 8, body="Five stars!")
-    other = other.replace(review=dataclasses.replace(other.review, author_id="someone-else"))
-    items = [item("r1", 5), item("r1", 2, body="edited"), item("r2", 3), item("r1", 9, uri="b.jsonl"), other]
+    it = item(*args, **kw)
+    return it.replace(review=dataclasses.replace(it.review, author_id=author))
+
+
+def test_redelivery_keeps_the_first_delivery_and_dead_letters_the_rest():
+    other = by("someone-else", "r2", 8, body="Five stars!")
+    items = [item("r1", 5), item("r1", 2, body="edited"), item("r2", 3), item("r1", 9, uri="b.jsonl"), other,
+             by("someone-else", "r2", 9, body="Five stars!")]
     with BeamTestPipeline() as p:
         kept, dead = p | beam.Create(items) | DropRedeliveries("run-t")
-        assert_that(kept | "K" >> beam.Map(lambda it: (it.review.review_id, it.ref.line)),
-                    equal_to([("r1", 2), ("r2", 3)]), label="kept")
-        assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.review_id, d.source.uri, d.source.line,
-                                                       "ANOTHER AUTHOR" in d.error)),
-                    equal_to([("redelivery", "r1", "a.jsonl", 5, False), ("redelivery", "r1", "b.jsonl", 9, False),
-                              ("redelivery", "r2", "a.jsonl", 8, True)]), label="dead")
+        assert_that(kept | "K" >> beam.Map(lambda it: (it.review.review_id, it.ref.line, it.review_id_conflict)),
+                    equal_to([("r1", 2, None), ("r2", 3, "r2"), (conflict_id("r2", "someone-else"), 8, "r2")]),
+                    label="kept")
+        assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.review_id, d.source.uri, d.source.line)),
+                    equal_to([("redelivery", "r1", "a.jsonl", 5), ("redelivery", "r1", "b.jsonl", 9),
+                              ("redelivery", "r2", "a.jsonl", 9)]), label="dead")
+
+
+def test_reusing_an_honest_reviews_id_cannot_bury_it():
+    """Attack on principles 1 and 2: a record that reuses an honest complaint's review_id, delivered
+    before or after it. Before, the first delivery was kept and the other became a ``redelivery``
+    dead letter: delivered first, the forged record buried the complaint. Now each author's review
+    is decided on its own, whatever the order; the forged one cannot take the complaint's place."""
+    honest = item("r1", 5, rating=1, body="Stopped heating after two days. Refund refused.")
+    for forged_line in (1, 9):
+        forged = by("attacker", "r1", forged_line, rating=5, body="Great kettle, works fine.")
+        with BeamTestPipeline() as p:
+            kept, dead = p | f"C{forged_line}" >> beam.Create([honest, forged]) | DropRedeliveries("run-t")
+            assert_that(kept | beam.Map(lambda it: (it.review.author_id, it.review.body, it.review_id_conflict)),
+                        equal_to([("u", honest.review.body, "r1"), ("attacker", forged.review.body, "r1")]),
+                        label="kept")
+            assert_that(kept | "Ids" >> beam.Map(lambda it: it.review.review_id)
+                        | beam.combiners.ToList() | beam.Map(lambda ids: len(set(ids)) == 2 and "r1" in ids),
+                        equal_to([True]), label="ids")
+            assert_that(dead, equal_to([]), label="dead")
+    outcome = DEFAULT_POLICY.decide(normalize_item(as_conflict(honest, "r1", keeps_id=False)))
+    assert outcome.decision == "publish" and outcome.reasons == ("review_id_conflict",)
+
+
+def test_a_conflict_id_is_refused_as_input():
+    """No input record can take the id given to a conflicting delivery (two decisions, one id)."""
+    from pipeline.transforms.parse import parse_line
+    from schemas.records import RawLine
+    line = json.dumps({"review_id": conflict_id("r1", "u"), "product_id": "p", "author_id": "a", "rating": 3,
+                       "body": "ok", "created_at": "2025-01-01T00:00:00Z"})
+    out = parse_line(RawLine(InputRef("a.jsonl", 1), line.encode()), run_id="r", ingested_at="2025-01-01T00:00:01Z")
+    assert out.error_code == "invalid_value" and "reserved" in out.error
+    ok = json.loads(line) | {"review_id": "r1#conflict-xyz"}
+    assert parse_line(RawLine(InputRef("a.jsonl", 1), json.dumps(ok).encode()), run_id="r",
+                      ingested_at="2025-01-01T00:00:01Z").review.review_id == "r1#conflict-xyz"
 
 
 def test_normalize_cleans_detects_language_and_redacts():

@@ -78,6 +78,9 @@ def _classify(error) -> tuple:
         return codes.INVALID_VALUE, f"field '{field}' must not be empty"
     if error.validator == "maxLength":
         return codes.INVALID_VALUE, f"field '{field}' is longer than {error.validator_value} characters"
+    if error.validator == "not" and top == "review_id":
+        return codes.INVALID_VALUE, (f"review_id {error.instance!r} ends in the reserved '#conflict-' + 16 hex "
+                                     "digits form (given by the pipeline to conflicting deliveries)")
     if error.validator == "pattern" and top == "language":
         return codes.INVALID_VALUE, f"language {error.instance!r} is not a BCP 47 tag (e.g. en, ko, ja-JP)"
     return codes.INVALID_VALUE, f"field '{field}': {error.message}"

@@ -30,7 +30,7 @@ def build_provenance(decided: Decided, ctx: RunContext, key: signing.SigningKey)
     item = decided.item
     review = item.review
     source = review.source
-    return {
+    prov = {
         "pipeline": ctx.pipeline_dict(),
         "run_id": ctx.run_id,
         "policy": ctx.policy_dict(),
@@ -55,6 +55,9 @@ def build_provenance(decided: Decided, ctx: RunContext, key: signing.SigningKey)
                      if decided.outcome.override else None),
         "signature_scheme": signing.scheme(key),
     }
+    if item.review_id_conflict is not None:  # only then, so other records' provenance is unchanged
+        prov["review_id_given"] = item.review_id_conflict
+    return prov
 
 
 def to_records(decided: Decided, ctx: RunContext, key: signing.SigningKey):

@@ -1,16 +1,27 @@
 """Redelivery stage: the same ``review_id`` delivered twice is one review.
 
 Inputs are grouped by ``review_id``; the delivery read first (lowest input URI, then line number)
-is kept, which is the same on every re-run over the same input, and every other delivery becomes
-a ``redelivery`` dead letter pointing at the kept one. Because redeliveries are removed here,
-before detection, a review can never be found a near-duplicate of itself.
+is kept, which is the same on every re-run over the same input, and every other delivery by the
+same author becomes a ``redelivery`` dead letter pointing at the kept one. Because redeliveries are
+removed here, before detection, a review can never be found a near-duplicate of itself.
+
+Another *author* under the same id is not a redelivery but a conflict (a broken or forged id, e.g.
+through a partner feed). Dropping either review would let whoever delivers first bury the other,
+an honest complaint included, so each author's first delivery is decided on its own: the first
+delivery keeps the id, the others get :func:`conflict_id` (``<review_id>#conflict-<16 hex of the
+author id>``, a form input ids may not take), and all of them carry the reason
+``review_id_conflict`` and the given id in provenance (``review_id_given``). Counted in
+``redelivery/review_id_conflicts``.
 
 Streaming (:class:`StreamingDropRedeliveries`) has no "lowest input line" to prefer: reviews are
 keyed by ``review_id`` into a stateful DoFn and the first delivery *processed* wins; later ones
-within the retention become ``redelivery`` dead letters naming the first delivery's message.
+by the same author within the retention become ``redelivery`` dead letters naming the first
+delivery's message; another author's first delivery goes on under its ``#conflict-`` id (the
+first delivery, already decided, is not flagged).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import apache_beam as beam
@@ -28,18 +39,29 @@ DEAD = "dead_letter"
 STAGE = "redelivery"
 
 
-def _difference(same: bool, other_author: bool, conflicts) -> str:
-    """What differs between a redelivery and the kept delivery, for the dead letter. Another author
-    under the same review_id is not a redelivery but a conflict (a broken or forged id): counted
-    (``redelivery/review_id_conflicts``) and said, so a moderator can compare the two; the first
-    delivery is still the one decided."""
-    if same:
-        return "identical content"
-    if other_author:
-        conflicts.inc()
-        return ("ANOTHER AUTHOR under the same review_id (a conflict, not a redelivery: compare the two); "
-                "the first delivery is kept")
-    return "content differs, the first delivery is kept"
+CONFLICT_MARK = "#conflict-"
+
+
+def _author_digest(author_id: str) -> bytes:
+    return hashlib.sha256(author_id.encode("utf-8")).digest()[:8]
+
+
+def conflict_id(review_id: str, author_id: str) -> str:
+    """The id of another author's review delivered under ``review_id``: deterministic (re-runs give
+    the same), one per author, and of a form the input schema refuses, so no input can take it."""
+    return f"{review_id}{CONFLICT_MARK}{_author_digest(author_id).hex()}"
+
+
+def as_conflict(item, review_id: str, keeps_id: bool):
+    """``item`` decided on its own in a review_id conflict (see the module docstring)."""
+    review = item.review if keeps_id else dataclasses.replace(
+        item.review, review_id=conflict_id(review_id, item.review.author_id))
+    return item.replace(review=review, review_id_conflict=review_id)
+
+
+def _difference(same: bool) -> str:
+    """What differs between a redelivery and the kept delivery of the same author, for the dead letter."""
+    return "identical content" if same else "content differs, the first delivery is kept"
 
 
 class _KeepFirstFn(beam.DoFn):
@@ -51,15 +73,23 @@ class _KeepFirstFn(beam.DoFn):
     def process(self, keyed):
         review_id, items = keyed
         ordered = sorted(items, key=lambda it: (it.ref.uri, it.ref.line))
-        kept = ordered[0]
-        yield kept
-        for other in ordered[1:]:
+        first_of: dict = {}   # author → that author's first delivery, in input order
+        for it in ordered:
+            first_of.setdefault(it.review.author_id, it)
+        conflict = len(first_of) > 1
+        for n, kept in enumerate(first_of.values()):
+            if n:
+                self._conflicts.inc()
+            yield as_conflict(kept, review_id, keeps_id=n == 0) if conflict else kept
+        for other in ordered:
+            kept = first_of[other.review.author_id]
+            if other is kept:
+                continue
             self._redelivered.inc()
-            same = other.review == kept.review
             yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
                 error_code=codes.REDELIVERY,
                 error=(f"review_id {review_id!r} was already delivered at {kept.ref.uri}:{kept.ref.line}; "
-                       + _difference(same, other.review.author_id != kept.review.author_id, self._conflicts)),
+                       + _difference(other.review == kept.review)),
                 raw=review_json(other), source=other.ref, stage=STAGE, run_id=self._run_id,
                 review_id=review_id))
 
@@ -82,10 +112,13 @@ class DropRedeliveries(beam.PTransform):
 # -- streaming ----------------------------------------------------------------------------------
 
 class FirstDeliveryFn(beam.DoFn):
-    """Keyed by review_id: the first delivery passes; later ones become ``redelivery`` dead letters.
+    """Keyed by review_id: the first delivery passes; later ones by the same author become
+    ``redelivery`` dead letters; another author's first delivery passes under its :func:`conflict_id`.
 
-    State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest);
-    an event-time timer clears it ``retention`` after the review's event time.
+    State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest),
+    then, once another author used the id, a fourth element: {author digest: (message id, content
+    digest)} of the conflicting authors' first deliveries. An event-time timer clears it
+    ``retention`` after the review's event time.
     """
 
     FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
@@ -101,20 +134,29 @@ class FirstDeliveryFn(beam.DoFn):
                 gc=beam.DoFn.TimerParam(GC)):
         review_id, item = keyed
         digest = hashlib.sha256(review_json(item).encode("utf-8")).digest()[:8]
-        author = hashlib.sha256(item.review.author_id.encode("utf-8")).digest()[:8]
+        author = _author_digest(item.review.author_id)
         kept = first.read()
         if kept is None:
             first.write((item.ref.line, digest, author))
             gc.set(ts + Duration(seconds=self._retention))
             yield item
             return
-        self._redelivered.inc()
         line, kept_digest = kept[:2]
-        other_author = len(kept) > 2 and kept[2] != author   # state from before authors were kept: unknown
+        # state from before authors were kept (2 elements): the author is unknown, taken as the same
+        if len(kept) > 2 and kept[2] != author:
+            others = dict(kept[3]) if len(kept) > 3 else {}
+            if author not in others:
+                others[author] = (item.ref.line, digest)
+                first.write((line, kept_digest, kept[2], others))
+                self._conflicts.inc()
+                yield as_conflict(item, review_id, keeps_id=False)
+                return
+            line, kept_digest = others[author]
+        self._redelivered.inc()
         yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
             error_code=codes.REDELIVERY,
             error=(f"review_id {review_id!r} was already delivered as message {line} of {item.ref.uri}; "
-                   + _difference(digest == kept_digest, other_author, self._conflicts)),
+                   + _difference(digest == kept_digest)),
             raw=review_json(item), source=item.ref, stage=STAGE, run_id=self._run_id,
             review_id=review_id))
 

@@ -92,3 +92,27 @@ def test_one_run_campaign_against_an_honest_review(tmp_path):
     order = [r["review_id"] for r in widget["reviews"]]
     assert order.index("shiny") < order.index("future"), order
     assert "orig" in order and not any(r.startswith("copy") for r in order)
+
+
+def test_a_forged_record_under_an_honest_reviews_id_cannot_bury_it(tmp_path):
+    """Principles 1 and 2, through the whole job: a record from another account reuses the honest
+    complaint's review_id and is delivered first (earlier in the file). Before, the complaint became
+    a ``redelivery`` dead letter and the forged praise was published under its id. Now both are
+    decided, each on its own, and the widget shows the complaint."""
+    forged = review("r-honest", "attacker", body="Lovely kettle, boils fast, quiet and it looks good in the kitchen",
+                    rating=5)
+    src = write(tmp_path / "in" / "day.jsonl", [forged, review("r-honest", "honest"),
+                                                review("r-honest", "honest")])   # and a plain resend
+    out = RunOutput(str(tmp_path / "out"))
+    summary = run_pipeline(src, out.prefix, "--run_id", "conflict")
+    assert summary["conservation"]["ok"]
+    decisions = list(out.records("decisions"))
+    complaint = [d for d in decisions if d["author_id"] == "honest"]
+    assert len(decisions) == 2 and len(complaint) == 1
+    assert complaint[0]["decision"] == "publish" and "review_id_conflict" in complaint[0]["reasons"]
+    assert complaint[0]["review_id"].startswith("r-honest#conflict-")
+    assert complaint[0]["provenance"]["review_id_given"] == "r-honest"
+    dead = list(out.records("dead_letter"))
+    assert [(d["error_code"], d["source"]["line"]) for d in dead] == [("redelivery", 3)]
+    published = {p["review_id"]: p for p in out.records("published")}
+    assert published[complaint[0]["review_id"]]["body"] == HONEST
