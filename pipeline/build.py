@@ -50,6 +50,7 @@ class BatchConfig:
     earliest_created_at: str = DEFAULT_EARLIEST_CREATED_AT
     max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
     max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO
+    public_contacts: Tuple[str, ...] = ()  # the store's own phones / emails: never redacted (--public_contacts)
 
 
 class Moderated(NamedTuple):
@@ -77,7 +78,8 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     ``streaming=True`` (stateful near-duplicate buckets); every other stage is the same object.
     """
     unique, redelivered = items | "DropRedeliveries" >> (redeliveries or DropRedeliveries(ctx.run_id))
-    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id, cfg.max_text_chars)
+    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id, cfg.max_text_chars,
+                                                                                  cfg.public_contacts)
     stored = None
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore

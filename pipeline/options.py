@@ -20,6 +20,7 @@ from pipeline.dedup.config import DedupConfig
 from pipeline.policy import Policy, PolicyError, load_overrides
 from pipeline.stream import StreamConfig
 from pipeline.io import DEFAULT_MAX_DECOMPRESSION_RATIO
+from pipeline.text.pii import PublicContacts
 from pipeline.timestamps import parse_rfc3339
 from pipeline.transforms.parse import DEFAULT_EARLIEST_CREATED_AT, DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_MAX_TEXT_CHARS
 
@@ -72,6 +73,10 @@ class ModerationOptions(PipelineOptions):
                             help="A .gz/.bz2 file that expands to more than this many times its size (and "
                                  "more than 1 MiB) is stopped with a 'decompression_limit' dead letter "
                                  "(default %(default)s).")
+        parser.add_argument("--public_contacts", default="",
+                            help="Comma-separated phone numbers and email addresses that are the store's own "
+                                 "(support line, service address): not personal data, so complaints that "
+                                 "quote them keep them; everything else is redacted as before.")
         parser.add_argument("--signing_key_file", default=None,
                             help="File (local or gs://) holding the HMAC key that signs published "
                                  "reviews. Default: $REVIEW_SIGNING_KEY, else the demo key.")
@@ -208,11 +213,16 @@ def configs_from_options(opts: ModerationOptions, streaming: bool = False) -> Co
     except (PolicyError, OSError, ValueError) as exn:
         raise UsageError(str(exn)) from exn
     source = (opts.input_subscription or opts.input_topic or "") if streaming else opts.input
+    public_contacts = tuple(v.strip() for v in (opts.public_contacts or "").split(",") if v.strip())
+    try:
+        PublicContacts.parse(public_contacts)
+    except ValueError as exn:
+        raise UsageError(f"--public_contacts: {exn}") from exn
     base = BatchConfig(input=source, output=opts.output or "", max_line_bytes=opts.max_line_bytes,
                        max_text_chars=opts.max_text_chars, signing_key_file=opts.signing_key_file,
                        earliest_created_at=_timestamp_flag("--earliest_created_at", opts.earliest_created_at),
                        max_clock_skew_s=opts.max_clock_skew_s,
-                       max_decompression_ratio=opts.max_decompression_ratio,
+                       max_decompression_ratio=opts.max_decompression_ratio, public_contacts=public_contacts,
                        require_signing_key=opts.require_signing_key, num_shards=opts.num_shards,
                        dedup=dedup, overrides=overrides, parity_margin=opts.parity_margin,
                        classifier=(opts.classifier_model or "") if opts.classifier else None,

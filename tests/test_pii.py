@@ -180,6 +180,12 @@ INNOCENT = [
     ("en", "Street Fighter 2 is a great game"),
     ("en", "Ordered 12/03, arrived 12/09"),
     ("en", "Warranty claim 2023-11-02, ticket 48213"),
+    # case and ticket numbers that complaints quote (an attack on principle 1 found them redacted)
+    ("en", "Case #4532015112830366 is still open after a month."),
+    ("en", "Ticket 4155552671 closed without a reply."),
+    ("en", "My claim number is 4155552671, nobody answered."),
+    ("ko", "접수번호 01012345678 로 문의했는데 답이 없어요"),
+    ("ja", "受付番号 09012345678 で問い合わせました"),
     ("ko", "이번의 드림 정말 좋았다"),
     ("ko", "아메리칸 드림을 꿈꾸는 이야기"),
     ("ko", "상담원 친절했어요 님 최고"),
@@ -238,7 +244,7 @@ def test_redaction_never_depends_on_sentiment():
 
 
 def test_version_names_the_detector_set():
-    assert pii.version().endswith("+patterns-2")
+    assert pii.version().endswith("+patterns-3")
 
 
 def test_normalize_redacts_source_partner_and_url_and_keeps_the_original_for_audit():
@@ -310,3 +316,20 @@ def test_published_record_badge_and_provenance_carry_no_personal_data():
     assert shown["provenance"]["source"] == {"channel": "syndicated", "partner": "김철수 [phone removed]",
                                              "url": "https://partner.example/"}
     assert display_review(shown)["badges"][0]["text"] == "Originally posted on 김철수 [phone removed]"
+
+
+def test_the_stores_own_public_contacts_are_kept_and_everyone_elses_redacted():
+    """A complaint that quotes the store's support line and address keeps them when the job is told
+    they are the store's (``--public_contacts``); the author's own number is still redacted, and a
+    number that only shares a few digits with the store's is not kept."""
+    public = pii.PublicContacts.parse(["+1 800 555 0199", "Support@Kettle.example"])
+    text = ("I called 1-800-555-0199 five times and emailed support@kettle.example, nobody answered. "
+            "Call me on (415) 555-2671 or mail jo@example.com")
+    out, counts = pii.redact(text, "en", public)
+    assert "1-800-555-0199" in out and "support@kettle.example" in out
+    assert "(415) 555-2671" not in out and "jo@example.com" not in out and counts == {"phone": 1, "email": 1}
+    assert pii.redact(text, "en")[1] == {"phone": 2, "email": 2}  # without it, as before
+    assert pii.redact("call 1-800-555-0100", "en", public)[1] == {"phone": 1}
+    assert pii.redact("call +1 (800) 555-0199 now", "en", public)[1] == {}
+    with pytest.raises(ValueError, match="neither"):
+        pii.PublicContacts.parse(["kettle.example"])

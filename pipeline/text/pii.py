@@ -13,8 +13,10 @@ URLs that carry credentials, session or tracking tokens (scheme and host kept, t
 and personal names introduced by self-identification or contact phrases ("my name is", "ask for",
 "私の名前は", "と申します", "担当の…さん", "제 이름은", "…라고 합니다", "담당자 …님").
 
-Precision: a number right after "model", "part", "SKU", "serial", "order", "item", "型番", "品番",
-"注文", "모델", "주문", "품번" … is a product or order code, never a phone, card or identifier;
+Precision: a number right after "model", "part", "SKU", "serial", "order", "item", "case", "ticket",
+"claim", "型番", "品番", "注文", "受付番号", "모델", "주문", "품번", "접수번호" … is a product, order or
+case code, never a phone, card or identifier; the store's own phones and emails
+(:class:`PublicContacts`, ``--public_contacts``) are kept;
 prices (currency signs and words), dates, times, quantities with units and ratings are kept. Every
 rule only replaces spans with a visible marker: redaction never holds or rejects a review and does
 not look at sentiment.
@@ -57,7 +59,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
@@ -89,10 +91,13 @@ _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 # ---------------------------------------------------------------------------------------------
 _CODE_CONTEXT = re.compile(
     r"(?:\b(?:model|part|sku|serial|order|item|product|catalog(?:ue)?|invoice|tracking|ref(?:erence)?|"
-    r"lot|batch|barcode|upc|ean|isbn|asin|version|ver|firmware|s/n|p/n|sn|pn|mfr|mpn|article|art)"
+    r"lot|batch|barcode|upc|ean|isbn|asin|version|ver|firmware|s/n|p/n|sn|pn|mfr|mpn|article|art|"
+    r"case|ticket|claim|rma|incident|complaint|booking|reservation|confirmation|receipt)"
     r"(?:\s*(?:no|nr|num|number|numbers|code|id|#))?\.?"
     r"|型番|品番|製品番号|商品番号|注文番号|注文|受注番号|シリアル(?:番号)?|製造番号|管理番号|伝票番号|追跡番号|問い合わせ番号|JAN(?:コード)?"
-    r"|모델(?:명|번호)?|주문(?:번호)?|품번|제품번호|상품번호|시리얼(?:번호)?|일련번호|송장(?:번호)?|운송장(?:번호)?|바코드)"
+    r"|受付番号|予約番号|整理番号|订单号|工单号|单号"
+    r"|모델(?:명|번호)?|주문(?:번호)?|품번|제품번호|상품번호|시리얼(?:번호)?|일련번호|송장(?:번호)?|운송장(?:번호)?|바코드"
+    r"|접수번호|문의번호|예약번호|티켓번호)"
     r"\s*(?:is|was|are|were|:|は|が|の|은|는|이|가)?\s*[:#：＃\-]?\s*$", re.IGNORECASE)
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₩￥]|\b(?:USD|EUR|GBP|JPY|KRW|US\$|Rs\.?))\s*$", re.IGNORECASE)
 _UNIT_AFTER = re.compile(
@@ -687,6 +692,40 @@ def strip_invisible(text: str) -> str:
     return _INVISIBLE.sub("", text)
 
 
+class PublicContacts(NamedTuple):
+    """The store's own public phone numbers and email addresses (``--public_contacts``): not
+    personal data, so a complaint that quotes them ("I called 1-800-555-0199 five times") keeps
+    them. Phones match by their digits (a leading country code may differ when at least 8 digits
+    agree), emails exactly, ignoring case; everything else is redacted as before."""
+
+    phones: frozenset = frozenset()
+    emails: frozenset = frozenset()
+
+    @classmethod
+    def parse(cls, values: Iterable[str]) -> "PublicContacts":
+        phones, emails = set(), set()
+        for value in values:
+            value = value.strip()
+            if not value:
+                continue
+            if "@" in value:
+                emails.add(value.lower())
+            elif len(_digits(value)) >= _MIN_PHONE_DIGITS and not re.search(r"[A-Za-z]", value):
+                phones.add(_digits(value))
+            else:
+                raise ValueError(f"public contact {value!r} is neither an email address nor a phone number "
+                                 f"(at least {_MIN_PHONE_DIGITS} digits)")
+        return cls(frozenset(phones), frozenset(emails))
+
+    def covers(self, found: str, kind: str) -> bool:
+        if kind == "email":
+            return found.strip().lower() in self.emails
+        if kind == "phone":
+            d = _digits(found)
+            return any(d == p or min(len(d), len(p)) >= 8 and (d.endswith(p) or p.endswith(d)) for p in self.phones)
+        return False
+
+
 def find_personal_data(text: str, language: Optional[str] = None) -> List[Tuple[int, int, str]]:
     """Spans (start, end, kind) of personal data in ``text``, non-overlapping, in order.
 
@@ -756,8 +795,10 @@ def _address_spans(text: str, lower: str, n_digits: int) -> List[Tuple[int, int]
     return out
 
 
-def redact(text: str, language: Optional[str] = None) -> Tuple[str, Dict[str, int]]:
-    """Replaces personal data with markers; returns the new text and counts per kind.
+def redact(text: str, language: Optional[str] = None,
+           public: Optional[PublicContacts] = None) -> Tuple[str, Dict[str, int]]:
+    """Replaces personal data with markers; returns the new text and counts per kind. The store's
+    own ``public`` contacts are kept.
 
     >>> redact("Mail me at jo@example.com or call (415) 555-2671.")
     ('Mail me at [email removed] or call [phone removed].', {'email': 1, 'phone': 1})
@@ -765,6 +806,8 @@ def redact(text: str, language: Optional[str] = None) -> Tuple[str, Dict[str, in
     if _INVISIBLE.search(text):
         text = _INVISIBLE.sub("", text)
     spans = find_personal_data(text, language)
+    if spans and public:
+        spans = [sp for sp in spans if not public.covers(text[sp[0]:sp[1]], sp[2])]
     if not spans:
         return text, {}
     parts, pos = [], 0
@@ -783,4 +826,4 @@ def redact(text: str, language: Optional[str] = None) -> Tuple[str, Dict[str, in
 
 def version() -> str:
     from importlib.metadata import version as _v
-    return f"phonenumbers-{_v('phonenumbers')}+stdnum-{_v('python-stdnum')}+patterns-2"
+    return f"phonenumbers-{_v('phonenumbers')}+stdnum-{_v('python-stdnum')}+patterns-3"

@@ -64,7 +64,8 @@ def display_source(source: Optional[Source]) -> Optional[Source]:
     return dataclasses.replace(source, partner=partner, url=url)
 
 
-def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Item:
+def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+                   public: Optional[pii.PublicContacts] = None) -> Item:
     review = item.review
     title = clean.clean_text(review.title) if review.title else None
     body = clean.clean_text(review.body)
@@ -82,9 +83,9 @@ def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> 
         language_source = "detected" if language else "undetermined"
     redactions = {}
     if title:
-        title, found = pii.redact(title, language)
+        title, found = pii.redact(title, language, public)
         redactions.update(found)
-    body, found = pii.redact(body, language)
+    body, found = pii.redact(body, language, public)
     _add(redactions, found)
     source, found = redact_source(display_source(review.source), language)
     _add(redactions, found)
@@ -105,14 +106,15 @@ def normalize_item(item: Item, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> 
 class NormalizeReviews(beam.PTransform):
     """PCollection[Item] → (normalised items, dead letters for records the stage failed on)."""
 
-    def __init__(self, run_id: str, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS):
+    def __init__(self, run_id: str, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, public_contacts=()):
         super().__init__()
         self._run_id = run_id
         self._max = max_text_chars
+        self._public = pii.PublicContacts.parse(public_contacts) if public_contacts else None
 
     def expand(self, items):
-        limit = self._max
-        return safe_map(items, "Normalize", lambda item: normalize_item(item, limit), STAGE, self._run_id)
+        limit, public = self._max, self._public
+        return safe_map(items, "Normalize", lambda item: normalize_item(item, limit, public), STAGE, self._run_id)
 
 
 def restricted_original(item: Item) -> dict:
