@@ -524,9 +524,24 @@ def time_stage(fn, items, rounds=5) -> List[float]:
     return out
 
 
+class _WithoutPublicContacts:
+    """An older ``pii`` module as ``normalize_item`` calls it now (``redact(text, language, public)``;
+    the older one has no ``public`` argument, and ``public`` is None here)."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def redact(self, text, language=None, public=None):
+        return self._module.redact(text, language)
+
+
 def speed(new_pii, old_pii, texts: List[Tuple[str, str]], rounds: int) -> Dict:
     from pipeline.transforms import normalize
     from schemas.records import InputRef, Item, Review
+    old_pii = _WithoutPublicContacts(old_pii)
 
     def items(with_language: bool):
         return [Item(review=Review(review_id=f"b{i}", product_id="p", author_id="a", rating=5, body=t,
