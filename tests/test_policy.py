@@ -38,7 +38,8 @@ def dup(pattern, canonical=False, size=2, evidence=None, author_repeats=None):
 def test_policy_inputs_cannot_see_rating_text_or_sentiment():
     names = {f.name for f in dataclasses.fields(PolicyInputs)}
     assert names == {"review_id", "has_text", "redacted", "labels", "near_duplicate", "fake_classifier",
-                     "coordinated_group", "author_velocity", "product_burst", "created_at_adjusted"}
+                     "coordinated_group", "author_velocity", "product_burst", "created_at_adjusted",
+                     "review_id_conflict"}
     assert not any(word in name for name in names for word in ("rating", "star", "sentiment", "body", "title", "text_"))
     assert "rating" not in repr(policy_inputs(item(rating=1)))
 

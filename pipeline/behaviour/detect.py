@@ -326,7 +326,7 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
                         "for moderators to look at, never a reason to withhold"})
 
     # shared client (optional metadata)
-    for r, vals in _shared_client(events, t, cfg, res.day_resolution).items():
+    for r, vals in _shared_client(events, t, cfg).items():
         res.shared_client[rid[r]] = vals
     return res
 
@@ -384,19 +384,17 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
         group_of_row[grows_arr] = gi
         gdesc.append({"rows": grows_arr})
     out["groups"], out["group_of_row"] = gdesc, group_of_row
-    out["group_evidence"] = joined_after_others(author, product, t, gdesc, day_res)
+    out["group_evidence"] = joined_after_others(author, product, t, gdesc)
     out["n_links"] = len(lo)
     return out
 
 
 def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
-                        groups: List[Dict[str, Any]], ties_count: bool) -> np.ndarray:
-    """Per row: in a group, and another account of the group reviewed its product before it. The
-    group's first review of a product is not evidence: accounts that review the same products
+                        groups: List[Dict[str, Any]]) -> np.ndarray:
+    """Per row: in a group, and another account of the group reviewed its product no later than it.
+    The group's first review of a product is not evidence: accounts that review the same products
     after an honest reviewer, within the window, would otherwise make the honest reviews look
-    coordinated. A tie counts as before only with ``ties_count`` (day-resolution data, where who
-    came first is unknown): with finer times an exact tie is made, not met (accounts copying an
-    honest review's public ``created_at`` to the second, when there is no ``received_at``)."""
+    coordinated. A tie counts as "no later" (:func:`came_no_later`)."""
     out = np.zeros(len(t), dtype=bool)
     for g in groups:
         by_product: Dict[int, List[int]] = {}
@@ -404,13 +402,22 @@ def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
             by_product.setdefault(int(product[r]), []).append(r)
         for rows in by_product.values():
             for r in rows:
-                out[r] = any(author[x] != author[r] and (t[x] < t[r] or ties_count and t[x] == t[r])
-                             for x in rows)
+                out[r] = any(author[x] != author[r] and came_no_later(t[x], t[r]) for x in rows)
     return out
 
 
-def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
-                   ties_count: bool = False) -> Dict[int, Dict[str, Any]]:
+def came_no_later(tx: float, tr: float) -> bool:
+    """Whether a review at ``tx`` came no later than one at ``tr``, for the "first review is not
+    evidence" rules. A tie counts: accounts that post a product's reviews at one instant (or claim
+    one) are a campaign, not a first review each (session 20's attack: six accounts on one device
+    with one time escaped when ties did not count). The times are the platform's ``received_at``
+    when given; without it they are ``created_at``, which the author sets, so accounts that copy or
+    back-date an honest review's time can still make it evidence (held for a person, never
+    rejected on that alone): only ``received_at`` makes the order trustworthy."""
+    return tx <= tr
+
+
+def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig) -> Dict[int, Dict[str, Any]]:
     """Accounts reviewing the same product through one device id / client prefix within the window.
 
     Only reviews with the metadata are scored; "new account" is not an input at all. A client
@@ -418,8 +425,8 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
     (an office, a campus, carrier NAT): it is reported, never evidence. As for groups
     (:func:`joined_after_others`), the first review of a product through a key is not evidence:
     accounts that come onto an honest reviewer's network prefix (or claim its device id) and review
-    its product after it would otherwise get the honest review held. A tie counts as before only
-    with ``ties_count`` (day-resolution data)."""
+    its product after it would otherwise get the honest review held. A tie counts as before
+    (:func:`came_no_later`)."""
     out: Dict[int, Dict[str, Any]] = {}
     window = cfg.window_days * DAY
     for attr, label in (("device_id", "device"), ("client_prefix", "client prefix")):
@@ -441,8 +448,8 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
                 hi = np.searchsorted(ts, ts + window, side="right")
                 for k, r in enumerate(prows):
                     accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
-                    first = not any(events[x].author_id != events[r].author_id
-                                    and (t[x] < t[r] or ties_count and t[x] == t[r]) for x in prows[lo[k]:hi[k]])
+                    first = not any(x != r and events[x].author_id != events[r].author_id and came_no_later(t[x], t[r])
+                                    for x in prows[lo[k]:hi[k]])
                     ev = accounts >= cfg.client_min_accounts and not shared_network and not first
                     prev = out.get(r)
                     if prev is not None and prev["accounts"] >= accounts and (prev["evidence"] or not ev):
