@@ -180,12 +180,6 @@ INNOCENT = [
     ("en", "Street Fighter 2 is a great game"),
     ("en", "Ordered 12/03, arrived 12/09"),
     ("en", "Warranty claim 2023-11-02, ticket 48213"),
-    # case and ticket numbers that complaints quote (an attack on principle 1 found them redacted)
-    ("en", "Case #4532015112830366 is still open after a month."),
-    ("en", "Ticket 4155552671 closed without a reply."),
-    ("en", "My claim number is 4155552671, nobody answered."),
-    ("ko", "접수번호 01012345678 로 문의했는데 답이 없어요"),
-    ("ja", "受付番号 09012345678 で問い合わせました"),
     ("ko", "이번의 드림 정말 좋았다"),
     ("ko", "아메리칸 드림을 꿈꾸는 이야기"),
     ("ko", "상담원 친절했어요 님 최고"),
@@ -331,5 +325,24 @@ def test_the_stores_own_public_contacts_are_kept_and_everyone_elses_redacted():
     assert pii.redact(text, "en")[1] == {"phone": 2, "email": 2}  # without it, as before
     assert pii.redact("call 1-800-555-0100", "en", public)[1] == {"phone": 1}
     assert pii.redact("call +1 (800) 555-0199 now", "en", public)[1] == {}
+    # a customer's number that ends in the company line's digits is not the company line
+    line = pii.PublicContacts.parse(["1588-1234"])
+    assert pii.redact("대표번호 1588-1234 로 전화했어요", "ko", line)[1] == {}
+    assert pii.redact("call me at 010-1588-1234 or 02-1588-1234", "ko", line)[1] == {"phone": 2}
     with pytest.raises(ValueError, match="neither"):
         pii.PublicContacts.parse(["kettle.example"])
+
+
+@pytest.mark.parametrize("lang, text", [
+    ("en", "Warranty claim: 123-45-6789 is my SSN"),
+    ("en", "Just in case 415-555-2671 is my cell"),
+    ("en", "Receipt 4111 1111 1111 1111"),
+    ("ko", "접수번호 900101-1234567"),
+    ("en", "My booking 010-1234-5678 is my phone"),
+])
+def test_case_and_ticket_words_do_not_shield_personal_data(lang, text):
+    """Session 20 tried "case", "ticket", "claim", "receipt", 접수번호 … as code words (so a case
+    number is not read as a card or a phone); an attack showed they let well-formed SSNs, cards,
+    RRNs and phones through, so they are not code words: a case number that looks like personal
+    data is redacted (a marker, the review still published)."""
+    assert pii.redact(text, lang)[1], text

@@ -13,9 +13,10 @@ URLs that carry credentials, session or tracking tokens (scheme and host kept, t
 and personal names introduced by self-identification or contact phrases ("my name is", "ask for",
 "私の名前は", "と申します", "担当の…さん", "제 이름은", "…라고 합니다", "담당자 …님").
 
-Precision: a number right after "model", "part", "SKU", "serial", "order", "item", "case", "ticket",
-"claim", "型番", "品番", "注文", "受付番号", "모델", "주문", "품번", "접수번호" … is a product, order or
-case code, never a phone, card or identifier; the store's own phones and emails
+Precision: a number right after "model", "part", "SKU", "serial", "order", "item", "型番", "品番",
+"注文", "모델", "주문", "품번" … is a product or order code, never a phone, card or identifier (case
+and ticket words are not: "just in case 415-555-2671 is my cell", "claim: <SSN>"; a case number that
+looks like a phone or card is redacted); the store's own phones and emails
 (:class:`PublicContacts`, ``--public_contacts``) are kept;
 prices (currency signs and words), dates, times, quantities with units and ratings are kept. Every
 rule only replaces spans with a visible marker: redaction never holds or rejects a review and does
@@ -91,13 +92,10 @@ _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 # ---------------------------------------------------------------------------------------------
 _CODE_CONTEXT = re.compile(
     r"(?:\b(?:model|part|sku|serial|order|item|product|catalog(?:ue)?|invoice|tracking|ref(?:erence)?|"
-    r"lot|batch|barcode|upc|ean|isbn|asin|version|ver|firmware|s/n|p/n|sn|pn|mfr|mpn|article|art|"
-    r"case|ticket|claim|rma|incident|complaint|booking|reservation|confirmation|receipt)"
+    r"lot|batch|barcode|upc|ean|isbn|asin|version|ver|firmware|s/n|p/n|sn|pn|mfr|mpn|article|art)"
     r"(?:\s*(?:no|nr|num|number|numbers|code|id|#))?\.?"
     r"|型番|品番|製品番号|商品番号|注文番号|注文|受注番号|シリアル(?:番号)?|製造番号|管理番号|伝票番号|追跡番号|問い合わせ番号|JAN(?:コード)?"
-    r"|受付番号|予約番号|整理番号|订单号|工单号|单号"
-    r"|모델(?:명|번호)?|주문(?:번호)?|품번|제품번호|상품번호|시리얼(?:번호)?|일련번호|송장(?:번호)?|운송장(?:번호)?|바코드"
-    r"|접수번호|문의번호|예약번호|티켓번호)"
+    r"|모델(?:명|번호)?|주문(?:번호)?|품번|제품번호|상품번호|시리얼(?:번호)?|일련번호|송장(?:번호)?|운송장(?:번호)?|바코드)"
     r"\s*(?:is|was|are|were|:|は|が|の|은|는|이|가)?\s*[:#：＃\-]?\s*$", re.IGNORECASE)
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₩￥]|\b(?:USD|EUR|GBP|JPY|KRW|US\$|Rs\.?))\s*$", re.IGNORECASE)
 _UNIT_AFTER = re.compile(
@@ -695,8 +693,10 @@ def strip_invisible(text: str) -> str:
 class PublicContacts(NamedTuple):
     """The store's own public phone numbers and email addresses (``--public_contacts``): not
     personal data, so a complaint that quotes them ("I called 1-800-555-0199 five times") keeps
-    them. Phones match by their digits (a leading country code may differ when at least 8 digits
-    agree), emails exactly, ignoring case; everything else is redacted as before."""
+    them. A phone matches when it is the same number: the same digits, or the same E.164 number read
+    in one of the regions phones are read in (so "+1 800 555 0199" matches "1-800-555-0199", and a
+    customer's 010-1588-1234 never matches the company line 1588-1234); emails exactly, ignoring
+    case; everything else is redacted as before."""
 
     phones: frozenset = frozenset()
     emails: frozenset = frozenset()
@@ -712,6 +712,7 @@ class PublicContacts(NamedTuple):
                 emails.add(value.lower())
             elif len(_digits(value)) >= _MIN_PHONE_DIGITS and not re.search(r"[A-Za-z]", value):
                 phones.add(_digits(value))
+                phones.update(_e164(value))
             else:
                 raise ValueError(f"public contact {value!r} is neither an email address nor a phone number "
                                  f"(at least {_MIN_PHONE_DIGITS} digits)")
@@ -721,9 +722,21 @@ class PublicContacts(NamedTuple):
         if kind == "email":
             return found.strip().lower() in self.emails
         if kind == "phone":
-            d = _digits(found)
-            return any(d == p or min(len(d), len(p)) >= 8 and (d.endswith(p) or p.endswith(d)) for p in self.phones)
+            return _digits(found) in self.phones or any(e in self.phones for e in _e164(found))
         return False
+
+
+def _e164(number: str) -> List[str]:
+    """The E.164 forms of ``number`` read in each region phones are read in (valid readings only)."""
+    out = []
+    for region in _PHONE_REGIONS:
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            out.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return out
 
 
 def find_personal_data(text: str, language: Optional[str] = None) -> List[Tuple[int, int, str]]:
