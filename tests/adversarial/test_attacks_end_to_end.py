@@ -122,14 +122,14 @@ def test_a_complaint_keeps_the_stores_own_contacts_with_public_contacts(tmp_path
     """A complaint quoting the store's support line and address, and the author's own number:
     with ``--public_contacts`` the store's are published, the author's is still redacted; a value
     that is neither a phone nor an email stops the job before it starts."""
-    body = ("I called 1-800-555-0199 five times and wrote to support@kettle.example, case #4532015112830366 "
-            "is still open. Call me back on (415) 555-2671")
+    body = ("I called 1-800-555-0199 five times and wrote to support@kettle.example, the kettle still "
+            "leaks. Call me back on (415) 555-2671")
     src = write(tmp_path / "in" / "day.jsonl", [review("c1", "honest", body=body)])
     out = RunOutput(str(tmp_path / "out"))
     run_pipeline(src, out.prefix, "--run_id", "contacts", "--public_contacts", "+1 800 555 0199, support@kettle.example")
     (published,) = out.records("published")
     assert "1-800-555-0199" in published["body"] and "support@kettle.example" in published["body"]
-    assert "#4532015112830366" in published["body"] and "(415) 555-2671" not in published["body"]
+    assert "(415) 555-2671" not in published["body"] and "[phone removed]" in published["body"]
     from pipeline.run import UsageError
     with pytest.raises(UsageError, match="public_contacts"):
         run_pipeline(src, str(tmp_path / "out2"), "--public_contacts", "kettle.example")
