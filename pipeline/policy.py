@@ -203,7 +203,9 @@ OVERRIDE_FIELDS = ("review_id", "decision", "moderator", "note")
 
 def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[str, Any]]:
     """Overrides from JSON Lines or CSV with columns review_id, decision, moderator, note
-    (optional: reasons, separated by ';', from the closed reason list; decided_at).
+    (optional: reasons, separated by ';', from the closed reason list; decided_at; author_id, which
+    pins the override to that author's review: another author's review delivered under the same id
+    in another run, a forged one included, is then not overridden, see :func:`override_for`).
     A later line for the same review id wins (an appeal after an earlier override)."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -231,8 +233,17 @@ def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[st
             raise PolicyError(f"{source} entry {n}: unknown reason codes {unknown}")
         out[row["review_id"]] = {"decision": row["decision"], "moderator": row["moderator"],
                                  "note": row.get("note") or "", "reasons": list(reasons),
-                                 "decided_at": row.get("decided_at") or None}
+                                 "decided_at": row.get("decided_at") or None,
+                                 "author_id": row.get("author_id") or None}
     return out
+
+
+def override_for(overrides: Mapping[str, Mapping[str, Any]], review: Review) -> Optional[Mapping[str, Any]]:
+    """The override of ``review``: by its review_id, unless the override names another author."""
+    override = overrides.get(review.review_id)
+    if override and override.get("author_id") and override["author_id"] != review.author_id:
+        return None
+    return override
 
 
 def load_overrides(path: Optional[str]) -> Dict[str, Dict[str, Any]]:

@@ -9,6 +9,7 @@ review through the stages with where it came from and what each stage derived. O
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pickle
 import zlib
 from dataclasses import dataclass, field
@@ -205,6 +206,31 @@ class Item:
 
     def replace(self, **changes) -> "Item":
         return dataclasses.replace(self, **changes)
+
+
+# -- review_id conflicts ------------------------------------------------------------------------
+# Another author's review delivered under a review_id already taken is decided on its own under
+# ``<review_id>#conflict-<16 hex of sha256(author_id)>`` (pipeline/transforms/redelivery.py); input
+# ids of that form are refused (review.schema.json), so no input can take one.
+CONFLICT_MARK = "#conflict-"
+
+
+def _author_hex(author_id: str) -> str:
+    return hashlib.sha256(author_id.encode("utf-8")).hexdigest()[:16]
+
+
+def conflict_id(review_id: str, author_id: str) -> str:
+    """The id of ``author_id``'s review delivered under ``review_id`` that another author took first."""
+    return f"{review_id}{CONFLICT_MARK}{_author_hex(author_id)}"
+
+
+def review_identity(review_id: str, author_id: str) -> Tuple[str, str]:
+    """(id as given, author): one review whether a run decided it under its id or, because another
+    author delivered the id first, under its conflict id. The near-duplicate stages use it so that a
+    review is never a copy of itself across runs (run 1 ``R#conflict-…``, run 2 plain ``R``)."""
+    if review_id.endswith(_author_hex(author_id)) and review_id[:-16].endswith(CONFLICT_MARK):
+        return review_id[:-16 - len(CONFLICT_MARK)], author_id
+    return review_id, author_id
 
 
 @_compact_pickle

@@ -212,3 +212,16 @@ def test_overrides_take_precedence_and_are_recorded():
     assert noted["r"]["note"] == "a\u2028b\x85c"
     with pytest.raises(PolicyError, match="line 2: not JSON"):
         parse_overrides('{"review_id": "r", "decision": "publish", "moderator": "m"}\n{broken\n')
+
+
+def test_an_override_pinned_to_an_author_does_not_follow_the_id_to_another_review():
+    """Session 20's attack: an override written against a forged record's id decided the honest
+    review that came under that id in a later run. With ``author_id`` it applies to that author's
+    review only; without it, it follows the id as before."""
+    from pipeline.policy import override_for, parse_overrides
+    pinned = parse_overrides('{"review_id": "R1", "decision": "reject", "moderator": "m", "note": "spam link", '
+                             '"author_id": "attacker"}\n')
+    loose = parse_overrides("review_id,decision,moderator,note\nR1,reject,m,spam link\n")
+    honest, forged = item(review_id="R1").review, dataclasses.replace(item(review_id="R1").review, author_id="attacker")
+    assert override_for(pinned, honest) is None and override_for(pinned, forged)["decision"] == "reject"
+    assert override_for(loose, honest)["decision"] == "reject"

@@ -149,6 +149,37 @@ LONG = ("The kettle boils fast but the lid hinge cracked after two weeks and the
         "to hold, customer service never answered my emails about a replacement")
 
 
+def test_an_honest_review_behind_a_squatted_id_is_never_its_own_copy_in_streaming():
+    """Session 20's attack: another account delivers R first; the honest review comes later (decided
+    under R's conflict id) and its producer resends it after the first delivery's retention. The
+    resend was decided as a repeat of itself by its own author (``duplicate_spam``). Now the
+    conflicting delivery keeps the id's state alive (the resend is a redelivery); and past that
+    retention too, the near-duplicate memory knows the review under either id as one review."""
+    day = 86400
+    squat = review_line("R", T0, "Great product love it five stars would buy again and tell all my friends", "squatter")
+    honest = review_line("R", T0, LONG, "honest")
+    msg = lambda i, d, ts: TimestampedValue(PubsubMessage(d, {}, message_id=str(i)), ts)
+    ctx = RunContext.create("stream-test", DEFAULT_POLICY, commit="test")
+    # (redelivery retention, honest delivery, resend): 90 days: the resend 11 days after the first
+    # delivery's retention is a redelivery; 5 days: the resend comes in again as R, past every
+    # redelivery state, while the near-duplicate memory (90 days) still holds the conflict id
+    for retention, at, resend, again in ((90, 80, 91, False), (5, 3, 14, True)):
+        stream = (TestStream().add_elements([msg(1, squat, T0)]).advance_watermark_to(T0 + at * day)
+                  .add_elements([msg(2, honest, T0 + at * day)]).advance_watermark_to(T0 + (resend - 1) * day)
+                  .add_elements([msg(3, honest, T0 + resend * day)]).advance_watermark_to_infinity())
+        cfg = StreamConfig(base=BatchConfig(input=SUB, output="", classifier=None), input_subscription=SUB,
+                           redelivery_retention_days=retention)
+        p = streaming_pipeline()
+        out = moderate_stream(p | stream | beam.ParDo(MessagesToLines(SUB, 1 << 20)), ctx, cfg, DEFAULT_POLICY)
+        expected = [("R", "squatter", "publish", ()),
+                    (conflict_id("R", "honest"), "honest", "publish", ("review_id_conflict",))]
+        assert_that(out["decisions"] | beam.Map(lambda d: (d.review_id, d.author_id, d.decision, d.reasons)),
+                    equal_to(expected + ([("R", "honest", "publish", ())] if again else [])), label="decisions")
+        assert_that(out["dead_letters"] | beam.Map(lambda d: (d.error_code, d.source.line)),
+                    equal_to([] if again else [("redelivery", 3)]), label="dead_letters")
+        p.run().wait_until_finish()
+
+
 def test_streaming_middle_on_pubsub_messages():
     """Parse → redelivery → normalise → near-duplicates across time → decide → provenance, from messages."""
     msgs = [

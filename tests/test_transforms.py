@@ -39,15 +39,17 @@ def by(author, *args, **kw) -> Item:
 def test_redelivery_keeps_the_first_delivery_and_dead_letters_the_rest():
     other = by("someone-else", "r2", 8, body="Five stars!")
     items = [item("r1", 5), item("r1", 2, body="edited"), item("r2", 3), item("r1", 9, uri="b.jsonl"), other,
-             by("someone-else", "r2", 9, body="Five stars!")]
+             by("someone-else", "r2", 9, body="Five stars!"),
+             by("Cafe\u0301", "r3", 1), by("Caf\u00e9", "r3", 2)]   # one author in two Unicode forms
     with BeamTestPipeline() as p:
         kept, dead = p | beam.Create(items) | DropRedeliveries("run-t")
         assert_that(kept | "K" >> beam.Map(lambda it: (it.review.review_id, it.ref.line, it.review_id_conflict)),
-                    equal_to([("r1", 2, None), ("r2", 3, "r2"), (conflict_id("r2", "someone-else"), 8, "r2")]),
+                    equal_to([("r1", 2, None), ("r2", 3, "r2"), (conflict_id("r2", "someone-else"), 8, "r2"),
+                              ("r3", 1, None)]),
                     label="kept")
         assert_that(dead | "D" >> beam.Map(lambda d: (d.error_code, d.review_id, d.source.uri, d.source.line)),
                     equal_to([("redelivery", "r1", "a.jsonl", 5), ("redelivery", "r1", "b.jsonl", 9),
-                              ("redelivery", "r2", "a.jsonl", 9)]), label="dead")
+                              ("redelivery", "r2", "a.jsonl", 9), ("redelivery", "r3", "a.jsonl", 2)]), label="dead")
 
 
 def test_reusing_an_honest_reviews_id_cannot_bury_it():

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 
-from pipeline.policy import DEFAULT_POLICY, Outcome, apply_override
+from pipeline.policy import DEFAULT_POLICY, Outcome, apply_override, override_for
 from pipeline.transforms.common import safe_map
 from pipeline.timestamps import utc_now
 from schemas.records import Item
@@ -32,7 +32,7 @@ class Decide(beam.PTransform):
         policy, overrides = self._policy, self._overrides
 
         def decide(it: Item) -> Decided:
-            outcome = apply_override(policy.decide(it), overrides.get(it.review.review_id))
+            outcome = apply_override(policy.decide(it), override_for(overrides, it.review))
             return Decided(it, outcome, utc_now())
 
         return safe_map(items, "ApplyPolicy", decide, STAGE, self._run_id)

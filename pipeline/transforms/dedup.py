@@ -26,7 +26,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from schemas.records import Item, Signal, pack, unpack
+from schemas.records import Item, Signal, pack, review_identity, unpack
 
 LOG = logging.getLogger(__name__)
 DETECTOR = "near_duplicate"
@@ -241,12 +241,27 @@ def _describe(keyed, cfg: DedupConfig, version: str):
     """(component, members) → (review id, Signal) for each member read by this run (the store's
     members shape the cluster but are not decided again)."""
     _, members = keyed
-    members = list(members)
+    members = _one_copy_per_review(list(members))
     by_id = {m.review_id: m for m in members}
     for review_id, values in cl.describe_cluster(members, cfg).items():
         member = by_id[review_id]
         if not member.stored:
             yield review_id, dedup_signal(member, values, cfg, version)
+
+
+def _one_copy_per_review(members: List[cl.Fingerprint]) -> List[cl.Fingerprint]:
+    """A stored member that is this run's review under its other id (a ``#conflict-`` id in one run,
+    the plain id in another: :func:`schemas.records.review_identity`) is dropped, keeping the earlier
+    arrival, as the store's copy under the same id is merged when grouped by id. Without it the
+    review was a repeat of itself by its own author (``duplicate_spam``)."""
+    current = {review_identity(m.review_id, m.author_id): i for i, m in enumerate(members) if not m.stored}
+    out, dropped = list(members), set()
+    for i, m in enumerate(members):
+        j = current.get(review_identity(m.review_id, m.author_id)) if m.stored else None
+        if j is not None and members[j].review_id != m.review_id:
+            out[j] = out[j]._replace(arrival_ts=min(out[j].arrival_ts, m.arrival_ts))
+            dropped.add(i)
+    return [m for i, m in enumerate(out) if i not in dropped] if dropped else members
 
 
 def dedup_signal(fp: cl.Fingerprint, values: Optional[dict], cfg: DedupConfig, version: str) -> Signal:

@@ -44,7 +44,7 @@ from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
 from pipeline.transforms.common import stage_failed
 from pipeline.transforms.dedup import DETECTOR, TOO_SHORT_NOTE, dedup_row
-from schemas.records import Item, Signal
+from schemas.records import Item, Signal, review_identity
 
 ELIGIBLE = "eligible"
 
@@ -128,8 +128,9 @@ class BandBucketFn(beam.DoFn):
         first_arrival = None  # when an earlier delivery of this review arrived
         compared = 0
         for anchor, member in retained:
-            if member.review_id == fp.review_id:
-                already_here = True  # a redelivery: never its own duplicate
+            if member.review_id == fp.review_id or (review_identity(member.review_id, member.author_id)
+                                                    == review_identity(fp.review_id, fp.author_id)):
+                already_here = True  # a redelivery (or it under its conflict id): never its own duplicate
                 first_arrival = member.arrival_ts
                 continue
             if abs(anchor - my_anchor) > self._window:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import unicodedata
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -33,23 +34,20 @@ from apache_beam.utils.timestamp import Duration
 
 from pipeline.transforms.common import review_json
 from schemas import codes
-from schemas.records import DeadLetter
+from schemas.records import DeadLetter, conflict_id
 
 DEAD = "dead_letter"
 STAGE = "redelivery"
 
 
-CONFLICT_MARK = "#conflict-"
+def _same_author_key(author_id: str) -> str:
+    """Author ids compared in NFC: one author written in two Unicode forms is one author (a
+    redelivery), not a conflict."""
+    return unicodedata.normalize("NFC", author_id)
 
 
 def _author_digest(author_id: str) -> bytes:
-    return hashlib.sha256(author_id.encode("utf-8")).digest()[:8]
-
-
-def conflict_id(review_id: str, author_id: str) -> str:
-    """The id of another author's review delivered under ``review_id``: deterministic (re-runs give
-    the same), one per author, and of a form the input schema refuses, so no input can take it."""
-    return f"{review_id}{CONFLICT_MARK}{_author_digest(author_id).hex()}"
+    return hashlib.sha256(_same_author_key(author_id).encode("utf-8")).digest()[:8]
 
 
 def as_conflict(item, review_id: str, keeps_id: bool):
@@ -75,14 +73,14 @@ class _KeepFirstFn(beam.DoFn):
         ordered = sorted(items, key=lambda it: (it.ref.uri, it.ref.line))
         first_of: dict = {}   # author → that author's first delivery, in input order
         for it in ordered:
-            first_of.setdefault(it.review.author_id, it)
+            first_of.setdefault(_same_author_key(it.review.author_id), it)
         conflict = len(first_of) > 1
         for n, kept in enumerate(first_of.values()):
             if n:
                 self._conflicts.inc()
             yield as_conflict(kept, review_id, keeps_id=n == 0) if conflict else kept
         for other in ordered:
-            kept = first_of[other.review.author_id]
+            kept = first_of[_same_author_key(other.review.author_id)]
             if other is kept:
                 continue
             self._redelivered.inc()
@@ -118,7 +116,8 @@ class FirstDeliveryFn(beam.DoFn):
     State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest),
     then, once another author used the id, a fourth element: {author digest: (message id, content
     digest)} of the conflicting authors' first deliveries. An event-time timer clears it
-    ``retention`` after the review's event time.
+    ``retention`` after the review's event time, set again from a conflicting author's first
+    delivery (so a resend of it within the retention is a redelivery, not a second decision).
     """
 
     FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
@@ -148,6 +147,7 @@ class FirstDeliveryFn(beam.DoFn):
             if author not in others:
                 others[author] = (item.ref.line, digest)
                 first.write((line, kept_digest, kept[2], others))
+                gc.set(ts + Duration(seconds=self._retention))  # retained for the later delivery too
                 self._conflicts.inc()
                 yield as_conflict(item, review_id, keeps_id=False)
                 return

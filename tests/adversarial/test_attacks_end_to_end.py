@@ -133,3 +133,25 @@ def test_a_complaint_keeps_the_stores_own_contacts_with_public_contacts(tmp_path
     from pipeline.run import UsageError
     with pytest.raises(UsageError, match="public_contacts"):
         run_pipeline(src, str(tmp_path / "out2"), "--public_contacts", "kettle.example")
+
+
+def test_a_review_decided_under_its_conflict_id_is_not_a_copy_of_itself_in_a_later_run(tmp_path):
+    """Session 20's attack on the conflict ids, across runs (signature store), both orders: run 1
+    decides the honest review under ``R1#conflict-…`` (another account delivered R1 first), run 2
+    gets it alone under R1; or run 1 R1 alone, run 2 behind the forged record. The store's copy
+    under the other id made the honest review a repeat of itself: rejected as ``duplicate_spam``."""
+    forged = review("R1", "attacker", body="Lovely kettle, boils fast, quiet and it looks good in the kitchen",
+                    rating=5)
+    honest = review("R1", "honest")
+    for order, (first, second) in {"conflict first": ([forged, honest], [honest]),
+                                   "conflict second": ([honest], [forged, honest])}.items():
+        store = str(tmp_path / order / "store")
+        runs = []
+        for k, lines in enumerate((first, second)):
+            src = write(tmp_path / order / f"in{k}" / "day.jsonl", lines)
+            out = RunOutput(str(tmp_path / order / f"out{k}"))
+            run_pipeline(src, out.prefix, "--signature_store", store, "--run_id", f"run{k}")
+            runs.append({d["author_id"]: d for d in out.records("decisions")})
+        for decisions in runs:
+            assert decisions["honest"]["decision"] == "publish", (order, decisions["honest"]["reasons"])
+        assert runs[1]["honest"]["signals"]["near_duplicate"]["values"].get("pattern") != "author_repeat", order
