@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pickle
+import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -216,7 +217,8 @@ CONFLICT_MARK = "#conflict-"
 
 
 def _author_hex(author_id: str) -> str:
-    return hashlib.sha256(author_id.encode("utf-8")).hexdigest()[:16]
+    """16 hex digits of the author id in NFC (one author written in two Unicode forms is one author)."""
+    return hashlib.sha256(unicodedata.normalize("NFC", author_id).encode("utf-8")).hexdigest()[:16]
 
 
 def conflict_id(review_id: str, author_id: str) -> str:

@@ -18,6 +18,7 @@ values in memory, one bytes object each instead of a decoded record.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -26,7 +27,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from schemas.records import Item, Signal, pack, review_identity, unpack
+from schemas.records import Item, Signal, conflict_id, pack, review_identity, unpack
 
 LOG = logging.getLogger(__name__)
 DETECTOR = "near_duplicate"
@@ -65,9 +66,10 @@ class _BandIdsFn(beam.DoFn):
     """Fingerprint → (shard, entry) per band: what finding the shared buckets needs, no more.
 
     A band key ``"<band>:<16 hex digits>"`` goes to shard ``band << SHARD_BITS | first 12 bits of
-    the hash``; the entry is the hash's 8 bytes, the review id's length (2 bytes) and the id
-    (UTF-8). Entries of a shard are concatenated (``_ConcatFn``), so the grouping holds a few
-    bytes a band instead of a key, a list and a string (a quarter of a batch run's memory before)."""
+    the hash``; the entry is the hash's 8 bytes, a 2-byte tag of the author (:func:`_author_tag`),
+    the review id's length (2 bytes) and the id (UTF-8). Entries of a shard are concatenated
+    (``_ConcatFn``), so the grouping holds a few bytes a band instead of a key, a list and a string
+    (a quarter of a batch run's memory before)."""
 
     def __init__(self, cfg: DedupConfig):
         self._cfg = cfg
@@ -77,7 +79,7 @@ class _BandIdsFn(beam.DoFn):
 
     def process(self, fp: cl.Fingerprint):
         rid = fp.review_id.encode("utf-8")
-        suffix = len(rid).to_bytes(2, "little") + rid
+        suffix = _author_tag(fp.author_id) + len(rid).to_bytes(2, "little") + rid
         for key in self._signer.band_keys(fp.sig()):
             band, digest = key.split(":")
             h = bytes.fromhex(digest)
@@ -104,6 +106,14 @@ class _ConcatFn(beam.CombineFn):
         return bytes(acc)
 
 
+def _author_tag(author_id: str) -> bytes:
+    """2 bytes of the author (NFC): the store's copy of an id and this run's review under it are one
+    review only when their authors agree; another author's is another review (see
+    :func:`_separate_other_authors`), so a bucket holding the id twice with two tags is shared."""
+    return (xxhash.xxh32_intdigest(unicodedata.normalize("NFC", author_id).encode("utf-8")) & 0xFFFF
+            ).to_bytes(2, "little")
+
+
 def _shared_bucket_members(keyed):
     """(shard, entries) → (review id, member set key) for each member of a bucket of ≥ 2 reviews.
 
@@ -116,12 +126,12 @@ def _shared_bucket_members(keyed):
     buckets = {}
     i, end = 0, len(data)
     while i < end:
-        n = int.from_bytes(data[i + 8:i + 10], "little")
-        buckets.setdefault(data[i:i + 8], set()).add(data[i + 10:i + 10 + n].decode("utf-8"))
-        i += 10 + n
-    for review_ids in buckets.values():
-        if len(review_ids) > 1:
-            members = sorted(review_ids)
+        n = int.from_bytes(data[i + 10:i + 12], "little")
+        buckets.setdefault(data[i:i + 8], set()).add((data[i + 12:i + 12 + n].decode("utf-8"), data[i + 8:i + 10]))
+        i += 12 + n
+    for tagged in buckets.values():
+        if len(tagged) > 1:
+            members = sorted({review_id for review_id, _ in tagged})
             key = xxhash.xxh3_128_hexdigest("\n".join(members).encode("utf-8"))
             for review_id in members:
                 yield review_id, key
@@ -138,11 +148,27 @@ def _members_to_shared_buckets(keyed):
     keys = sorted(set(grouped["band"]))
     if not keys:
         return
-    for packed in grouped["fp"]:  # this run's review and the store's copy of it, if any: as before
-        member = pack(cl.band_member(unpack(packed)))
+    # this run's review and the store's copy of it, if any: as before; a stored review of another
+    # author under the same id is another review
+    for fp in _separate_other_authors(review_id, [unpack(p) for p in grouped["fp"]]):
+        member = pack(cl.band_member(fp))
         for key in keys:
             yield key, member
-        yield beam.pvalue.TaggedOutput(MEMBER_FPS, (review_id, packed))
+        yield beam.pvalue.TaggedOutput(MEMBER_FPS, (fp.review_id, pack(fp)))
+
+
+def _separate_other_authors(review_id: str, fps: List[cl.Fingerprint]) -> List[cl.Fingerprint]:
+    """A stored review under this run's review's id but by another author (an id reused across
+    runs, a forged record included) goes on under the conflict id its author's review has
+    (:func:`schemas.records.conflict_id`): before, it was merged with this run's review, which took
+    its earlier arrival, so a forged record carrying an honest review's id and text became the
+    "first posting" and the honest review's resend a copy of it (session 20's attack)."""
+    current = next((f for f in fps if not f.stored), None)
+    if current is None:
+        return fps
+    mine = unicodedata.normalize("NFC", current.author_id)
+    return [f._replace(review_id=conflict_id(review_id, f.author_id))
+            if f.stored and unicodedata.normalize("NFC", f.author_id) != mine else f for f in fps]
 
 
 class _BucketEdgesFn(beam.DoFn):

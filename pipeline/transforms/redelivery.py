@@ -42,7 +42,7 @@ STAGE = "redelivery"
 
 def _same_author_key(author_id: str) -> str:
     """Author ids compared in NFC: one author written in two Unicode forms is one author (a
-    redelivery), not a conflict."""
+    redelivery), not a conflict (as :func:`schemas.records.conflict_id` hashes it)."""
     return unicodedata.normalize("NFC", author_id)
 
 

@@ -155,3 +155,27 @@ def test_a_review_decided_under_its_conflict_id_is_not_a_copy_of_itself_in_a_lat
         for decisions in runs:
             assert decisions["honest"]["decision"] == "publish", (order, decisions["honest"]["reasons"])
         assert runs[1]["honest"]["signals"]["near_duplicate"]["values"].get("pattern") != "author_repeat", order
+
+
+def test_a_forged_record_reusing_a_stored_reviews_id_and_text_is_a_copy_not_the_original(tmp_path):
+    """Session 20's second attack: run 1 publishes the honest review R1; in run 2 another account
+    delivers R1 with the honest text (first in the input), then the honest review is resent. The
+    store's copy of R1 was merged with the forged R1, which took its earlier arrival: the forged
+    record became the "first posting" and the honest resend was held as its copy. Alone in run 2,
+    the forged record was published as a first posting. Now the store's R1 is the honest author's
+    review and the forged one is its copy, in both cases."""
+    store = str(tmp_path / "store")
+    honest = review("R1", "honest", received_at="2025-03-01T10:00:05Z")
+    forged = review("R1", "attacker", received_at="2025-03-03T10:00:05Z")
+    run_pipeline(write(tmp_path / "in1" / "day.jsonl", [honest]), str(tmp_path / "out1"),
+                 "--signature_store", store, "--run_id", "run1")
+    for k, lines in enumerate(([forged, honest], [forged]), 2):
+        out = RunOutput(str(tmp_path / f"out{k}"))
+        summary = run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
+                               "--signature_store", store, "--run_id", f"run{k}")
+        assert summary["conservation"]["ok"]
+        decisions = {d["author_id"]: d for d in out.records("decisions")}
+        assert decisions["attacker"]["decision"] in ("hold_for_review", "reject"), decisions["attacker"]["reasons"]
+        assert "suspected_duplicate" in decisions["attacker"]["reasons"] or "duplicate_spam" in decisions["attacker"]["reasons"]
+        if "honest" in decisions:
+            assert decisions["honest"]["decision"] == "publish", decisions["honest"]["reasons"]
