@@ -41,7 +41,7 @@ class BatchConfig:
     require_signing_key: bool = False
     num_shards: int = 0
     dedup: Optional[DedupConfig] = DedupConfig()
-    overrides: Mapping[str, Any] = field(default_factory=dict)  # review_id → moderator override
+    overrides: Mapping[Any, Any] = field(default_factory=dict)  # review_id (or (id, author)) → override
     parity_margin: float = 0.02
     classifier: Optional[str] = None  # model directory; "" = the packaged default model; None = off
     classifier_threads: int = 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -25,7 +26,7 @@ import yaml
 
 import schemas
 from schemas import codes
-from schemas.records import Item, Label, Review
+from schemas.records import Item, Label, Review, review_identity
 
 DEFAULT_POLICY_FILE = "policies/default.yaml"
 
@@ -204,9 +205,9 @@ OVERRIDE_FIELDS = ("review_id", "decision", "moderator", "note")
 def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[str, Any]]:
     """Overrides from JSON Lines or CSV with columns review_id, decision, moderator, note
     (optional: reasons, separated by ';', from the closed reason list; decided_at; author_id, which
-    pins the override to that author's review: another author's review delivered under the same id
-    in another run, a forged one included, is then not overridden, see :func:`override_for`).
-    A later line for the same review id wins (an appeal after an earlier override)."""
+    pins the override to that author's review, see :func:`override_for`). Keyed by review_id, or by
+    (review_id, author in NFC) when pinned. A later line for the same key wins (an appeal after an
+    earlier override)."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
         rows = []
@@ -231,19 +232,26 @@ def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[st
         unknown = [r for r in reasons if r not in codes.REASON_CODES]
         if unknown:
             raise PolicyError(f"{source} entry {n}: unknown reason codes {unknown}")
-        out[row["review_id"]] = {"decision": row["decision"], "moderator": row["moderator"],
-                                 "note": row.get("note") or "", "reasons": list(reasons),
-                                 "decided_at": row.get("decided_at") or None,
-                                 "author_id": row.get("author_id") or None}
+        author = row.get("author_id") or None
+        key = (row["review_id"], unicodedata.normalize("NFC", author)) if author else row["review_id"]
+        out[key] = {"decision": row["decision"], "moderator": row["moderator"], "note": row.get("note") or "",
+                    "reasons": list(reasons), "decided_at": row.get("decided_at") or None, "author_id": author}
     return out
 
 
-def override_for(overrides: Mapping[str, Mapping[str, Any]], review: Review) -> Optional[Mapping[str, Any]]:
-    """The override of ``review``: by its review_id, unless the override names another author."""
-    override = overrides.get(review.review_id)
-    if override and override.get("author_id") and override["author_id"] != review.author_id:
-        return None
-    return override
+def override_for(overrides: Mapping[Any, Mapping[str, Any]], review: Review) -> Optional[Mapping[str, Any]]:
+    """The override of ``review``. One that names its author (``author_id``) wins and follows the
+    review under either of its ids (its review_id as given, or the conflict id it was decided under
+    when another author delivered that id first: :func:`schemas.records.review_identity`); an
+    override naming another author never applies. One without an author follows the review_id, so
+    it can decide another author's review delivered under that id in another run."""
+    author = unicodedata.normalize("NFC", review.author_id)
+    given, _ = review_identity(review.review_id, review.author_id)
+    for review_id in dict.fromkeys((review.review_id, given)):
+        pinned = overrides.get((review_id, author))
+        if pinned is not None:
+            return pinned
+    return overrides.get(review.review_id)
 
 
 def load_overrides(path: Optional[str]) -> Dict[str, Dict[str, Any]]:

@@ -225,3 +225,13 @@ def test_an_override_pinned_to_an_author_does_not_follow_the_id_to_another_revie
     honest, forged = item(review_id="R1").review, dataclasses.replace(item(review_id="R1").review, author_id="attacker")
     assert override_for(pinned, honest) is None and override_for(pinned, forged)["decision"] == "reject"
     assert override_for(loose, honest)["decision"] == "reject"
+    # one override per author under one id: the honest author's appeal does not cancel the other's
+    # reject, and it follows the honest review to the conflict id it was decided under
+    from schemas.records import conflict_id
+    both = parse_overrides('{"review_id": "R1", "author_id": "attacker", "decision": "reject", "moderator": "m"}\n'
+                           '{"review_id": "R1", "author_id": "Cafe\\u0301", "decision": "publish", "moderator": "m"}\n')
+    cafe = dataclasses.replace(honest, author_id="Caf\u00e9")
+    assert override_for(both, forged)["decision"] == "reject"
+    assert override_for(both, cafe)["decision"] == "publish"
+    assert override_for(both, dataclasses.replace(cafe, review_id=conflict_id("R1", "Caf\u00e9")))["decision"] == "publish"
+    assert override_for(both, honest) is None

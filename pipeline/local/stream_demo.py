@@ -163,13 +163,19 @@ def logs_dir(output: str) -> Path:
 DIRECT_PUBSUB_PULL_TIMEOUT_S = 2
 
 
-def _decided_in_files(pattern: str) -> set:
-    """Review ids in the decision files matching ``pattern`` (local or gs://); empty while none."""
+def _decided_in_files(pattern: str, key=lambda d: d.get("review_id")) -> set:
+    """Keys (review ids by default) of the records in the files matching ``pattern`` (local or
+    gs://); empty while none."""
     from pipeline.files import read_json_lines
     try:
-        return {d.get("review_id") for d in read_json_lines(pattern)}
+        return {key(d) for d in read_json_lines(pattern)}
     except Exception:  # noqa: BLE001 - a file being renamed into place, or none yet
         return set()
+
+
+def _dead_letter_key(d: dict) -> str:
+    """A dead letter's message key, as the listener records it (``msg:<source.line>``)."""
+    return f"msg:{(d.get('source') or {}).get('line')}"
 
 
 def _count_files(pattern: str) -> int:
@@ -179,11 +185,15 @@ def _count_files(pattern: str) -> int:
     return 0
 
 
-def _wait_for_decision_files(pattern: str, review_ids: set, timeout: float) -> dict:
-    """Waits until the decision files hold every id in ``review_ids``; how long it took and what is missing."""
+def _wait_for_decision_files(pattern: str, review_ids: set, timeout: float,
+                             dead_pattern: Optional[str] = None, dead_keys: frozenset = frozenset()) -> dict:
+    """Waits until the decision files hold every id in ``review_ids`` and the dead-letter files
+    (``dead_pattern``) every message key in ``dead_keys``; how long it took and what is missing."""
     t0 = time.time()
     while True:
         missing = review_ids - _decided_in_files(pattern)
+        if dead_keys:
+            missing |= set(dead_keys) - _decided_in_files(dead_pattern, _dead_letter_key)
         if not missing or time.time() - t0 >= timeout:
             return {"wait_s": round(time.time() - t0, 1), "missing": sorted(missing)[:20],
                     "complete": not missing}
@@ -286,8 +296,12 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
             with listener.lock:
                 decided = {k for k, v in listener.outcomes.items() if k != WARMUP_ID
                            for kind, *_ in v if kind == "decision"}
+                dead = frozenset(k for k, v in listener.outcomes.items() if k != WARMUP_ID
+                                 for kind, *_ in v if kind != "decision")
+            # dead letters too: a dead letter missing from the files when the job stops would be lost
             files = _wait_for_decision_files(f"{output}/decisions/*.jsonl", decided,
-                                             timeout=DIRECT_PUBSUB_PULL_TIMEOUT_S + 3 * window_s + 15)
+                                             timeout=DIRECT_PUBSUB_PULL_TIMEOUT_S + 3 * window_s + 15,
+                                             dead_pattern=f"{output}/dead_letter/*.jsonl", dead_keys=dead)
             report["files_wait_s"], report["files_complete"] = files["wait_s"], files["complete"]
             report["files_missing"] = files["missing"]
         finally:
