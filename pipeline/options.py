@@ -74,7 +74,8 @@ class ModerationOptions(PipelineOptions):
                                  "more than 1 MiB) is stopped with a 'decompression_limit' dead letter "
                                  "(default %(default)s).")
         parser.add_argument("--public_contacts", default="",
-                            help="Comma-separated phone numbers and email addresses that are the store's own "
+                            help="Comma-separated phone numbers (with their country code, +1 800 555 0199) and email "
+                                 "addresses that are the store's own "
                                  "(support line, service address): not personal data, so complaints that "
                                  "quote them keep them; everything else is redacted as before.")
         parser.add_argument("--signing_key_file", default=None,

@@ -326,11 +326,17 @@ def test_the_stores_own_public_contacts_are_kept_and_everyone_elses_redacted():
     assert pii.redact("call 1-800-555-0100", "en", public)[1] == {"phone": 1}
     assert pii.redact("call +1 (800) 555-0199 now", "en", public)[1] == {}
     # a customer's number that ends in the company line's digits is not the company line
-    line = pii.PublicContacts.parse(["1588-1234"])
+    line = pii.PublicContacts.parse(["+82 1588-1234"])
     assert pii.redact("대표번호 1588-1234 로 전화했어요", "ko", line)[1] == {}
     assert pii.redact("call me at 010-1588-1234 or 02-1588-1234", "ko", line)[1] == {"phone": 2}
-    with pytest.raises(ValueError, match="neither"):
-        pii.PublicContacts.parse(["kettle.example"])
+    # the same digits in another country are another number (session 20's attack)
+    tokyo = pii.PublicContacts.parse(["+81 3-1234-5678"])
+    assert pii.redact("東京の窓口 03-1234-5678 に電話しました", "ja", tokyo)[1] == {}
+    assert pii.redact("제 번호 031-234-5678 로 연락 주세요", "ko", tokyo)[1] == {"phone": 1}
+    assert pii.redact("제 번호 +82 31-234-5678 로 연락 주세요", "ko", tokyo)[1] == {"phone": 1}
+    for bad in ("kettle.example", "1588-1234", "03-1234-5678"):   # no country code: which country?
+        with pytest.raises(ValueError, match="country code"):
+            pii.PublicContacts.parse([bad])
 
 
 @pytest.mark.parametrize("lang, text", [

@@ -693,10 +693,11 @@ def strip_invisible(text: str) -> str:
 class PublicContacts(NamedTuple):
     """The store's own public phone numbers and email addresses (``--public_contacts``): not
     personal data, so a complaint that quotes them ("I called 1-800-555-0199 five times") keeps
-    them. A phone matches when it is the same number: the same digits, or the same E.164 number read
-    in one of the regions phones are read in (so "+1 800 555 0199" matches "1-800-555-0199", and a
-    customer's 010-1588-1234 never matches the company line 1588-1234); emails exactly, ignoring
-    case; everything else is redacted as before."""
+    them. Phones are given with their country code (+1 800 555 0199) and match a number in a
+    review only when that number, read in the review's region (from its language; every region
+    phones are read in when it has none), is the same E.164 number: a Korean customer's 031-234-5678
+    is not the Tokyo line 03-1234-5678, though the digits are the same. Emails match exactly,
+    ignoring case. Everything else is redacted as before."""
 
     phones: frozenset = frozenset()
     emails: frozenset = frozenset()
@@ -710,31 +711,36 @@ class PublicContacts(NamedTuple):
                 continue
             if "@" in value:
                 emails.add(value.lower())
-            elif len(_digits(value)) >= _MIN_PHONE_DIGITS and not re.search(r"[A-Za-z]", value):
-                phones.add(_digits(value))
-                phones.update(_e164(value))
-            else:
+                continue
+            try:
+                number = phonenumbers.parse(value, None)
+            except phonenumbers.NumberParseException:
+                number = None
+            if number is None or re.search(r"[A-Za-z]", value) or not phonenumbers.is_possible_number(number):
                 raise ValueError(f"public contact {value!r} is neither an email address nor a phone number "
-                                 f"(at least {_MIN_PHONE_DIGITS} digits)")
+                                 "with its country code (e.g. +1 800 555 0199, +82 1588 1234)")
+            phones.add(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
         return cls(frozenset(phones), frozenset(emails))
 
-    def covers(self, found: str, kind: str) -> bool:
+    def covers(self, found: str, kind: str, language: Optional[str] = None) -> bool:
         if kind == "email":
             return found.strip().lower() in self.emails
-        if kind == "phone":
-            return _digits(found) in self.phones or any(e in self.phones for e in _e164(found))
+        if kind == "phone" and self.phones:
+            region = _REGION.get(language.split("-")[0].lower()) if language else None
+            return any(e in self.phones for e in _e164(found, (region,) if region else _PHONE_REGIONS))
         return False
 
 
-def _e164(number: str) -> List[str]:
-    """The E.164 forms of ``number`` read in each region phones are read in (valid readings only)."""
+def _e164(number: str, regions: Tuple[str, ...]) -> List[str]:
+    """The E.164 forms of ``number`` read in ``regions`` (possible readings only; a number with its
+    own "+" country code reads the same in every region)."""
     out = []
-    for region in _PHONE_REGIONS:
+    for region in regions:
         try:
             parsed = phonenumbers.parse(number, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(parsed):
+        if phonenumbers.is_possible_number(parsed):
             out.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
     return out
 
@@ -820,7 +826,7 @@ def redact(text: str, language: Optional[str] = None,
         text = _INVISIBLE.sub("", text)
     spans = find_personal_data(text, language)
     if spans and public:
-        spans = [sp for sp in spans if not public.covers(text[sp[0]:sp[1]], sp[2])]
+        spans = [sp for sp in spans if not public.covers(text[sp[0]:sp[1]], sp[2], language)]
     if not spans:
         return text, {}
     parts, pos = [], 0
