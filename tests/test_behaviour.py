@@ -35,7 +35,7 @@ def background(n_auth=200, n_prod=50, per_author=3, seed=0):
 
 def test_event_cannot_carry_rating_or_text():
     names = set(Event._fields)
-    assert names == {"review_id", "author_id", "product_id", "ts", "client_prefix", "device_id", "context"}
+    assert names == {"review_id", "author_id", "product_id", "ts", "client_prefix", "device_id", "context", "trusted"}
     assert not any(w in n for n in names for w in ("rating", "star", "body", "title", "sentiment"))
 
 
@@ -359,3 +359,21 @@ def test_a_campaign_that_gives_its_reviews_one_time_is_still_evidence():
     assert all(v["evidence"] for v in res.coordinated_group.values())
     day = analyse([e._replace(ts=T0 + p * DAY) for e, p in zip(tied, [0, 1, 2] * 4)])
     assert all(v["evidence"] for v in day.coordinated_group.values())   # day resolution: the same
+
+
+def test_times_the_author_sets_never_come_before_the_platforms():
+    """Session 20's attack: an honest reviewer's reviews carry the platform's received_at; three
+    accounts without it (a partner feed, an import) date theirs an hour earlier. Their author-set
+    times counted as "before", so the honest reviews were the group's later ones, evidence, held. An
+    author-set time no longer counts as before a platform time; among author-set times it still
+    does, so the accounts' own reviews stay evidence."""
+    start = T0 + 10 * 3600
+    honest = [Event(f"v{p}", "victim", f"prod{p}", start + p * DAY, trusted=True) for p in range(3)]
+    early = [Event(f"a{a}-{p}", f"att{a}", f"prod{p}", start + p * DAY - 3600 + a) for a in range(3) for p in range(3)]
+    res = analyse(honest + early)
+    assert res.groups, "the four accounts form a group"
+    assert not any(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+    assert all(res.coordinated_group[f"a{a}-{p}"]["evidence"] for a in (1, 2) for p in range(3))
+    # the same times, all set by authors: the order is theirs, and the victim's reviews are evidence
+    untrusted = analyse([e._replace(trusted=False) for e in honest] + early)
+    assert all(untrusted.coordinated_group[f"v{p}"]["evidence"] for p in range(3))

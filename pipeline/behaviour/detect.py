@@ -31,6 +31,7 @@ class Event(NamedTuple):
     client_prefix: Optional[str] = None  # hashed IP prefix, as given by the platform
     device_id: Optional[str] = None
     context: bool = False  # from an earlier run (signature store): evidence, not decided here
+    trusted: bool = False  # ts is the platform's received_at (the author cannot set it)
 
 
 class RowValues(Mapping):
@@ -236,7 +237,8 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
     prod_names, product = np.unique(np.array([e.product_id for e in events], dtype=object).astype(str),
                                     return_inverse=True)
     t = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
-    arrays = _analyse_arrays(author, product, t, cfg)
+    trusted = np.fromiter((e.trusted for e in events), dtype=bool, count=n)
+    arrays = _analyse_arrays(author, product, t, cfg, trusted)
     res.day_resolution = arrays["day_resolution"]
     res.velocity_threshold = arrays["velocity_threshold"]
     authors_of = [e.author_id for e in events]
@@ -331,7 +333,8 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
     return res
 
 
-def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig) -> Dict[str, Any]:
+def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig,
+                    trusted: Optional[np.ndarray] = None) -> Dict[str, Any]:
     n = len(t)
     out: Dict[str, Any] = {}
     day_res = bool(np.all(np.mod(t, DAY) == 0))
@@ -384,17 +387,17 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
         group_of_row[grows_arr] = gi
         gdesc.append({"rows": grows_arr})
     out["groups"], out["group_of_row"] = gdesc, group_of_row
-    out["group_evidence"] = joined_after_others(author, product, t, gdesc)
+    out["group_evidence"] = joined_after_others(author, product, t, gdesc, trusted)
     out["n_links"] = len(lo)
     return out
 
 
 def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
-                        groups: List[Dict[str, Any]]) -> np.ndarray:
+                        groups: List[Dict[str, Any]], trusted: Optional[np.ndarray] = None) -> np.ndarray:
     """Per row: in a group, and another account of the group reviewed its product no later than it.
     The group's first review of a product is not evidence: accounts that review the same products
     after an honest reviewer, within the window, would otherwise make the honest reviews look
-    coordinated. A tie counts as "no later" (:func:`came_no_later`)."""
+    coordinated. A tie counts as "no later" (:func:`came_no_later`); ``trusted`` marks platform times."""
     out = np.zeros(len(t), dtype=bool)
     for g in groups:
         by_product: Dict[int, List[int]] = {}
@@ -402,19 +405,24 @@ def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
             by_product.setdefault(int(product[r]), []).append(r)
         for rows in by_product.values():
             for r in rows:
-                out[r] = any(author[x] != author[r] and came_no_later(t[x], t[r]) for x in rows)
+                out[r] = any(author[x] != author[r] and came_no_later(t[x], t[r], trusted is not None and trusted[x],
+                                                                      trusted is not None and trusted[r])
+                             for x in rows)
     return out
 
 
-def came_no_later(tx: float, tr: float) -> bool:
+def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool = False) -> bool:
     """Whether a review at ``tx`` came no later than one at ``tr``, for the "first review is not
     evidence" rules. A tie counts: accounts that post a product's reviews at one instant (or claim
     one) are a campaign, not a first review each (session 20's attack: six accounts on one device
     with one time escaped when ties did not count). The times are the platform's ``received_at``
-    when given; without it they are ``created_at``, which the author sets, so accounts that copy or
-    back-date an honest review's time can still make it evidence (held for a person, never
-    rejected on that alone): only ``received_at`` makes the order trustworthy."""
-    return tx <= tr
+    when given (``trusted``); without it they are ``created_at``, which the author sets. A time the
+    author set never counts as before a platform time (session 20's attack: accounts without
+    ``received_at`` dating their reviews an hour before an honest reviewer's made its reviews
+    evidence). Between two author-set times, accounts that copy or back-date an honest review's time
+    can still make it evidence (held for a person, never rejected on that alone): only
+    ``received_at`` makes the order trustworthy."""
+    return tx <= tr and (x_trusted or not r_trusted)
 
 
 def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig) -> Dict[int, Dict[str, Any]]:
@@ -448,7 +456,8 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig)
                 hi = np.searchsorted(ts, ts + window, side="right")
                 for k, r in enumerate(prows):
                     accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
-                    first = not any(x != r and events[x].author_id != events[r].author_id and came_no_later(t[x], t[r])
+                    first = not any(x != r and events[x].author_id != events[r].author_id
+                                    and came_no_later(t[x], t[r], events[x].trusted, events[r].trusted)
                                     for x in prows[lo[k]:hi[k]])
                     ev = accounts >= cfg.client_min_accounts and not shared_network and not first
                     prev = out.get(r)

@@ -40,7 +40,8 @@ def to_event(item: Item) -> Event:
     review = item.review
     client = review.client
     return Event(review.review_id, review.author_id, review.product_id, behaviour_time(review),
-                 client.ip_prefix if client else None, client.device_id if client else None, False)
+                 client.ip_prefix if client else None, client.device_id if client else None, False,
+                 review.received_at is not None)
 
 
 def stored_event(fp) -> Event:
