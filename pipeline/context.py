@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 from pipeline import PIPELINE_NAME, __version__
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1.0: review ids ending "#conflict-" + 16 hex digits are reserved (session 20)
 
 
 def new_run_id() -> str:
