@@ -113,11 +113,30 @@ def test_redelivery_is_one_decision_and_retention_timer_clears_state():
     p.run().wait_until_finish()
 
 
+def test_a_conflicting_author_cannot_shorten_the_first_deliverys_retention():
+    """Session 20's attack (helper round 2): another author's delivery under the id with an earlier
+    event time set the id's timer earlier, so the first delivery's resend within its retention was
+    decided a second time under the same id. The timer now only moves later."""
+    retention = 3600
+    stream = (TestStream()
+              .add_elements([TimestampedValue(item("r1", T0, 1, author="a"), T0),
+                             TimestampedValue(item("r1", T0, 2, author="b"), T0 - 1800)])   # expires T0 + 1800
+              .advance_watermark_to(T0 + 2500)
+              .add_elements([TimestampedValue(item("r1", T0, 3, author="a"), T0 + 3000)])   # a's resend
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    unique, dead = p | stream | StreamingDropRedeliveries("run", retention)
+    assert_that(unique | beam.Map(lambda it: (it.review.review_id, it.ref.line)),
+                equal_to([("r1", 1), (conflict_id("r1", "b"), 2)]), label="kept")
+    assert_that(dead | beam.Map(lambda d: (d.error_code, d.source.line)), equal_to([("redelivery", 3)]), label="dead")
+    p.run().wait_until_finish()
+
+
 def test_redelivery_state_per_retained_review_is_small():
     """What FirstDeliveryFn keeps per review id: the key and (message id, 8-byte content digest,
-    8-byte author digest)."""
+    8-byte author digest, expiry in µs)."""
     key = "en-00000123".encode("utf-8")
-    value = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8, b"\x00" * 8))
+    value = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8, b"\x00" * 8, 1_772_000_000_000_000))
     assert len(key) + len(value) < 100, len(key) + len(value)
 
 

@@ -113,11 +113,12 @@ class FirstDeliveryFn(beam.DoFn):
     """Keyed by review_id: the first delivery passes; later ones by the same author become
     ``redelivery`` dead letters; another author's first delivery passes under its :func:`conflict_id`.
 
-    State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest),
-    then, once another author used the id, a fourth element: {author digest: (message id, content
-    digest)} of the conflicting authors' first deliveries. An event-time timer clears it
-    ``retention`` after the review's event time, set again from a conflicting author's first
-    delivery (so a resend of it within the retention is a redelivery, not a second decision).
+    State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest,
+    expiry in µs), then, once another author used the id, a fifth element: {author digest: (message
+    id, content digest)} of the conflicting authors' first deliveries. An event-time timer clears it
+    ``retention`` after the review's event time; a conflicting author's first delivery moves it
+    later, never earlier (so a resend of either within its retention is a redelivery, not a second
+    decision).
     """
 
     FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
@@ -135,19 +136,26 @@ class FirstDeliveryFn(beam.DoFn):
         digest = hashlib.sha256(review_json(item).encode("utf-8")).digest()[:8]
         author = _author_digest(item.review.author_id)
         kept = first.read()
+        expiry = ts + Duration(seconds=self._retention)
         if kept is None:
-            first.write((item.ref.line, digest, author))
-            gc.set(ts + Duration(seconds=self._retention))
+            first.write((item.ref.line, digest, author, expiry.micros))
+            gc.set(expiry)
             yield item
             return
         line, kept_digest = kept[:2]
         # state from before authors were kept (2 elements): the author is unknown, taken as the same
         if len(kept) > 2 and kept[2] != author:
-            others = dict(kept[3]) if len(kept) > 3 else {}
+            # (state from before the expiry was kept, 3 elements: its expiry is unknown)
+            kept_expiry = kept[3] if len(kept) > 3 else None
+            others = dict(kept[4]) if len(kept) > 4 else {}
             if author not in others:
                 others[author] = (item.ref.line, digest)
-                first.write((line, kept_digest, kept[2], others))
-                gc.set(ts + Duration(seconds=self._retention))  # retained for the later delivery too
+                if kept_expiry is None or expiry.micros > kept_expiry:
+                    # retained for the later delivery too, never shortened (an earlier event time
+                    # from another author would otherwise expire the first delivery sooner)
+                    gc.set(expiry)
+                    kept_expiry = expiry.micros
+                first.write((line, kept_digest, kept[2], kept_expiry, others))
                 self._conflicts.inc()
                 yield as_conflict(item, review_id, keeps_id=False)
                 return
