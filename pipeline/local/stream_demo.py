@@ -384,7 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"latency publish → decision event: median {lat['median']} ms, p95 {lat['p95']} ms, "
               f"max {lat['max']} ms (n={lat['n']}, {report['rate_per_s']} msg/s, DirectRunner, 2 cores)")
     print(f"events by kind {report['event_kinds']}; product documents for {report['products_seen']} products")
-    print(f"files under {args.output}: {report['files']}; every decision in them: "
+    print(f"files under {args.output}: {report['files']}; every decision and dead letter in them: "
           f"{'yes' if report['files_complete'] else 'NO, missing ' + str(report['files_missing'])} "
           f"(waited {report['files_wait_s']} s for the last windows)")
     print(f"job start-up {report['startup_s']} s; job stopped in {report['job_stop_s']} s; "
