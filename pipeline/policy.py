@@ -26,7 +26,7 @@ import yaml
 
 import schemas
 from schemas import codes
-from schemas.records import Item, Label, Review, review_identity
+from schemas.records import Item, Label, Review, conflict_id, review_identity
 
 DEFAULT_POLICY_FILE = "policies/default.yaml"
 
@@ -233,25 +233,28 @@ def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[st
         if unknown:
             raise PolicyError(f"{source} entry {n}: unknown reason codes {unknown}")
         author = row.get("author_id") or None
-        key = (row["review_id"], unicodedata.normalize("NFC", author)) if author else row["review_id"]
+        # pinned: under the id as given, also when the moderator copied the conflict id it was decided under
+        key = (review_identity(row["review_id"], author)[0], unicodedata.normalize("NFC", author)) if author \
+            else row["review_id"]
         out[key] = {"decision": row["decision"], "moderator": row["moderator"], "note": row.get("note") or "",
-                    "reasons": list(reasons), "decided_at": row.get("decided_at") or None, "author_id": author}
+                    "reasons": list(reasons), "decided_at": row.get("decided_at") or None, "author_id": author,
+                    "line": n}
     return out
 
 
 def override_for(overrides: Mapping[Any, Mapping[str, Any]], review: Review) -> Optional[Mapping[str, Any]]:
-    """The override of ``review``. One that names its author (``author_id``) wins and follows the
-    review under either of its ids (its review_id as given, or the conflict id it was decided under
-    when another author delivered that id first: :func:`schemas.records.review_identity`); an
-    override naming another author never applies. One without an author follows the review_id, so
-    it can decide another author's review delivered under that id in another run."""
+    """The override of ``review``: of the lines that match it, the latest (an appeal after an
+    earlier override). A line that names the author (``author_id``) matches that author's review
+    under either of its ids (the review_id as given, or the conflict id it was decided under when
+    another author delivered that id first: :func:`schemas.records.review_identity`), and never
+    another author's. A line without an author matches by id: the review's own, or the conflict id
+    this author's review would have (the id a moderator copied from an earlier run's outputs); so
+    it can also decide another author's review delivered under that id in another run."""
     author = unicodedata.normalize("NFC", review.author_id)
     given, _ = review_identity(review.review_id, review.author_id)
-    for review_id in dict.fromkeys((review.review_id, given)):
-        pinned = overrides.get((review_id, author))
-        if pinned is not None:
-            return pinned
-    return overrides.get(review.review_id)
+    keys = [(given, author), review.review_id, conflict_id(given, review.author_id)]
+    found = [overrides[k] for k in keys if k in overrides]
+    return max(found, key=lambda o: o.get("line", 0)) if found else None
 
 
 def load_overrides(path: Optional[str]) -> Dict[str, Dict[str, Any]]:

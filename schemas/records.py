@@ -227,12 +227,13 @@ def conflict_id(review_id: str, author_id: str) -> str:
 
 
 def review_identity(review_id: str, author_id: str) -> Tuple[str, str]:
-    """(id as given, author): one review whether a run decided it under its id or, because another
+    """(id as given, author in NFC): one review whether a run decided it under its id or, because another
     author delivered the id first, under its conflict id. The near-duplicate stages use it so that a
     review is never a copy of itself across runs (run 1 ``R#conflict-…``, run 2 plain ``R``)."""
-    if review_id.endswith(_author_hex(author_id)) and review_id[:-16].endswith(CONFLICT_MARK):
-        return review_id[:-16 - len(CONFLICT_MARK)], author_id
-    return review_id, author_id
+    author = unicodedata.normalize("NFC", author_id)
+    if review_id.endswith(_author_hex(author)) and review_id[:-16].endswith(CONFLICT_MARK):
+        return review_id[:-16 - len(CONFLICT_MARK)], author
+    return review_id, author
 
 
 @_compact_pickle

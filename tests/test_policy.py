@@ -235,3 +235,30 @@ def test_an_override_pinned_to_an_author_does_not_follow_the_id_to_another_revie
     assert override_for(both, cafe)["decision"] == "publish"
     assert override_for(both, dataclasses.replace(cafe, review_id=conflict_id("R1", "Caf\u00e9")))["decision"] == "publish"
     assert override_for(both, honest) is None
+
+
+def test_an_override_written_against_a_conflict_id_follows_the_review_and_the_latest_line_wins():
+    """Helper round 3: a moderator copies the id a review was decided under (``R1#conflict-…``); in a
+    later run the review comes alone as R1 and the override was ignored. And a later appeal
+    without author_id did not replace an earlier line that named the author."""
+    from pipeline.policy import override_for, parse_overrides
+    from schemas.records import conflict_id
+    honest = item(review_id="R1").review   # author "a"
+    cid = conflict_id("R1", "a")
+    for line in ('{"review_id": "%s", "author_id": "a", "decision": "hold_for_review", "moderator": "m"}' % cid,
+                 '{"review_id": "%s", "decision": "hold_for_review", "moderator": "m"}' % cid):
+        ov = parse_overrides(line + "\n")
+        assert override_for(ov, honest)["decision"] == "hold_for_review", line
+        assert override_for(ov, dataclasses.replace(honest, review_id=cid))["decision"] == "hold_for_review"
+        assert override_for(ov, dataclasses.replace(honest, author_id="other")) is None
+    appeal = parse_overrides('{"review_id": "R1", "author_id": "a", "decision": "reject", "moderator": "m"}\n'
+                             '{"review_id": "R1", "decision": "publish", "moderator": "m", "note": "appeal"}\n')
+    assert override_for(appeal, honest)["decision"] == "publish"
+
+
+def test_one_author_in_two_unicode_forms_is_one_review_under_either_id():
+    """Helper round 3: José (NFD) decided under R1's conflict id in one run and resent as José (NFC)
+    in the next was not recognised as the same review (held as a copy of itself)."""
+    from schemas.records import conflict_id, review_identity
+    nfd, nfc = "Jose\u0301", "Jos\u00e9"
+    assert review_identity(conflict_id("R1", nfd), nfc) == review_identity("R1", nfd) == ("R1", nfc)
