@@ -3,6 +3,7 @@ Beam-free, fast."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -377,3 +378,30 @@ def test_times_the_author_sets_never_come_before_the_platforms():
     # the same times, all set by authors: the order is theirs, and the victim's reviews are evidence
     untrusted = analyse([e._replace(trusted=False) for e in honest] + early)
     assert all(untrusted.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+
+
+def test_a_campaign_spread_over_daily_runs_is_evidence_through_the_store():
+    """Helper round 3: four accounts, one a day, each run with its own --signature_store context,
+    every review with the platform's received_at. Stored reviews came back at their created_at and
+    untrusted, so none counted as "before" today's trusted review: the last account's reviews were
+    published. A stored review now keeps the time its run used (received_at) and its trust."""
+    from pipeline.dedup import store as st
+    from pipeline.dedup.clusters import Fingerprint
+    from pipeline.transforms.behaviour import stored_event
+
+    def stored(author, product, day, received=True):
+        fp = Fingerprint(review_id=f"{author}-{product}", created_ts=T0 + day * DAY - 7200, author_id=author,
+                         product_id=product, channel=None, partner=None, family="words", n_shingles=12,
+                         signature=b"", shingle_hashes=b"", arrival_ts=T0 + day * DAY + 5 if received else math.inf)
+        row = st.to_row(fp, [], f"run{day}", np.datetime64(int(T0 + day * DAY + 3600), "s").astype(str) + "Z")
+        return stored_event(st.from_row(row))
+
+    context = [stored(a, f"P{p}", d) for d, a in enumerate("ABC") for p in range(3)]
+    assert all(e.trusted and e.ts == T0 + int(e.author_id == "B") * DAY + int(e.author_id == "C") * 2 * DAY + 5
+               for e in context)
+    today = [Event(f"D-P{p}", "D", f"P{p}", T0 + 3 * DAY + 5, trusted=True) for p in range(3)]
+    res = analyse(context + today)
+    assert all(res.coordinated_group[f"D-P{p}"]["evidence"] for p in range(3))
+    # a stored review without received_at: its created_at, untrusted (as in its own run)
+    plain = stored("E", "P0", 0, received=False)
+    assert not plain.trusted and plain.ts == T0 - 7200

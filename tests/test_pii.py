@@ -334,6 +334,9 @@ def test_the_stores_own_public_contacts_are_kept_and_everyone_elses_redacted():
     assert pii.redact("東京の窓口 03-1234-5678 に電話しました", "ja", tokyo)[1] == {}
     assert pii.redact("제 번호 031-234-5678 로 연락 주세요", "ko", tokyo)[1] == {"phone": 1}
     assert pii.redact("제 번호 +82 31-234-5678 로 연락 주세요", "ko", tokyo)[1] == {"phone": 1}
+    for lang in ("sv", "vi", None):   # no region for the language: only a "+" number can match
+        assert pii.redact("ring 031-234 5678", lang, tokyo)[1] == {"phone": 1}, lang
+        assert pii.redact("ring +81 3-1234-5678", lang, tokyo)[1] == {}, lang
     for bad in ("kettle.example", "1588-1234", "03-1234-5678"):   # no country code: which country?
         with pytest.raises(ValueError, match="country code"):
             pii.PublicContacts.parse([bad])

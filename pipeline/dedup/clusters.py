@@ -49,6 +49,9 @@ class Fingerprint(NamedTuple):
     arrival_ts: float = math.inf  # received_at, or first seen by an earlier run; inf = this run
     input_uri: str = ""  # where this run read it (ties among reviews without received_at)
     input_line: int = 0
+    # arrival_ts is the platform's received_at (not when a run first saw it): the behavioural
+    # detectors may order by it as a time the author cannot set (``Event.trusted``)
+    received: bool = False
 
     def sig(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
@@ -120,7 +123,7 @@ def fingerprints(rows: Sequence[dict], cfg: DedupConfig, signer: Signer) -> List
                         partner=row.get("partner"), family=family, n_shingles=len(s),
                         signature=sig.astype("<u4").tobytes(), shingle_hashes=h.astype("<u4").tobytes(),
                         arrival_ts=arrival_ts(row.get("received_at")), input_uri=row.get("uri") or "",
-                        input_line=int(row.get("line") or 0))
+                        input_line=int(row.get("line") or 0), received=bool(row.get("received_at")))
             for row, family, s, sig, h in zip(rows, families, sets, sigs, hashes)]
 
 

@@ -76,7 +76,10 @@ def to_row(fp: Fingerprint, band_keys: List[str], run_id: str, stored_at: str) -
 
 
 def from_row(row: dict) -> Fingerprint:
-    return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=first_seen(row))
+    arrival = first_seen(row)
+    # the stored arrival is received_at when the review had one, else when its run stored it
+    received = abs(arrival - epoch_seconds(row["stored_at"])) > 1e-3
+    return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=arrival, received=received)
 
 
 def read_rows(handle) -> Iterator[dict]:

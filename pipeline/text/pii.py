@@ -694,8 +694,8 @@ class PublicContacts(NamedTuple):
     """The store's own public phone numbers and email addresses (``--public_contacts``): not
     personal data, so a complaint that quotes them ("I called 1-800-555-0199 five times") keeps
     them. Phones are given with their country code (+1 800 555 0199) and match a number in a
-    review only when that number, read in the review's region (from its language; every region
-    phones are read in when it has none), is the same E.164 number: a Korean customer's 031-234-5678
+    review only when that number, read in the review's region (from its language; a number without
+    a "+" in a review whose language has no region here is not matched), is the same E.164 number: a Korean customer's 031-234-5678
     is not the Tokyo line 03-1234-5678, though the digits are the same. Emails match exactly,
     ignoring case. Everything else is redacted as before."""
 
@@ -727,13 +727,17 @@ class PublicContacts(NamedTuple):
             return found.strip().lower() in self.emails
         if kind == "phone" and self.phones:
             region = _REGION.get(language.split("-")[0].lower()) if language else None
-            return any(e in self.phones for e in _e164(found, (region,) if region else _PHONE_REGIONS))
+            return any(e in self.phones for e in _e164(found, (region,) if region else ()))
         return False
 
 
 def _e164(number: str, regions: Tuple[str, ...]) -> List[str]:
-    """The E.164 forms of ``number`` read in ``regions`` (possible readings only; a number with its
-    own "+" country code reads the same in every region)."""
+    """The E.164 forms of ``number`` read in ``regions`` (possible readings only). A number with its
+    own "+" country code reads the same everywhere; without one, and without a region (a review in
+    a language with no region here, or none), it is read nowhere: the same digits are a private
+    number in some other country (helper round 3: Gothenburg's 031 in a Swedish review)."""
+    if number.lstrip().startswith("+"):
+        regions = (None,)
     out = []
     for region in regions:
         try:

@@ -45,8 +45,14 @@ def to_event(item: Item) -> Event:
 
 
 def stored_event(fp) -> Event:
-    """A signature-store fingerprint as context (an earlier run's review)."""
-    return Event(fp.review_id, fp.author_id, fp.product_id, float(fp.created_ts), None, None, True)
+    """A signature-store fingerprint as context (an earlier run's review), at the time its own run
+    used (:func:`behaviour_time`): its received_at when it had one (a time the author cannot set,
+    ``trusted``), else its created_at. Before, every stored review was at its created_at and
+    untrusted, so it never came "before" a review of this run with received_at: a campaign of
+    accounts with received_at spread over daily runs escaped (helper round 3)."""
+    received = getattr(fp, "received", False)
+    return Event(fp.review_id, fp.author_id, fp.product_id, float(fp.arrival_ts if received else fp.created_ts),
+                 None, None, True, received)
 
 
 class CollectEventsFn(beam.CombineFn):
