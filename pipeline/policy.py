@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -234,8 +233,7 @@ def parse_overrides(text: str, source: str = "<overrides>") -> Dict[str, Dict[st
             raise PolicyError(f"{source} entry {n}: unknown reason codes {unknown}")
         author = row.get("author_id") or None
         # pinned: under the id as given, also when the moderator copied the conflict id it was decided under
-        key = (review_identity(row["review_id"], author)[0], unicodedata.normalize("NFC", author)) if author \
-            else row["review_id"]
+        key = review_identity(row["review_id"], author) if author else row["review_id"]
         out[key] = {"decision": row["decision"], "moderator": row["moderator"], "note": row.get("note") or "",
                     "reasons": list(reasons), "decided_at": row.get("decided_at") or None, "author_id": author,
                     "line": n}
@@ -250,8 +248,9 @@ def override_for(overrides: Mapping[Any, Mapping[str, Any]], review: Review) -> 
     another author's. A line without an author matches by id: the review's own, or the conflict id
     this author's review would have (the id a moderator copied from an earlier run's outputs); so
     it can also decide another author's review delivered under that id in another run."""
-    author = unicodedata.normalize("NFC", review.author_id)
-    given, _ = review_identity(review.review_id, review.author_id)
+    if not overrides:   # the usual case: nothing to hash for every review
+        return None
+    given, author = review_identity(review.review_id, review.author_id)
     keys = [(given, author), review.review_id, conflict_id(given, review.author_id)]
     found = [overrides[k] for k in keys if k in overrides]
     return max(found, key=lambda o: o.get("line", 0)) if found else None

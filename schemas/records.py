@@ -216,9 +216,19 @@ class Item:
 CONFLICT_MARK = "#conflict-"
 
 
+def author_key(author_id: str) -> str:
+    """An author id as the conflict rules compare it: in NFC (one author written in two Unicode forms
+    is one author)."""
+    return unicodedata.normalize("NFC", author_id)
+
+
+def author_digest(author_id: str) -> bytes:
+    """8 bytes of SHA-256 of :func:`author_key`: the conflict id's suffix, and streaming's redelivery state."""
+    return hashlib.sha256(author_key(author_id).encode("utf-8")).digest()[:8]
+
+
 def _author_hex(author_id: str) -> str:
-    """16 hex digits of the author id in NFC (one author written in two Unicode forms is one author)."""
-    return hashlib.sha256(unicodedata.normalize("NFC", author_id).encode("utf-8")).hexdigest()[:16]
+    return author_digest(author_id).hex()
 
 
 def conflict_id(review_id: str, author_id: str) -> str:
@@ -230,8 +240,8 @@ def review_identity(review_id: str, author_id: str) -> Tuple[str, str]:
     """(id as given, author in NFC): one review whether a run decided it under its id or, because another
     author delivered the id first, under its conflict id. The near-duplicate stages use it so that a
     review is never a copy of itself across runs (run 1 ``R#conflict-…``, run 2 plain ``R``)."""
-    author = unicodedata.normalize("NFC", author_id)
-    if review_id.endswith(_author_hex(author)) and review_id[:-16].endswith(CONFLICT_MARK):
+    author = author_key(author_id)
+    if CONFLICT_MARK in review_id and review_id.endswith(_author_hex(author)) and review_id[:-16].endswith(CONFLICT_MARK):
         return review_id[:-16 - len(CONFLICT_MARK)], author
     return review_id, author
 

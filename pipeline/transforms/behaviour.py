@@ -50,9 +50,8 @@ def stored_event(fp) -> Event:
     ``trusted``), else its created_at. Before, every stored review was at its created_at and
     untrusted, so it never came "before" a review of this run with received_at: a campaign of
     accounts with received_at spread over daily runs escaped (helper round 3)."""
-    received = getattr(fp, "received", False)
-    return Event(fp.review_id, fp.author_id, fp.product_id, float(fp.arrival_ts if received else fp.created_ts),
-                 None, None, True, received)
+    return Event(fp.review_id, fp.author_id, fp.product_id, float(fp.arrival_ts if fp.received else fp.created_ts),
+                 None, None, True, fp.received)
 
 
 class CollectEventsFn(beam.CombineFn):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import unicodedata
 from typing import List, Optional, Sequence
 
 import apache_beam as beam
@@ -28,7 +27,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from schemas.records import Item, Signal, conflict_id, pack, review_identity, unpack
+from schemas.records import Item, Signal, author_key, conflict_id, pack, review_identity, unpack
 
 LOG = logging.getLogger(__name__)
 DETECTOR = "near_duplicate"
@@ -114,7 +113,7 @@ def _author_tag(author_id: str) -> bytes:
     :func:`_separate_other_authors`), so a bucket holding the id twice with two tags is shared. A
     cryptographic hash, 64 bits: with 2 bytes of xxh32 an attacker found an author id with the
     honest author's tag in 27k tries and was merged with the stored honest review again."""
-    return hashlib.blake2b(unicodedata.normalize("NFC", author_id).encode("utf-8"), digest_size=TAG_BYTES).digest()
+    return hashlib.blake2b(author_key(author_id).encode("utf-8"), digest_size=TAG_BYTES).digest()
 
 
 def _shared_bucket_members(keyed):
@@ -170,9 +169,9 @@ def _separate_other_authors(review_id: str, fps: List[cl.Fingerprint]) -> List[c
     current = next((f for f in fps if not f.stored), None)
     if current is None:
         return fps
-    mine = unicodedata.normalize("NFC", current.author_id)   # as _author_tag reads it
+    mine = author_key(current.author_id)   # as _author_tag reads it
     return [f._replace(review_id=conflict_id(review_id, f.author_id))
-            if f.stored and unicodedata.normalize("NFC", f.author_id) != mine else f for f in fps]
+            if f.stored and author_key(f.author_id) != mine else f for f in fps]
 
 
 class _BucketEdgesFn(beam.DoFn):

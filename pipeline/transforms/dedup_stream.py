@@ -44,7 +44,7 @@ from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
 from pipeline.transforms.common import stage_failed
 from pipeline.transforms.dedup import DETECTOR, TOO_SHORT_NOTE, dedup_row
-from schemas.records import Item, Signal, review_identity
+from schemas.records import CONFLICT_MARK, Item, Signal, review_identity
 
 ELIGIBLE = "eligible"
 
@@ -125,11 +125,16 @@ class BandBucketFn(beam.DoFn):
         my_anchor = max(fp.created_ts, timestamp.micros / 1e6)
         matches: List[cl.Fingerprint] = []
         already_here = False
+        # the same review under its conflict id and its plain id: only where one of them has the mark
+        # (a hash per retained member otherwise, for every new review)
+        my_identity = review_identity(fp.review_id, fp.author_id)
+        conflicted = CONFLICT_MARK in fp.review_id
         first_arrival = None  # when an earlier delivery of this review arrived
         compared = 0
         for anchor, member in retained:
-            if member.review_id == fp.review_id or (review_identity(member.review_id, member.author_id)
-                                                    == review_identity(fp.review_id, fp.author_id)):
+            if member.review_id == fp.review_id or (
+                    (conflicted or CONFLICT_MARK in member.review_id)
+                    and review_identity(member.review_id, member.author_id) == my_identity):
                 already_here = True  # a redelivery (or it under its conflict id): never its own duplicate
                 first_arrival = member.arrival_ts
                 continue

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import unicodedata
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -34,20 +33,10 @@ from apache_beam.utils.timestamp import Duration
 
 from pipeline.transforms.common import review_json
 from schemas import codes
-from schemas.records import DeadLetter, conflict_id
+from schemas.records import DeadLetter, author_digest, author_key, conflict_id
 
 DEAD = "dead_letter"
 STAGE = "redelivery"
-
-
-def _same_author_key(author_id: str) -> str:
-    """Author ids compared in NFC: one author written in two Unicode forms is one author (a
-    redelivery), not a conflict (as :func:`schemas.records.conflict_id` hashes it)."""
-    return unicodedata.normalize("NFC", author_id)
-
-
-def _author_digest(author_id: str) -> bytes:
-    return hashlib.sha256(_same_author_key(author_id).encode("utf-8")).digest()[:8]
 
 
 def as_conflict(item, review_id: str, keeps_id: bool):
@@ -73,14 +62,14 @@ class _KeepFirstFn(beam.DoFn):
         ordered = sorted(items, key=lambda it: (it.ref.uri, it.ref.line))
         first_of: dict = {}   # author → that author's first delivery, in input order
         for it in ordered:
-            first_of.setdefault(_same_author_key(it.review.author_id), it)
+            first_of.setdefault(author_key(it.review.author_id), it)
         conflict = len(first_of) > 1
         for n, kept in enumerate(first_of.values()):
             if n:
                 self._conflicts.inc()
             yield as_conflict(kept, review_id, keeps_id=n == 0) if conflict else kept
         for other in ordered:
-            kept = first_of[_same_author_key(other.review.author_id)]
+            kept = first_of[author_key(other.review.author_id)]
             if other is kept:
                 continue
             self._redelivered.inc()
@@ -134,7 +123,7 @@ class FirstDeliveryFn(beam.DoFn):
                 gc=beam.DoFn.TimerParam(GC)):
         review_id, item = keyed
         digest = hashlib.sha256(review_json(item).encode("utf-8")).digest()[:8]
-        author = _author_digest(item.review.author_id)
+        author = author_digest(item.review.author_id)
         kept = first.read()
         expiry = ts + Duration(seconds=self._retention)
         if kept is None:
