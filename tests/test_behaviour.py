@@ -36,7 +36,8 @@ def background(n_auth=200, n_prod=50, per_author=3, seed=0):
 
 def test_event_cannot_carry_rating_or_text():
     names = set(Event._fields)
-    assert names == {"review_id", "author_id", "product_id", "ts", "client_prefix", "device_id", "context", "trusted"}
+    assert names == {"review_id", "author_id", "product_id", "ts", "client_prefix", "device_id", "context", "trusted",
+                     "seen"}
     assert not any(w in n for n in names for w in ("rating", "star", "body", "title", "sentiment"))
 
 
@@ -378,6 +379,70 @@ def test_times_the_author_sets_never_come_before_the_platforms():
     # the same times, all set by authors: the order is theirs, and the victim's reviews are evidence
     untrusted = analyse([e._replace(trusted=False) for e in honest] + early)
     assert all(untrusted.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+
+
+def test_back_dating_without_received_at_does_not_make_an_earlier_seen_review_evidence():
+    """Session 21, principle 1: neither side has received_at. Three accounts review an honest
+    reviewer's products after it (later in the input) but copy or back-date its created_at. By
+    created_at alone they came "no later", so the honest reviews were a group's later ones
+    (``coordinated_group``) or a device's (``shared_client``), and held. Between author-set times a
+    review must now also have been seen no later (earlier run, then input file and line)."""
+    start = T0 + 10 * 3600
+    seen = lambda line: (math.inf, "gs://in/day.jsonl", line)   # noqa: E731
+    honest = [Event(f"v{p}", "victim", f"prod{p}", start + p * DAY, seen=seen(p)) for p in range(3)]
+    for back in (0, 3600):   # a copied created_at, and one dated an hour earlier
+        late = [Event(f"a{a}-{p}", f"att{a}", f"prod{p}", start + p * DAY - back, seen=seen(10 + 3 * a + p))
+                for a in range(3) for p in range(3)]
+        res = analyse(honest + late)
+        assert res.groups, "the four accounts form a group"
+        assert not any(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3)), back
+        # the accounts after the first one are still evidence (seen after it, dated no later)
+        assert all(res.coordinated_group[f"a{a}-{p}"]["evidence"] for a in (1, 2) for p in range(3)), back
+        # the same through one device id
+        dev = analyse([e._replace(device_id="dev-1") for e in honest + late])
+        assert not any(dev.shared_client[f"v{p}"]["evidence"] for p in range(3)), back
+        assert all(dev.shared_client[f"a{a}-{p}"]["evidence"] for a in (1, 2) for p in range(3)), back
+    # without the order seen (the evaluation's arrays), created_at alone decides, as before
+    assert all(analyse([e._replace(seen=None) for e in honest + late]).coordinated_group[f"v{p}"]["evidence"]
+               for p in range(3))
+    # an earlier run's stored review was seen before this run's reviews
+    stored = [Event(f"a{a}-{p}", f"att{a}", f"prod{p}", start + p * DAY - 3600, context=True, seen=(start + 60, "", 0))
+              for a in range(3) for p in range(3)]
+    assert all(analyse(honest + stored).coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+    # the price, documented in came_no_later: a campaign without received_at that dates each later
+    # review before the earlier ones looks first everywhere
+    reverse = [Event(f"r{a}-{p}", f"rev{a}", f"q{p}", start + p * DAY - 60 * a, seen=seen(3 * a + p))
+               for a in range(4) for p in range(3)]
+    res = analyse(reverse)
+    assert res.groups and not any(v["evidence"] for v in res.coordinated_group.values())
+
+
+def test_the_beam_stage_orders_author_set_times_by_input_line():
+    """The batch stage gives each event its input file and line: the honest review on line 1 is
+    published although three device-sharing accounts on lines 2-4 dated theirs a minute earlier."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.policy import DEFAULT_POLICY
+    from pipeline.transforms.detect import DetectFakes
+    from schemas.records import InputRef
+
+    def at(item, line, minutes_earlier=0):
+        ts = np.datetime64(int(T0 + 2 * DAY - 60 * minutes_earlier), "s").astype(str) + "Z"
+        return item.replace(ref=InputRef("gs://in/day.jsonl", line),
+                            review=dataclasses.replace(item.review, created_at=ts))
+
+    items = [at(_item("honest", "longtime", "kettle", 2, device="dev-9"), 1)]
+    items += [at(_item(f"g{k}", f"sock{k}", "kettle", 2, device="dev-9"), 2 + k, minutes_earlier=1) for k in range(3)]
+    with TestPipeline() as p:
+        out, _, _ = p | beam.Create(items) | DetectFakes(behaviour=BehaviourConfig())
+        got = out | beam.Map(lambda it: (it.review.review_id,
+                                         it.signals["coordinated_group"].values["shared_client"]["evidence"],
+                                         DEFAULT_POLICY.decide(it).decision))
+        # g0 is neither dated nor seen after another account: a first review (the rule's price)
+        assert_that(got, equal_to([("honest", False, "publish"), ("g0", False, "publish")] +
+                                  [(f"g{k}", True, "hold_for_review") for k in (1, 2)]))
 
 
 def test_a_campaign_spread_over_daily_runs_is_evidence_through_the_store():

@@ -32,6 +32,9 @@ class Event(NamedTuple):
     device_id: Optional[str] = None
     context: bool = False  # from an earlier run (signature store): evidence, not decided here
     trusted: bool = False  # ts is the platform's received_at (the author cannot set it)
+    # when the pipeline first saw it: (arrival_ts, input uri, line); arrival_ts is an earlier run's
+    # first-seen time (or received_at) for a stored review, inf for this run's. None: not known
+    seen: Optional[Tuple[float, str, int]] = None
 
 
 class RowValues(Mapping):
@@ -238,7 +241,8 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
                                     return_inverse=True)
     t = np.fromiter((e.ts for e in events), dtype=np.float64, count=n)
     trusted = np.fromiter((e.trusted for e in events), dtype=bool, count=n)
-    arrays = _analyse_arrays(author, product, t, cfg, trusted)
+    order = seen_order(events)
+    arrays = _analyse_arrays(author, product, t, cfg, trusted, order)
     res.day_resolution = arrays["day_resolution"]
     res.velocity_threshold = arrays["velocity_threshold"]
     authors_of = [e.author_id for e in events]
@@ -328,13 +332,24 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
                         "for moderators to look at, never a reason to withhold"})
 
     # shared client (optional metadata)
-    for r, vals in _shared_client(events, t, cfg).items():
+    for r, vals in _shared_client(events, t, cfg, order).items():
         res.shared_client[rid[r]] = vals
     return res
 
 
+def seen_order(events: Sequence[Event]) -> Optional[np.ndarray]:
+    """Each event's rank in the order the pipeline first saw them (earlier runs' stored reviews by
+    their first-seen time, then this run's by input file and line; equal places share a rank), or
+    None when any event lacks it."""
+    if not events or any(e.seen is None for e in events):
+        return None
+    keys = sorted(set(e.seen for e in events))
+    rank = {k: i for i, k in enumerate(keys)}
+    return np.fromiter((rank[e.seen] for e in events), dtype=np.int64, count=len(events))
+
+
 def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig,
-                    trusted: Optional[np.ndarray] = None) -> Dict[str, Any]:
+                    trusted: Optional[np.ndarray] = None, order: Optional[np.ndarray] = None) -> Dict[str, Any]:
     n = len(t)
     out: Dict[str, Any] = {}
     day_res = bool(np.all(np.mod(t, DAY) == 0))
@@ -387,17 +402,19 @@ def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg:
         group_of_row[grows_arr] = gi
         gdesc.append({"rows": grows_arr})
     out["groups"], out["group_of_row"] = gdesc, group_of_row
-    out["group_evidence"] = joined_after_others(author, product, t, gdesc, trusted)
+    out["group_evidence"] = joined_after_others(author, product, t, gdesc, trusted, order)
     out["n_links"] = len(lo)
     return out
 
 
 def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
-                        groups: List[Dict[str, Any]], trusted: Optional[np.ndarray] = None) -> np.ndarray:
+                        groups: List[Dict[str, Any]], trusted: Optional[np.ndarray] = None,
+                        order: Optional[np.ndarray] = None) -> np.ndarray:
     """Per row: in a group, and another account of the group reviewed its product no later than it.
     The group's first review of a product is not evidence: accounts that review the same products
     after an honest reviewer, within the window, would otherwise make the honest reviews look
-    coordinated. A tie counts as "no later" (:func:`came_no_later`); ``trusted`` marks platform times."""
+    coordinated. "No later" is :func:`came_no_later` (``trusted`` marks platform times, ``order``
+    the order first seen)."""
     out = np.zeros(len(t), dtype=bool)
     for g in groups:
         by_product: Dict[int, List[int]] = {}
@@ -405,13 +422,17 @@ def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
             by_product.setdefault(int(product[r]), []).append(r)
         for rows in by_product.values():
             for r in rows:
-                out[r] = any(author[x] != author[r] and came_no_later(t[x], t[r], trusted is not None and trusted[x],
-                                                                      trusted is not None and trusted[r])
-                             for x in rows)
+                out[r] = any(author[x] != author[r] and _no_later(x, r, t, trusted, order) for x in rows)
     return out
 
 
-def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool = False) -> bool:
+def _no_later(x: int, r: int, t: np.ndarray, trusted: Optional[np.ndarray], order: Optional[np.ndarray]) -> bool:
+    return came_no_later(t[x], t[r], trusted is not None and bool(trusted[x]), trusted is not None and bool(trusted[r]),
+                         None if order is None else int(order[x]), None if order is None else int(order[r]))
+
+
+def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool = False,
+                  x_seen: Optional[int] = None, r_seen: Optional[int] = None) -> bool:
     """Whether a review at ``tx`` came no later than one at ``tr``, for the "first review is not
     evidence" rules. A tie counts: accounts that post a product's reviews at one instant (or claim
     one) are a campaign, not a first review each (session 20's attack: six accounts on one device
@@ -419,13 +440,23 @@ def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool
     when given (``trusted``); without it they are ``created_at``, which the author sets. A time the
     author set never counts as before a platform time (session 20's attack: accounts without
     ``received_at`` dating their reviews an hour before an honest reviewer's made its reviews
-    evidence). Between two author-set times, accounts that copy or back-date an honest review's time
-    can still make it evidence (held for a person, never rejected on that alone): only
-    ``received_at`` makes the order trustworthy."""
-    return tx <= tr and (x_trusted or not r_trusted)
+    evidence).
 
+    Between two author-set times the review must also have been **seen** no later (``x_seen``,
+    ``r_seen``: ranks in the order the pipeline first saw them, earlier runs first, then input file
+    and line): accounts that copy or back-date an honest review's ``created_at`` but reach the
+    platform after it no longer make it evidence (session 21). The price: a campaign without
+    ``received_at`` that dates each later review before the earlier ones makes every review look
+    first, and an export that is not in posting order loses evidence the same way; only
+    ``received_at`` makes the order trustworthy both ways."""
+    if r_trusted and not x_trusted:
+        return False
+    if not x_trusted and x_seen is not None and r_seen is not None and x_seen > r_seen:
+        return False
+    return tx <= tr
 
-def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig) -> Dict[int, Dict[str, Any]]:
+def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
+                   order: Optional[np.ndarray] = None) -> Dict[int, Dict[str, Any]]:
     """Accounts reviewing the same product through one device id / client prefix within the window.
 
     Only reviews with the metadata are scored; "new account" is not an input at all. A client
@@ -457,7 +488,9 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig)
                 for k, r in enumerate(prows):
                     accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
                     first = not any(x != r and events[x].author_id != events[r].author_id
-                                    and came_no_later(t[x], t[r], events[x].trusted, events[r].trusted)
+                                    and came_no_later(t[x], t[r], events[x].trusted, events[r].trusted,
+                                                      None if order is None else int(order[x]),
+                                                      None if order is None else int(order[r]))
                                     for x in prows[lo[k]:hi[k]])
                     ev = accounts >= cfg.client_min_accounts and not shared_network and not first
                     prev = out.get(r)
@@ -481,11 +514,12 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig)
 
 # -- scores for evaluation -------------------------------------------------------------------------
 
-def scores(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig = BehaviourConfig()
-           ) -> Dict[str, np.ndarray]:
+def scores(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig = BehaviourConfig(),
+           order: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
     """Array form of :func:`analyse` for evaluation over large files: per row, each signal's score
-    and the evidence flags the policy acts on."""
-    a = _analyse_arrays(author, product, t, cfg)
+    and the evidence flags the policy acts on. ``order``: each row's rank in the order first seen
+    (the input's line order, as a batch run without received_at uses it), or None for times alone."""
+    a = _analyse_arrays(author, product, t, cfg, None, order)
     links = np.zeros(int(author.max()) + 1 if len(author) else 0)
     for x, k in a["links_of_author"].items():
         links[x] = k

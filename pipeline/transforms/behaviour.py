@@ -13,7 +13,9 @@ store's reviews within ``--signature_retention_days`` join as context (they are 
 """
 from __future__ import annotations
 
+import math
 import pickle
+import sys
 import zlib
 from typing import List, Optional
 
@@ -41,7 +43,7 @@ def to_event(item: Item) -> Event:
     client = review.client
     return Event(review.review_id, review.author_id, review.product_id, behaviour_time(review),
                  client.ip_prefix if client else None, client.device_id if client else None, False,
-                 review.received_at is not None)
+                 review.received_at is not None, (math.inf, item.ref.uri, item.ref.line))
 
 
 def stored_event(fp) -> Event:
@@ -51,7 +53,7 @@ def stored_event(fp) -> Event:
     untrusted, so it never came "before" a review of this run with received_at: a campaign of
     accounts with received_at spread over daily runs escaped (helper round 3)."""
     return Event(fp.review_id, fp.author_id, fp.product_id, float(fp.arrival_ts if fp.received else fp.created_ts),
-                 None, None, True, fp.received)
+                 None, None, True, fp.received, (float(fp.arrival_ts), "", 0))
 
 
 class CollectEventsFn(beam.CombineFn):
@@ -87,8 +89,14 @@ class CollectEventsFn(beam.CombineFn):
 
     def extract_output(self, acc):
         chunks, pending = acc
-        return [Event(*t) for chunk in chunks for t in pickle.loads(zlib.decompress(chunk))] + \
-            [Event(*t) for t in pending]
+        return [_unpacked(t) for chunk in chunks for t in pickle.loads(zlib.decompress(chunk))] + \
+            [_unpacked(t) for t in pending]
+
+
+def _unpacked(t: tuple) -> Event:
+    """An event from its packed tuple; the input URI of ``seen`` interned (one string per file, not per review)."""
+    e = Event(*t)
+    return e._replace(seen=(e.seen[0], sys.intern(e.seen[1]), e.seen[2])) if e.seen else e
 
 
 def _analyse_all(events, cfg: BehaviourConfig):
