@@ -402,6 +402,12 @@ def test_back_dating_without_received_at_does_not_make_an_earlier_seen_review_ev
         dev = analyse([e._replace(device_id="dev-1") for e in honest + late])
         assert not any(dev.shared_client[f"v{p}"]["evidence"] for p in range(3)), back
         assert all(dev.shared_client[f"a{a}-{p}"]["evidence"] for a in (1, 2) for p in range(3)), back
+    # the accounts come through a partner feed whose file name sorts before the store's own file:
+    # two files of one run have no order, so across them an author-set time is never before
+    partner = [e._replace(ts=e.ts - 3600, seen=(math.inf, "gs://in/0-partner.jsonl", e.seen[2])) for e in late]
+    res = analyse(honest + partner)
+    assert not any(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3))
+    assert all(res.coordinated_group[f"a{a}-{p}"]["evidence"] for a in (1, 2) for p in range(3))
     # without the order seen (the evaluation's arrays), created_at alone decides, as before
     assert all(analyse([e._replace(seen=None) for e in honest + late]).coordinated_group[f"v{p}"]["evidence"]
                for p in range(3))

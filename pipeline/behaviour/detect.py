@@ -338,14 +338,17 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
 
 
 def seen_order(events: Sequence[Event]) -> Optional[np.ndarray]:
-    """Each event's rank in the order the pipeline first saw them (earlier runs' stored reviews by
-    their first-seen time, then this run's by input file and line; equal places share a rank), or
-    None when any event lacks it."""
+    """Per event (file, rank) as an (n, 2) array: ``rank`` in the order the pipeline first saw them
+    (earlier runs' stored reviews by their first-seen time, then this run's by input file and line;
+    equal places share a rank), ``file`` the index of this run's input file (-1 for an earlier run's
+    review). None when any event lacks it."""
     if not events or any(e.seen is None for e in events):
         return None
     keys = sorted(set(e.seen for e in events))
     rank = {k: i for i, k in enumerate(keys)}
-    return np.fromiter((rank[e.seen] for e in events), dtype=np.int64, count=len(events))
+    files: Dict[str, int] = {}
+    return np.array([(-1 if e.context else files.setdefault(e.seen[1], len(files)), rank[e.seen]) for e in events],
+                    dtype=np.int64).reshape(-1, 2)
 
 
 def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig,
@@ -428,11 +431,15 @@ def joined_after_others(author: np.ndarray, product: np.ndarray, t: np.ndarray,
 
 def _no_later(x: int, r: int, t: np.ndarray, trusted: Optional[np.ndarray], order: Optional[np.ndarray]) -> bool:
     return came_no_later(t[x], t[r], trusted is not None and bool(trusted[x]), trusted is not None and bool(trusted[r]),
-                         None if order is None else int(order[x]), None if order is None else int(order[r]))
+                         _seen(order, x), _seen(order, r))
+
+
+def _seen(order: Optional[np.ndarray], r: int) -> Optional[Tuple[int, int]]:
+    return None if order is None else (int(order[r, 0]), int(order[r, 1]))
 
 
 def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool = False,
-                  x_seen: Optional[int] = None, r_seen: Optional[int] = None) -> bool:
+                  x_seen: Optional[Tuple[int, int]] = None, r_seen: Optional[Tuple[int, int]] = None) -> bool:
     """Whether a review at ``tx`` came no later than one at ``tr``, for the "first review is not
     evidence" rules. A tie counts: accounts that post a product's reviews at one instant (or claim
     one) are a campaign, not a first review each (session 20's attack: six accounts on one device
@@ -443,17 +450,23 @@ def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool
     evidence).
 
     Between two author-set times the review must also have been **seen** no later (``x_seen``,
-    ``r_seen``: ranks in the order the pipeline first saw them, earlier runs first, then input file
-    and line): accounts that copy or back-date an honest review's ``created_at`` but reach the
-    platform after it no longer make it evidence (session 21). The price: a campaign without
-    ``received_at`` that dates each later review before the earlier ones makes every review look
-    first, and an export that is not in posting order loses evidence the same way; only
-    ``received_at`` makes the order trustworthy both ways."""
+    ``r_seen``: (input file of this run or -1 for an earlier run's, rank in the order the pipeline
+    first saw them: earlier runs first, then input file and line)): accounts that copy or back-date
+    an honest review's ``created_at`` but reach the platform after it no longer make it evidence
+    (session 21). Two input files of one run have no order (shards, or a partner feed whose file
+    name sorts first): across them, an author-set time is never before. The price: a campaign
+    without ``received_at`` that dates each later review before the earlier ones, or spreads over
+    input files, makes its reviews look first, and an export not in posting order loses evidence
+    the same way; only ``received_at`` makes the order trustworthy both ways."""
     if r_trusted and not x_trusted:
         return False
-    if not x_trusted and x_seen is not None and r_seen is not None and x_seen > r_seen:
-        return False
+    if not x_trusted and x_seen is not None and r_seen is not None:
+        if min(x_seen[0], r_seen[0]) >= 0 and x_seen[0] != r_seen[0]:
+            return False
+        if x_seen[1] > r_seen[1]:
+            return False
     return tx <= tr
+
 
 def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
                    order: Optional[np.ndarray] = None) -> Dict[int, Dict[str, Any]]:
@@ -489,8 +502,7 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
                     accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
                     first = not any(x != r and events[x].author_id != events[r].author_id
                                     and came_no_later(t[x], t[r], events[x].trusted, events[r].trusted,
-                                                      None if order is None else int(order[x]),
-                                                      None if order is None else int(order[r]))
+                                                      _seen(order, x), _seen(order, r))
                                     for x in prows[lo[k]:hi[k]])
                     ev = accounts >= cfg.client_min_accounts and not shared_network and not first
                     prev = out.get(r)
@@ -518,7 +530,10 @@ def scores(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: Behaviou
            order: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
     """Array form of :func:`analyse` for evaluation over large files: per row, each signal's score
     and the evidence flags the policy acts on. ``order``: each row's rank in the order first seen
-    (the input's line order, as a batch run without received_at uses it), or None for times alone."""
+    (the line order of one input file, as a batch run without received_at uses it), or None for
+    times alone."""
+    if order is not None:
+        order = np.column_stack([np.zeros(len(order), np.int64), np.asarray(order, np.int64)])
     a = _analyse_arrays(author, product, t, cfg, None, order)
     links = np.zeros(int(author.max()) + 1 if len(author) else 0)
     for x, k in a["links_of_author"].items():
