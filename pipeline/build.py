@@ -77,13 +77,13 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     Streaming (pipeline/stream.py) passes its stateful ``redeliveries`` transform and
     ``streaming=True`` (stateful near-duplicate buckets); every other stage is the same object.
     """
-    unique, redelivered = items | "DropRedeliveries" >> (redeliveries or DropRedeliveries(ctx.run_id))
-    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id, cfg.max_text_chars,
-                                                                                  cfg.public_contacts)
     stored = None
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore
         stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
+    unique, redelivered = items | "DropRedeliveries" >> (redeliveries or DropRedeliveries(ctx.run_id, stored))
+    normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id, cfg.max_text_chars,
+                                                                                  cfg.public_contacts)
     detected, fingerprints, alerts = normalised | "DetectFakes" >> DetectFakes(
         cfg.dedup, stored, streaming=streaming, classifier=cfg.classifier, run_id=ctx.run_id,
         classifier_threads=cfg.classifier_threads, behaviour=cfg.behaviour)

@@ -73,6 +73,33 @@ def test_reusing_an_honest_reviews_id_cannot_bury_it():
     assert outcome.decision == "publish" and outcome.reasons == ("review_id_conflict",)
 
 
+def test_a_stored_reviews_id_stays_its_authors_across_runs():
+    """Session 21: with the signature store, a review_id an earlier run decided for one author stays
+    that author's. Another author's record under it is decided under its conflict id (even alone);
+    the stored author's resend keeps the id (one author in two Unicode forms is one author); a stored
+    conflict id owns nothing; a stored id no record of this run uses yields nothing."""
+    from pipeline.dedup.clusters import Fingerprint
+
+    def stored(review_id, author):
+        return Fingerprint(review_id, 1.7e9, author, "p1", None, None, "words", 10, b"", b"", True)
+
+    store = [stored("r1", "Caf\u00e9"), stored("r2", "owner"), stored(conflict_id("r3", "x"), "x"),
+             stored("r9", "nobody")]
+    items = [by("Cafe\u0301", "r1", 1), by("attacker", "r2", 2), by("attacker", "r1", 3), by("owner", "r2", 4),
+             by("y", "r3", 5), by("attacker", "r4", 6)]
+    with BeamTestPipeline() as p:
+        kept, dead = p | beam.Create(items) | DropRedeliveries("run-t", p | "Store" >> beam.Create(store))
+        assert_that(kept | beam.Map(lambda it: (it.review.review_id, it.ref.line, it.review_id_conflict)),
+                    equal_to([("r1", 1, "r1"), (conflict_id("r1", "attacker"), 3, "r1"),
+                              ("r2", 4, "r2"), (conflict_id("r2", "attacker"), 2, "r2"),
+                              ("r3", 5, None), ("r4", 6, None)]), label="kept")
+        assert_that(dead, equal_to([]), label="dead")
+    with BeamTestPipeline() as p:   # alone under a stored id
+        kept, _ = p | beam.Create([by("attacker", "r2", 1)]) | DropRedeliveries("run-t", p | "S" >> beam.Create(store))
+        assert_that(kept | beam.Map(lambda it: (it.review.review_id, it.review_id_conflict)),
+                    equal_to([(conflict_id("r2", "attacker"), "r2")]))
+
+
 def test_a_conflict_id_is_refused_as_input():
     """No input record can take the id given to a conflicting delivery (two decisions, one id)."""
     from pipeline.transforms.parse import parse_line

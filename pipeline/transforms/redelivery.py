@@ -33,7 +33,7 @@ from apache_beam.utils.timestamp import Duration
 
 from pipeline.transforms.common import review_json
 from schemas import codes
-from schemas.records import DeadLetter, author_digest, author_key, conflict_id
+from schemas.records import CONFLICT_MARK, DeadLetter, author_digest, author_key, conflict_id
 
 DEAD = "dead_letter"
 STAGE = "redelivery"
@@ -58,16 +58,21 @@ class _KeepFirstFn(beam.DoFn):
         self._conflicts = Metrics.counter(STAGE, "review_id_conflicts")
 
     def process(self, keyed):
-        review_id, items = keyed
-        ordered = sorted(items, key=lambda it: (it.ref.uri, it.ref.line))
+        review_id, (items, owners) = keyed
+        if not items:
+            return   # a stored review's id that no record of this run uses
+        owners = {author_key(a) for a in owners}
+        # a stored review's author keeps its id; this run's other authors under it are conflicts
+        ordered = sorted(items, key=lambda it: (author_key(it.review.author_id) not in owners, it.ref.uri, it.ref.line))
         first_of: dict = {}   # author → that author's first delivery, in input order
         for it in ordered:
             first_of.setdefault(author_key(it.review.author_id), it)
-        conflict = len(first_of) > 1
+        taken = bool(owners) and next(iter(first_of)) not in owners
+        conflict = len(first_of) > 1 or taken
         for n, kept in enumerate(first_of.values()):
-            if n:
+            if n or taken:
                 self._conflicts.inc()
-            yield as_conflict(kept, review_id, keeps_id=n == 0) if conflict else kept
+            yield as_conflict(kept, review_id, keeps_id=n == 0 and not taken) if conflict else kept
         for other in ordered:
             kept = first_of[author_key(other.review.author_id)]
             if other is kept:
@@ -81,18 +86,36 @@ class _KeepFirstFn(beam.DoFn):
                 review_id=review_id))
 
 
-class DropRedeliveries(beam.PTransform):
-    """PCollection[Item] → (unique items, redelivery dead letters)."""
+def _plain_id_owner(fp):
+    """(review_id, author_id) of a stored review that holds a plain id (not a conflict id)."""
+    return [] if CONFLICT_MARK in fp.review_id else [(fp.review_id, fp.author_id)]
 
-    def __init__(self, run_id: str):
+
+class DropRedeliveries(beam.PTransform):
+    """PCollection[Item] → (unique items, redelivery dead letters).
+
+    ``stored``: the signature store's fingerprints (earlier runs), or None. A review_id an earlier
+    run published for one author stays that author's: another author's record under it in this run
+    is a conflict (decided under its ``#conflict-`` id, reason ``review_id_conflict``), so a later
+    run cannot publish a different review under an honest review's id (a storefront that maps our
+    records to its reviews by id would replace the honest one). The stored author's own resend keeps
+    the id, as before."""
+
+    def __init__(self, run_id: str, stored=None):
         super().__init__()
         self._run_id = run_id
+        self._stored = stored
 
     def expand(self, items):
-        out = (items
-               | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
-               | "GroupByReviewId" >> beam.GroupByKey()
-               | "KeepFirstDelivery" >> beam.ParDo(_KeepFirstFn(self._run_id)).with_outputs(DEAD, main="items"))
+        keyed = items | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
+        if self._stored is None:
+            grouped = (keyed | "GroupByReviewId" >> beam.GroupByKey()
+                       | "NoStoredOwners" >> beam.MapTuple(lambda rid, its: (rid, (list(its), ()))))
+        else:
+            owners = self._stored | "StoredIdOwners" >> beam.FlatMap(_plain_id_owner)
+            grouped = (({"items": keyed, "owners": owners}) | "GroupByReviewId" >> beam.CoGroupByKey()
+                       | "WithStoredOwners" >> beam.MapTuple(lambda rid, g: (rid, (list(g["items"]), list(g["owners"])))))
+        out = grouped | "KeepFirstDelivery" >> beam.ParDo(_KeepFirstFn(self._run_id)).with_outputs(DEAD, main="items")
         return out.items, out[DEAD]
 
 

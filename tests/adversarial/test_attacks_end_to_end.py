@@ -182,3 +182,33 @@ def test_a_forged_record_reusing_a_stored_reviews_id_and_text_is_a_copy_not_the_
         assert "suspected_duplicate" in attacker["reasons"] or "duplicate_spam" in attacker["reasons"]
         if "honest" in decisions:
             assert decisions["honest"]["decision"] == "publish", decisions["honest"]["reasons"]
+
+
+def test_a_later_run_cannot_publish_another_authors_review_under_a_stored_reviews_id(tmp_path):
+    """Session 21: run 1 publishes the honest complaint R1. In run 2 another account's praise comes
+    under R1 with other text. Nothing flagged the reuse: the praise was published as R1, and a
+    storefront mapping our records to its reviews by id would have replaced the complaint. With
+    --signature_store the id stays the stored author's: the praise is decided under its
+    ``#conflict-`` id with ``review_id_conflict``; the honest author's own resend keeps R1."""
+    praise = review("R1", "attacker", body="Lovely kettle, boils fast, quiet and it looks good in the kitchen",
+                    rating=5)
+    store = str(tmp_path / "store")
+    run_pipeline(write(tmp_path / "in1" / "day.jsonl", [review("R1", "honest")]), str(tmp_path / "out1"),
+                 "--signature_store", store, "--run_id", "run1")
+    out = RunOutput(str(tmp_path / "out2"))
+    summary = run_pipeline(write(tmp_path / "in2" / "day.jsonl", [praise, review("R1", "honest")]), out.prefix,
+                           "--signature_store", store, "--run_id", "run2")
+    assert summary["conservation"]["ok"]
+    decisions = {d["author_id"]: d for d in out.records("decisions")}
+    assert decisions["honest"]["review_id"] == "R1" and decisions["honest"]["decision"] == "publish"
+    assert decisions["attacker"]["review_id"].startswith("R1#conflict-")
+    assert "review_id_conflict" in decisions["attacker"]["reasons"]
+    published = {r["review_id"]: r for r in out.records("published")}
+    assert published["R1"]["body"] == json.loads(review("R1", "honest"))["body"]
+    # alone in run 3, the same
+    out3 = RunOutput(str(tmp_path / "out3"))
+    run_pipeline(write(tmp_path / "in3" / "day.jsonl", [praise]), out3.prefix,
+                 "--signature_store", store, "--run_id", "run3")
+    (only,) = out3.records("decisions")
+    assert only["review_id"].startswith("R1#conflict-") and "review_id_conflict" in only["reasons"]
+    assert only["provenance"]["review_id_given"] == "R1"
