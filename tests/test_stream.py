@@ -133,11 +133,35 @@ def test_a_conflicting_author_cannot_shorten_the_first_deliverys_retention():
 
 
 def test_redelivery_state_per_retained_review_is_small():
-    """What FirstDeliveryFn keeps per review id: the key and (message id, 8-byte content digest,
-    8-byte author digest, expiry in µs)."""
+    """What the two redelivery steps keep per review id: IdOwnerFn (8-byte author digest, expiry in
+    µs) and FirstDeliveryFn (message id, 8-byte content digest), with their keys."""
     key = "en-00000123".encode("utf-8")
-    value = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8, b"\x00" * 8, 1_772_000_000_000_000))
-    assert len(key) + len(value) < 100, len(key) + len(value)
+    owner = pickle.dumps((b"\x00" * 8, 1_772_000_000_000_000))
+    first = pickle.dumps((2_070_443_601_311_540, b"\x00" * 8))
+    assert 2 * len(key) + len(owner) + len(first) < 120, 2 * len(key) + len(owner) + len(first)
+
+
+def test_a_flood_of_authors_under_one_id_keeps_the_ids_state_constant():
+    """Session 20's open point: every other author under one id was kept in that id's state, each new
+    author rewriting all of it (quadratic in a flood). Now the id's state is its owner only; each
+    author's first delivery is decided once under its conflict id and its resend is a redelivery."""
+    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+
+    from pipeline.transforms.redelivery import IdOwnerFn
+    specs = [v for v in vars(IdOwnerFn).values() if isinstance(v, ReadModifyWriteStateSpec)]
+    assert [s.name for s in specs] == ["owner"]
+    n = 40
+    flood = [TimestampedValue(item("r1", T0, k + 1, author=f"bot{k}"), T0 + k) for k in range(n)]
+    resends = [TimestampedValue(item("r1", T0, 100 + k, author=f"bot{k}"), T0 + 100 + k) for k in range(n)]
+    stream = TestStream().add_elements(flood).add_elements(resends).advance_watermark_to_infinity()
+    p = streaming_pipeline()
+    unique, dead = p | stream | StreamingDropRedeliveries("run", 3600)
+    assert_that(unique | beam.Map(lambda it: (it.review.review_id, it.ref.line)),
+                equal_to([("r1", 1)] + [(conflict_id("r1", f"bot{k}"), k + 1) for k in range(1, n)]), label="kept")
+    assert_that(dead | beam.Map(lambda d: (d.error_code, d.review_id, d.source.line,
+                                           json.loads(d.raw)["review_id"])),
+                equal_to([("redelivery", "r1", 100 + k, "r1") for k in range(n)]), label="dead")
+    p.run().wait_until_finish()
 
 
 def test_product_documents_follow_every_decision():

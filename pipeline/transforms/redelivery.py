@@ -14,10 +14,10 @@ author id>``, a form input ids may not take), and all of them carry the reason
 ``redelivery/review_id_conflicts``.
 
 Streaming (:class:`StreamingDropRedeliveries`) has no "lowest input line" to prefer: reviews are
-keyed by ``review_id`` into a stateful DoFn and the first delivery *processed* wins; later ones
-by the same author within the retention become ``redelivery`` dead letters naming the first
-delivery's message; another author's first delivery goes on under its ``#conflict-`` id (the
-first delivery, already decided, is not flagged).
+keyed by ``review_id`` into a stateful DoFn (:class:`IdOwnerFn`) whose first author *processed*
+keeps the id, and another author's deliveries go on under its ``#conflict-`` id (the first
+delivery, already decided, is not flagged); then, keyed by that id, :class:`FirstDeliveryFn` passes
+the first delivery and makes later ones within the retention ``redelivery`` dead letters naming it.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
-from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.transforms.common import review_json
 from schemas import codes
@@ -121,17 +121,53 @@ class DropRedeliveries(beam.PTransform):
 
 # -- streaming ----------------------------------------------------------------------------------
 
-class FirstDeliveryFn(beam.DoFn):
-    """Keyed by review_id: the first delivery passes; later ones by the same author become
-    ``redelivery`` dead letters; another author's first delivery passes under its :func:`conflict_id`.
+class IdOwnerFn(beam.DoFn):
+    """Keyed by the given review_id: the first author to use the id keeps it; another author's
+    delivery goes on under its :func:`conflict_id` (reason ``review_id_conflict``).
 
-    State per review: the first delivery's (message id, 8-byte content digest, 8-byte author digest,
-    expiry in µs), then, once another author used the id, a fifth element: {author digest: (message
-    id, content digest)} of the conflicting authors' first deliveries. An event-time timer clears it
-    ``retention`` after the review's event time; a conflicting author's first delivery moves it
-    later, never earlier (so a resend of either within its retention is a redelivery, not a second
-    decision).
-    """
+    State per id: (8-byte author digest of the id's owner, expiry in µs); an event-time timer clears
+    it ``retention`` after the latest event time of any delivery under the id (it moves only later:
+    another author's delivery with an earlier event time cannot expire the owner sooner). The state
+    does not grow with the number of authors under one id (before session 21 every conflicting
+    author was kept in it, each new one rewriting it: quadratic in a flood of authors)."""
+
+    OWNER = ReadModifyWriteStateSpec("owner", PickleCoder())
+    GC = TimerSpec("gc", TimeDomain.WATERMARK)
+
+    def __init__(self, retention_s: int):
+        self._retention = retention_s
+        self._conflicts = Metrics.counter(STAGE, "review_id_conflicts")
+
+    def process(self, keyed, ts=beam.DoFn.TimestampParam, owner=beam.DoFn.StateParam(OWNER),
+                gc=beam.DoFn.TimerParam(GC)):
+        review_id, item = keyed
+        author = author_digest(item.review.author_id)
+        expiry = (ts + Duration(seconds=self._retention)).micros
+        kept = owner.read()
+        if kept is None or expiry > kept[1]:
+            gc.set(Timestamp(micros=expiry))
+        if kept is None:
+            owner.write((author, expiry))
+            yield item
+            return
+        owner.write((kept[0], max(kept[1], expiry)))
+        if kept[0] == author:
+            yield item
+            return
+        self._conflicts.inc()
+        yield as_conflict(item, review_id, keeps_id=False)
+
+    @on_timer(GC)
+    def expire(self, owner=beam.DoFn.StateParam(OWNER)):
+        owner.clear()
+
+
+class FirstDeliveryFn(beam.DoFn):
+    """Keyed by the review's id after :class:`IdOwnerFn` (the given id, or an author's conflict id):
+    the first delivery passes; later ones become ``redelivery`` dead letters naming it.
+
+    State per id: (message id, 8-byte content digest) of the first delivery; an event-time timer
+    clears it ``retention`` after that delivery's event time."""
 
     FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
     GC = TimerSpec("gc", TimeDomain.WATERMARK)
@@ -140,45 +176,28 @@ class FirstDeliveryFn(beam.DoFn):
         self._run_id = run_id
         self._retention = retention_s
         self._redelivered = Metrics.counter(STAGE, "redeliveries")
-        self._conflicts = Metrics.counter(STAGE, "review_id_conflicts")
 
     def process(self, keyed, ts=beam.DoFn.TimestampParam, first=beam.DoFn.StateParam(FIRST),
                 gc=beam.DoFn.TimerParam(GC)):
-        review_id, item = keyed
-        digest = hashlib.sha256(review_json(item).encode("utf-8")).digest()[:8]
-        author = author_digest(item.review.author_id)
+        _, item = keyed
+        given = item.review_id_conflict or item.review.review_id
+        as_given = item if item.review_id_conflict is None or item.review.review_id == given else \
+            item.replace(review=dataclasses.replace(item.review, review_id=given))
+        raw = review_json(as_given)
+        digest = hashlib.sha256(raw.encode("utf-8")).digest()[:8]
         kept = first.read()
-        expiry = ts + Duration(seconds=self._retention)
         if kept is None:
-            first.write((item.ref.line, digest, author, expiry.micros))
-            gc.set(expiry)
+            first.write((item.ref.line, digest))
+            gc.set(ts + Duration(seconds=self._retention))
             yield item
             return
         line, kept_digest = kept[:2]
-        # state from before authors were kept (2 elements): the author is unknown, taken as the same
-        if len(kept) > 2 and kept[2] != author:
-            # (state from before the expiry was kept, 3 elements: its expiry is unknown)
-            kept_expiry = kept[3] if len(kept) > 3 else None
-            others = dict(kept[4]) if len(kept) > 4 else {}
-            if author not in others:
-                others[author] = (item.ref.line, digest)
-                if kept_expiry is None or expiry.micros > kept_expiry:
-                    # retained for the later delivery too, never shortened (an earlier event time
-                    # from another author would otherwise expire the first delivery sooner)
-                    gc.set(expiry)
-                    kept_expiry = expiry.micros
-                first.write((line, kept_digest, kept[2], kept_expiry, others))
-                self._conflicts.inc()
-                yield as_conflict(item, review_id, keeps_id=False)
-                return
-            line, kept_digest = others[author]
         self._redelivered.inc()
         yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
             error_code=codes.REDELIVERY,
-            error=(f"review_id {review_id!r} was already delivered as message {line} of {item.ref.uri}; "
+            error=(f"review_id {given!r} was already delivered as message {line} of {item.ref.uri}; "
                    + _difference(digest == kept_digest)),
-            raw=review_json(item), source=item.ref, stage=STAGE, run_id=self._run_id,
-            review_id=review_id))
+            raw=raw, source=item.ref, stage=STAGE, run_id=self._run_id, review_id=given))
 
     @on_timer(GC)
     def expire(self, first=beam.DoFn.StateParam(FIRST)):
@@ -196,6 +215,8 @@ class StreamingDropRedeliveries(beam.PTransform):
     def expand(self, items):
         out = (items
                | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
+               | "KeepIdOwner" >> beam.ParDo(IdOwnerFn(self._retention))
+               | "KeyByDecidedId" >> beam.Map(lambda it: (it.review.review_id, it))
                | "KeepFirstDelivery" >> beam.ParDo(FirstDeliveryFn(self._run_id, self._retention))
                .with_outputs(DEAD, main="items"))
         return out.items, out[DEAD]
