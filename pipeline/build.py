@@ -80,7 +80,7 @@ def moderate(items, ctx: RunContext, cfg: BatchConfig, policy=DEFAULT_POLICY, re
     stored = None
     if cfg.dedup is not None and cfg.dedup.signature_store:
         from pipeline.dedup.store import ReadSignatureStore
-        stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store)
+        stored = items.pipeline | "ReadSignatureStore" >> ReadSignatureStore(cfg.dedup.signature_store, ctx.run_id)
     unique, redelivered = items | "DropRedeliveries" >> (redeliveries or DropRedeliveries(ctx.run_id, stored))
     normalised, failed_normalize = unique | "NormalizeReviews" >> NormalizeReviews(ctx.run_id, cfg.max_text_chars,
                                                                                   cfg.public_contacts)

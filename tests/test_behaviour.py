@@ -423,6 +423,39 @@ def test_back_dating_without_received_at_does_not_make_an_earlier_seen_review_ev
     assert res.groups and not any(v["evidence"] for v in res.coordinated_group.values())
 
 
+def test_a_resent_honest_review_keeps_where_it_was_first_seen():
+    """Session 21 (helper): run 1 stored an honest reviewer's three reviews (and, in one case, three
+    accounts' reviews of the same products after them in its file, with the same created_at); run 2
+    stored such accounts; run 3 gets the honest reviews again (an export overlap). This run's copy
+    replaced the stored one with this run's place, after every stored account, so the honest
+    reviews became the group's later ones and were held. A resend keeps where it was first seen,
+    and reviews stored by one run keep their input order."""
+    from pipeline.dedup import store as st
+    from pipeline.dedup.clusters import Fingerprint
+    from pipeline.transforms.behaviour import _analyse_all, stored_event
+
+    start = T0 + 10 * 3600
+
+    def stored(rid, author, product, run, line):
+        fp = Fingerprint(review_id=rid, created_ts=start + int(product[-1]) * DAY, author_id=author, product_id=product,
+                         channel=None, partner=None, family="words", n_shingles=12, signature=b"", shingle_hashes=b"",
+                         input_uri="gs://in/day.jsonl", input_line=line)
+        row = st.to_row(fp, [], f"run{run}", np.datetime64(int(start + 5 * DAY + run * 3600), "s").astype(str) + "Z")
+        return stored_event(st.from_row(row))
+
+    victim = [stored(f"v{p}", "victim", f"prod{p}", 1, 1 + p) for p in range(3)]
+    resend = [Event(e.review_id, "victim", e.product_id, e.ts, seen=(math.inf, "gs://in/day3.jsonl", 1 + p))
+              for p, e in enumerate(victim)]
+    for run in (1, 2):   # the accounts in run 1's file after the victim, or in run 2
+        accounts = [stored(f"a{a}-{p}", f"att{a}", f"prod{p}", run, 10 + 3 * a + p) for a in range(3) for p in range(3)]
+        out = dict(o.value for o in _analyse_all(victim + accounts + resend, BehaviourConfig()) if o.tag == "signals")
+        assert set(out) == {f"v{p}" for p in range(3)}
+        assert not any(out[f"v{p}"]["coordinated_group"].values["evidence"] for p in range(3)), run
+        # at this run's place (the stored copy forgotten), the resent reviews would be evidence
+        res = analyse(accounts + resend)
+        assert all(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3)), run
+
+
 def test_the_beam_stage_orders_author_set_times_by_input_line():
     """The batch stage gives each event its input file and line: the honest review on line 1 is
     published although three device-sharing accounts on lines 2-4 dated theirs a minute earlier."""

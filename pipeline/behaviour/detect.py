@@ -338,17 +338,19 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
 
 
 def seen_order(events: Sequence[Event]) -> Optional[np.ndarray]:
-    """Per event (file, rank) as an (n, 2) array: ``rank`` in the order the pipeline first saw them
-    (earlier runs' stored reviews by their first-seen time, then this run's by input file and line;
-    equal places share a rank), ``file`` the index of this run's input file (-1 for an earlier run's
-    review). None when any event lacks it."""
+    """Per event (run, file, rank) as an (n, 3) array: ``rank`` in the order the pipeline first saw
+    them (earlier runs' stored reviews by their first-seen time, then each run's by input file and
+    line; equal places share a rank); ``run`` and ``file`` number the first-seen times and the
+    (time, input file) pairs, so two files of one run can be told apart (they have no order). None
+    when any event lacks it."""
     if not events or any(e.seen is None for e in events):
         return None
     keys = sorted(set(e.seen for e in events))
     rank = {k: i for i, k in enumerate(keys)}
-    files: Dict[str, int] = {}
-    return np.array([(-1 if e.context else files.setdefault(e.seen[1], len(files)), rank[e.seen]) for e in events],
-                    dtype=np.int64).reshape(-1, 2)
+    runs: Dict[float, int] = {}
+    files: Dict[Tuple[float, str], int] = {}
+    return np.array([(runs.setdefault(e.seen[0], len(runs)), files.setdefault(e.seen[:2], len(files)), rank[e.seen])
+                     for e in events], dtype=np.int64).reshape(-1, 3)
 
 
 def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig,
@@ -434,12 +436,12 @@ def _no_later(x: int, r: int, t: np.ndarray, trusted: Optional[np.ndarray], orde
                          _seen(order, x), _seen(order, r))
 
 
-def _seen(order: Optional[np.ndarray], r: int) -> Optional[Tuple[int, int]]:
-    return None if order is None else (int(order[r, 0]), int(order[r, 1]))
+def _seen(order: Optional[np.ndarray], r: int) -> Optional[Tuple[int, int, int]]:
+    return None if order is None else (int(order[r, 0]), int(order[r, 1]), int(order[r, 2]))
 
 
 def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool = False,
-                  x_seen: Optional[Tuple[int, int]] = None, r_seen: Optional[Tuple[int, int]] = None) -> bool:
+                  x_seen: Optional[Tuple[int, int, int]] = None, r_seen: Optional[Tuple[int, int, int]] = None) -> bool:
     """Whether a review at ``tx`` came no later than one at ``tr``, for the "first review is not
     evidence" rules. A tie counts: accounts that post a product's reviews at one instant (or claim
     one) are a campaign, not a first review each (session 20's attack: six accounts on one device
@@ -450,20 +452,20 @@ def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool
     evidence).
 
     Between two author-set times the review must also have been **seen** no later (``x_seen``,
-    ``r_seen``: (input file of this run or -1 for an earlier run's, rank in the order the pipeline
-    first saw them: earlier runs first, then input file and line)): accounts that copy or back-date
-    an honest review's ``created_at`` but reach the platform after it no longer make it evidence
-    (session 21). Two input files of one run have no order (shards, or a partner feed whose file
-    name sorts first): across them, an author-set time is never before. The price: a campaign
+    ``r_seen``: (run, file, rank) of :func:`seen_order`: earlier runs first, then input file and
+    line; a review resent in a later run keeps where it was first seen): accounts that copy or
+    back-date an honest review's ``created_at`` but reach the platform after it no longer make it
+    evidence (session 21). Two input files of one run have no order (shards, or a partner feed
+    whose file name sorts first): across them, an author-set time is never before. The price: a campaign
     without ``received_at`` that dates each later review before the earlier ones, or spreads over
     input files, makes its reviews look first, and an export not in posting order loses evidence
     the same way; only ``received_at`` makes the order trustworthy both ways."""
     if r_trusted and not x_trusted:
         return False
     if not x_trusted and x_seen is not None and r_seen is not None:
-        if min(x_seen[0], r_seen[0]) >= 0 and x_seen[0] != r_seen[0]:
+        if x_seen[0] == r_seen[0] and x_seen[1] != r_seen[1]:
             return False
-        if x_seen[1] > r_seen[1]:
+        if x_seen[2] > r_seen[2]:
             return False
     return tx <= tr
 
@@ -533,7 +535,7 @@ def scores(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: Behaviou
     (the line order of one input file, as a batch run without received_at uses it), or None for
     times alone."""
     if order is not None:
-        order = np.column_stack([np.zeros(len(order), np.int64), np.asarray(order, np.int64)])
+        order = np.column_stack([np.zeros((len(order), 2), np.int64), np.asarray(order, np.int64)])
     a = _analyse_arrays(author, product, t, cfg, None, order)
     links = np.zeros(int(author.max()) + 1 if len(author) else 0)
     for x, k in a["links_of_author"].items():

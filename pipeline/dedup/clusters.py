@@ -52,6 +52,9 @@ class Fingerprint(NamedTuple):
     # arrival_ts is the platform's received_at (not when a run first saw it): the behavioural
     # detectors may order by it as a time the author cannot set (``Event.trusted``)
     received: bool = False
+    # this run's review that an earlier run already saw: arrival_ts / input_uri / input_line are
+    # its stored copy's (where it was first seen), and it is ordered with the stored members
+    earlier_run: bool = False
 
     def sig(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
@@ -229,11 +232,25 @@ def arrival_key(members: Sequence[Fingerprint]):
     put on that time scale: a review without it would sort after every stamped one, so copies posted
     days later with a ``received_at`` would pass for the first posting of an honest review that came
     through a channel without one. Then members from earlier runs come first (by first seen), and
-    this run's members follow in input order."""
+    this run's members follow in input order; a review of this run that an earlier run already saw
+    (:func:`first_seen_copy`) is ordered where it was first seen."""
     if all(math.isfinite(m.arrival_ts) for m in members if not m.stored):
         return lambda f: (0, f.arrival_ts, f.input_uri, f.input_line, f.review_id)
-    return lambda f: ((0, f.arrival_ts, "", 0, f.review_id) if f.stored
+    return lambda f: ((0, f.arrival_ts, f.input_uri, f.input_line, f.review_id) if f.stored or f.earlier_run
                       else (1, 0.0, f.input_uri, f.input_line, f.review_id))
+
+
+def first_seen_copy(current: Fingerprint, copies: Sequence[Fingerprint]) -> Fingerprint:
+    """This run's ``current`` fingerprint with the place where the review was first seen: the
+    earliest of it and the store's ``copies`` of the same review (same author). Reviews one run
+    stored share that run's time and are told apart by their input position, so a resent honest
+    review keeps its place before copies stored after it in the same run (session 21: it took
+    this run's position, sorted after them, and was rejected as their copy)."""
+    first = min([current] + list(copies), key=lambda f: (f.arrival_ts, not f.stored, f.input_uri, f.input_line))
+    if first is current:
+        return current
+    return current._replace(arrival_ts=first.arrival_ts, input_uri=first.input_uri, input_line=first.input_line,
+                            earlier_run=True)
 
 
 def _scan(earlier: List[Fingerprint]) -> List[Fingerprint]:

@@ -49,7 +49,7 @@ SCHEMA = pa.schema([
     ("product_id", pa.string()), ("channel", pa.string()), ("partner", pa.string()), ("family", pa.string()),
     ("n_shingles", pa.int32()), ("signature", pa.binary()), ("shingle_hashes", pa.binary()),
     ("band_keys", pa.list_(pa.string())), ("run_id", pa.string()), ("stored_at", pa.string()),
-    ("arrival_ts", pa.float64()),
+    ("arrival_ts", pa.float64()), ("input_uri", pa.string()), ("input_line", pa.int64()),
 ])
 FIELDS = ("review_id", "created_ts", "author_id", "product_id", "channel", "partner", "family", "n_shingles",
           "signature", "shingle_hashes")
@@ -72,6 +72,9 @@ def to_row(fp: Fingerprint, band_keys: List[str], run_id: str, stored_at: str) -
     row = {name: getattr(fp, name) for name in FIELDS}
     row.update(band_keys=band_keys, run_id=run_id, stored_at=stored_at)
     row["arrival_ts"] = first_seen({"arrival_ts": fp.arrival_ts, "stored_at": stored_at})
+    # where its run read it: reviews one run stored share its stored_at, and their input order is
+    # what tells them apart later (a resent honest review behind copies stored in the same run)
+    row.update(input_uri=fp.input_uri, input_line=fp.input_line)
     return row
 
 
@@ -79,7 +82,8 @@ def from_row(row: dict) -> Fingerprint:
     arrival = first_seen(row)
     # the stored arrival is received_at when the review had one, else when its run stored it
     received = abs(arrival - epoch_seconds(row["stored_at"])) > 1e-3
-    return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=arrival, received=received)
+    return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=arrival, received=received,
+                       input_uri=row.get("input_uri") or "", input_line=int(row.get("input_line") or 0))
 
 
 def read_rows(handle) -> Iterator[dict]:
@@ -90,29 +94,37 @@ def read_rows(handle) -> Iterator[dict]:
 
 
 class _ReadStoreFn(beam.DoFn):
+    def __init__(self, skip_run_id: Optional[str] = None):
+        self._skip = skip_run_id
+
     def process(self, readable_file):
         with readable_file.open(mime_type="application/octet-stream",
                                 compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             n = 0
             for row in read_rows(handle):
+                if self._skip is not None and row.get("run_id") == self._skip:
+                    continue   # this run's own earlier attempt (a retry): not an earlier run
                 n += 1
                 yield from_row(row)
         LOG.info("Signature store %s: %d entries read", readable_file.metadata.path, n)
 
 
 class ReadSignatureStore(beam.PTransform):
-    """PBegin → PCollection[Fingerprint(stored=True)], every entry (an empty store gives none)."""
+    """PBegin → PCollection[Fingerprint(stored=True)], every entry (an empty store gives none) but
+    those of ``skip_run_id``: a retried run (same run id) must not take its own first attempt for an
+    earlier run (an id owner or a first posting from a file the operator has since removed)."""
 
-    def __init__(self, store: str):
+    def __init__(self, store: str, skip_run_id: Optional[str] = None):
         super().__init__()
         self._pattern = files_pattern(store)
+        self._skip = skip_run_id
 
     def expand(self, pbegin):
         return (pbegin
                 | "MatchStore" >> fileio.MatchFiles(self._pattern,
                                                     empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
                 | "ReadStoreFiles" >> fileio.ReadMatches()
-                | "ReadStoreRows" >> beam.ParDo(_ReadStoreFn()))
+                | "ReadStoreRows" >> beam.ParDo(_ReadStoreFn(self._skip)))
 
 
 class _ToRowFn(beam.DoFn):

@@ -25,7 +25,7 @@ from apache_beam.metrics import Metrics
 from pipeline.behaviour.config import BehaviourConfig
 from pipeline.behaviour.detect import Event, analyse
 from pipeline.timestamps import epoch_seconds
-from schemas.records import Item, Signal
+from schemas.records import Item, Signal, author_key
 
 DETECTORS = ("coordinated_group", "author_velocity", "product_burst")
 
@@ -53,7 +53,7 @@ def stored_event(fp) -> Event:
     untrusted, so it never came "before" a review of this run with received_at: a campaign of
     accounts with received_at spread over daily runs escaped (helper round 3)."""
     return Event(fp.review_id, fp.author_id, fp.product_id, float(fp.arrival_ts if fp.received else fp.created_ts),
-                 None, None, True, fp.received, (float(fp.arrival_ts), "", 0))
+                 None, None, True, fp.received, (float(fp.arrival_ts), fp.input_uri, fp.input_line))
 
 
 class CollectEventsFn(beam.CombineFn):
@@ -99,11 +99,28 @@ def _unpacked(t: tuple) -> Event:
     return e._replace(seen=(e.seen[0], sys.intern(e.seen[1]), e.seen[2])) if e.seen else e
 
 
+def _seen_key(e: Event):
+    return e.seen if e.seen is not None else (math.inf, "\uffff", 1 << 62)
+
+
+def _one_event(a: Event, b: Event) -> Event:
+    """One event for two of the same review id: this run's wins over the store's copy (a resend or a
+    retried run), with the earlier place it was seen when the copy is the same author's (session
+    21: a resent honest review took this run's place, after accounts stored in between, and became
+    their group's later review); of two stored copies, the one seen first."""
+    keep, other = (b, a) if a.context and not b.context else (a, b)
+    if keep.context and other.context:
+        return min(keep, other, key=_seen_key)
+    if other.context and author_key(other.author_id) == author_key(keep.author_id) \
+            and _seen_key(other) < _seen_key(keep):
+        return keep._replace(seen=other.seen)
+    return keep
+
+
 def _analyse_all(events, cfg: BehaviourConfig):
     by_id = {}
-    for e in events:  # this run's review wins over the store's copy of it (a retried run)
-        if e.review_id not in by_id or not e.context:
-            by_id[e.review_id] = e
+    for e in events:  # this run's review wins over the store's copy of it, keeping where it was first seen
+        by_id[e.review_id] = _one_event(by_id[e.review_id], e) if e.review_id in by_id else e
     events = sorted(by_id.values(), key=lambda e: (e.ts, e.review_id))
     res = analyse(events, cfg)
     for e in events:

@@ -240,7 +240,8 @@ def _route_by_root(keyed):
     fps = sorted((unpack(f) for f in grouped["fp"]), key=lambda f: f.stored)  # this run's copy first
     roots = list(grouped["root"])
     if roots and fps:
-        yield roots[0], fps[0]._replace(arrival_ts=min(f.arrival_ts for f in fps))
+        yield roots[0], (cl.first_seen_copy(fps[0], [f for f in fps[1:] if f.stored]) if not fps[0].stored
+                         else min(fps, key=lambda f: (f.arrival_ts, f.input_uri, f.input_line)))
 
 
 def _by_id(fp: cl.Fingerprint):
@@ -288,7 +289,7 @@ def _one_copy_per_review(members: List[cl.Fingerprint]) -> List[cl.Fingerprint]:
     for i, m in enumerate(members):
         j = current.get(review_identity(m.review_id, m.author_id)) if m.stored else None
         if j is not None and members[j].review_id != m.review_id:
-            out[j] = out[j]._replace(arrival_ts=min(out[j].arrival_ts, m.arrival_ts))
+            out[j] = cl.first_seen_copy(out[j], [m])
             dropped.add(i)
     return [m for i, m in enumerate(out) if i not in dropped] if dropped else members
 

@@ -212,3 +212,40 @@ def test_a_later_run_cannot_publish_another_authors_review_under_a_stored_review
     (only,) = out3.records("decisions")
     assert only["review_id"].startswith("R1#conflict-") and "review_id_conflict" in only["reasons"]
     assert only["provenance"]["review_id_given"] == "R1"
+
+
+def test_a_resent_honest_review_keeps_its_place_before_copies_stored_in_the_same_run(tmp_path):
+    """Session 21 (helper): run 1 publishes an honest complaint and holds or rejects four copies that
+    came after it in the same file. Every review one run stores shares that run's time, and the
+    store kept no input position: in run 2 the complaint resent (export overlap) or edited took
+    this run's place, sorted after its copies and was **rejected as their copy** (``duplicate_spam``).
+    The store now keeps each review's input position and a resent review keeps where it was first seen."""
+    victim = review("v0", "victim")
+    copies = [review(f"c{i}", f"copier{i}", body=HONEST + "!" * i, rating=5) for i in range(4)]
+    for k, resend in enumerate((victim, review("v0", "victim", body=HONEST + " again"))):
+        store = str(tmp_path / f"store{k}")
+        run_pipeline(write(tmp_path / f"in1-{k}" / "day.jsonl", [victim] + copies), str(tmp_path / f"out1-{k}"),
+                     "--signature_store", store, "--run_id", "run1")
+        out = RunOutput(str(tmp_path / f"out2-{k}"))
+        run_pipeline(write(tmp_path / f"in2-{k}" / "day.jsonl", [resend]), out.prefix,
+                     "--signature_store", store, "--run_id", "run2")
+        (decision,) = out.records("decisions")
+        assert decision["decision"] == "publish", (k, decision["reasons"])
+        assert decision["signals"]["near_duplicate"]["values"]["canonical_review_id"] == "v0"
+
+
+def test_a_retried_run_does_not_take_its_own_first_attempt_for_an_earlier_run(tmp_path):
+    """Session 21 (helper): attempt 1 reads a bogus partner file whose record takes an honest review's
+    id; the operator removes the file and retries with the same run id. The retry read its own first
+    attempt's store file as an earlier run, so the honest review was still a ``review_id_conflict``
+    under ``R1#conflict-…`` with no other author left anywhere. A run now skips its own rows."""
+    store = str(tmp_path / "store")
+    inputs = tmp_path / "in"
+    write(inputs / "0-partner.jsonl", [review("R1", "mallory", body="Lovely kettle, five stars", rating=5)])
+    write(inputs / "day.jsonl", [review("R1", "victim")])
+    run_pipeline(str(inputs / "*.jsonl"), str(tmp_path / "outA"), "--signature_store", store, "--run_id", "dX")
+    (inputs / "0-partner.jsonl").unlink()
+    out = RunOutput(str(tmp_path / "outB"))
+    run_pipeline(str(inputs / "*.jsonl"), out.prefix, "--signature_store", store, "--run_id", "dX")
+    (decision,) = out.records("decisions")
+    assert decision["review_id"] == "R1" and "review_id_conflict" not in decision["reasons"]
