@@ -94,8 +94,11 @@ class BandMember(NamedTuple):
 
 
 def band_member(fp: "Fingerprint") -> BandMember:
-    return BandMember(fp.review_id, fp.created_ts, fp.shingle_hashes, fp.stored, fp.arrival_ts, fp.input_uri,
-                      fp.input_line)
+    """A stored member goes without its input file name (the order in a bucket only picks a hot
+    bucket's leaders; clusters are ordered from the full fingerprints): every review is shuffled
+    ``bands`` times, so this keeps a large store's shuffle as small as before it kept positions."""
+    return BandMember(fp.review_id, fp.created_ts, fp.shingle_hashes, fp.stored, fp.arrival_ts,
+                      "" if fp.stored else fp.input_uri, fp.input_line)
 
 
 def created_ts(created_at: str) -> float:
