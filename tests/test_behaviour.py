@@ -454,6 +454,16 @@ def test_a_resent_honest_review_keeps_where_it_was_first_seen():
         # at this run's place (the stored copy forgotten), the resent reviews would be evidence
         res = analyse(accounts + resend)
         assert all(res.coordinated_group[f"v{p}"]["evidence"] for p in range(3)), run
+    # helper round 2: accounts that stored reviews of other products under ids in run 1 and now post
+    # after the victim under those ids do not take run 1's place (a new review, not a resend)
+    reserved = [stored(f"a{a}-{p}", f"att{a}", f"junk{a}", 1, 20 + 3 * a + p) for a in range(3) for p in range(3)]
+    victim_now = [Event(f"v{p}", "victim", f"prod{p}", start + p * DAY, seen=(math.inf, "gs://in/day3.jsonl", 1 + p))
+                  for p in range(3)]
+    socks_now = [Event(f"a{a}-{p}", f"att{a}", f"prod{p}", start + p * DAY, seen=(math.inf, "gs://in/day3.jsonl", 10 + 3 * a + p))
+                 for a in range(3) for p in range(3)]
+    out = dict(o.value for o in _analyse_all(reserved + victim_now + socks_now, BehaviourConfig()) if o.tag == "signals")
+    assert not any(out[f"v{p}"]["coordinated_group"].values["evidence"] for p in range(3))
+    assert all(out[f"a{a}-{p}"]["coordinated_group"].values["evidence"] for a in (1, 2) for p in range(3))
 
 
 def test_the_beam_stage_orders_author_set_times_by_input_line():

@@ -94,3 +94,35 @@ def test_compaction_drops_expired_and_repeated_entries(days):
     out = RunOutput(str(root / "after"))
     run_pipeline(day2, out.prefix, "--signature_store", store, "--run_id", "after")
     assert signals(out)["new-1"][2]["canonical_review_id"] == "old-1"
+
+
+def test_stored_positions_read_defensively_and_legacy_copies_give_only_their_time():
+    """Session 21 (helper round 2): a store row with an unusable input position (NaN or text line, a
+    number for the file: what other tools write) is read as no position, never a crashed run; a
+    stored copy with no position (a store from before positions were kept) gives a resend only its
+    time, not a place among the reviews its run stored (where a review id broke the tie, so a
+    copier's resend became the first posting); a stored review of another product under the id,
+    or with other text, is not the same review."""
+    import numpy as np
+
+    from pipeline.dedup.clusters import Fingerprint, first_seen_copy
+
+    hashes = np.arange(20, dtype="<u4").tobytes()
+    fp = Fingerprint("r1", 1.7e9, "u1", "p1", None, None, "words", 20, b"", hashes, input_uri="gs://in/a.jsonl",
+                     input_line=3)
+    row = st.to_row(fp, [], "run1", "2026-11-20T12:00:00Z")
+    assert (row["input_uri"], row["input_line"]) == ("gs://in/a.jsonl", 3)
+    for bad in ({"input_line": float("nan")}, {"input_line": "7"}, {"input_line": 2 ** 70}, {"input_line": -1},
+                {"input_uri": 5}, {"input_uri": b"x"}, {"input_uri": None, "input_line": None}):
+        got = st.from_row({**row, **bad})
+        assert got.input_line == (3 if "input_line" not in bad else 0)
+        assert got.input_uri == ("gs://in/a.jsonl" if "input_uri" not in bad else "")
+    stored = st.from_row(row)
+    now = fp._replace(input_uri="gs://in/b.jsonl", input_line=1)
+    placed = first_seen_copy(now, [stored], 0.5)
+    assert placed.earlier_run and (placed.input_uri, placed.input_line) == ("gs://in/a.jsonl", 3)
+    legacy = first_seen_copy(now, [stored._replace(input_uri="", input_line=0)], 0.5)
+    assert not legacy.earlier_run and legacy.arrival_ts == stored.arrival_ts and legacy.input_uri == "gs://in/b.jsonl"
+    other_text = stored._replace(shingle_hashes=np.arange(100, 120, dtype="<u4").tobytes())
+    for other in (stored._replace(product_id="p2"), stored._replace(author_id="u2"), other_text):
+        assert first_seen_copy(now, [other], 0.5) == now

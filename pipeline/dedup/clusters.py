@@ -15,6 +15,7 @@ import xxhash
 from pipeline.dedup import shingles as sh
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.signatures import Signer, exact_jaccard
+from schemas.records import author_key
 from pipeline.timestamps import epoch_seconds
 
 NONE, AUTHOR_REPEAT, CAMPAIGN, SYNDICATED_COPY, SYNDICATION_SOURCE, COMMON_PHRASE = (
@@ -243,15 +244,29 @@ def arrival_key(members: Sequence[Fingerprint]):
                       else (1, 0.0, f.input_uri, f.input_line, f.review_id))
 
 
-def first_seen_copy(current: Fingerprint, copies: Sequence[Fingerprint]) -> Fingerprint:
+def same_review(current: Fingerprint, stored: Fingerprint, min_jaccard: float) -> bool:
+    """Whether ``stored`` is an earlier run's copy of ``current`` (a resend, or the author's edit):
+    same author, same product and text that still overlaps (shingle Jaccard ≥ ``min_jaccard``).
+    The id alone is not enough: accounts that reserve ids in one run with unrelated text, then post
+    an honest review's copy under them, took the reserved reviews' earlier place (session 21)."""
+    return (stored.product_id == current.product_id and author_key(stored.author_id) == author_key(current.author_id)
+            and exact_jaccard(stored.hashes(), current.hashes()) >= min_jaccard)
+
+
+def first_seen_copy(current: Fingerprint, copies: Sequence[Fingerprint], min_jaccard: float) -> Fingerprint:
     """This run's ``current`` fingerprint with the place where the review was first seen: the
-    earliest of it and the store's ``copies`` of the same review (same author). Reviews one run
-    stored share that run's time and are told apart by their input position, so a resent honest
-    review keeps its place before copies stored after it in the same run (session 21: it took
-    this run's position, sorted after them, and was rejected as their copy)."""
-    first = min([current] + list(copies), key=lambda f: (f.arrival_ts, not f.stored, f.input_uri, f.input_line))
+    earliest of it and those of the store's ``copies`` that are the same review (:func:`same_review`).
+    Reviews one run stored share that run's time and are told apart by their input position, so a
+    resent honest review keeps its place before copies stored after it in the same run (session 21:
+    it took this run's position, sorted after them, and was rejected as their copy). A copy from a
+    store written before positions were kept gives only its time: with no position it cannot be
+    placed among the reviews its run stored."""
+    same = [c for c in copies if same_review(current, c, min_jaccard)]
+    first = min([current] + same, key=lambda f: (f.arrival_ts, not f.stored, f.input_uri, f.input_line))
     if first is current:
         return current
+    if not first.input_uri and not first.input_line:
+        return current._replace(arrival_ts=first.arrival_ts)
     return current._replace(arrival_ts=first.arrival_ts, input_uri=first.input_uri, input_line=first.input_line,
                             earlier_run=True)
 

@@ -83,7 +83,18 @@ def from_row(row: dict) -> Fingerprint:
     # the stored arrival is received_at when the review had one, else when its run stored it
     received = abs(arrival - epoch_seconds(row["stored_at"])) > 1e-3
     return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=arrival, received=received,
-                       input_uri=sys.intern(row.get("input_uri") or ""), input_line=int(row.get("input_line") or 0))
+                       **_input_position(row))
+
+
+def _input_position(row: dict) -> dict:
+    """The stored input position, or none ("", 0) when the row has none or an unusable one (a store
+    written before positions were kept, or by another tool: a NaN line, a number for the file)."""
+    uri, line = row.get("input_uri"), row.get("input_line")
+    try:
+        line = int(line) if line is not None and 0 <= line < 2 ** 62 else 0
+    except (TypeError, ValueError, OverflowError):
+        line = 0
+    return {"input_uri": sys.intern(uri) if isinstance(uri, str) else "", "input_line": line}
 
 
 def read_rows(handle) -> Iterator[dict]:

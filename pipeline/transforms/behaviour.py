@@ -103,25 +103,30 @@ def _seen_key(e: Event):
     return e.seen if e.seen is not None else (math.inf, "\uffff", 1 << 62)
 
 
-def _one_event(a: Event, b: Event) -> Event:
-    """One event for two of the same review id: this run's wins over the store's copy (a resend or a
-    retried run), with the earlier place it was seen when the copy is the same author's (session
-    21: a resent honest review took this run's place, after accounts stored in between, and became
-    their group's later review); of two stored copies, the one seen first."""
-    keep, other = (b, a) if a.context and not b.context else (a, b)
-    if keep.context and other.context:
-        return min(keep, other, key=_seen_key)
-    if other.context and author_key(other.author_id) == author_key(keep.author_id) \
-            and _seen_key(other) < _seen_key(keep):
-        return keep._replace(seen=other.seen)
+def _one_event(copies: List[Event]) -> Event:
+    """One event for the copies of one review id: this run's wins over the store's (a resend or a
+    retried run), placed where the review was first seen when a stored copy is the same author's
+    review of the same product (session 21: a resent honest review took this run's place, after
+    accounts stored in between, and became their group's later review; an account that had stored a
+    review of another product under the id must not take that earlier place for a new review); of
+    stored copies alone, the one seen first."""
+    current = [e for e in copies if not e.context]
+    stored = sorted((e for e in copies if e.context), key=_seen_key)
+    if not current:
+        return stored[0]
+    keep = current[0]
+    same = [e for e in stored if e.product_id == keep.product_id and author_key(e.author_id) == author_key(keep.author_id)]
+    if same and _seen_key(same[0]) < _seen_key(keep):
+        return keep._replace(seen=same[0].seen)
     return keep
 
 
 def _analyse_all(events, cfg: BehaviourConfig):
-    by_id = {}
-    for e in events:  # this run's review wins over the store's copy of it, keeping where it was first seen
-        by_id[e.review_id] = _one_event(by_id[e.review_id], e) if e.review_id in by_id else e
-    events = sorted(by_id.values(), key=lambda e: (e.ts, e.review_id))
+    by_id: dict = {}
+    for e in events:
+        by_id.setdefault(e.review_id, []).append(e)
+    events = sorted((_one_event(copies) if len(copies) > 1 else copies[0] for copies in by_id.values()),
+                    key=lambda e: (e.ts, e.review_id))
     res = analyse(events, cfg)
     for e in events:
         if e.context:

@@ -229,7 +229,7 @@ def _assign(roots):
     yield from roots.items()
 
 
-def _route_by_root(keyed):
+def _route_by_root(keyed, cfg: DedupConfig):
     """(review id, {"fp": packed fingerprints of a review that shares a bucket, "root": its
     component's root}) → (root, fingerprint) for a clustered review (a review in no cluster keeps
     the signal its fingerprint gave it).
@@ -240,8 +240,14 @@ def _route_by_root(keyed):
     fps = sorted((unpack(f) for f in grouped["fp"]), key=lambda f: f.stored)  # this run's copy first
     roots = list(grouped["root"])
     if roots and fps:
-        yield roots[0], (cl.first_seen_copy(fps[0], [f for f in fps[1:] if f.stored]) if not fps[0].stored
-                         else min(fps, key=lambda f: (f.arrival_ts, f.input_uri, f.input_line)))
+        yield roots[0], (cl.first_seen_copy(fps[0], [f for f in fps[1:] if f.stored], _same_review_jaccard(cfg))
+                         if not fps[0].stored else min(fps, key=lambda f: (f.arrival_ts, f.input_uri, f.input_line)))
+
+
+def _same_review_jaccard(cfg: DedupConfig) -> float:
+    """How much of its text a review resent in a later run keeps to be that review (an edit), not
+    another review under a reused id: the source-finding overlap (``clusters.SOURCE_MIN_JACCARD``)."""
+    return min(cl.SOURCE_MIN_JACCARD, cfg.threshold)
 
 
 def _by_id(fp: cl.Fingerprint):
@@ -271,7 +277,7 @@ def _describe(keyed, cfg: DedupConfig, version: str):
     """(component, members) → (review id, Signal) for each member read by this run (the store's
     members shape the cluster but are not decided again)."""
     _, members = keyed
-    members = _one_copy_per_review(list(members))
+    members = _one_copy_per_review(list(members), _same_review_jaccard(cfg))
     by_id = {m.review_id: m for m in members}
     for review_id, values in cl.describe_cluster(members, cfg).items():
         member = by_id[review_id]
@@ -279,7 +285,7 @@ def _describe(keyed, cfg: DedupConfig, version: str):
             yield review_id, dedup_signal(member, values, cfg, version)
 
 
-def _one_copy_per_review(members: List[cl.Fingerprint]) -> List[cl.Fingerprint]:
+def _one_copy_per_review(members: List[cl.Fingerprint], min_jaccard: float) -> List[cl.Fingerprint]:
     """A stored member that is this run's review under its other id (a ``#conflict-`` id in one run,
     the plain id in another: :func:`schemas.records.review_identity`) is dropped, keeping the earlier
     arrival, as the store's copy under the same id is merged when grouped by id. Without it the
@@ -289,7 +295,7 @@ def _one_copy_per_review(members: List[cl.Fingerprint]) -> List[cl.Fingerprint]:
     for i, m in enumerate(members):
         j = current.get(review_identity(m.review_id, m.author_id)) if m.stored else None
         if j is not None and members[j].review_id != m.review_id:
-            out[j] = cl.first_seen_copy(out[j], [m])
+            out[j] = cl.first_seen_copy(out[j], [m], min_jaccard)
             dropped.add(i)
     return [m for i, m in enumerate(out) if i not in dropped] if dropped else members
 
@@ -375,7 +381,7 @@ class NearDuplicateSignals(beam.PTransform):
                  | "ByReview" >> beam.FlatMap(_assign))
         clustered = ({"fp": members[MEMBER_FPS], "root": roots}
                      | "JoinRoots" >> beam.CoGroupByKey()
-                     | "ByComponent" >> beam.FlatMap(_route_by_root)
+                     | "ByComponent" >> beam.FlatMap(_route_by_root, cfg)
                      | "GroupByComponent" >> beam.GroupByKey()
                      | "DescribeCluster" >> beam.FlatMap(_describe, cfg, version))
         unclustered = fps | "FingerprintSignals" >> beam.Map(_fingerprint_signal, cfg, version)

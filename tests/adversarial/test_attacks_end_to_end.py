@@ -249,3 +249,26 @@ def test_a_retried_run_does_not_take_its_own_first_attempt_for_an_earlier_run(tm
     run_pipeline(str(inputs / "*.jsonl"), out.prefix, "--signature_store", store, "--run_id", "dX")
     (decision,) = out.records("decisions")
     assert decision["review_id"] == "R1" and "review_id_conflict" not in decision["reasons"]
+
+
+def test_ids_reserved_in_an_earlier_run_do_not_give_copies_an_earlier_place(tmp_path):
+    """Session 21 (helper round 2): copier accounts store unrelated reviews of another product under
+    ids in run 1; in run 2 they post copies of an honest complaint under those ids, after it. A
+    review's stored copy was matched by id and author alone, so each copy took run 1's place: one
+    copy became the "first posting" and the complaint was **rejected as its copy**. Only a stored
+    copy of the same product whose text still overlaps is the same review now."""
+    store = str(tmp_path / "store")
+    placeholders = [json.dumps({"review_id": f"c{a}", "product_id": f"other{a}", "author_id": f"copier{a}",
+                                "rating": 5, "created_at": "2025-02-20T10:00:00Z",
+                                "body": f"Placeholder number {a}, nice mug, good colour and a sturdy handle {'x' * a}"})
+                    for a in range(3)]
+    run_pipeline(write(tmp_path / "in1" / "day.jsonl", placeholders), str(tmp_path / "out1"),
+                 "--signature_store", store, "--run_id", "run1")
+    out = RunOutput(str(tmp_path / "out2"))
+    copies = [review(f"c{a}", f"copier{a}", rating=5) for a in range(3)]
+    run_pipeline(write(tmp_path / "in2" / "day.jsonl", [review("h1", "honest")] + copies), out.prefix,
+                 "--signature_store", store, "--run_id", "run2")
+    decisions = by_id(out)
+    assert decisions["h1"]["decision"] == "publish", decisions["h1"]["reasons"]
+    assert all(decisions[f"c{a}"]["signals"]["near_duplicate"]["values"]["canonical_review_id"] == "h1"
+               for a in range(3))
