@@ -119,10 +119,18 @@ def test_stored_positions_read_defensively_and_legacy_copies_give_only_their_tim
         assert got.input_uri == ("gs://in/a.jsonl" if "input_uri" not in bad else "")
     stored = st.from_row(row)
     now = fp._replace(input_uri="gs://in/b.jsonl", input_line=1)
-    placed = first_seen_copy(now, [stored], 0.5)
+    placed = first_seen_copy(now, [stored], 0.8)
     assert placed.earlier_run and (placed.input_uri, placed.input_line) == ("gs://in/a.jsonl", 3)
-    legacy = first_seen_copy(now, [stored._replace(input_uri="", input_line=0)], 0.5)
-    assert not legacy.earlier_run and legacy.arrival_ts == stored.arrival_ts and legacy.input_uri == "gs://in/b.jsonl"
+    legacy = stored._replace(input_uri="", input_line=0)
+    assert first_seen_copy(now, [legacy], 0.8) == now
+    # ... but its received_at, if it had one, is a platform time the resend keeps
+    received = first_seen_copy(now, [legacy._replace(received=True)], 0.8)
+    assert not received.earlier_run and received.arrival_ts == stored.arrival_ts and received.input_uri == "gs://in/b.jsonl"
+    # a stored copy without received_at gives its run's place, not a receipt time (round 3)
+    assert not placed.received and placed.run_ts == stored.run_ts
     other_text = stored._replace(shingle_hashes=np.arange(100, 120, dtype="<u4").tobytes())
     for other in (stored._replace(product_id="p2"), stored._replace(author_id="u2"), other_text):
-        assert first_seen_copy(now, [other], 0.5) == now
+        assert first_seen_copy(now, [other], 0.8) == now
+    # round 3's bridge: the reserved text plus the honest review's words overlaps each by 0.5
+    bridge = fp._replace(shingle_hashes=np.arange(40, dtype="<u4").tobytes())
+    assert first_seen_copy(bridge, [stored], 0.8) == bridge

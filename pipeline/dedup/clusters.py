@@ -56,6 +56,9 @@ class Fingerprint(NamedTuple):
     # this run's review that an earlier run already saw: arrival_ts / input_uri / input_line are
     # its stored copy's (where it was first seen), and it is ordered with the stored members
     earlier_run: bool = False
+    # when the run that stored it ran (its stored_at; inf: not from the store): with the input
+    # position, the order that run used, whatever mix of received_at its members had
+    run_ts: float = math.inf
 
     def sig(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
@@ -237,20 +240,36 @@ def arrival_key(members: Sequence[Fingerprint]):
     days later with a ``received_at`` would pass for the first posting of an honest review that came
     through a channel without one. Then members from earlier runs come first (by first seen), and
     this run's members follow in input order; a review of this run that an earlier run already saw
-    (:func:`first_seen_copy`) is ordered where it was first seen."""
-    if all(math.isfinite(m.arrival_ts) for m in members if not m.stored):
+    (:func:`first_seen_copy`) is ordered where it was first seen. Members from earlier runs are then
+    ordered as their runs ordered them (run, then input position), not by their received_at: a run
+    that mixed reviews with and without it put a review without it (stored at the run's time) before
+    copies that came after it with one, and a resend must not reverse that (session 21)."""
+    if all(_has_receipt(m) for m in members if not m.stored):
         return lambda f: (0, f.arrival_ts, f.input_uri, f.input_line, f.review_id)
-    return lambda f: ((0, f.arrival_ts, f.input_uri, f.input_line, f.review_id) if f.stored or f.earlier_run
+    return lambda f: ((0, f.run_ts if math.isfinite(f.run_ts) else f.arrival_ts, f.input_uri, f.input_line,
+                       f.review_id) if f.stored or f.earlier_run
                       else (1, 0.0, f.input_uri, f.input_line, f.review_id))
 
 
 def same_review(current: Fingerprint, stored: Fingerprint, min_jaccard: float) -> bool:
-    """Whether ``stored`` is an earlier run's copy of ``current`` (a resend, or the author's edit):
-    same author, same product and text that still overlaps (shingle Jaccard ≥ ``min_jaccard``).
-    The id alone is not enough: accounts that reserve ids in one run with unrelated text, then post
-    an honest review's copy under them, took the reserved reviews' earlier place (session 21)."""
+    """Whether ``stored`` is an earlier run's copy of ``current`` (a resend, or the author's light
+    edit): same author, same product and text that still overlaps as a copy does (shingle Jaccard ≥
+    ``min_jaccard``, the copy threshold). The id alone is not enough: accounts that reserve ids in one
+    run with unrelated text, then post an honest review's copy under them, took the reserved reviews'
+    earlier place (session 21, helper round 2); nor is the source overlap (0.5): the reserved text
+    plus the honest review's words overlaps each by 0.5 (round 3). At the copy threshold a review
+    that took the earlier place and matches an honest review as its source (0.5) must have carried
+    about a third of its words before it existed. A heavier edit is a new review; it is no longer
+    a copy of what copied the first version either."""
     return (stored.product_id == current.product_id and author_key(stored.author_id) == author_key(current.author_id)
             and exact_jaccard(stored.hashes(), current.hashes()) >= min_jaccard)
+
+
+def _has_receipt(m: Fingerprint) -> bool:
+    """Whether this run's member is on the platform's received_at time scale: its own received_at,
+    or the stored received_at of the review it resends (a first-seen time inherited from a stored
+    copy without one is a run's time, not a receipt: session 21, round 3)."""
+    return m.received if m.earlier_run else math.isfinite(m.arrival_ts)
 
 
 def first_seen_copy(current: Fingerprint, copies: Sequence[Fingerprint], min_jaccard: float) -> Fingerprint:
@@ -266,9 +285,9 @@ def first_seen_copy(current: Fingerprint, copies: Sequence[Fingerprint], min_jac
     if first is current:
         return current
     if not first.input_uri and not first.input_line:
-        return current._replace(arrival_ts=first.arrival_ts)
+        return current._replace(arrival_ts=first.arrival_ts) if first.received else current
     return current._replace(arrival_ts=first.arrival_ts, input_uri=first.input_uri, input_line=first.input_line,
-                            earlier_run=True)
+                            earlier_run=True, run_ts=first.run_ts, received=first.received)
 
 
 def _scan(earlier: List[Fingerprint]) -> List[Fingerprint]:
@@ -356,7 +375,8 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
             "distinct_products": len(products),
             "members_from_earlier_runs": sum(1 for x in ordered if x.stored),
             "author_repeats": repeats.get(m.review_id, False),
-            "canonical_by": "received_at" if math.isfinite(src.arrival_ts) and not src.stored else "first_seen",
+            "canonical_by": ("received_at" if math.isfinite(src.arrival_ts) and not (src.stored or src.earlier_run)
+                             else "first_seen"),
             "shingles": m.n_shingles,
         }
     return out

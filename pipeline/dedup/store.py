@@ -83,7 +83,7 @@ def from_row(row: dict) -> Fingerprint:
     # the stored arrival is received_at when the review had one, else when its run stored it
     received = abs(arrival - epoch_seconds(row["stored_at"])) > 1e-3
     return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=arrival, received=received,
-                       **_input_position(row))
+                       run_ts=epoch_seconds(row["stored_at"]), **_input_position(row))
 
 
 def _input_position(row: dict) -> dict:

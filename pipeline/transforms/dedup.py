@@ -245,9 +245,9 @@ def _route_by_root(keyed, cfg: DedupConfig):
 
 
 def _same_review_jaccard(cfg: DedupConfig) -> float:
-    """How much of its text a review resent in a later run keeps to be that review (an edit), not
-    another review under a reused id: the source-finding overlap (``clusters.SOURCE_MIN_JACCARD``)."""
-    return min(cl.SOURCE_MIN_JACCARD, cfg.threshold)
+    """How much of its text a review resent in a later run keeps to be that review (a light edit),
+    not another review under a reused id: the copy threshold (:func:`clusters.same_review`)."""
+    return cfg.threshold
 
 
 def _by_id(fp: cl.Fingerprint):

@@ -272,3 +272,45 @@ def test_ids_reserved_in_an_earlier_run_do_not_give_copies_an_earlier_place(tmp_
     assert decisions["h1"]["decision"] == "publish", decisions["h1"]["reasons"]
     assert all(decisions[f"c{a}"]["signals"]["near_duplicate"]["values"]["canonical_review_id"] == "h1"
                for a in range(3))
+
+
+def test_a_bridge_text_under_a_reserved_id_does_not_take_an_earlier_place(tmp_path):
+    """Session 21 (helper round 3): an account stores unrelated words X on the product in run 1; in
+    run 2, after the honest complaint R, it posts X + R under the same id (word-set Jaccard 0.5 with
+    each) and three accounts chain it to R. At a 0.5 bar for "the same review" it took run 1's
+    place, became R's source, and the complaint was **rejected as its copy**. The bar is now the copy
+    threshold (0.8)."""
+    words = ("kettle started leaking from the seam within two weeks and the base scorched our "
+             "counter while customer support ignored every single message we sent them").split()
+    other = ("lovely matte finish fits perfectly beside toaster nice gift idea brother really enjoyed unboxing "
+             "wonderful colours elegant design smooth handle pleasant quick delivery arrived").split()[:len(set(words))]
+    store = str(tmp_path / "store")
+    run_pipeline(write(tmp_path / "in1" / "day.jsonl", [review("a1", "att", body=" ".join(other), rating=5)]),
+                 str(tmp_path / "out1"), "--signature_store", store, "--run_id", "run1")
+    lines = [review("h1", "honest", body=" ".join(words)), review("a1", "att", body=" ".join(other + words), rating=5)]
+    lines += [review(f"m{i}", f"sock{i}", body=" ".join(other[:k] + words), rating=5) for i, k in enumerate((15, 8, 2))]
+    out = RunOutput(str(tmp_path / "out2"))
+    run_pipeline(write(tmp_path / "in2" / "day.jsonl", lines), out.prefix, "--signature_store", store, "--run_id", "run2")
+    decisions = by_id(out)
+    assert decisions["h1"]["decision"] == "publish", decisions["h1"]["reasons"]
+    assert decisions["h1"]["signals"]["near_duplicate"]["values"]["is_canonical"]
+
+
+def test_a_resend_keeps_the_order_its_first_run_used_when_only_copies_had_received_at(tmp_path):
+    """Session 21 (helper round 3): run 1 decides an honest review without received_at (line 1) before
+    two copies that came after it with received_at (input order rules a mixed run). Stored, the
+    honest review's first-seen time was run 1's clock, later than the copies' received_at, so its
+    resend in run 2 was **held as their copy**. Stored members now keep their run's order, and a time
+    inherited from a stored copy without received_at is not a receipt."""
+    store = str(tmp_path / "store")
+    lines = [review("h1", "honest"),
+             review("c1", "cop1", rating=5, received_at="2025-03-01T11:00:00Z"),
+             review("c2", "cop2", rating=5, received_at="2025-03-01T11:05:00Z")]
+    run_pipeline(write(tmp_path / "in1" / "day.jsonl", lines), str(tmp_path / "out1"),
+                 "--signature_store", store, "--run_id", "run1")
+    out = RunOutput(str(tmp_path / "out2"))
+    run_pipeline(write(tmp_path / "in2" / "day.jsonl", lines[:1]), out.prefix,
+                 "--signature_store", store, "--run_id", "run2")
+    (decision,) = out.records("decisions")
+    assert decision["decision"] == "publish", decision["reasons"]
+    assert decision["signals"]["near_duplicate"]["values"]["canonical_by"] == "first_seen"
