@@ -342,15 +342,23 @@ def seen_order(events: Sequence[Event]) -> Optional[np.ndarray]:
     them (earlier runs' stored reviews by their first-seen time, then each run's by input file and
     line; equal places share a rank); ``run`` and ``file`` number the first-seen times and the
     (time, input file) pairs, so two files of one run can be told apart (they have no order). None
-    when any event lacks it."""
-    if not events or any(e.seen is None for e in events):
+    when any event lacks it. Arrays, not a dict of tuples: a million events in a batch run."""
+    n = len(events)
+    if not n or any(e.seen is None for e in events):
         return None
-    keys = sorted(set(e.seen for e in events))
-    rank = {k: i for i, k in enumerate(keys)}
-    runs: Dict[float, int] = {}
-    files: Dict[Tuple[float, str], int] = {}
-    return np.array([(runs.setdefault(e.seen[0], len(runs)), files.setdefault(e.seen[:2], len(files)), rank[e.seen])
-                     for e in events], dtype=np.int64).reshape(-1, 3)
+    when = np.fromiter((e.seen[0] for e in events), dtype=np.float64, count=n)
+    uri_rank = {u: i for i, u in enumerate(sorted({e.seen[1] for e in events}))}
+    uri = np.fromiter((uri_rank[e.seen[1]] for e in events), dtype=np.int64, count=n)
+    line = np.fromiter((e.seen[2] for e in events), dtype=np.int64, count=n)
+    idx = np.lexsort((line, uri, when))
+    new = np.ones(n, dtype=np.int64)
+    w, u, k = when[idx], uri[idx], line[idx]
+    new[1:] = (w[1:] != w[:-1]) | (u[1:] != u[:-1]) | (k[1:] != k[:-1])   # (inf != inf is False)
+    rank = np.empty(n, dtype=np.int64)
+    rank[idx] = np.cumsum(new) - 1
+    run = np.unique(when, return_inverse=True)[1].reshape(-1)
+    file = np.unique(run * len(uri_rank) + uri, return_inverse=True)[1].reshape(-1)
+    return np.column_stack([run, file, rank]).astype(np.int64)
 
 
 def _analyse_arrays(author: np.ndarray, product: np.ndarray, t: np.ndarray, cfg: BehaviourConfig,

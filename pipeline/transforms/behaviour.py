@@ -122,10 +122,11 @@ def _one_event(copies: List[Event]) -> Event:
 
 
 def _analyse_all(events, cfg: BehaviourConfig):
-    by_id: dict = {}
+    by_id: dict = {}   # review id → its event, or a list of its copies (a list only when there are several)
     for e in events:
-        by_id.setdefault(e.review_id, []).append(e)
-    events = sorted((_one_event(copies) if len(copies) > 1 else copies[0] for copies in by_id.values()),
+        prev = by_id.get(e.review_id)
+        by_id[e.review_id] = e if prev is None else (prev + [e] if isinstance(prev, list) else [prev, e])
+    events = sorted((_one_event(v) if isinstance(v, list) else v for v in by_id.values()),
                     key=lambda e: (e.ts, e.review_id))
     res = analyse(events, cfg)
     for e in events:
