@@ -6,6 +6,7 @@ transform and the benchmark reuse them.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -240,15 +241,47 @@ def arrival_key(members: Sequence[Fingerprint]):
     days later with a ``received_at`` would pass for the first posting of an honest review that came
     through a channel without one. Then members from earlier runs come first (by first seen), and
     this run's members follow in input order; a review of this run that an earlier run already saw
-    (:func:`first_seen_copy`) is ordered where it was first seen. Members from earlier runs are then
-    ordered as their runs ordered them (run, then input position), not by their received_at: a run
-    that mixed reviews with and without it put a review without it (stored at the run's time) before
-    copies that came after it with one, and a resend must not reverse that (session 21)."""
+    (:func:`first_seen_copy`) is ordered where it was first seen.
+
+    Members from earlier runs are placed by :func:`_placed_times`: their received_at, or their run's
+    time, but no later than a member their own run read after them in the same file (session 21)."""
+    placed = _placed_times(members)
     if all(_has_receipt(m) for m in members if not m.stored):
-        return lambda f: (0, f.arrival_ts, f.input_uri, f.input_line, f.review_id)
-    return lambda f: ((0, f.run_ts if math.isfinite(f.run_ts) else f.arrival_ts, f.input_uri, f.input_line,
-                       f.review_id) if f.stored or f.earlier_run
-                      else (1, 0.0, f.input_uri, f.input_line, f.review_id))
+        return lambda f: (0, placed.get(f.review_id, f.arrival_ts), f.run_ts, f.input_uri, f.input_line, f.review_id)
+    return lambda f: ((0, placed[f.review_id], f.run_ts, f.input_uri, f.input_line, f.review_id)
+                      if f.review_id in placed else (1, 0.0, math.inf, f.input_uri, f.input_line, f.review_id))
+
+
+def _placed_times(members: Sequence[Fingerprint]) -> Dict[str, float]:
+    """review id → the time a member from an earlier run (or a resend placed where an earlier run saw
+    it) is ordered by. With a received_at, that time. Without one it was stored at its run's time, which
+    is later than the received_at of copies its run read *after* it and ordered after it (a run that
+    mixes the two orders by input): it is placed no later than the earliest of those, so a resend does
+    not reverse its run's order (session 21, round 3), while runs with received_at on both sides stay
+    ordered by it (a backfill processed after a later day's run: round 4)."""
+    placed = [m for m in members if m.stored or m.earlier_run]
+    out = {m.review_id: m.arrival_ts for m in placed}
+    after: Dict[Tuple[float, str], List[Tuple[int, float]]] = {}
+    for m in placed:
+        if m.received and math.isfinite(m.run_ts) and m.input_uri:
+            after.setdefault((m.run_ts, m.input_uri), []).append((m.input_line, m.arrival_ts))
+    if not after:
+        return out
+    suffix_min: Dict[Tuple[float, str], Tuple[List[int], List[float]]] = {}
+    for key, rows in after.items():
+        rows.sort()
+        mins, low = [0.0] * len(rows), math.inf
+        for k in range(len(rows) - 1, -1, -1):
+            low = min(low, rows[k][1])
+            mins[k] = low
+        suffix_min[key] = ([line for line, _ in rows], mins)
+    for m in placed:
+        rows = suffix_min.get((m.run_ts, m.input_uri))
+        if rows is not None and not m.received:
+            k = bisect.bisect_right(rows[0], m.input_line)
+            if k < len(rows[0]):
+                out[m.review_id] = min(out[m.review_id], rows[1][k])
+    return out
 
 
 def same_review(current: Fingerprint, stored: Fingerprint, min_jaccard: float) -> bool:

@@ -314,3 +314,24 @@ def test_a_resend_keeps_the_order_its_first_run_used_when_only_copies_had_receiv
     (decision,) = out.records("decisions")
     assert decision["decision"] == "publish", decision["reasons"]
     assert decision["signals"]["near_duplicate"]["values"]["canonical_by"] == "first_seen"
+
+
+def test_a_backfilled_review_with_received_at_stays_first_when_resent_beside_a_copy_without_it(tmp_path):
+    """Session 21 (helper round 4, against this session's first fix for round 3): run 1 (a later
+    day, processed first) stores two copies with received_at; run 2, a backfill, publishes the honest
+    original with an earlier received_at; run 3 gets the original again and a copy without
+    received_at (the mixed order). Ordering stored members by their run's time put run 1's copies
+    first: the original was **held as their copy**. Stored members are placed by received_at when
+    they have it."""
+    store = str(tmp_path / "store")
+    copies = [review(f"c{i}", f"cop{i}", rating=5, received_at=f"2025-03-02T11:0{i}:00Z") for i in (1, 2)]
+    honest = review("h1", "honest", received_at="2025-03-01T10:00:00Z")
+    for k, lines in enumerate((copies, [honest])):
+        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), str(tmp_path / f"out{k}"),
+                     "--signature_store", store, "--run_id", f"run{k}")
+    out = RunOutput(str(tmp_path / "out3"))
+    run_pipeline(write(tmp_path / "in3" / "day.jsonl", [honest, review("c3", "cop3", rating=5)]), out.prefix,
+                 "--signature_store", store, "--run_id", "run3")
+    decisions = by_id(out)
+    assert decisions["h1"]["decision"] == "publish", decisions["h1"]["reasons"]
+    assert decisions["c3"]["signals"]["near_duplicate"]["values"]["canonical_review_id"] == "h1"
