@@ -254,34 +254,49 @@ def arrival_key(members: Sequence[Fingerprint]):
 
 def _placed_times(members: Sequence[Fingerprint]) -> Dict[str, float]:
     """review id → the time a member from an earlier run (or a resend placed where an earlier run saw
-    it) is ordered by. With a received_at, that time. Without one it was stored at its run's time, which
-    is later than the received_at of copies its run read *after* it and ordered after it (a run that
-    mixes the two orders by input): it is placed no later than the earliest of those, so a resend does
-    not reverse its run's order (session 21, round 3), while runs with received_at on both sides stay
-    ordered by it (a backfill processed after a later day's run: round 4)."""
+    it) is ordered by; ties go to the earlier run, then the input position.
+
+    With a received_at, that time: runs with it on both sides stay ordered by it (a backfill
+    processed after a later day's run: session 21, round 4). Without one, all that is known is that
+    it arrived before its run stored it, and before every stamped member that came to light after
+    it: a member its own run read after it in the same file (a run that mixes the two orders by
+    input: round 3), or any stamped member of a later run (a copy delivered late with an earlier
+    received_at: round 5). It is placed no later than the earliest of those. A key, not a pairwise
+    rule, so the order is total."""
     placed = [m for m in members if m.stored or m.earlier_run]
     out = {m.review_id: m.arrival_ts for m in placed}
-    after: Dict[Tuple[float, str], List[Tuple[int, float]]] = {}
-    for m in placed:
-        if m.received and math.isfinite(m.run_ts) and m.input_uri:
-            after.setdefault((m.run_ts, m.input_uri), []).append((m.input_line, m.arrival_ts))
-    if not after:
+    stamped = [m for m in placed if m.received and math.isfinite(m.run_ts)]
+    if not stamped:
         return out
-    suffix_min: Dict[Tuple[float, str], Tuple[List[int], List[float]]] = {}
-    for key, rows in after.items():
-        rows.sort()
-        mins, low = [0.0] * len(rows), math.inf
-        for k in range(len(rows) - 1, -1, -1):
-            low = min(low, rows[k][1])
-            mins[k] = low
-        suffix_min[key] = ([line for line, _ in rows], mins)
+    same_file: Dict[Tuple[float, str], List[Tuple[int, float]]] = {}
+    for m in stamped:
+        if m.input_uri:
+            same_file.setdefault((m.run_ts, m.input_uri), []).append((m.input_line, m.arrival_ts))
+    files = {key: _suffix_min(sorted(rows)) for key, rows in same_file.items()}
+    runs = _suffix_min(sorted((m.run_ts, m.arrival_ts) for m in stamped))
     for m in placed:
-        rows = suffix_min.get((m.run_ts, m.input_uri))
-        if rows is not None and not m.received:
+        if m.received or not math.isfinite(m.run_ts):
+            continue
+        bounds = [out[m.review_id]]
+        k = bisect.bisect_right(runs[0], m.run_ts)
+        if k < len(runs[0]):
+            bounds.append(runs[1][k])
+        rows = files.get((m.run_ts, m.input_uri)) if m.input_uri else None
+        if rows is not None:
             k = bisect.bisect_right(rows[0], m.input_line)
             if k < len(rows[0]):
-                out[m.review_id] = min(out[m.review_id], rows[1][k])
+                bounds.append(rows[1][k])
+        out[m.review_id] = min(bounds)
     return out
+
+
+def _suffix_min(rows: List[Tuple]) -> Tuple[List, List[float]]:
+    """(sorted first elements, the minimum of the second elements from each position on)."""
+    mins, low = [0.0] * len(rows), math.inf
+    for k in range(len(rows) - 1, -1, -1):
+        low = min(low, rows[k][1])
+        mins[k] = low
+    return [r[0] for r in rows], mins
 
 
 def same_review(current: Fingerprint, stored: Fingerprint, min_jaccard: float) -> bool:

@@ -335,3 +335,30 @@ def test_a_backfilled_review_with_received_at_stays_first_when_resent_beside_a_c
     decisions = by_id(out)
     assert decisions["h1"]["decision"] == "publish", decisions["h1"]["reasons"]
     assert decisions["c3"]["signals"]["near_duplicate"]["values"]["canonical_review_id"] == "h1"
+
+
+def test_a_late_delivered_copy_with_an_earlier_received_at_does_not_overtake_a_resent_original(tmp_path):
+    """Session 21 (helper round 5, against the round-4 fix): the honest review comes without
+    received_at in run 1 (stored at run 1's clock); a copy posted before run 1 ran is delivered late in
+    run 2 with its real received_at (a minute before run 1 stored the original), in one variant behind
+    another copy without received_at. Comparing that received_at with run 1's clock put the copies
+    first, and the original's resend in run 3 was **held as their copy**. A stored review without
+    received_at is placed no later than any stamped review a later run brought."""
+    import datetime as dt
+    honest = review("h1", "honest")
+    for variant in ("stamped", "unstamped first"):
+        store = str(tmp_path / variant / "store")
+        run_pipeline(write(tmp_path / variant / "in1" / "day.jsonl", [honest]), str(tmp_path / variant / "out1"),
+                     "--signature_store", store, "--run_id", "run1")
+        late = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        copies = [review("c1", "att1", received_at=late)]
+        if variant == "unstamped first":
+            copies.insert(0, review("c0", "att0"))
+        run_pipeline(write(tmp_path / variant / "in2" / "day.jsonl", copies), str(tmp_path / variant / "out2"),
+                     "--signature_store", store, "--run_id", "run2")
+        out = RunOutput(str(tmp_path / variant / "out3"))
+        run_pipeline(write(tmp_path / variant / "in3" / "day.jsonl", [honest]), out.prefix,
+                     "--signature_store", store, "--run_id", "run3")
+        (decision,) = out.records("decisions")
+        assert decision["decision"] == "publish", (variant, decision["reasons"])
+        assert decision["signals"]["near_duplicate"]["values"]["is_canonical"], variant
