@@ -134,3 +134,36 @@ def test_stored_positions_read_defensively_and_legacy_copies_give_only_their_tim
     # round 3's bridge: the reserved text plus the honest review's words overlaps each by 0.5
     bridge = fp._replace(shingle_hashes=np.arange(40, dtype="<u4").tobytes())
     assert first_seen_copy(bridge, [stored], 0.8) == bridge
+
+
+def test_stored_members_are_ordered_by_received_at_and_first_seen_without_a_cycle():
+    """Session 21, rounds 3-6, at the level of the order itself (clusters.arrival_key): members from
+    earlier runs are placed by received_at; one without it by its run's time, no later than a stamped
+    member that came to light after it (later in its file, or in a later run), no earlier than a
+    stamped member an earlier run stored; ties to the earlier run."""
+    import math
+
+    from pipeline.dedup.clusters import Fingerprint, arrival_key
+
+    def fp(rid, run, line, received=None, stored=True, earlier_run=False):
+        return Fingerprint(rid, 0.0, rid, "p", None, None, "words", 10, b"", b"", stored,
+                           received if received is not None else float(run), "in.jsonl", line,
+                           received is not None, earlier_run, float(run))
+
+    def order(*members):
+        return [m.review_id for m in sorted(members, key=arrival_key(members))]
+
+    new = Fingerprint("new", 0.0, "n", "p", None, None, "words", 10, b"", b"")   # this run, no received_at
+    # round 3: one run read the original (no received_at) before two stamped copies
+    assert order(fp("c1", 100, 2, received=50), fp("c2", 100, 3, received=55), fp("h1", 100, 1, earlier_run=True,
+                                                                                  stored=False), new)[0] == "h1"
+    # round 4: a backfill (run 200) of an earlier received_at, processed after the copies' run
+    assert order(fp("c1", 100, 1, received=60), fp("h1", 200, 1, received=40, stored=False, earlier_run=True),
+                 new)[0] == "h1"
+    # round 5: a copy delivered late in run 200 with a received_at before run 100 stored the original
+    assert order(fp("h1", 100, 1, stored=False, earlier_run=True), fp("c1", 200, 1, received=40), new)[0] == "h1"
+    # round 6: the original stamped in run 100; a copy without received_at in run 200; an unrelated
+    # review delivered late in run 300 with an earlier received_at does not pull the copy ahead
+    got = order(fp("h1", 100, 1, received=90, stored=False, earlier_run=True), fp("c", 200, 1),
+                fp("x", 300, 1, received=10), new)
+    assert got.index("h1") < got.index("c") and got[-1] == "new" and math.isfinite(fp("x", 300, 1).run_ts)

@@ -261,8 +261,8 @@ def _placed_times(members: Sequence[Fingerprint]) -> Dict[str, float]:
     it arrived before its run stored it, and before every stamped member that came to light after
     it: a member its own run read after it in the same file (a run that mixes the two orders by
     input: round 3), or any stamped member of a later run (a copy delivered late with an earlier
-    received_at: round 5). It is placed no later than the earliest of those. A key, not a pairwise
-    rule, so the order is total."""
+    received_at: round 5). It is placed no later than the earliest of those, and no earlier than a
+    stamped member an earlier run stored (round 6). A key, not a pairwise rule, so the order is total."""
     placed = [m for m in members if m.stored or m.earlier_run]
     out = {m.review_id: m.arrival_ts for m in placed}
     stamped = [m for m in placed if m.received and math.isfinite(m.run_ts)]
@@ -273,7 +273,12 @@ def _placed_times(members: Sequence[Fingerprint]) -> Dict[str, float]:
         if m.input_uri:
             same_file.setdefault((m.run_ts, m.input_uri), []).append((m.input_line, m.arrival_ts))
     files = {key: _suffix_min(sorted(rows)) for key, rows in same_file.items()}
-    runs = _suffix_min(sorted((m.run_ts, m.arrival_ts) for m in stamped))
+    by_run = sorted((m.run_ts, m.arrival_ts) for m in stamped)
+    runs = _suffix_min(by_run)
+    floors, high = [], -math.inf   # the latest received_at among stamped members of runs up to each
+    for _, t in by_run:
+        high = max(high, t)
+        floors.append(high)
     for m in placed:
         if m.received or not math.isfinite(m.run_ts):
             continue
@@ -286,7 +291,11 @@ def _placed_times(members: Sequence[Fingerprint]) -> Dict[str, float]:
             k = bisect.bisect_right(rows[0], m.input_line)
             if k < len(rows[0]):
                 bounds.append(rows[1][k])
-        out[m.review_id] = min(bounds)
+        # ... but never before a stamped member an earlier run stored (first seen): a later run's
+        # stamped review with an early received_at must not pull a copy ahead of the original that
+        # an earlier run saw (session 21, round 6); the tie then goes to the earlier run
+        k = bisect.bisect_left(runs[0], m.run_ts)
+        out[m.review_id] = max(min(bounds), floors[k - 1]) if k else min(bounds)
     return out
 
 
