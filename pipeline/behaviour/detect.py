@@ -332,7 +332,7 @@ def analyse(events: Sequence[Event], cfg: BehaviourConfig = BehaviourConfig()) -
                         "for moderators to look at, never a reason to withhold"})
 
     # shared client (optional metadata)
-    for r, vals in _shared_client(events, t, cfg, order).items():
+    for r, vals in _shared_client(events, t, cfg, trusted, order).items():
         res.shared_client[rid[r]] = vals
     return res
 
@@ -479,7 +479,7 @@ def came_no_later(tx: float, tr: float, x_trusted: bool = False, r_trusted: bool
 
 
 def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
-                   order: Optional[np.ndarray] = None) -> Dict[int, Dict[str, Any]]:
+                   trusted: Optional[np.ndarray] = None, order: Optional[np.ndarray] = None) -> Dict[int, Dict[str, Any]]:
     """Accounts reviewing the same product through one device id / client prefix within the window.
 
     Only reviews with the metadata are scored; "new account" is not an input at all. A client
@@ -511,8 +511,7 @@ def _shared_client(events: Sequence[Event], t: np.ndarray, cfg: BehaviourConfig,
                 for k, r in enumerate(prows):
                     accounts = len({events[x].author_id for x in prows[lo[k]:hi[k]]})
                     first = not any(x != r and events[x].author_id != events[r].author_id
-                                    and came_no_later(t[x], t[r], events[x].trusted, events[r].trusted,
-                                                      _seen(order, x), _seen(order, r))
+                                    and _no_later(x, r, t, trusted, order)
                                     for x in prows[lo[k]:hi[k]])
                     ev = accounts >= cfg.client_min_accounts and not shared_network and not first
                     prev = out.get(r)
