@@ -274,6 +274,17 @@ def test_streaming_middle_on_pubsub_messages():
     p.run().wait_until_finish()
 
 
+def test_every_stateful_step_of_the_streaming_middle_has_a_deterministic_key_coder(caplog):
+    """State is per key; a key coder that is not deterministic (Beam's default for untyped keys)
+    can split one review id's or product's state in two on a runner that compares encoded keys."""
+    cfg = StreamConfig(base=BatchConfig(input=SUB, output="", classifier=""), input_subscription=SUB)
+    p = streaming_pipeline()
+    lines = p | TestStream().advance_watermark_to_infinity() | beam.ParDo(MessagesToLines(SUB, 1 << 20))
+    with caplog.at_level("WARNING", logger="apache_beam"):
+        moderate_stream(lines, RunContext.create("stream-test", DEFAULT_POLICY, commit="test"), cfg, DEFAULT_POLICY)
+    assert not [r.getMessage() for r in caplog.records if "may not be deterministic" in r.getMessage()]
+
+
 def test_streaming_usage_errors_exit_2(capsys):
     from pipeline.run import main
     assert main(["--streaming", "--output", "out/x"]) == 2

@@ -42,7 +42,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.behaviour.config import DAY, HOUR, BehaviourConfig
 from pipeline.transforms.behaviour import behaviour_time
-from pipeline.transforms.common import stage_failed
+from pipeline.transforms.common import KEYED, stage_failed
 from schemas.records import Item, Signal
 
 STREAM_MAX_OWN = 500
@@ -314,7 +314,7 @@ class StreamingBehaviour(beam.PTransform):
     def expand(self, items):
         cfg = self._cfg
         by_product = (items
-                      | "KeyByProduct" >> beam.Map(lambda it: (it.review.product_id, it))
-                      | "ProductWindow" >> beam.ParDo(ProductWindowFn(cfg)).with_outputs(ALERTS, main="reviews"))
+                      | "KeyByProduct" >> beam.Map(lambda it: (it.review.product_id, it)).with_output_types(KEYED)
+                      | "ProductWindow" >> beam.ParDo(ProductWindowFn(cfg)).with_output_types(KEYED).with_outputs(ALERTS, main="reviews"))
         out = by_product.reviews | "AuthorWindow" >> beam.ParDo(AuthorWindowFn(cfg))
         return out, by_product[ALERTS]

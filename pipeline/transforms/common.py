@@ -13,6 +13,10 @@ from schemas.records import DeadLetter, Item
 
 LOG = logging.getLogger("pipeline")
 
+# What every stateful step is keyed by: a str (review id, product, author, band key). Typed so that
+# the key coder is deterministic, as state per key needs (untyped keys get Beam's pickling coder).
+KEYED = beam.typehints.KV[str, beam.typehints.Any]
+
 
 def review_json(item: Item) -> str:
     """The record as parsed (not the byte-exact line, which is not kept past parsing)."""

@@ -42,7 +42,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.dedup import clusters as cl
 from pipeline.dedup.config import DedupConfig
-from pipeline.transforms.common import stage_failed
+from pipeline.transforms.common import KEYED, stage_failed
 from pipeline.transforms.dedup import DETECTOR, TOO_SHORT_NOTE, dedup_row
 from schemas.records import CONFLICT_MARK, Item, Signal, review_identity
 
@@ -250,9 +250,9 @@ class StreamingNearDuplicates(beam.PTransform):
         out = items | "Fingerprint" >> beam.ParDo(_FingerprintOneFn(cfg)).with_outputs(ELIGIBLE, main="done")
         eligible = out[ELIGIBLE]
         band_results = (eligible
-                        | "KeyByBand" >> beam.ParDo(_BandKeysFn(cfg))
-                        | "BandBucket" >> beam.ParDo(BandBucketFn(cfg)))
-        item_side = eligible | "KeyByReviewId" >> beam.Map(lambda i_fp: (i_fp[1].review_id, ("item", i_fp)))
+                        | "KeyByBand" >> beam.ParDo(_BandKeysFn(cfg)).with_output_types(KEYED)
+                        | "BandBucket" >> beam.ParDo(BandBucketFn(cfg)).with_output_types(KEYED))
+        item_side = eligible | "KeyByReviewId" >> beam.Map(lambda i_fp: (i_fp[1].review_id, ("item", i_fp))).with_output_types(KEYED)
         scored = ((band_results, item_side) | "Both" >> beam.Flatten()
                   | "CollectBands" >> beam.ParDo(CollectBandsFn(cfg)))
         return (out.done, scored) | "AllItems" >> beam.Flatten()

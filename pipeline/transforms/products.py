@@ -16,7 +16,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import CombiningValueStateSpec
 
 from pipeline.display import star_bucket
-from pipeline.transforms.common import stage_failed
+from pipeline.transforms.common import KEYED, stage_failed
 from schemas.codes import PUBLISH_DECISIONS, WITHHELD_DECISIONS
 from schemas.records import Decision, ProductDoc
 
@@ -147,5 +147,5 @@ class StreamingProductUpdates(beam.PTransform):
 
     def expand(self, decisions):
         return (decisions
-                | "KeyByProduct" >> beam.Map(lambda d: (d.product_id, d))
+                | "KeyByProduct" >> beam.Map(lambda d: (d.product_id, d)).with_output_types(KEYED)
                 | "RunningAggregate" >> beam.ParDo(ProductUpdateFn(self._run_id)))

@@ -31,7 +31,7 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from pipeline.transforms.common import review_json
+from pipeline.transforms.common import KEYED, review_json
 from schemas import codes
 from schemas.records import CONFLICT_MARK, DeadLetter, author_digest, author_key, conflict_id
 
@@ -214,9 +214,9 @@ class StreamingDropRedeliveries(beam.PTransform):
 
     def expand(self, items):
         out = (items
-               | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it))
+               | "KeyByReviewId" >> beam.Map(lambda it: (it.review.review_id, it)).with_output_types(KEYED)
                | "KeepIdOwner" >> beam.ParDo(IdOwnerFn(self._retention))
-               | "KeyByDecidedId" >> beam.Map(lambda it: (it.review.review_id, it))
+               | "KeyByDecidedId" >> beam.Map(lambda it: (it.review.review_id, it)).with_output_types(KEYED)
                | "KeepFirstDelivery" >> beam.ParDo(FirstDeliveryFn(self._run_id, self._retention))
                .with_outputs(DEAD, main="items"))
         return out.items, out[DEAD]

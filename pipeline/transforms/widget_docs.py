@@ -25,7 +25,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipeline import signing
 from pipeline.display import (WIDGET_DIR, as_dict, build_widget_doc, build_widget_doc_within, doc_file_name,
                               most_recent_first, safe_json)
-from pipeline.transforms.common import stage_failed
+from pipeline.transforms.common import KEYED, stage_failed
 from schemas.records import Packer
 
 
@@ -265,7 +265,7 @@ class StreamingWidgetDocs(beam.PTransform):
 
     def expand(self, pcolls):
         published, products = pcolls
-        return ((published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], ("published", r))),
-                 products | "KeyProducts" >> beam.Map(lambda r: (r.product_id, ("product", r))))
+        return ((published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], ("published", r))).with_output_types(KEYED),
+                 products | "KeyProducts" >> beam.Map(lambda r: (r.product_id, ("product", r))).with_output_types(KEYED))
                 | "Both" >> beam.Flatten()
                 | "CurrentDoc" >> beam.ParDo(WidgetDocFn()))
