@@ -15,7 +15,6 @@ and 1.3.0's English detectors (which cost English accuracy on hotel reviews; unc
     python -m research.lm_perplexity && python -m research.lm_pools   # the GGUF file, first pools
     python -m research.gemma_head   # ~25 min on 2 cores the first time (pools cached by text digest), then ~4 min
 """
-import hashlib
 import json
 import os
 
@@ -32,8 +31,7 @@ def pools_of(named_texts: dict) -> dict:
     """Gemma pools for each named list of texts, cached by their digest (the LM is loaded only if needed)."""
     out, todo = {}, {}
     for name, texts in named_texts.items():
-        digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-        path = common.CACHE / f"gemma-pools-{digest}.npy"
+        path = lp.cache_path("pools", texts, ".npy")
         if path.exists():
             out[name] = np.load(path)
         else:

@@ -52,23 +52,38 @@ def load_lm():
     return tok, lm
 
 
-def features(texts, tok, lm, log=sys.stderr) -> np.ndarray:
+def cache_path(kind: str, texts, suffix: str):
+    """Where ``kind`` ("features", "pools") of these texts, in this order, are cached."""
+    return common.CACHE / f"gemma-{kind}-{hashlib.sha256(chr(0x1e).join(texts).encode()).hexdigest()[:16]}{suffix}"
+
+
+def padded_batches(texts, tok, log=sys.stderr):
+    """Length-sorted batches of about TOKENS_PER_BATCH tokens: (row indices, token ids, padded input
+    ids, attention mask), with progress on ``log``."""
     import torch
     ids = [tok(t, truncation=True, max_length=MAX_TOKENS).input_ids for t in texts]
     order = np.argsort([len(i) for i in ids])
-    F = np.zeros((len(texts), len(NAMES)))
-    W = lm.lm_head.weight
-    t0, done, i = time.time(), 0, 0
+    t0, i, shown = time.time(), 0, 0
     while i < len(order):
         n = max(1, TOKENS_PER_BATCH // len(ids[order[min(len(order) - 1, i + 7)]]))
         batch = order[i:i + n]
         i += n
-        width = max(len(ids[b]) for b in batch)
-        x = torch.full((len(batch), width), tok.pad_token_id or 0, dtype=torch.long)
+        x = torch.zeros((len(batch), max(len(ids[b]) for b in batch)), dtype=torch.long)
         mask = torch.zeros_like(x)
         for r, b in enumerate(batch):
             x[r, :len(ids[b])] = torch.tensor(ids[b])
             mask[r, :len(ids[b])] = 1
+        yield batch, ids, x, mask
+        if i - shown >= 256 or i == len(order):
+            shown = i
+            print(f"{i}/{len(texts)} reviews, {time.time() - t0:.0f} s", file=log, flush=True)
+
+
+def features(texts, tok, lm, log=sys.stderr) -> np.ndarray:
+    import torch
+    F = np.zeros((len(texts), len(NAMES)))
+    W = lm.lm_head.weight
+    for batch, ids, x, mask in padded_batches(texts, tok, log):
         with torch.no_grad():
             h = lm.model(input_ids=x, attention_mask=mask).last_hidden_state
             for r, b in enumerate(batch):
@@ -88,15 +103,11 @@ def features(texts, tok, lm, log=sys.stderr) -> np.ndarray:
                 chars = max(1, len(texts[b].replace(" ", "").replace("\n", "")))
                 F[b] = [nll.mean(), ent.mean(), nll.mean() / max(ent.mean(), 1e-6), nll.std(), np.percentile(nll, 90),
                         (rank == 0).mean(), (rank < 10).mean(), np.log1p(rank).mean(), nll.sum() / chars, len(nll)]
-        done += len(batch)
-        if done % 256 < len(batch):
-            print(f"{done}/{len(texts)} reviews, {time.time() - t0:.0f} s", file=log, flush=True)
     return F
 
 
 def cached_features(texts) -> np.ndarray:
-    digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-    path = common.CACHE / f"gemma-features-{digest}.npz"
+    path = cache_path("features", texts, ".npz")
     if path.exists():
         return np.load(path)["F"]
     import torch

@@ -12,11 +12,9 @@ any fold was scored. The body only (no 262k-word output layer): ~15 min on 2 cor
     python -m research.lm_perplexity   # first: its features and the GGUF file
     python -m research.lm_pools
 """
-import hashlib
 import json
 import os
 import sys
-import time
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -32,34 +30,19 @@ LAYERS = (6, 12, 18)
 
 def pools(texts, tok, lm, log=sys.stderr) -> np.ndarray:
     import torch
-    ids = [tok(t, truncation=True, max_length=lp.MAX_TOKENS).input_ids for t in texts]
-    order = np.argsort([len(i) for i in ids])
     P = np.zeros((len(texts), 640 * len(LAYERS)), dtype=np.float32)
-    t0, i = time.time(), 0
-    while i < len(order):
-        n = max(1, lp.TOKENS_PER_BATCH // len(ids[order[min(len(order) - 1, i + 7)]]))
-        batch = order[i:i + n]
-        i += n
-        width = max(len(ids[b]) for b in batch)
-        x = torch.zeros((len(batch), width), dtype=torch.long)
-        mask = torch.zeros_like(x)
-        for r, b in enumerate(batch):
-            x[r, :len(ids[b])] = torch.tensor(ids[b])
-            mask[r, :len(ids[b])] = 1
+    for batch, _, x, mask in lp.padded_batches(texts, tok, log):
         with torch.no_grad():
             hs = lm.model(input_ids=x, attention_mask=mask, output_hidden_states=True).hidden_states
         m = mask[:, 1:, None].float()  # leave out <bos>
         for j, L in enumerate(LAYERS):
             h = hs[L][:, 1:]
             P[batch, j * 640:(j + 1) * 640] = ((h * m).sum(1) / m.sum(1).clamp(min=1)).numpy()
-        if i // n % 20 == 0:
-            print(f"{i}/{len(texts)} reviews, {time.time() - t0:.0f} s", file=log, flush=True)
     return P
 
 
 def cached_pools(texts) -> np.ndarray:
-    digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-    path = common.CACHE / f"gemma-pools-{digest}.npy"
+    path = lp.cache_path("pools", texts, ".npy")
     if path.exists():
         return np.load(path)
     import torch
