@@ -16,35 +16,16 @@ and 1.3.0's English detectors (which cost English accuracy on hotel reviews; unc
     python -m research.gemma_head   # ~25 min on 2 cores the first time (pools cached by text digest), then ~4 min
 """
 import json
-import os
 
 import numpy as np
 
-from models import common, multilingual as mm
+from models import common, heads, multilingual as mm
 from pipeline.classifier import runtime
 from research import lm_perplexity as lp, lm_pools
 
-THRESHOLDS = {"lower": 0.602033394754505, "upper": 0.9918163977877252}   # 2.0.1's config.json
-
-
-def pools_of(named_texts: dict) -> dict:
-    """Gemma pools for each named list of texts, cached by their digest (the LM is loaded only if needed)."""
-    out, todo = {}, {}
-    for name, texts in named_texts.items():
-        path = lp.cache_path("pools", texts, ".npy")
-        if path.exists():
-            out[name] = np.load(path)
-        else:
-            todo[name] = (texts, path)
-    if todo:
-        import torch
-        torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "2")))
-        tok, lm = lp.load_lm()
-        for name, (texts, path) in todo.items():
-            print(f"pools: {name} ({len(texts)} texts)", flush=True)
-            out[name] = lm_pools.pools(texts, tok, lm)
-            np.save(path, out[name])
-    return out
+# 2.0.1's thresholds, read from the served artifact
+THRESHOLDS = json.loads((common.ARTIFACTS / heads.NAME / "2.0.1" / "config.json").read_text())["thresholds"]
+pools_of = lm_pools.pools_of
 
 
 def main() -> int:

@@ -41,16 +41,24 @@ def pools(texts, tok, lm, log=sys.stderr) -> np.ndarray:
     return P
 
 
-def cached_pools(texts) -> np.ndarray:
-    path = lp.cache_path("pools", texts, ".npy")
-    if path.exists():
-        return np.load(path)
-    import torch
-    torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "2")))
-    tok, lm = lp.load_lm()
-    P = pools(texts, tok, lm)
-    np.save(path, P)
-    return P
+def pools_of(named_texts: dict) -> dict:
+    """Gemma pools for each named list of texts, cached by their digest (the LM is loaded only if needed)."""
+    out, todo = {}, {}
+    for name, texts in named_texts.items():
+        path = lp.cache_path("pools", texts, ".npy")
+        if path.exists():
+            out[name] = np.load(path)
+        else:
+            todo[name] = (texts, path)
+    if todo:
+        import torch
+        torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "2")))
+        tok, lm = lp.load_lm()
+        for name, (texts, path) in todo.items():
+            print(f"pools: {name} ({len(texts)} texts)", flush=True)
+            out[name] = pools(texts, tok, lm)
+            np.save(path, out[name])
+    return out
 
 
 def oof_lr(X, y, lang, hotel, C, per_language=True) -> np.ndarray:
@@ -75,7 +83,7 @@ def main() -> int:
     texts = [str(t) for t in m.texts[rows]]
     lex = np.load(common.CACHE / "lexical-oof.npz", allow_pickle=True)["selected"][rows]
     F = lp.cached_features(texts)
-    P = cached_pools(texts)
+    P = pools_of({"maide": texts})["maide"]
     y, lang, hotel = m.y[rows], m.language[rows], m.hotel[rows]
     res = {}
     pools_oof = oof_lr(P, y, lang, hotel, 0.05)
