@@ -167,3 +167,47 @@ def test_stored_members_are_ordered_by_received_at_and_first_seen_without_a_cycl
     got = order(fp("h1", 100, 1, received=90, stored=False, earlier_run=True), fp("c", 200, 1),
                 fp("x", 300, 1, received=10), new)
     assert got.index("h1") < got.index("c") and got[-1] == "new" and math.isfinite(fp("x", 300, 1).run_ts)
+
+
+def test_only_a_stamped_member_sharing_its_text_caps_a_stored_member_without_received_at():
+    """Session 22 (helper round 7), at the level of the order: a stored member without received_at
+    is placed no later than a stamped member that came to light after it only when that member
+    shares its text (the source bar, 0.5): a copy had to read it first; an unrelated review
+    delivered late with an early received_at says nothing about when it arrived. Every candidate is
+    compared exactly: a flood of unrelated late reviews does not hide the one real copy."""
+    import numpy as np
+
+    from pipeline.dedup.clusters import Fingerprint, arrival_key
+
+    def words(lo, hi):
+        return np.arange(lo, hi, dtype="<u4").tobytes()
+
+    def fp(rid, run, text, received=None, stored=True, line=1):
+        return Fingerprint(rid, 0.0, rid, "p", None, None, "words", 10, b"", text, stored,
+                           received if received is not None else float(run), "in.jsonl", line,
+                           received is not None, False, float(run))
+
+    def order(*members):
+        return [m.review_id for m in sorted(members, key=arrival_key(members))]
+
+    honest = words(0, 100)
+    now = Fingerprint("h", 0.0, "h", "p", None, None, "words", 10, b"", honest, False, 50.0)   # this run, received 50
+    c = fp("c", 100, honest)   # a copy stored by run 100 without received_at
+    # an unrelated review (text 1000-1100) delivered late in run 200 with received_at 10: no cap
+    got = order(c, fp("x", 200, words(1000, 1100), received=10), now)
+    assert got.index("h") < got.index("c"), got
+    # the same review sharing half of c's text (Jaccard 50 / 150 ≈ 0.33 < 0.5): still no cap
+    got = order(c, fp("x", 200, words(50, 150), received=10), now)
+    assert got.index("h") < got.index("c"), got
+    # ... sharing 80 of 100 words each (80 / 120 ≈ 0.67): it copied c, so c came before 10
+    got = order(c, fp("x", 200, words(20, 120), received=10), now)
+    assert got.index("c") < got.index("h"), got
+    # a later line of c's own file counts only with shared text too
+    got = order(c, fp("x", 100, words(1000, 1100), received=10, line=2), now)
+    assert got.index("h") < got.index("c"), got
+    got = order(c, fp("x", 100, words(20, 120), received=10, line=2), now)
+    assert got.index("c") < got.index("h"), got
+    # 300 unrelated late reviews and one real copy among them: the copy still caps c
+    flood = [fp(f"u{i}", 200, words(2000 + 100 * i, 2100 + 100 * i), received=1 + i / 1000) for i in range(300)]
+    got = order(c, *flood, fp("x", 200, words(20, 120), received=30), now)
+    assert got.index("c") < got.index("h"), got[:5]

@@ -232,7 +232,7 @@ SOURCE_SCAN = 32  # earlier members compared, from each end of the arrival order
 SOURCE_MIN_JACCARD = 0.5
 
 
-def arrival_key(members: Sequence[Fingerprint]):
+def arrival_key(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_JACCARD):
     """The order in which a component's members arrived.
 
     By ``Fingerprint.order`` (the platform's ``received_at``, or first seen by an earlier run) when
@@ -244,68 +244,95 @@ def arrival_key(members: Sequence[Fingerprint]):
     (:func:`first_seen_copy`) is ordered where it was first seen.
 
     Members from earlier runs are placed by :func:`_placed_times`: their received_at, or their run's
-    time, but no later than a member their own run read after them in the same file (session 21)."""
-    placed = _placed_times(members)
+    time, but no later than a stamped member that came to light after them and copies their text
+    (session 21; session 22: only one that shares their text)."""
+    placed = _placed_times(members, min_jaccard)
     if all(_has_receipt(m) for m in members if not m.stored):
         return lambda f: (0, placed.get(f.review_id, f.arrival_ts), f.run_ts, f.input_uri, f.input_line, f.review_id)
     return lambda f: ((0, placed[f.review_id], f.run_ts, f.input_uri, f.input_line, f.review_id)
                       if f.review_id in placed else (1, 0.0, math.inf, f.input_uri, f.input_line, f.review_id))
 
 
-def _placed_times(members: Sequence[Fingerprint]) -> Dict[str, float]:
+def _placed_times(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_JACCARD) -> Dict[str, float]:
     """review id → the time a member from an earlier run (or a resend placed where an earlier run saw
     it) is ordered by; ties go to the earlier run, then the input position.
 
     With a received_at, that time: runs with it on both sides stay ordered by it (a backfill
     processed after a later day's run: session 21, round 4). Without one, all that is known is that
     it arrived before its run stored it, and before every stamped member that came to light after
-    it: a member its own run read after it in the same file (a run that mixes the two orders by
-    input: round 3), or any stamped member of a later run (a copy delivered late with an earlier
-    received_at: round 5). It is placed no later than the earliest of those, and no earlier than a
-    stamped member an earlier run stored (round 6). A key, not a pairwise rule, so the order is total."""
+    it *and shares its text* (at least ``min_jaccard``, the bar for a source): such a member copies
+    it (or is the same review resent), so its author had read it. That member may be one its own run
+    read after it in the same file (a run that mixes the two orders by input: round 3) or one of a
+    later run (a copy delivered late with an earlier received_at: round 5). A stamped member that
+    shares nothing with it says nothing about when it arrived: an attacker's unrelated review
+    delivered late with an early received_at, bridged into the component, capped a stored copy
+    ahead of the honest review it copied (session 22, round 7). It is placed no later than the
+    earliest such copy, and no earlier than a stamped member an earlier run stored (round 6). A key,
+    not a pairwise rule, so the order is total.
+
+    Every uncapped member is compared with every stamped member received before its run that came
+    to light after it, exactly (no bounded scan an attacker could fill with unrelated members, no
+    MinHash estimate an attacker could steer): one vectorised pass over their shingle hashes each."""
     placed = [m for m in members if m.stored or m.earlier_run]
     out = {m.review_id: m.arrival_ts for m in placed}
     stamped = [m for m in placed if m.received and math.isfinite(m.run_ts)]
-    if not stamped:
+    capped = [m for m in placed if not m.received and math.isfinite(m.run_ts)]
+    if not stamped or not capped:
         return out
-    same_file: Dict[Tuple[float, str], List[Tuple[int, float]]] = {}
-    for m in stamped:
-        if m.input_uri:
-            same_file.setdefault((m.run_ts, m.input_uri), []).append((m.input_line, m.arrival_ts))
-    files = {key: _suffix_min(sorted(rows)) for key, rows in same_file.items()}
     by_run = sorted((m.run_ts, m.arrival_ts) for m in stamped)
-    runs = _suffix_min(by_run)
+    runs = [r for r, _ in by_run]
     floors, high = [], -math.inf   # the latest received_at among stamped members of runs up to each
     for _, t in by_run:
         high = max(high, t)
         floors.append(high)
-    for m in placed:
-        if m.received or not math.isfinite(m.run_ts):
-            continue
-        bounds = [out[m.review_id]]
-        k = bisect.bisect_right(runs[0], m.run_ts)
-        if k < len(runs[0]):
-            bounds.append(runs[1][k])
-        rows = files.get((m.run_ts, m.input_uri)) if m.input_uri else None
-        if rows is not None:
-            k = bisect.bisect_right(rows[0], m.input_line)
-            if k < len(rows[0]):
-                bounds.append(rows[1][k])
+    # only a stamped member received before some capped member's run stored it, and stored no
+    # earlier than that run, can lower a bound: late deliveries, few in a real store
+    latest, first_run = max(out[m.review_id] for m in capped), min(m.run_ts for m in capped)
+    late = [s for s in stamped if s.arrival_ts < latest and s.run_ts >= first_run]
+    caps = _earliest_copies(capped, late, out, min_jaccard) if late else {}
+    for m in capped:
+        bound = min(out[m.review_id], caps.get(m.review_id, math.inf))
         # ... but never before a stamped member an earlier run stored (first seen): a later run's
         # stamped review with an early received_at must not pull a copy ahead of the original that
         # an earlier run saw (session 21, round 6); the tie then goes to the earlier run
-        k = bisect.bisect_left(runs[0], m.run_ts)
-        out[m.review_id] = max(min(bounds), floors[k - 1]) if k else min(bounds)
+        k = bisect.bisect_left(runs, m.run_ts)
+        out[m.review_id] = max(bound, floors[k - 1]) if k else bound
     return out
 
 
-def _suffix_min(rows: List[Tuple]) -> Tuple[List, List[float]]:
-    """(sorted first elements, the minimum of the second elements from each position on)."""
-    mins, low = [0.0] * len(rows), math.inf
-    for k in range(len(rows) - 1, -1, -1):
-        low = min(low, rows[k][1])
-        mins[k] = low
-    return [r[0] for r in rows], mins
+def _earliest_copies(capped: List[Fingerprint], stamped: List[Fingerprint], placed: Dict[str, float],
+                     min_jaccard: float) -> Dict[str, float]:
+    """review id of each ``capped`` member → the earliest received_at among ``stamped`` members that
+    came to light after it (a later run, or a later line of its own file), were received before its
+    ``placed`` time and share at least ``min_jaccard`` of its text. Exact Jaccard through one sorted
+    index of the stamped members' shingle hashes: per member, its own hashes looked up."""
+    s_run = np.array([s.run_ts for s in stamped])
+    s_time = np.array([s.arrival_ts for s in stamped])
+    s_uri = np.array([s.input_uri for s in stamped], dtype=object)
+    s_line = np.array([s.input_line for s in stamped])
+    s_hashes = [s.hashes() for s in stamped]
+    s_len = np.array([len(h) for h in s_hashes], dtype=np.float64)
+    s_cat = np.concatenate(s_hashes)
+    s_owner = np.repeat(np.arange(len(stamped)), [len(h) for h in s_hashes])
+    by_hash = np.argsort(s_cat, kind="stable")   # shingle hash → the stamped members holding it
+    s_cat, s_owner = s_cat[by_hash], s_owner[by_hash]
+    caps = {}
+    for m in capped:
+        later = (s_run > m.run_ts) | ((s_run == m.run_ts) & (s_uri == m.input_uri) & (s_line > m.input_line)
+                                      if m.input_uri else False)
+        useful = later & (s_time < placed[m.review_id])
+        if not useful.any():
+            continue
+        mine = m.hashes()
+        lo, hi = np.searchsorted(s_cat, mine, "left"), np.searchsorted(s_cat, mine, "right")
+        n = hi - lo
+        at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        inter = np.bincount(s_owner[at], minlength=len(stamped))
+        union = len(mine) + s_len - inter
+        hit = useful & (np.where(union > 0, inter / np.maximum(union, 1), 1.0) >= min_jaccard)
+        if hit.any():
+            caps[m.review_id] = float(s_time[hit].min())
+    return caps
 
 
 def same_review(current: Fingerprint, stored: Fingerprint, min_jaccard: float) -> bool:
@@ -375,7 +402,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
     ``canonical_review_id`` names the member's source (itself for a first posting);
     ``cluster_id``, ``cluster_size`` and the authors and products are the component's."""
     unique = list({m.review_id: m for m in members}.values())
-    ordered = sorted(unique, key=arrival_key(unique))
+    ordered = sorted(unique, key=arrival_key(unique, min(SOURCE_MIN_JACCARD, cfg.threshold)))
     own = [m for m in ordered if not m.declared_syndication]
     first = own[0] if own else ordered[0]
     hashes = {m.review_id: m.hashes() for m in ordered}

@@ -364,15 +364,17 @@ def test_a_late_delivered_copy_with_an_earlier_received_at_does_not_overtake_a_r
         assert decision["signals"]["near_duplicate"]["values"]["is_canonical"], variant
 
 
-@pytest.mark.xfail(strict=True, reason="session 22, helper round 7: not fixed (README Still open); remove this mark with the fix")
-def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_a_late_honest_review(tmp_path):
-    """Session 22 (helper round 7, A5): run 1 stores ``c``, a copy of the honest complaint H, without
-    received_at; run 2 stores the attacker's unrelated review ``x`` (posted 3 h ago, delivered late with
-    that received_at) and bridges from X to H; run 3 gets H itself, delivered late with its own
-    received_at (1 h ago), and the bridges re-posted so that ``x`` joins H's component. A stored member
-    without received_at is capped by any stamped member that came to light after it, so ``c`` is placed
-    at ``x``'s time, before H: the complaint is **rejected as the copy's copy**. The fix to try: cap only
-    by stamped members that share text with the capped one."""
+@pytest.mark.parametrize("sequence", ["A4 same file", "A5 later run"])
+def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_a_late_honest_review(tmp_path,
+                                                                                                     sequence):
+    """Session 22 (helper round 7): ``c``, a copy of the honest complaint H without received_at, is
+    stored; the attacker's unrelated review ``x`` (posted 3 h ago, delivered late with that
+    received_at) is stored after it, in the same file (A4) or by a later run (A5), with bridges from
+    X to H; the last run gets H itself, delivered late with its own received_at (1 h ago), and the
+    bridges re-posted so that ``x`` joins H's component. A stored member without received_at was
+    capped by *any* stamped member that came to light after it, so ``c`` was placed at ``x``'s time,
+    before H, and the complaint was **rejected as the copy's copy**. Fixed in session 23: only a
+    stamped member sharing its text (the source bar, 0.5) caps it."""
     import datetime as dt
 
     from tests.adversarial.test_copied_reviews import chain
@@ -385,14 +387,17 @@ def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_
              "our stove which suits busy mornings while the whistle is gentle enough not to wake anyone upstairs")
     bridges = chain(other, honest)
     store = str(tmp_path / "store")
-    runs = [[review("c", "att0", body=honest, created=tb, rating=5)],
-            [review("x", "att1", body=other, created=t0, rating=5, received_at=t0)]
-            + [review(f"b{i}", f"attb{i}", body=t, created=tb, rating=5, received_at=tb) for i, t in enumerate(bridges)],
-            [review("h1", "honest", body=honest, created=t1, received_at=t1)]
-            + [review(f"n{i}", f"attn{i}", body=t, created=tn, rating=5, received_at=tn) for i, t in enumerate(bridges)]]
+    copy = [review("c", "att0", body=honest, created=tb, rating=5)]
+    unrelated = ([review("x", "att1", body=other, created=t0, rating=5, received_at=t0)]
+                 + [review(f"b{i}", f"attb{i}", body=t, created=tb, rating=5, received_at=tb)
+                    for i, t in enumerate(bridges)])
+    last = ([review("h1", "honest", body=honest, created=t1, received_at=t1)]
+            + [review(f"n{i}", f"attn{i}", body=t, created=tn, rating=5, received_at=tn) for i, t in enumerate(bridges)])
+    runs = [copy + unrelated, last] if sequence.startswith("A4") else [copy, unrelated, last]
     for k, lines in enumerate(runs, 1):
         out = RunOutput(str(tmp_path / f"out{k}"))
         run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
                      "--signature_store", store, "--run_id", f"run{k}")
     h1 = by_id(out)["h1"]
     assert h1["decision"] == "publish", (h1["reasons"], h1["signals"]["near_duplicate"]["values"])
+    assert h1["signals"]["near_duplicate"]["values"]["is_canonical"], h1["signals"]["near_duplicate"]["values"]
