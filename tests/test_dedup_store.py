@@ -211,3 +211,58 @@ def test_only_a_stamped_member_sharing_its_text_caps_a_stored_member_without_rec
     flood = [fp(f"u{i}", 200, words(2000 + 100 * i, 2100 + 100 * i), received=1 + i / 1000) for i in range(300)]
     got = order(c, *flood, fp("x", 200, words(20, 120), received=30), now)
     assert got.index("c") < got.index("h"), got[:5]
+
+
+def test_a_member_capped_by_the_attackers_own_earlier_text_is_not_the_source_of_an_honest_review():
+    """Session 23 (helper round 8), at the level of the clusters: the attacker's stored ``c`` = its
+    own earlier text S + the honest text H (Jaccard 0.5 with each) is capped by S itself, stamped with
+    a received_at before H existed: shared text has no direction. ``c`` is placed before H, but what
+    proves it early is the text it shares with S, which H does not share: ``c`` is not H's source. And
+    the floor counts only stamped members that share the member's text: an unrelated early review
+    of an earlier run does not lift an honest stored review above the attacker's late copy."""
+    import numpy as np
+
+    from pipeline.dedup.clusters import Fingerprint, describe_cluster
+    from pipeline.dedup.config import DedupConfig
+
+    def words(lo, hi):
+        return np.arange(lo, hi, dtype="<u4").tobytes()
+
+    def fp(rid, run, line, text, received=None, stored=True, earlier_run=False):
+        return Fingerprint(rid, 0.0, rid, "p", None, None, "words", len(text) // 4, b"", text, stored,
+                           received if received is not None else float(run), "in.jsonl", line,
+                           received is not None, earlier_run, float(run))
+
+    H, S = words(0, 40), words(1000, 1040)
+    C = np.union1d(np.arange(0, 40), np.arange(1000, 1040)).astype("<u4").tobytes()
+    bridge = Fingerprint("b", 0.0, "bx", "p", None, None, "words", 40, b"", C, False, 150.0, "in2.jsonl", 2, True)
+    late_h = Fingerprint("h", 0.0, "h", "p", None, None, "words", 40, b"", H, False, 50.0, "in3.jsonl", 1, True)
+    sequences = {
+        "one file: H (received 50), c, S (received 10); H resent": [
+            fp("h", 100, 1, H, received=50, stored=False, earlier_run=True), fp("c", 100, 2, C),
+            fp("s", 100, 3, S, received=10), bridge],
+        "the same, H without received_at": [
+            fp("h", 100, 1, H, stored=False, earlier_run=True), fp("c", 100, 2, C), fp("s", 100, 3, S, received=10),
+            bridge],
+        "S delivered late by a later run": [
+            fp("h", 100, 1, H, received=50, stored=False, earlier_run=True), fp("c", 100, 2, C),
+            fp("s", 150, 1, S, received=10), bridge],
+        "c stored, S late in a later run, H late in this run": [
+            fp("c", 100, 1, C), fp("s", 150, 1, S, received=10), late_h, bridge],
+    }
+    cfg = DedupConfig()
+    for name, members in sequences.items():
+        h = describe_cluster(members, cfg)["h"]
+        assert h["is_canonical"] and h["canonical_review_id"] == "h", (name, h)
+    # the control: a real copy of c (sharing H's part too) still caps it, and c stays H's source
+    copy = fp("s", 150, 1, C, received=10)
+    h = describe_cluster([fp("c", 100, 1, C), copy, late_h, bridge], cfg)["h"]
+    assert h["canonical_review_id"] == "c", h
+    # the floor: H (no received_at, run 200), the attacker's copy (received 20, run 300), an
+    # unrelated review x an earlier run stored (received 95): H keeps its place before the copy
+    h = fp("h", 200, 1, H, stored=False, earlier_run=True)
+    copy = fp("c", 300, 1, words(0, 38), received=20)
+    x = fp("x", 100, 1, words(5000, 5040), received=95)
+    resent = Fingerprint("b", 0.0, "b", "p", None, None, "words", 40, b"", H, False, 390.0, "in4.jsonl", 1, True)
+    got = describe_cluster([h, copy, x, resent], cfg)["h"]
+    assert got["is_canonical"], got

@@ -6,9 +6,8 @@ transform and the benchmark reuse them.
 """
 from __future__ import annotations
 
-import bisect
 import math
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import xxhash
@@ -232,7 +231,21 @@ SOURCE_SCAN = 32  # earlier members compared, from each end of the arrival order
 SOURCE_MIN_JACCARD = 0.5
 
 
+class Placement(NamedTuple):
+    """A component's arrival order (:func:`arrival_order`): ``key`` sorts its members; ``capped``
+    names, for each stored member placed earlier than its run's time because a stamped copy of it
+    came to light later, that copy's review id and the time the member would have had without it."""
+
+    key: Callable[[Fingerprint], tuple]
+    capped: Dict[str, Tuple[str, float]]
+
+
 def arrival_key(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_JACCARD):
+    """The sort key of :func:`arrival_order`."""
+    return arrival_order(members, min_jaccard).key
+
+
+def arrival_order(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_JACCARD) -> Placement:
     """The order in which a component's members arrived.
 
     By ``Fingerprint.order`` (the platform's ``received_at``, or first seen by an earlier run) when
@@ -244,95 +257,116 @@ def arrival_key(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_
     (:func:`first_seen_copy`) is ordered where it was first seen.
 
     Members from earlier runs are placed by :func:`_placed_times`: their received_at, or their run's
-    time, but no later than a stamped member that came to light after them and copies their text
-    (session 21; session 22: only one that shares their text)."""
-    placed = _placed_times(members, min_jaccard)
+    time, but no later than a stamped member that came to light after them and shares their text
+    (session 21; session 23: only one that shares their text)."""
+    placed, capped = _placed_times(members, min_jaccard)
     if all(_has_receipt(m) for m in members if not m.stored):
-        return lambda f: (0, placed.get(f.review_id, f.arrival_ts), f.run_ts, f.input_uri, f.input_line, f.review_id)
-    return lambda f: ((0, placed[f.review_id], f.run_ts, f.input_uri, f.input_line, f.review_id)
-                      if f.review_id in placed else (1, 0.0, math.inf, f.input_uri, f.input_line, f.review_id))
+        key = lambda f: (0, placed.get(f.review_id, f.arrival_ts), f.run_ts, f.input_uri, f.input_line, f.review_id)
+    else:
+        key = lambda f: ((0, placed[f.review_id], f.run_ts, f.input_uri, f.input_line, f.review_id)
+                         if f.review_id in placed else (1, 0.0, math.inf, f.input_uri, f.input_line, f.review_id))
+    return Placement(key, capped)
 
 
-def _placed_times(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_JACCARD) -> Dict[str, float]:
-    """review id → the time a member from an earlier run (or a resend placed where an earlier run saw
-    it) is ordered by; ties go to the earlier run, then the input position.
+def _placed_times(members: Sequence[Fingerprint], min_jaccard: float = SOURCE_MIN_JACCARD
+                  ) -> Tuple[Dict[str, float], Dict[str, Tuple[str, float]]]:
+    """(review id → the time a member from an earlier run, or a resend placed where an earlier run
+    saw it, is ordered by; ties go to the earlier run, then the input position), and the capped
+    members (:class:`Placement`).
 
     With a received_at, that time: runs with it on both sides stay ordered by it (a backfill
     processed after a later day's run: session 21, round 4). Without one, all that is known is that
     it arrived before its run stored it, and before every stamped member that came to light after
-    it *and shares its text* (at least ``min_jaccard``, the bar for a source): such a member copies
-    it (or is the same review resent), so its author had read it. That member may be one its own run
-    read after it in the same file (a run that mixes the two orders by input: round 3) or one of a
-    later run (a copy delivered late with an earlier received_at: round 5). A stamped member that
-    shares nothing with it says nothing about when it arrived: an attacker's unrelated review
-    delivered late with an early received_at, bridged into the component, capped a stored copy
-    ahead of the honest review it copied (session 22, round 7). It is placed no later than the
-    earliest such copy, and no earlier than a stamped member an earlier run stored (round 6). A key,
-    not a pairwise rule, so the order is total.
+    it *and shares its text* (at least ``min_jaccard``, the bar for a source): such a member may
+    copy it (or be the same review resent). That member may be one its own run read after it in
+    the same file (a run that mixes the two orders by input: round 3) or one of a later run (a copy
+    delivered late with an earlier received_at: round 5). A stamped member that shares nothing with
+    it says nothing about when it arrived: an attacker's unrelated review delivered late with an
+    early received_at, bridged into the component, capped a stored copy ahead of the honest review
+    it copied (session 22, round 7). It is placed no later than the earliest such copy, and no
+    earlier than a stamped member sharing its text that an earlier run stored (round 6; an unrelated
+    one lifted an honest review above a late copy: session 23, round 8). A key, not a pairwise rule,
+    so the order is total.
 
-    Every uncapped member is compared with every stamped member received before its run that came
-    to light after it, exactly (no bounded scan an attacker could fill with unrelated members, no
-    MinHash estimate an attacker could steer): one vectorised pass over their shingle hashes each."""
+    Shared text has no direction: the attacker's ``c`` = its own earlier text S + the honest text H
+    shares 0.5 with S, so S (received before H existed) caps ``c`` as well as a copy would (round 8).
+    So the cap is recorded, and :func:`describe_cluster` lets a capped member be the source only of
+    reviews that share text with what capped it, or that come after it without the cap.
+
+    Every capped member is compared exactly with every stamped member that could move it (no
+    bounded scan an attacker could fill with unrelated members, no MinHash estimate an attacker
+    could steer): one sorted index of their shingle hashes."""
     placed = [m for m in members if m.stored or m.earlier_run]
     out = {m.review_id: m.arrival_ts for m in placed}
     stamped = [m for m in placed if m.received and math.isfinite(m.run_ts)]
     capped = [m for m in placed if not m.received and math.isfinite(m.run_ts)]
     if not stamped or not capped:
-        return out
-    by_run = sorted((m.run_ts, m.arrival_ts) for m in stamped)
-    runs = [r for r, _ in by_run]
-    floors, high = [], -math.inf   # the latest received_at among stamped members of runs up to each
-    for _, t in by_run:
-        high = max(high, t)
-        floors.append(high)
-    # only a stamped member received before some capped member's run stored it, and stored no
-    # earlier than that run, can lower a bound: late deliveries, few in a real store
+        return out, {}
+    # a stamped member can move a capped one only as a cap (received before the capped member's
+    # run stored it, stored no earlier) or a floor (stored by an earlier run, received after its time)
     latest, first_run = max(out[m.review_id] for m in capped), min(m.run_ts for m in capped)
-    late = [s for s in stamped if s.arrival_ts < latest and s.run_ts >= first_run]
-    caps = _earliest_copies(capped, late, out, min_jaccard) if late else {}
+    capping = [s for s in stamped if s.arrival_ts < latest and s.run_ts >= first_run]
+    lowest = min([s.arrival_ts for s in capping] + [out[m.review_id] for m in capped])
+    last_run = max(m.run_ts for m in capped)
+    movers = capping + [s for s in stamped if s.run_ts < last_run and s.arrival_ts > lowest
+                        and not (s.arrival_ts < latest and s.run_ts >= first_run)]
+    if not movers:
+        return out, {}
+    index, caps = _HashIndex(movers), {}
     for m in capped:
-        bound = min(out[m.review_id], caps.get(m.review_id, math.inf))
-        # ... but never before a stamped member an earlier run stored (first seen): a later run's
-        # stamped review with an early received_at must not pull a copy ahead of the original that
-        # an earlier run saw (session 21, round 6); the tie then goes to the earlier run
-        k = bisect.bisect_left(runs, m.run_ts)
-        out[m.review_id] = max(bound, floors[k - 1]) if k else bound
-    return out
+        own = out[m.review_id]
+        floor, cap, by = index.floor_and_cap(m, own, min_jaccard)
+        uncapped = max(own, floor)
+        out[m.review_id] = max(min(own, cap), floor)
+        if out[m.review_id] < uncapped:
+            caps[m.review_id] = (by, uncapped)
+    return out, caps
 
 
-def _earliest_copies(capped: List[Fingerprint], stamped: List[Fingerprint], placed: Dict[str, float],
-                     min_jaccard: float) -> Dict[str, float]:
-    """review id of each ``capped`` member → the earliest received_at among ``stamped`` members that
-    came to light after it (a later run, or a later line of its own file), were received before its
-    ``placed`` time and share at least ``min_jaccard`` of its text. Exact Jaccard through one sorted
-    index of the stamped members' shingle hashes: per member, its own hashes looked up."""
-    s_run = np.array([s.run_ts for s in stamped])
-    s_time = np.array([s.arrival_ts for s in stamped])
-    s_uri = np.array([s.input_uri for s in stamped], dtype=object)
-    s_line = np.array([s.input_line for s in stamped])
-    s_hashes = [s.hashes() for s in stamped]
-    s_len = np.array([len(h) for h in s_hashes], dtype=np.float64)
-    s_cat = np.concatenate(s_hashes)
-    s_owner = np.repeat(np.arange(len(stamped)), [len(h) for h in s_hashes])
-    by_hash = np.argsort(s_cat, kind="stable")   # shingle hash → the stamped members holding it
-    s_cat, s_owner = s_cat[by_hash], s_owner[by_hash]
-    caps = {}
-    for m in capped:
-        later = (s_run > m.run_ts) | ((s_run == m.run_ts) & (s_uri == m.input_uri) & (s_line > m.input_line)
-                                      if m.input_uri else False)
-        useful = later & (s_time < placed[m.review_id])
-        if not useful.any():
-            continue
-        mine = m.hashes()
-        lo, hi = np.searchsorted(s_cat, mine, "left"), np.searchsorted(s_cat, mine, "right")
+class _HashIndex:
+    """Stamped members' shingle hashes in one sorted array: per capped member, its own hashes looked
+    up give the exact Jaccard with every indexed member at once."""
+
+    def __init__(self, stamped: List[Fingerprint]):
+        self.ids = [s.review_id for s in stamped]
+        self.run = np.array([s.run_ts for s in stamped])
+        self.time = np.array([s.arrival_ts for s in stamped])
+        self.uri = np.array([s.input_uri for s in stamped], dtype=object)
+        self.line = np.array([s.input_line for s in stamped])
+        hashes = [s.hashes() for s in stamped]
+        self.size = np.array([len(h) for h in hashes], dtype=np.float64)
+        cat = np.concatenate(hashes)
+        owner = np.repeat(np.arange(len(stamped)), [len(h) for h in hashes])
+        order = np.argsort(cat, kind="stable")
+        self.cat, self.owner = cat[order], owner[order]
+
+    def jaccard(self, hashes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        lo, hi = np.searchsorted(self.cat, hashes, "left"), np.searchsorted(self.cat, hashes, "right")
         n = hi - lo
         at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
-        inter = np.bincount(s_owner[at], minlength=len(stamped))
-        union = len(mine) + s_len - inter
-        hit = useful & (np.where(union > 0, inter / np.maximum(union, 1), 1.0) >= min_jaccard)
-        if hit.any():
-            caps[m.review_id] = float(s_time[hit].min())
-    return caps
+        inter = np.bincount(self.owner[at], minlength=len(self.ids))[rows]
+        union = len(hashes) + self.size[rows] - inter
+        return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+    def floor_and_cap(self, m: Fingerprint, own: float, min_jaccard: float) -> Tuple[float, float, str]:
+        """(the latest received_at among members an earlier run stored, the earliest among members
+        that came to light after ``m`` (a later run, or a later line of its file) received before
+        ``own``, each sharing ``min_jaccard`` of its text; the capping member's id)."""
+        later = (self.run > m.run_ts) | ((self.run == m.run_ts) & (self.uri == m.input_uri) & (self.line > m.input_line)
+                                         if m.input_uri else False)
+        capping = later & (self.time < own)
+        lowest = min(own, float(self.time[capping].min())) if capping.any() else own
+        rows = np.flatnonzero(capping | ((self.run < m.run_ts) & (self.time > lowest)))
+        if not len(rows):
+            return -math.inf, math.inf, ""
+        shares = rows[self.jaccard(m.hashes(), rows) >= min_jaccard]
+        floors = shares[self.run[shares] < m.run_ts]
+        caps = shares[later[shares] & (self.time[shares] < own)]
+        floor = float(self.time[floors].max()) if len(floors) else -math.inf
+        if not len(caps):
+            return floor, math.inf, ""
+        first = caps[np.argmin(self.time[caps])]
+        return floor, float(self.time[first]), self.ids[first]
 
 
 def same_review(current: Fingerprint, stored: Fingerprint, min_jaccard: float) -> bool:
@@ -402,13 +436,28 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
     ``canonical_review_id`` names the member's source (itself for a first posting);
     ``cluster_id``, ``cluster_size`` and the authors and products are the component's."""
     unique = list({m.review_id: m for m in members}.values())
-    ordered = sorted(unique, key=arrival_key(unique, min(SOURCE_MIN_JACCARD, cfg.threshold)))
+    bar = min(SOURCE_MIN_JACCARD, cfg.threshold)
+    placement = arrival_order(unique, bar)
+    ordered = sorted(unique, key=placement.key)
     own = [m for m in ordered if not m.declared_syndication]
     first = own[0] if own else ordered[0]
     hashes = {m.review_id: m.hashes() for m in ordered}
 
     def matches(a: Fingerprint, b: Fingerprint) -> bool:
-        return exact_jaccard(hashes[a.review_id], hashes[b.review_id]) >= min(SOURCE_MIN_JACCARD, cfg.threshold)
+        return exact_jaccard(hashes[a.review_id], hashes[b.review_id]) >= bar
+
+    def source_of(e: Fingerprint, m: Fingerprint) -> bool:
+        """``e`` (earlier) is ``m``'s source: they share text, and if ``e`` is earlier only because
+        a stamped member capped it, ``m`` shares text with that member too (what proves ``e`` early
+        is its text in common with the capper, not the rest of it: session 23, round 8)."""
+        if not matches(e, m):
+            return False
+        if e.review_id not in placement.capped:
+            return True
+        by, uncapped = placement.capped[e.review_id]
+        if placement.key(m) > (0, uncapped, e.run_ts, e.input_uri, e.input_line, e.review_id):
+            return True   # after it even without the cap
+        return exact_jaccard(hashes[by], hashes[m.review_id]) >= bar
 
     source: Dict[str, Fingerprint] = {}
     earlier: List[Fingerprint] = []
@@ -416,7 +465,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         if m.declared_syndication:
             source[m.review_id] = next((e for e in _scan(own) if matches(e, m)), first)
             continue
-        source[m.review_id] = next((e for e in _scan(earlier) if matches(e, m)), m)
+        source[m.review_id] = next((e for e in _scan(earlier) if source_of(e, m)), m)
         earlier.append(m)
     by_author: Dict[str, List[Fingerprint]] = {}
     for m in own:

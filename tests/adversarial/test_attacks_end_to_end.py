@@ -401,3 +401,40 @@ def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_
     h1 = by_id(out)["h1"]
     assert h1["decision"] == "publish", (h1["reasons"], h1["signals"]["near_duplicate"]["values"])
     assert h1["signals"]["near_duplicate"]["values"]["is_canonical"], h1["signals"]["near_duplicate"]["values"]
+
+
+@pytest.mark.parametrize("sequence", ["V1 one file, then a resend", "V4 three runs"])
+def test_a_stored_copy_capped_by_the_attackers_own_earlier_text_does_not_take_an_honest_reviews_place(
+        tmp_path, sequence):
+    """Session 23 (helper round 8, against the round-7 fix): the attacker's review S (posted 3 h ago,
+    delivered late with that received_at) and, after the honest complaint H appeared, ``c`` = S's
+    words + H's words without received_at (Jaccard ~0.5 with each). S shares c's text, so it caps c
+    at S's time, before H: H (V1: read before c in one file, then resent with bridges; V4: delivered
+    late in a third run) was **rejected as c's copy**. What proves c early is the text it shares
+    with S, which H does not share: c is not H's source."""
+    import datetime as dt
+
+    from tests.adversarial.test_copied_reviews import chain
+    now = dt.datetime.now(dt.timezone.utc)
+    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    t_s, t_h, tn = at(hours=3), at(hours=1), at(minutes=5)
+    honest = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
+              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
+    other = ("lovely colour and a pleasant weight in the hand the spout pours cleanly and it boils quickly on "
+             "our stove which suits busy mornings while the whistle is gentle enough not to wake anyone upstairs")
+    mixed = " ".join(dict.fromkeys((other + " " + honest).split()))
+    h = review("h1", "honest", body=honest, created=t_h, received_at=t_h)
+    c = review("c", "att0", body=mixed, created=tn, rating=5)
+    s = review("s", "att1", body=other, created=t_s, rating=5, received_at=t_s)
+    bridges = [review(f"n{i}", f"attn{i}", body=t, created=tn, rating=5, received_at=tn)
+               for i, t in enumerate(chain(other, mixed) + chain(mixed, honest))]
+    runs = [[h, c, s], [h] + bridges] if sequence.startswith("V1") else [[c], [s], [h] + bridges]
+    store = str(tmp_path / "store")
+    for k, lines in enumerate(runs, 1):
+        out = RunOutput(str(tmp_path / f"out{k}"))
+        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
+                     "--signature_store", store, "--run_id", f"run{k}")
+    h1 = by_id(out)["h1"]
+    values = h1["signals"]["near_duplicate"]["values"]
+    assert h1["decision"] == "publish" and values["is_canonical"], (h1["reasons"], values)
+    assert values["cluster_size"] > 3, values   # the bridges did join c, s and h1 in one component
