@@ -254,10 +254,11 @@ def test_a_member_capped_by_the_attackers_own_earlier_text_is_not_the_source_of_
     for name, members in sequences.items():
         h = describe_cluster(members, cfg)["h"]
         assert h["is_canonical"] and h["canonical_review_id"] == "h", (name, h)
-    # the control: a real copy of c (sharing H's part too) still caps it, and c stays H's source
+    # the control: a copy of c received at 10 (H's words in it before H was received at 50): H is
+    # not the first posting (its source is that copy; c itself and H have no known order, round 9)
     copy = fp("s", 150, 1, C, received=10)
     h = describe_cluster([fp("c", 100, 1, C), copy, late_h, bridge], cfg)["h"]
-    assert h["canonical_review_id"] == "c", h
+    assert not h["is_canonical"] and h["canonical_review_id"] == "s", h
     # the floor: H (no received_at, run 200), the attacker's copy (received 20, run 300), an
     # unrelated review x an earlier run stored (received 95): H keeps its place before the copy
     h = fp("h", 200, 1, H, stored=False, earlier_run=True)
@@ -266,3 +267,40 @@ def test_a_member_capped_by_the_attackers_own_earlier_text_is_not_the_source_of_
     resent = Fingerprint("b", 0.0, "b", "p", None, None, "words", 40, b"", H, False, 390.0, "in4.jsonl", 1, True)
     got = describe_cluster([h, copy, x, resent], cfg)["h"]
     assert got["is_canonical"], got
+
+
+def test_no_known_order_between_a_stored_review_without_received_at_and_a_late_delivery():
+    """Session 23 (helper round 9), at the level of the clusters: the attacker's copy c stored by run
+    100 without received_at; the honest H delivered late (received 50, before run 100). Neither is
+    the other's source (either may have copied the other), in H's first run, when H is resent (its
+    stamped resend caps c at H's time and the tie goes to c's earlier run), and when one more copy
+    without received_at in H's run puts the run's members after the stored ones; a stored c with a
+    received_at after H's is never H's source either."""
+    import numpy as np
+
+    from pipeline.dedup.clusters import Fingerprint, describe_cluster
+    from pipeline.dedup.config import DedupConfig
+
+    H = np.arange(0, 40, dtype="<u4").tobytes()
+
+    def stored(rid, run, received=None, earlier_run=False):
+        return Fingerprint(rid, 0.0, rid, "p", None, None, "words", 40, b"", H, not earlier_run,
+                           received if received is not None else float(run), "in.jsonl", 1,
+                           received is not None, earlier_run, float(run))
+
+    def now(rid, received=None, line=1):
+        return Fingerprint(rid, 0.0, rid, "p", None, None, "words", 40, b"", H, False,
+                           received if received is not None else float("inf"), "now.jsonl", line,
+                           received is not None)
+
+    cfg = DedupConfig()
+    cases = {"H late": [stored("c", 100), now("h", 50)],
+             "H resent": [stored("c", 100), stored("h", 200, received=50, earlier_run=True)],
+             "+ an unstamped copy in H's run": [stored("c", 100), now("h", 50), now("d", line=2)],
+             "c stamped after H, + an unstamped copy": [stored("c", 100, received=60), now("h", 50), now("d", line=2)]}
+    for name, members in cases.items():
+        h = describe_cluster(members, cfg)["h"]
+        assert h["is_canonical"], (name, h)
+    # the control: H received after the stored c's run is its copy
+    h = describe_cluster([stored("c", 100), now("h", 150)], cfg)["h"]
+    assert h["canonical_review_id"] == "c", h

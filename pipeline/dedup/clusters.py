@@ -417,6 +417,22 @@ def _scan(earlier: List[Fingerprint]) -> List[Fingerprint]:
     return earlier[:SOURCE_SCAN] + earlier[-SOURCE_SCAN:]
 
 
+def unknown_order(a: Fingerprint, b: Fingerprint) -> bool:
+    """Whether nothing says which of two members came first: one was stored by an earlier run
+    without ``received_at`` (it arrived at some time before that run), the other has a
+    ``received_at`` before that run's time but came to light only later (a later run, or this one):
+    a late delivery. Either may have copied the other, so neither is the other's source, and the
+    decision does not change when the late one is resent (session 23, round 9: the late-delivered
+    honest review was published as the original, then held, then rejected as the stored copy's
+    copy when resent). The same file in one run is not a late delivery: its lines are the order in
+    which its run read them (round 3)."""
+    for u, s in ((a, b), (b, a)):
+        if (not u.received and (u.stored or u.earlier_run) and math.isfinite(u.run_ts) and s.received
+                and s.arrival_ts < u.run_ts and s.run_ts > u.run_ts):
+            return True
+    return False
+
+
 def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[str, dict]:
     """Per-member signal values for one connected component (members of this run and the store).
 
@@ -447,11 +463,15 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         return exact_jaccard(hashes[a.review_id], hashes[b.review_id]) >= bar
 
     def source_of(e: Fingerprint, m: Fingerprint) -> bool:
-        """``e`` (earlier) is ``m``'s source: they share text, and if ``e`` is earlier only because
-        a stamped member capped it, ``m`` shares text with that member too (what proves ``e`` early
-        is its text in common with the capper, not the rest of it: session 23, round 8)."""
-        if not matches(e, m):
+        """``e`` (earlier) is ``m``'s source: they share text, their order is known (not
+        :func:`unknown_order`; ``e`` not received after ``m``), and if ``e`` is earlier only because a stamped member capped it,
+        ``m`` shares text with that member too (what proves ``e`` early is its text in common with
+        the capper, not the rest of it: session 23, round 8)."""
+        if not matches(e, m) or unknown_order(e, m):
             return False
+        if e.received and m.received and e.arrival_ts > m.arrival_ts:
+            return False   # received after it: whatever the run's order mode (round 9: an unstamped
+                           # member of this run put every member of the run after the stored ones)
         if e.review_id not in placement.capped:
             return True
         by, uncapped = placement.capped[e.review_id]

@@ -438,3 +438,41 @@ def test_a_stored_copy_capped_by_the_attackers_own_earlier_text_does_not_take_an
     values = h1["signals"]["near_duplicate"]["values"]
     assert h1["decision"] == "publish" and values["is_canonical"], (h1["reasons"], values)
     assert values["cluster_size"] > 3, values   # the bridges did join c, s and h1 in one component
+
+
+def test_a_late_honest_review_stays_the_original_when_resent_or_when_the_attacker_adds_an_unstamped_copy(tmp_path):
+    """Session 23 (helper round 9): run 1 stores the attacker's plain copies c1, c2 of two honest
+    complaints, without received_at (the complaints were still in the platform's late queue); run 2
+    gets both complaints late with their real received_at, and on the toaster the attacker adds d2, one
+    more copy without received_at, which put every member of run 2 after the stored ones (A1: h2 was
+    **held** as c2's copy); run 3 resends h1 (an export overlap), whose stamped resend then capped c1
+    at h1's own time and the tie went to c1's earlier run (A2: h1, published in run 2, was **held**,
+    and rejected when resent again with more copies). A review stored without received_at and a
+    late-delivered one received before that run have no known order: neither is the other's source;
+    and a review received after another is never its source, whatever the run's order mode."""
+    import datetime as dt
+    now = dt.datetime.now(dt.timezone.utc)
+    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    t_h, t_c = at(hours=1), at(minutes=30)
+    kettle = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
+              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
+    toaster = ("the toaster burns one side and leaves the other raw the crumb tray jammed in the first week and "
+               "the timer dial came off in my hand customer service told me to wait two months for a replacement")
+    h1 = review("h1", "honest1", body=kettle, created=t_h, received_at=t_h)
+    h2 = review("h2", "honest2", body=toaster, created=t_h, received_at=t_h, product_id="toaster")
+    c1 = review("c1", "att1", body=kettle, created=t_c, rating=5)
+    c2 = review("c2", "att2", body=toaster, created=t_c, rating=5, product_id="toaster")
+    d2 = review("d2", "att3", body=toaster + " really", created=t_c, rating=5, product_id="toaster")
+    store = str(tmp_path / "store")
+    seen = []
+    for k, lines in enumerate([[c1, c2], [h1, h2, d2], [h1]], 1):
+        out = RunOutput(str(tmp_path / f"out{k}"))
+        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
+                     "--signature_store", store, "--run_id", f"run{k}")
+        decisions = by_id(out)
+        for rid in ("h1", "h2"):
+            if rid in decisions:
+                values = decisions[rid]["signals"]["near_duplicate"]["values"]
+                seen.append((k, rid, values["cluster_size"]))
+                assert decisions[rid]["decision"] == "publish", (k, rid, decisions[rid]["reasons"], values)
+    assert (2, "h2", 3) in seen and (3, "h1", 2) in seen, seen   # the copies were in the complaints' clusters
