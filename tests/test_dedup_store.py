@@ -304,3 +304,19 @@ def test_no_known_order_between_a_stored_review_without_received_at_and_a_late_d
     # the control: H received after the stored c's run is its copy
     h = describe_cluster([stored("c", 100), now("h", 150)], cfg)["h"]
     assert h["canonical_review_id"] == "c", h
+
+
+def test_a_copy_received_the_same_second_is_not_the_source_whatever_its_file_or_run():
+    """Session 23 (helper round 10, Z): received_at ties went to the file name or the earlier run, so
+    an automated copy received in the same second as the honest review could be its source."""
+    import numpy as np
+
+    from pipeline.dedup.clusters import Fingerprint, describe_cluster
+    from pipeline.dedup.config import DedupConfig
+    H = np.arange(0, 40, dtype="<u4").tobytes()
+    h = Fingerprint("h", 0.0, "h", "p", None, None, "words", 40, b"", H, False, 50.0, "site.jsonl", 1, True)
+    same_run = h._replace(review_id="c", author_id="c", input_uri="a-partner.jsonl")
+    stored = same_run._replace(stored=True, run_ts=10.0)
+    for c in (same_run, stored):
+        got = describe_cluster([c, h], DedupConfig())["h"]
+        assert got["is_canonical"], got

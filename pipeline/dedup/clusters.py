@@ -424,12 +424,18 @@ def unknown_order(a: Fingerprint, b: Fingerprint) -> bool:
     a late delivery. Either may have copied the other, so neither is the other's source, and the
     decision does not change when the late one is resent (session 23, round 9: the late-delivered
     honest review was published as the original, then held, then rejected as the stored copy's
-    copy when resent). The same file in one run is not a late delivery: its lines are the order in
-    which its run read them (round 3)."""
+    copy when resent). Nor have two members of one run read from different files when one has a
+    ``received_at`` and the other none: the run orders them by file name, which is not an arrival
+    order (round 10: a partner file whose name sorted first made the attacker's unstamped copies the
+    source of a stamped honest review, and an honest review from such a file, published in its run,
+    was rejected when resent). The same file in one run is known: its lines are the order in which
+    its run read them (round 3)."""
     for u, s in ((a, b), (b, a)):
-        if (not u.received and (u.stored or u.earlier_run) and math.isfinite(u.run_ts) and s.received
-                and s.arrival_ts < u.run_ts and s.run_ts > u.run_ts):
-            return True
+        if not u.received and s.received:
+            if (u.stored or u.earlier_run) and math.isfinite(u.run_ts) and s.arrival_ts < u.run_ts and s.run_ts > u.run_ts:
+                return True
+            if u.run_ts == s.run_ts and u.input_uri != s.input_uri:
+                return True   # one run, two files, one stamped: file names are not an arrival order (round 10)
     return False
 
 
@@ -469,7 +475,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         the capper, not the rest of it: session 23, round 8)."""
         if not matches(e, m) or unknown_order(e, m):
             return False
-        if e.received and m.received and e.arrival_ts > m.arrival_ts:
+        if e.received and m.received and e.arrival_ts >= m.arrival_ts:
             return False   # received after it: whatever the run's order mode (round 9: an unstamped
                            # member of this run put every member of the run after the stored ones)
         if e.review_id not in placement.capped:

@@ -476,3 +476,41 @@ def test_a_late_honest_review_stays_the_original_when_resent_or_when_the_attacke
                 seen.append((k, rid, values["cluster_size"]))
                 assert decisions[rid]["decision"] == "publish", (k, rid, decisions[rid]["reasons"], values)
     assert (2, "h2", 3) in seen and (3, "h1", 2) in seen, seen   # the copies were in the complaints' clusters
+
+
+def test_an_unstamped_partner_file_that_sorts_first_does_not_make_copies_the_source_of_a_stamped_review(tmp_path):
+    """Session 23 (helper round 10): one run reads the platform's ``site.jsonl`` (with received_at) and
+    a partner's ``a-partner.jsonl`` (without, its name sorting first). A run with a member lacking
+    received_at is ordered by file and line, so the attacker's four unstamped copies in the partner file
+    came before the stamped honest h1, which was **rejected** (X1); and an honest h2 that came through the
+    partner file, published as the original in its run, was **rejected** when resent with more copies,
+    its stamped copy c2 from the site file now placed by received_at before h2's run (Y). One run, two
+    files, one stamped and one not: no known order, neither is the other's source."""
+    import datetime as dt
+    now = dt.datetime.now(dt.timezone.utc)
+    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    t_h, t_c, t_n = at(hours=2), at(hours=1), at(minutes=5)
+    kettle = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
+              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
+    toaster = ("the toaster burns one side and leaves the other raw the crumb tray jammed in the first week and "
+               "the timer dial came off in my hand customer service told me to wait two months for a replacement")
+    h1 = review("h1", "honest1", body=kettle, created=t_h, received_at=t_h)
+    copies = [review(f"d{i}", f"att{i}", body=kettle, created=t_c, rating=5) for i in range(4)]
+    h2 = review("h2", "honest2", body=toaster, created=t_h, product_id="toaster")
+    c2 = review("c2", "attc", body=toaster, created=t_c, rating=5, received_at=t_c, product_id="toaster")
+    more = [review(f"e{i}", f"atte{i}", body=toaster, created=t_n, rating=5, received_at=t_n, product_id="toaster")
+            for i in range(3)]
+    store = str(tmp_path / "store")
+    for k, files in enumerate([{"a-partner.jsonl": copies + [h2], "site.jsonl": [h1, c2]},
+                               {"a-partner.jsonl": [h2], "site.jsonl": more}], 1):
+        for name, lines in files.items():
+            write(tmp_path / f"in{k}" / name, lines)
+        out = RunOutput(str(tmp_path / f"out{k}"))
+        run_pipeline(str(tmp_path / f"in{k}" / "*.jsonl"), out.prefix, "--signature_store", store,
+                     "--run_id", f"run{k}")
+        decisions = by_id(out)
+        for rid in ("h1", "h2"):
+            if rid in decisions:
+                values = decisions[rid]["signals"]["near_duplicate"]["values"]
+                assert decisions[rid]["decision"] == "publish", (k, rid, decisions[rid]["reasons"], values)
+                assert values["cluster_size"] >= 2, values
