@@ -320,3 +320,39 @@ def test_a_copy_received_the_same_second_is_not_the_source_whatever_its_file_or_
     for c in (same_run, stored):
         got = describe_cluster([c, h], DedupConfig())["h"]
         assert got["is_canonical"], got
+
+
+def test_a_member_capped_by_a_review_with_no_known_order_to_the_honest_one_is_not_its_source():
+    """Session 23 (helper round 11): the honest h (no received_at, site.jsonl) and, in the attacker's
+    partner file, its copy d (no received_at) then a stamped copy y (received 91, line 2) were read by
+    run 100: h was the original. When h was resent, y (a later line of d's file) capped d at 91, before
+    h's run; h shares y's text (the round-8 test) so d became its source and h was **rejected**. y and h
+    have no known order (one run, two files, one stamped), so y's cap says nothing about d before h.
+    F2: the same with y delivered late in a later run and a declared syndicated copy flooring h."""
+    import numpy as np
+
+    from pipeline.dedup.clusters import Fingerprint, describe_cluster
+    from pipeline.dedup.config import DedupConfig
+
+    def words(*ranges):
+        return np.unique(np.concatenate([np.arange(a, b) for a, b in ranges])).astype("<u4").tobytes()
+    H = words((0, 40))
+
+    def stored(rid, run, line, text=H, received=None, uri="in.jsonl", earlier_run=False, synd=False):
+        return Fingerprint(rid, 0.0, rid, "p", "syndicated" if synd else None, "partnerX" if synd else None,
+                           "words", 40, b"", text, not earlier_run,
+                           float(received) if received is not None else float(run), uri, line,
+                           received is not None, earlier_run, float(run))
+
+    def extra(run, uri):
+        return [stored(f"e{i}", run, 10 + i, uri=uri) for i in range(3)]
+    f1 = [stored("h", 100, 1, uri="site.jsonl", earlier_run=True), stored("d", 100, 1, uri="z-partner.jsonl"),
+          stored("y", 100, 2, uri="z-partner.jsonl", received=91)]
+    dt, ft = words((0, 40), (1000, 1020)), words((0, 40), (2000, 2030))
+    f2 = [stored("f", 98, 1, text=ft, received=95, uri="synd.jsonl", synd=True),
+          stored("h", 100, 1, uri="site.jsonl", earlier_run=True), stored("d", 100, 1, text=dt, uri="z-partner.jsonl"),
+          stored("y", 200, 1, received=91, uri="late.jsonl")]
+    for name, members in (("F1", f1), ("F1 + 3 copies", f1 + extra(100, "z-partner.jsonl")),
+                          ("F2", f2), ("F2 + 3 copies", f2 + extra(200, "late.jsonl"))):
+        h = describe_cluster(members, DedupConfig())["h"]
+        assert h["is_canonical"], (name, h)

@@ -458,6 +458,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
     ``canonical_review_id`` names the member's source (itself for a first posting);
     ``cluster_id``, ``cluster_size`` and the authors and products are the component's."""
     unique = list({m.review_id: m for m in members}.values())
+    by_id = {m.review_id: m for m in unique}
     bar = min(SOURCE_MIN_JACCARD, cfg.threshold)
     placement = arrival_order(unique, bar)
     ordered = sorted(unique, key=placement.key)
@@ -483,7 +484,9 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         by, uncapped = placement.capped[e.review_id]
         if placement.key(m) > (0, uncapped, e.run_ts, e.input_uri, e.input_line, e.review_id):
             return True   # after it even without the cap
-        return exact_jaccard(hashes[by], hashes[m.review_id]) >= bar
+        capper = by_id[by]   # ... and the capper itself is known to come before m (round 11)
+        return (exact_jaccard(hashes[by], hashes[m.review_id]) >= bar and not unknown_order(capper, m)
+                and not (capper.received and m.received and capper.arrival_ts >= m.arrival_ts))
 
     source: Dict[str, Fingerprint] = {}
     earlier: List[Fingerprint] = []
