@@ -364,6 +364,22 @@ def test_a_late_delivered_copy_with_an_earlier_received_at_does_not_overtake_a_r
         assert decision["signals"]["near_duplicate"]["values"]["is_canonical"], variant
 
 
+# texts and clock of the session-23 dedup sequences (helper rounds 7-11)
+KETTLE = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
+          "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
+PRAISE = ("lovely colour and a pleasant weight in the hand the spout pours cleanly and it boils quickly on "
+          "our stove which suits busy mornings while the whistle is gentle enough not to wake anyone upstairs")
+TOASTER = ("the toaster burns one side and leaves the other raw the crumb tray jammed in the first week and "
+           "the timer dial came off in my hand customer service told me to wait two months for a replacement")
+
+
+def ago():
+    """at(hours=1) -> the UTC timestamp an hour before now (one now per test)."""
+    import datetime as dt
+    now = dt.datetime.now(dt.timezone.utc)
+    return lambda **delta: (now - dt.timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @pytest.mark.parametrize("sequence", ["A4 same file", "A5 later run"])
 def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_a_late_honest_review(tmp_path,
                                                                                                      sequence):
@@ -375,16 +391,11 @@ def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_
     capped by *any* stamped member that came to light after it, so ``c`` was placed at ``x``'s time,
     before H, and the complaint was **rejected as the copy's copy**. Fixed in session 23: only a
     stamped member sharing its text (the source bar, 0.5) caps it."""
-    import datetime as dt
-
     from tests.adversarial.test_copied_reviews import chain
-    now = dt.datetime.now(dt.timezone.utc)
-    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    at = ago()
     t0, t1, tb, tn = at(hours=3), at(hours=1), at(minutes=30), at(minutes=5)
-    honest = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
-              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
-    other = ("lovely colour and a pleasant weight in the hand the spout pours cleanly and it boils quickly on "
-             "our stove which suits busy mornings while the whistle is gentle enough not to wake anyone upstairs")
+    honest = KETTLE
+    other = PRAISE
     bridges = chain(other, honest)
     store = str(tmp_path / "store")
     copy = [review("c", "att0", body=honest, created=tb, rating=5)]
@@ -412,16 +423,11 @@ def test_a_stored_copy_capped_by_the_attackers_own_earlier_text_does_not_take_an
     at S's time, before H: H (V1: read before c in one file, then resent with bridges; V4: delivered
     late in a third run) was **rejected as c's copy**. What proves c early is the text it shares
     with S, which H does not share: c is not H's source."""
-    import datetime as dt
-
     from tests.adversarial.test_copied_reviews import chain
-    now = dt.datetime.now(dt.timezone.utc)
-    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    at = ago()
     t_s, t_h, tn = at(hours=3), at(hours=1), at(minutes=5)
-    honest = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
-              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
-    other = ("lovely colour and a pleasant weight in the hand the spout pours cleanly and it boils quickly on "
-             "our stove which suits busy mornings while the whistle is gentle enough not to wake anyone upstairs")
+    honest = KETTLE
+    other = PRAISE
     mixed = " ".join(dict.fromkeys((other + " " + honest).split()))
     h = review("h1", "honest", body=honest, created=t_h, received_at=t_h)
     c = review("c", "att0", body=mixed, created=tn, rating=5)
@@ -450,14 +456,10 @@ def test_a_late_honest_review_stays_the_original_when_resent_or_when_the_attacke
     and rejected when resent again with more copies). A review stored without received_at and a
     late-delivered one received before that run have no known order: neither is the other's source;
     and a review received after another is never its source, whatever the run's order mode."""
-    import datetime as dt
-    now = dt.datetime.now(dt.timezone.utc)
-    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    at = ago()
     t_h, t_c = at(hours=1), at(minutes=30)
-    kettle = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
-              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
-    toaster = ("the toaster burns one side and leaves the other raw the crumb tray jammed in the first week and "
-               "the timer dial came off in my hand customer service told me to wait two months for a replacement")
+    kettle = KETTLE
+    toaster = TOASTER
     h1 = review("h1", "honest1", body=kettle, created=t_h, received_at=t_h)
     h2 = review("h2", "honest2", body=toaster, created=t_h, received_at=t_h, product_id="toaster")
     c1 = review("c1", "att1", body=kettle, created=t_c, rating=5)
@@ -486,14 +488,10 @@ def test_an_unstamped_partner_file_that_sorts_first_does_not_make_copies_the_sou
     partner file, published as the original in its run, was **rejected** when resent with more copies,
     its stamped copy c2 from the site file now placed by received_at before h2's run (Y). One run, two
     files, one stamped and one not: no known order, neither is the other's source."""
-    import datetime as dt
-    now = dt.datetime.now(dt.timezone.utc)
-    at = lambda **d: (now - dt.timedelta(**d)).strftime("%Y-%m-%dT%H:%M:%SZ")   # noqa: E731
+    at = ago()
     t_h, t_c, t_n = at(hours=2), at(hours=1), at(minutes=5)
-    kettle = ("broke after three days the handle cracked and the lid stopped closing support never answered my "
-              "emails and the refund form kept failing so i am stuck with a useless kettle that leaks hot water")
-    toaster = ("the toaster burns one side and leaves the other raw the crumb tray jammed in the first week and "
-               "the timer dial came off in my hand customer service told me to wait two months for a replacement")
+    kettle = KETTLE
+    toaster = TOASTER
     h1 = review("h1", "honest1", body=kettle, created=t_h, received_at=t_h)
     copies = [review(f"d{i}", f"att{i}", body=kettle, created=t_c, rating=5) for i in range(4)]
     h2 = review("h2", "honest2", body=toaster, created=t_h, product_id="toaster")
