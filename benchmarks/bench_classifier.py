@@ -255,6 +255,33 @@ def gate_share(head, texts) -> float:
     return round(float(head.gate_open(None, texts).mean()), 4)
 
 
+def compare(model_dirs, n: int, threads: int) -> dict:
+    """Reviews a second through each artifact's runtime (cascade on), one set after another; how many
+    went through the Gemma pass (2.1) and how many the cascade skipped."""
+    from models import common
+    from pipeline.classifier import runtime
+    sets = {"english_product": typical_reviews(n, common.SEED), "hotel": hotel_reviews(n, common.SEED)}
+    out = {"threads": threads, "n": n, "load_average": [round(x, 2) for x in os.getloadavg()]}
+    for model_dir in model_dirs:
+        sets["korean"] = korean_reviews(n, common.SEED, model_dir)
+        t0 = time.perf_counter()
+        clf = runtime.load(model_dir, threads=threads)
+        row = {"load_s": round(time.perf_counter() - t0, 1)}
+        for name, texts in sets.items():
+            if not texts:
+                continue
+            clf.predict_proba(texts[:16])   # warm-up
+            skipped, passes = clf.cascade_skipped, getattr(clf, "gemma_passes", 0)
+            t0 = time.perf_counter()
+            clf.predict_proba(texts)
+            row[name] = {"n": len(texts), "reviews_per_s": round(len(texts) / (time.perf_counter() - t0), 1),
+                         "cascade_skipped": clf.cascade_skipped - skipped,
+                         "gemma_passes": getattr(clf, "gemma_passes", 0) - passes}
+        out[clf.version] = row
+        print(json.dumps({clf.version: row}), file=sys.stderr, flush=True)
+    return out
+
+
 def main(argv=None):
     from models import common
     from pipeline.classifier import runtime
@@ -267,7 +294,14 @@ def main(argv=None):
     ap.add_argument("--threads", default="1,2",
                     help="intra-op thread counts to measure (comma-separated); every variant runs with the same "
                          "count, and the headline figures are those of the count with the fastest model")
+    ap.add_argument("--compare", default=None,
+                    help="comma-separated artifact folders: only the served runtime's throughput (cascade on) on "
+                         "English product, hotel and Korean reviews, each artifact in turn in this run, "
+                         "side by side (e.g. 2.0.1 vs 2.1.0's Gemma pass); --threads' last count")
     args = ap.parse_args(argv)
+    if args.compare:
+        print(json.dumps(compare(args.compare.split(","), args.n, int(str(args.threads).split(",")[-1]))))
+        return
     model_dir = str(args.model or runtime.default_model_dir())
     texts = typical_reviews(args.n, common.SEED)
     early_exit = bool(runtime.read_config(model_dir)["encoder"].get("rest"))

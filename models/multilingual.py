@@ -235,7 +235,7 @@ def fit_generated(T, E, y, groups) -> dict:
     lex, sc, emb = _fit_parts(X, E, y)
     block = Tfidf.from_sklearn(vec).to_json()
     block["coef"] = [float(c) for c in s_lex * lex.coef_[0]]
-    return {"columns": [0, WIDTH],
+    return {"columns": [0, int(E.shape[1])],
             "embedding": {"mean": sc.mean_.tolist(), "scale": sc.scale_.tolist(),
                           "coef": (s_emb * emb.coef_[0]).tolist()},
             "intercept": float(s_lex * lex.intercept_[0] + s_emb * emb.intercept_[0] + s0),

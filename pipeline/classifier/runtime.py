@@ -267,6 +267,16 @@ class FakeReviewClassifier:
         self.rest = self._session(rest, min(threads, int(self.config["encoder"].get("rest_threads", threads)))) \
             if rest else None
         self.head = make_head(read_head_spec(self.dir / self.config["head"]))
+        # 2.1.0: the ``generated`` detector reads Gemma 3 270M's pools (pipeline/classifier/gemma.py)
+        # in columns after the e5 encoder's; Latin-script texts still run e5 for the English detector
+        self.e5_width = self._width(self.session) + (self._width(self.rest) if self.rest is not None else 0)
+        self.gemma = self.gemma_tokenizer = None
+        ge = self.config.get("generated_encoder")
+        if ge:
+            from pipeline.classifier import gemma
+            self.gemma = gemma.GemmaBody(expected_sha256=ge["sha256"], threads=threads)
+            self.gemma_tokenizer = gemma.GemmaTokenizer(self.dir / ge["tokenizer"])
+            self.gemma_passes = 0
 
     def _word_embeddings(self, spec: Optional[dict]) -> dict:
         """2.0.0: the word-embedding table rebuilt from the pinned base package + the committed
@@ -343,6 +353,21 @@ class FakeReviewClassifier:
                     np.add.at(sums, owner[part], self.embed_ids([ids[i] for i in part], deep=is_deep))
         return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
 
+    def features(self, texts: Sequence[str], deep: Sequence[bool], latin: np.ndarray) -> np.ndarray:
+        """What the heads read: e5's pools (``deep`` as :meth:`embed`), then, for a 2.1 artifact,
+        Gemma's pools in the columns after them. With Gemma, e5 runs only for Latin-script texts
+        (the English detector's; the ``generated`` detector reads Gemma's columns alone)."""
+        if self.gemma is None:
+            return self.embed(texts, deep=deep)
+        x = np.zeros((len(texts), self.e5_width + self.gemma.pooled_width), dtype=np.float32)
+        latin = np.asarray(latin, dtype=bool)
+        if latin.any():
+            x[latin, :self.e5_width] = self.embed([t for t, is_latin in zip(texts, latin) if is_latin],
+                                                  deep=np.asarray(deep, dtype=bool)[latin])
+        x[:, self.e5_width:] = self.gemma.pools(self.gemma_tokenizer(texts))
+        self.gemma_passes += len(texts)
+        return x
+
     def predict_proba(self, texts: Sequence[str], english_parts: Optional[Sequence[Optional[str]]] = None
                       ) -> np.ndarray:
         """``english_parts``: per text, None or its English sentences (language id, which this
@@ -377,7 +402,7 @@ class FakeReviewClassifier:
                 self.cascade_skipped += int(skip.sum())
         if run.any():
             rt = [t for t, r in zip(texts, run) if r]
-            out[run] = self.head.probability(self.embed(rt, deep=gate[run]), rt, latin[run], gate[run])
+            out[run] = self.head.probability(self.features(rt, gate[run], latin[run]), rt, latin[run], gate[run])
         # A review with other scripts in it that still holds an English review's worth of Latin words
         # (an English fake padded with Chinese to route it away from the English detector, or with a
         # character between its words to blur what it reads) also meets the English detector on its
@@ -413,7 +438,8 @@ class FakeReviewClassifier:
             raise TypeError(f"{self.version} has no generated-review head")
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
-        return self.head.generated.probability(self.embed(texts, deep=[False] * len(texts)), texts)
+        return self.head.generated.probability(
+            self.features(texts, [False] * len(texts), np.zeros(len(texts), dtype=bool)), texts)
 
     def band(self, p: float) -> str:
         if p >= self.thresholds["upper"]:
@@ -525,14 +551,20 @@ def read_config(model_dir) -> dict:
     return json.loads((Path(model_dir) / "config.json").read_text())
 
 
+# Which committed version the pipeline serves when --classifier_model is not given: a deliberate
+# choice, not the newest folder. 2.1.0 (Gemma 3 270M for the generated head) is committed beside it
+# and served with --classifier_model pipeline/classifier/artifacts/fake-review-classifier/2.1.0: its
+# Gemma pass costs ~0.1-0.3 s a review on this CPU where the cascade cannot skip it (most English
+# product reviews), ~10x 2.0.1's English throughput, so it is not the default yet (issue #22/#23).
+DEFAULT_VERSION = "2.0.1"
+
+
 def default_model_dir() -> Path:
-    """The committed artifact: the newest version under pipeline/classifier/artifacts/fake-review-classifier/."""
-    root = Path(__file__).resolve().parent / "artifacts" / "fake-review-classifier"
-    versions = sorted((p for p in root.iterdir() if (p / "config.json").exists()),
-                      key=lambda p: [int(x) if x.isdigit() else x for x in p.name.split(".")])
-    if not versions:
-        raise FileNotFoundError(f"no classifier artifact under {root}")
-    return versions[-1]
+    """The committed artifact the pipeline serves by default (:data:`DEFAULT_VERSION`)."""
+    path = Path(__file__).resolve().parent / "artifacts" / "fake-review-classifier" / DEFAULT_VERSION
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"no classifier artifact at {path}")
+    return path
 
 
 def load(model_dir=None, threads: int = 1, batch_size: int = 1, use_cascade: bool = True) -> FakeReviewClassifier:

