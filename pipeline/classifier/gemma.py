@@ -271,9 +271,11 @@ class GemmaTokenizer:
     cut at ``MAX_TOKENS``."""
 
     def __init__(self, path):
+        import lzma
+
         from tokenizers import Tokenizer
-        from pipeline.classifier.runtime import read_text_file
-        self.tokenizer = Tokenizer.from_str(read_text_file(path))
+        data = Path(path).read_bytes()
+        self.tokenizer = Tokenizer.from_str((lzma.decompress(data) if str(path).endswith(".xz") else data).decode("utf-8"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
 
