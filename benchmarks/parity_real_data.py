@@ -11,7 +11,7 @@ go to a temporary directory, never into the repo):
 Prints one JSON line per set with the run summary's parity audit (withheld rate per star with 95%
 intervals), the decisions and the reasons, and where the run's outputs are.
 
-    python -m benchmarks.parity_real_data [--limit N] [--keep DIR]
+    python -m benchmarks.parity_real_data [--limit N] [--keep DIR] [--classifier_model DIR]
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
+EXTRA: list = []   # pipeline options from the command line (--classifier_model)
 
 
 def nsmc_lines(limit=None):
@@ -56,7 +57,7 @@ def run(name, lines, workdir: Path) -> dict:
     src = workdir / f"{name}.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = workdir / f"{name}-out"
-    summary = run_job(["--input", str(src), "--output", str(out), "--run_id", f"parity-{name}"])
+    summary = run_job(["--input", str(src), "--output", str(out), "--run_id", f"parity-{name}", *EXTRA])
     return {"set": name, "input_lines": summary["input_lines"], "decisions": summary["decisions_by_type"],
             "reasons": summary["reasons"], "duplicate_patterns": summary.get("duplicate_patterns"),
             "parity": {s: {k: b[k] for k in ("n", "withheld", "rate", "ci95")}
@@ -69,7 +70,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=None, help="NSMC rows (default all)")
     parser.add_argument("--keep", type=Path, default=None, help="keep inputs and outputs here")
+    parser.add_argument("--classifier_model", default=None, help="another artifact (default: the pipeline's)")
     args = parser.parse_args()
+    if args.classifier_model:
+        EXTRA.extend(["--classifier_model", args.classifier_model])
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="parity-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(json.dumps(run("ott-truthful", ott_lines(), workdir), ensure_ascii=False), flush=True)

@@ -30,11 +30,14 @@ def test_run_overview_notebook(demo_run, capsys):
     assert "OK" in capsys.readouterr().out
 
 
-def test_classifier_metrics_notebook(tmp_path, capsys):
-    """The classifier notebook draws its three figures from the committed artifact's metrics.json."""
+@pytest.mark.parametrize("version", ["default", "2.1.0"])
+def test_classifier_metrics_notebook(tmp_path, capsys, version):
+    """The classifier notebook draws its figures from a committed artifact's metrics.json (the
+    default one, and 2.1.0 with its Gemma generated head)."""
     from pipeline.classifier import runtime
+    model_dir = runtime.default_model_dir() if version == "default" else runtime.default_model_dir().parent / version
     ns = execute(ROOT / "notebooks" / "classifier_metrics.ipynb",
-                 {"MODEL_DIR": str(runtime.default_model_dir()), "FIGURES_DIR": str(tmp_path)})
+                 {"MODEL_DIR": str(model_dir), "FIGURES_DIR": str(tmp_path)})
     assert set(ns["figures"]) == {"score_distributions", "roc", "fpr_by_group", "maide_up_score_distributions",
                                   "maide_up_roc", "maide_up_fpr_by_sentiment"}
     for name in ns["figures"]:
