@@ -380,6 +380,15 @@ def ago():
     return lambda **delta: (now - dt.timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def run_days(tmp_path, runs, store) -> RunOutput:
+    """Runs each day's lines (one file a day) against one signature store; the last day's output."""
+    for k, lines in enumerate(runs, 1):
+        out = RunOutput(str(tmp_path / f"out{k}"))
+        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
+                     "--signature_store", store, "--run_id", f"run{k}")
+    return out
+
+
 @pytest.mark.parametrize("sequence", ["A4 same file", "A5 later run"])
 def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_a_late_honest_review(tmp_path,
                                                                                                      sequence):
@@ -405,11 +414,7 @@ def test_an_attackers_unrelated_late_review_does_not_cap_a_stored_copy_ahead_of_
     last = ([review("h1", "honest", body=honest, created=t1, received_at=t1)]
             + [review(f"n{i}", f"attn{i}", body=t, created=tn, rating=5, received_at=tn) for i, t in enumerate(bridges)])
     runs = [copy + unrelated, last] if sequence.startswith("A4") else [copy, unrelated, last]
-    for k, lines in enumerate(runs, 1):
-        out = RunOutput(str(tmp_path / f"out{k}"))
-        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
-                     "--signature_store", store, "--run_id", f"run{k}")
-    h1 = by_id(out)["h1"]
+    h1 = by_id(run_days(tmp_path, runs, store))["h1"]
     assert h1["decision"] == "publish", (h1["reasons"], h1["signals"]["near_duplicate"]["values"])
     assert h1["signals"]["near_duplicate"]["values"]["is_canonical"], h1["signals"]["near_duplicate"]["values"]
 
@@ -436,11 +441,7 @@ def test_a_stored_copy_capped_by_the_attackers_own_earlier_text_does_not_take_an
                for i, t in enumerate(chain(other, mixed) + chain(mixed, honest))]
     runs = [[h, c, s], [h] + bridges] if sequence.startswith("V1") else [[c], [s], [h] + bridges]
     store = str(tmp_path / "store")
-    for k, lines in enumerate(runs, 1):
-        out = RunOutput(str(tmp_path / f"out{k}"))
-        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
-                     "--signature_store", store, "--run_id", f"run{k}")
-    h1 = by_id(out)["h1"]
+    h1 = by_id(run_days(tmp_path, runs, store))["h1"]
     values = h1["signals"]["near_duplicate"]["values"]
     assert h1["decision"] == "publish" and values["is_canonical"], (h1["reasons"], values)
     assert values["cluster_size"] > 3, values   # the bridges did join c, s and h1 in one component
@@ -533,11 +534,7 @@ def test_an_honest_review_its_author_edits_after_others_copied_it_is_not_their_c
             [review("h1", "honest", body=update, created=t_h, received_at=t_e)]
             + [review(f"b{i}", f"attb{i}", body=t, created=t_e, rating=5, received_at=at(minutes=1))
                for i, t in enumerate(chain(KETTLE, update))]]   # bridges join the edit to the copies
-    for k, lines in enumerate(runs, 1):
-        out = RunOutput(str(tmp_path / f"out{k}"))
-        run_pipeline(write(tmp_path / f"in{k}" / "day.jsonl", lines), out.prefix,
-                     "--signature_store", store, "--run_id", f"run{k}")
-    h1 = by_id(out)["h1"]
+    h1 = by_id(run_days(tmp_path, runs, store))["h1"]
     values = h1["signals"]["near_duplicate"]["values"]
     assert values["cluster_size"] > 2, values
     assert h1["decision"] == "publish" and values["is_canonical"], (h1["reasons"], values)
