@@ -131,9 +131,18 @@ def test_stored_positions_read_defensively_and_legacy_copies_give_only_their_tim
     other_text = stored._replace(shingle_hashes=np.arange(100, 120, dtype="<u4").tobytes())
     for other in (stored._replace(product_id="p2"), stored._replace(author_id="u2"), other_text):
         assert first_seen_copy(now, [other], 0.8) == now
-    # round 3's bridge: the reserved text plus the honest review's words overlaps each by 0.5
+    # round 3's bridge: the reserved text plus the honest review's words overlaps each by 0.5. Since
+    # session 23 (round 12: an author's edit keeps its first version's place) it takes the reserved
+    # text's place, which vouches for that text only: it is not the source of the honest review
+    from pipeline.dedup.clusters import describe_cluster
+    from pipeline.dedup.config import DedupConfig
     bridge = fp._replace(shingle_hashes=np.arange(40, dtype="<u4").tobytes())
-    assert first_seen_copy(bridge, [stored], 0.8) == bridge
+    placed_bridge = first_seen_copy(bridge, [stored], 0.8)
+    assert placed_bridge.earlier_run and placed_bridge.earlier_text == stored.shingle_hashes
+    honest = Fingerprint("h", 1.7e9, "h", "p1", None, None, "words", 20, b"", np.arange(20, 40, dtype="<u4").tobytes(),
+                         arrival_ts=stored.run_ts + 60, input_uri="gs://in/b.jsonl", input_line=2, received=True)
+    got = describe_cluster([placed_bridge, honest], DedupConfig())["h"]
+    assert got["is_canonical"], got
 
 
 def test_stored_members_are_ordered_by_received_at_and_first_seen_without_a_cycle():

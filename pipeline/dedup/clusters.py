@@ -59,6 +59,10 @@ class Fingerprint(NamedTuple):
     # when the run that stored it ran (its stored_at; inf: not from the store): with the input
     # position, the order that run used, whatever mix of received_at its members had
     run_ts: float = math.inf
+    # this run's edit of a stored review by the same author (shares >= 0.5 of its text, under the
+    # copy threshold) placed where that earlier version was first seen: the earlier version's
+    # shingle hashes, the only text that place vouches for (:func:`first_seen_copy`)
+    earlier_text: bytes = b""
 
     def sig(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
@@ -399,13 +403,21 @@ def first_seen_copy(current: Fingerprint, copies: Sequence[Fingerprint], min_jac
     store written before positions were kept gives only its time: with no position it cannot be
     placed among the reviews its run stored."""
     same = [c for c in copies if same_review(current, c, min_jaccard)]
-    first = min([current] + same, key=lambda f: (f.arrival_ts, not f.stored, f.input_uri, f.input_line))
+    # a heavier edit by its author (an appended update) keeps the earlier version's place too, but
+    # that place vouches only for the earlier text: it is the source only of reviews sharing it
+    # (session 23, round 12: the edit dropped its first version's place and was rejected as a copy of
+    # that version's copies; "reserved text + an honest review's words" under a reserved id takes
+    # the reserved text's place, which vouches for nothing of the honest review: round 3 stays shut)
+    edited = [c for c in copies if not same_review(current, c, min_jaccard)
+              and same_review(current, c, min(SOURCE_MIN_JACCARD, min_jaccard))]
+    first = min([current] + same + edited, key=lambda f: (f.arrival_ts, not f.stored, f.input_uri, f.input_line))
     if first is current:
         return current
+    earlier = {"earlier_text": first.shingle_hashes} if any(first is c for c in edited) else {}
     if not first.input_uri and not first.input_line:
-        return current._replace(arrival_ts=first.arrival_ts) if first.received else current
+        return current._replace(arrival_ts=first.arrival_ts, **earlier) if first.received else current
     return current._replace(arrival_ts=first.arrival_ts, input_uri=first.input_uri, input_line=first.input_line,
-                            earlier_run=True, run_ts=first.run_ts, received=first.received)
+                            earlier_run=True, run_ts=first.run_ts, received=first.received, **earlier)
 
 
 def _scan(earlier: List[Fingerprint]) -> List[Fingerprint]:
@@ -476,6 +488,8 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         the capper, not the rest of it: session 23, round 8)."""
         if not matches(e, m) or unknown_order(e, m):
             return False
+        if e.earlier_text and exact_jaccard(np.frombuffer(e.earlier_text, dtype="<u4"), hashes[m.review_id]) < bar:
+            return False   # an edit placed where its earlier version was: it vouches for that text only
         if e.received and m.received and e.arrival_ts >= m.arrival_ts:
             return False   # received after it: whatever the run's order mode (round 9: an unstamped
                            # member of this run put every member of the run after the stored ones)

@@ -515,15 +515,14 @@ def test_an_unstamped_partner_file_that_sorts_first_does_not_make_copies_the_sou
                 assert values["cluster_size"] >= 2, values
 
 
-@pytest.mark.xfail(strict=True, reason="session 23, helper round 12: not fixed (README Still open); remove with the fix")
 def test_an_honest_review_its_author_edits_after_others_copied_it_is_not_their_copy(tmp_path):
     """Session 23 (helper round 12, E): run 1 publishes the honest complaint; run 2 stores four copies
     of it (rejected); in run 3 its author appends an update (Jaccard ~0.67 with the first version:
     under the copy threshold 0.8, so a new version that does not take the first one's place, but the
     copies still share 0.67 with it). The component holds one fingerprint per review id, so the
-    stored first version drops out and a copy becomes the edit's source: the edited complaint is
-    **rejected as a copy of its copies**. The fix to try: keep the same author's stored version under
-    the same id as the edit's earlier text, and let no member that copied it be the edit's source."""
+    stored first version dropped out and a copy became the edit's source: the edited complaint was
+    **rejected as a copy of its copies**. An edit by the same author that keeps half its text takes its
+    earlier version's place, vouching only for that version's text (clusters.first_seen_copy)."""
     from tests.adversarial.test_copied_reviews import chain
     at = ago()
     t_h, t_c, t_e = at(hours=3), at(hours=2), at(minutes=5)
