@@ -274,7 +274,7 @@ def build(out: Path, s: Sets, base: runtime.FakeReviewClassifier, cv: dict, thre
     return out
 
 
-def combined(s: Sets, base: runtime.FakeReviewClassifier, generated: dict, texts, G) -> np.ndarray:
+def combined(base: runtime.FakeReviewClassifier, generated: dict, texts, G) -> np.ndarray:
     """What 2.1.0 serves for ``texts`` (with cached pools ``G``): the generated head, and for
     Latin-script texts the larger of it and 2.0.1's English detectors (mixed-script English readings
     aside: none of these sets has them)."""
@@ -297,7 +297,7 @@ def honest_and_older_sets(s: Sets, base: runtime.FakeReviewClassifier, generated
         return {"n": int(len(p)), **{k: float((p >= v).mean()) for k, v in t.items()}}
     spec = dict(generated, columns=[0, gemma.GemmaBody.pooled_width])
     fr_texts = np.array([r["text"] for r in s.fr], dtype=object)
-    p_fr = combined(s, base, generated, fr_texts, s.G_fr)
+    p_fr = combined(base, generated, fr_texts, s.G_fr)
     test = np.array([r["split"] == "test" for r in s.fr])
     y_fr = np.array([r["y"] for r in s.fr])
     ott_texts = [r["text"] for r in s.ott]
@@ -339,7 +339,7 @@ def spot_check(art: Path, s: Sets, n: int, threads: int) -> dict:
     texts = np.r_[s.m.texts, [r["text"] for r in s.fr], s.ns_t, [r["text"] for r in s.ott]].astype(object)
     G = np.vstack([s.G_m, s.G_fr, s.G_ns, s.G_ott])
     rows = np.random.default_rng(common.SEED).choice(len(texts), n, replace=False)
-    built = combined(s, base, generated, texts[rows], G[rows])
+    built = combined(base, generated, texts[rows], G[rows])
     t0 = time.perf_counter()
     got = served.predict_proba(list(texts[rows]))
     bands = lambda p: np.searchsorted(sorted(served.thresholds.values()), p, side="right")   # noqa: E731
