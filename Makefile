@@ -10,7 +10,7 @@ EMU_PORT ?= 9023
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: train-multilingual train-multilingual-gemma help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
+.PHONY: train-multilingual train-multilingual-gemma train-multilingual-kinds help install demo test test-unit sample verify dataflow-template bench-dedup bench-pipeline bench-stream bench-parity bench-pii bench-behaviour compact-store clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -100,6 +100,12 @@ train-multilingual-gemma: $(STAMP) ## build classifier 2.1.0 (2.0.1 + the genera
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_gemma train
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version 2.1.0
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_gemma check
+
+train-multilingual-kinds: $(STAMP) ## build classifier 2.2.0 (a head per kind of fake on one Gemma 3 270M pass, no e5; then its cascade; ~15 min with cached pools)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_kinds train
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version 2.2.0
+	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_kinds check
 
 bench-classifier: $(STAMP) ## benchmark the classifier: int8 ONNX vs plain transformers vs the whole batch pipeline, English and Korean (JSON, 10–25 min with load)
 	$(BIN)/python -m pip install --quiet -e ".[train]"

@@ -262,11 +262,12 @@ def compare(model_dirs, n: int, threads: int) -> dict:
     from pipeline.classifier import runtime
     sets = {"english_product": typical_reviews(n, common.SEED), "hotel": hotel_reviews(n, common.SEED)}
     out = {"threads": threads, "n": n, "load_average": [round(x, 2) for x in os.getloadavg()]}
-    for model_dir in model_dirs:
+    for spec in model_dirs:
+        model_dir, _, weights = spec.partition(":")   # "DIR:int8": the Gemma pass in 8-bit weights
         sets["korean"] = korean_reviews(n, common.SEED, model_dir)
         t0 = time.perf_counter()
-        clf = runtime.load(model_dir, threads=threads)
-        row = {"load_s": round(time.perf_counter() - t0, 1)}
+        clf = runtime.load(model_dir, threads=threads, gemma_weights=weights or None)
+        row = {"load_s": round(time.perf_counter() - t0, 1), "gemma_weights": weights or "artifact's"}
         for name, texts in sets.items():
             if not texts:
                 continue
@@ -277,8 +278,8 @@ def compare(model_dirs, n: int, threads: int) -> dict:
             row[name] = {"n": len(texts), "reviews_per_s": round(len(texts) / (time.perf_counter() - t0), 1),
                          "cascade_skipped": clf.cascade_skipped - skipped,
                          "gemma_passes": getattr(clf, "gemma_passes", 0) - passes}
-        out[clf.version] = row
-        print(json.dumps({clf.version: row}), file=sys.stderr, flush=True)
+        out[spec] = row
+        print(json.dumps({spec: row}), file=sys.stderr, flush=True)
     return out
 
 
@@ -297,7 +298,8 @@ def main(argv=None):
     ap.add_argument("--compare", default=None,
                     help="comma-separated artifact folders: only the served runtime's throughput (cascade on) on "
                          "English product, hotel and Korean reviews, each artifact in turn in this run, "
-                         "side by side (e.g. 2.0.1 vs 2.1.0's Gemma pass); --threads' last count")
+                         "side by side (e.g. 2.0.1 vs 2.1.0's Gemma pass; DIR:int8 serves the Gemma pass in 8-bit "
+                         "weights); --threads' last count")
     args = ap.parse_args(argv)
     if args.compare:
         print(json.dumps(compare(args.compare.split(","), args.n, int(str(args.threads).split(",")[-1]))))

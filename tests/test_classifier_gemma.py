@@ -126,3 +126,50 @@ def test_a_damaged_cached_gguf_is_assembled_again_not_trusted(tmp_path, monkeypa
     cached.write_bytes(cached.read_bytes()[: 1 << 20])   # truncated
     body = gemma.GemmaBody(expected_sha256=pkg.EXPECTED_SHA256, backend="numpy")
     assert body.path == cached and gemma.file_sha256(cached) == pkg.EXPECTED_SHA256
+
+
+def test_int8_weights_move_the_pools_by_under_two_percent_of_their_scale(body, tokenizer):
+    """The 8-bit Gemma pass (MatMulNBits, blocks of 32) is a served option, not a different model: its
+    pools stay within 2% of the float32 pass's largest value (measured 0.85%); and it exists only on
+    ONNX Runtime (numpy has no such kernel), so asking numpy for it is an error, not a silent float pass."""
+    ids = tokenizer(TEXTS)
+    ref = body.pools(ids)
+    q8 = gemma.GemmaBody(weights="int8").pools(ids)
+    assert 0 < np.abs(q8 - ref).max() / np.abs(ref).max() < 0.02
+    with pytest.raises(ValueError, match="int8"):
+        gemma.GemmaBody(backend="numpy", weights="int8")
+
+
+ARTIFACT_22 = "pipeline/classifier/artifacts/fake-review-classifier/2.2.0"
+
+
+@pytest.fixture(scope="module")
+def clf22():
+    from pipeline.classifier import runtime
+    return runtime.load(ARTIFACT_22, use_cascade=False)
+
+
+def test_2_2_0_runs_one_gemma_pass_and_no_e5(clf22, monkeypatch):
+    """2.2.0: every detector reads Gemma's pools; there is no e5 session to run, for any script, and the
+    English detectors' own entry point (mixed-script readings) reads Gemma too."""
+    assert clf22.session is None and clf22.e5_width == 0 and clf22.config["encoder"] is None
+    monkeypatch.setattr(clf22, "embed", lambda *a, **k: pytest.fail("2.2.0 has no e5 encoder to embed with"))
+    before = clf22.gemma_passes
+    p = clf22.predict_proba(TEXTS)
+    assert p.shape == (len(TEXTS),) and np.all((p >= 0) & (p <= 1))
+    assert clf22.gemma_passes == before + len(TEXTS)
+    assert clf22.predict_proba_english([TEXTS[0]]).shape == (1,)
+
+
+def test_2_2_0_serves_what_it_was_built_and_measured_with(clf22):
+    """The whole served combination (three heads, the gate, the max) on ONNX Runtime pools equals the
+    build's (transformers' pools, ``models.multilingual_kinds.served``) to well under a band."""
+    from models import multilingual_gemma, multilingual_kinds
+    from pipeline.classifier import runtime
+    spec = runtime.read_head_spec(f"{ARTIFACT_22}/head.json.xz")
+    texts = [t for t in TEXTS if t != "ok"]
+    tok, lm = multilingual_gemma.load_lm()
+    built = multilingual_kinds.served(spec["english"], spec["generated"], texts,
+                                      multilingual_gemma.torch_pools(texts, tok, lm))
+    served = clf22.predict_proba(texts)
+    assert np.abs(served - built).max() < 0.01, (served, built)

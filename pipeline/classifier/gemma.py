@@ -38,6 +38,7 @@ LAYERS = 18
 HEADS, KV_HEADS, HEAD_DIM, WIDTH = 4, 1, 256, 640
 POOLED_LAYERS = (6, 12, 18)
 MAX_TOKENS = 512
+INT8_BLOCK = 32           # inputs per scale when the projections are served in 8 bits
 TOKENS_PER_BATCH = 1024   # padded tokens per forward batch (activations stay a few tens of MB)
 
 
@@ -96,7 +97,8 @@ class GemmaBody:
 
     pooled_width = WIDTH * len(POOLED_LAYERS)
 
-    def __init__(self, path=None, expected_sha256: str = "", backend: str = "onnx", threads: int = 1):
+    def __init__(self, path=None, expected_sha256: str = "", backend: str = "onnx", threads: int = 1,
+                 weights: str = "float32"):
         import gguf
         self.path = Path(path) if path else gguf_path()
         if expected_sha256 and not path and file_sha256(self.path) != expected_sha256:
@@ -107,6 +109,9 @@ class GemmaBody:
                                f"(sha256 {expected_sha256}): reinstall {PACKAGE}=={PACKAGE_VERSION}")
         if backend not in ("onnx", "numpy"):
             raise ValueError(f"backend must be 'onnx' or 'numpy', got {backend!r}")
+        if weights not in ("float32", "int8") or (weights == "int8" and backend != "onnx"):
+            raise ValueError(f"weights must be 'float32', or 'int8' with the onnx backend, got {weights!r}")
+        self.weights = weights
         self.backend = backend
         reader = gguf.GGUFReader(str(self.path))
         self.W = {}
@@ -121,7 +126,7 @@ class GemmaBody:
         self.vocab_size = int(self._table.shape[0])
         self.session = None
         if backend == "onnx":
-            self.session = _session(self.W, threads)
+            self.session = _session(self.W, threads, int8=weights == "int8")
             self.W = {}   # ONNX Runtime holds its own copy
 
     def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
@@ -193,11 +198,24 @@ class GemmaBody:
         return out
 
 
-def graph(W: dict) -> bytes:
+def _int8_blocks(w: np.ndarray):
+    """``w`` (K, N), as ``x @ w`` reads it, in MatMulNBits' layout: (N, K/block, block) uint8 with
+    zero point 128 and one float32 scale per block of ``INT8_BLOCK`` inputs (symmetric, max-abs)."""
+    K, N = w.shape
+    blocks = w.T.reshape(N, K // INT8_BLOCK, INT8_BLOCK)
+    scale = np.abs(blocks).max(-1) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.round(blocks / scale[..., None]) + 128, 0, 255).astype(np.uint8)
+    return q, scale.astype(np.float32).reshape(-1)
+
+
+def graph(W: dict, int8: bool = False) -> bytes:
     """The body as an ONNX model (opset 23) with ``W``'s weights: what :meth:`GemmaBody.hidden`
     computes in numpy, node for node (RMSNormalization, tanh Gelu, rotary embeddings from the
     ``cos_*``/``sin_*`` inputs, causal ``mask`` input). Built in memory at load, never written: the
-    weights come from the GGUF file only."""
+    weights come from the GGUF file only. ``int8``: every projection's weights re-quantised to 8 bits
+    in blocks of ``INT8_BLOCK`` (ONNX Runtime's MatMulNBits, accuracy level 4: int8 activations too),
+    1.3–1.5x faster on this CPU."""
     from onnx import TensorProto, helper, numpy_helper
     nodes, inits, count = [], [], [0]
 
@@ -215,7 +233,16 @@ def graph(W: dict) -> bytes:
         return node("RMSNormalization", [x, const(name, W[name])], axis=-1, epsilon=1e-6)
 
     def weight(x, name):
-        return node("MatMul", [x, const(name, W[name])])
+        if not int8:
+            return node("MatMul", [x, const(name, W[name])])
+        K, N = W[name].shape
+        q, scales = _int8_blocks(W[name])
+        count[0] += 1
+        out = f"MatMulNBits_{count[0]}"
+        nodes.append(helper.make_node("MatMulNBits", [x, const(name + ".q", q), const(name + ".scales", scales)], [out],
+                                      domain="com.microsoft", K=K, N=N, bits=8, block_size=INT8_BLOCK,
+                                      accuracy_level=4))
+        return out
 
     q_shape = const("q_shape", np.array([0, 0, HEADS, HEAD_DIM], dtype=np.int64))
     kv_shape = const("kv_shape", np.array([0, 0, KV_HEADS, HEAD_DIM], dtype=np.int64))
@@ -256,16 +283,17 @@ def graph(W: dict) -> bytes:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", WIDTH]),
          helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["T", "T"])] + rope_inputs,
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", "T", WIDTH]) for n in names], initializer=inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)]).SerializeToString()
+    opsets = [helper.make_opsetid("", 23)] + ([helper.make_opsetid("com.microsoft", 1)] if int8 else [])
+    return helper.make_model(g, opset_imports=opsets).SerializeToString()
 
 
-def _session(W: dict, threads: int):
+def _session(W: dict, threads: int, int8: bool = False):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(graph(W), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph(W, int8), so, providers=["CPUExecutionProvider"])
 
 
 class GemmaTokenizer:

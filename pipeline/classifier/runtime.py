@@ -228,16 +228,17 @@ def latin_script(text: str) -> bool:
 
 
 class FakeReviewClassifier:
-    def __init__(self, model_dir, threads: int = 1, batch_size: int = 1, use_cascade: bool = True):
-        from tokenizers import Tokenizer
-
+    def __init__(self, model_dir, threads: int = 1, batch_size: int = 1, use_cascade: bool = True,
+                 gemma_weights: Optional[str] = None):
         from pipeline.classifier import integrity
         self.dir = _localise(str(model_dir))
         self.config = json.loads((self.dir / "config.json").read_text())
         self.version = f'{self.config["name"]}/{self.config["version"]}'
         # the files must be the ones sealed (and pinned in this code) under that version
         self.artifact_sha256 = integrity.verify(self.dir, self.config)
-        self.max_len = int(self.config["encoder"]["max_len"])
+        # 2.2.0 has no e5 encoder ("encoder": null): every head reads Gemma's pools alone
+        enc = self.config.get("encoder")
+        self.max_len = int(enc["max_len"]) if enc else int(self.config["generated_encoder"]["max_tokens"])
         self.languages = tuple(self.config["languages"])
         self.min_words = int(self.config.get("min_words", 0))
         self.min_length = min_length_rule(self.config)
@@ -246,37 +247,45 @@ class FakeReviewClassifier:
         self.cascade_spec = dict(self.config.get("cascade") or {}) if use_cascade else {}
         self.cascade = bool(self.cascade_spec)
         self.cascade_skipped = 0
+        self.session = self.rest = self.tokenizer = self.windows = None
+        self.e5_width = 0
+        if enc:
+            self._load_e5(enc, threads)
+        self.head = make_head(read_head_spec(self.dir / self.config["head"]))
+        # 2.1.0: the ``generated`` detector reads Gemma 3 270M's pools (pipeline/classifier/gemma.py)
+        # in columns after the e5 encoder's; Latin-script texts still run e5 for the English detector.
+        # 2.2.0: every detector reads Gemma's pools (columns from 0), and there is no e5 pass at all
+        self.gemma = self.gemma_tokenizer = None
+        ge = self.config.get("generated_encoder")
+        if ge:
+            from pipeline.classifier import gemma
+            self.gemma = gemma.GemmaBody(expected_sha256=ge["sha256"], threads=threads,
+                                         weights=gemma_weights or ge.get("weights", "float32"))
+            self.gemma_tokenizer = gemma.GemmaTokenizer(self.dir / ge["tokenizer"])
+            self.gemma_passes = 0
+
+    def _load_e5(self, enc: dict, threads: int) -> None:
+        from tokenizers import Tokenizer
         self.tokenizer = Tokenizer.from_str(read_text_file(self.dir / self.config["tokenizer"]))
         # "windows": {"tokens": N, "overlap": K}: every text is cut into N-token windows (special
         # tokens included) sharing K tokens, covering it whole, and embedded as their mean (what
         # models.finetune --chunk trained on); without it, one window truncated at max_len
-        self.windows = self.config["encoder"].get("windows")
+        self.windows = enc.get("windows")
         if self.windows:
             self.tokenizer.enable_truncation(max_length=int(self.windows["tokens"]),
                                              stride=int(self.windows["overlap"]))
         else:
             self.tokenizer.enable_truncation(max_length=self.max_len)
         self.tokenizer.no_padding()
-        self._initializers = self._word_embeddings(self.config["encoder"].get("word_embeddings"))
-        self.session = self._session(self.config["encoder"]["file"], threads, self._initializers)
+        self._initializers = self._word_embeddings(enc.get("word_embeddings"))
+        self.session = self._session(enc["file"], threads, self._initializers)
         # "rest": an early-exit encoder (onnx_export.split_at_layer): ``file`` stops after some layer;
         # ``rest`` continues from its carry.* outputs to the last layer, run only for the texts whose
         # head needs the deep layers (a gated head's gate open). "rest_threads" caps its intra-op
         # threads: 1.2.0's rest (8-bit weight-only FFN outputs) ran 1.6x slower on 2 threads than on 1
-        rest = self.config["encoder"].get("rest")
-        self.rest = self._session(rest, min(threads, int(self.config["encoder"].get("rest_threads", threads)))) \
-            if rest else None
-        self.head = make_head(read_head_spec(self.dir / self.config["head"]))
-        # 2.1.0: the ``generated`` detector reads Gemma 3 270M's pools (pipeline/classifier/gemma.py)
-        # in columns after the e5 encoder's; Latin-script texts still run e5 for the English detector
+        rest = enc.get("rest")
+        self.rest = self._session(rest, min(threads, int(enc.get("rest_threads", threads)))) if rest else None
         self.e5_width = self._width(self.session) + (self._width(self.rest) if self.rest is not None else 0)
-        self.gemma = self.gemma_tokenizer = None
-        ge = self.config.get("generated_encoder")
-        if ge:
-            from pipeline.classifier import gemma
-            self.gemma = gemma.GemmaBody(expected_sha256=ge["sha256"], threads=threads)
-            self.gemma_tokenizer = gemma.GemmaTokenizer(self.dir / ge["tokenizer"])
-            self.gemma_passes = 0
 
     def _word_embeddings(self, spec: Optional[dict]) -> dict:
         """2.0.0: the word-embedding table rebuilt from the pinned base package + the committed
@@ -359,6 +368,9 @@ class FakeReviewClassifier:
         (the English detector's; the ``generated`` detector reads Gemma's columns alone)."""
         if self.gemma is None:
             return self.embed(texts, deep=deep)
+        if self.session is None:   # 2.2.0: Gemma alone
+            self.gemma_passes += len(texts)
+            return self.gemma.pools(self.gemma_tokenizer(texts))
         x = np.zeros((len(texts), self.e5_width + self.gemma.pooled_width), dtype=np.float32)
         latin = np.asarray(latin, dtype=bool)
         if latin.any():
@@ -426,10 +438,11 @@ class FakeReviewClassifier:
         if not len(texts):
             return np.zeros((0,), dtype=np.float64)
         english = self.head.english
-        if not isinstance(english, GatedMaxHead):
-            return english.probability(self.embed(texts), texts)
-        gate = english.gate_open(None, texts)
-        return english.probability(self.embed(texts, deep=gate), texts, gate=gate)
+        gate = english.gate_open(None, texts) if isinstance(english, GatedMaxHead) else np.ones(len(texts), bool)
+        x = self.features(texts, gate, np.ones(len(texts), dtype=bool)) if self.session is None \
+            else self.embed(texts, deep=gate)
+        return english.probability(x, texts, gate=gate) if isinstance(english, GatedMaxHead) \
+            else english.probability(x, texts)
 
     def predict_proba_generated(self, texts: Sequence[str]) -> np.ndarray:
         """The ``generated`` (LLM-written) detector alone, for every text whatever its script
@@ -567,6 +580,9 @@ def default_model_dir() -> Path:
     return path
 
 
-def load(model_dir=None, threads: int = 1, batch_size: int = 1, use_cascade: bool = True) -> FakeReviewClassifier:
+def load(model_dir=None, threads: int = 1, batch_size: int = 1, use_cascade: bool = True,
+         gemma_weights: Optional[str] = None) -> FakeReviewClassifier:
+    """``gemma_weights`` ("float32" or "int8") overrides the artifact's ``generated_encoder.weights``
+    (measurement: the same artifact both ways)."""
     return FakeReviewClassifier(model_dir or default_model_dir(), threads=threads, batch_size=batch_size,
-                                use_cascade=use_cascade)
+                                use_cascade=use_cascade, gemma_weights=gemma_weights)
