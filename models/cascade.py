@@ -109,9 +109,9 @@ class Data:
     def __init__(self, version: str, cfg: dict = None):
         gemma_head = bool((cfg or {}).get("generated_encoder"))
         if gemma_head and cfg.get("encoder", {}) is None:
-            # 2.2.0: every head reads Gemma's pools alone (columns from 0)
-            from models import multilingual_gemma
-            s = multilingual_gemma.Sets()
+            # 2.2.0 on: every head reads Gemma's pools alone (columns from 0)
+            from models import multilingual_kinds
+            s = multilingual_kinds.sliced_sets(cfg["generated_encoder"]["pooled_layers"])
             self.fr, self.m, self.ott = s.fr, s.m, s.ott
             self.ns_t, self.ns_movie = s.ns_t, s.ns_movie
             self.fr_E, self.M, self.N, self.ott_E = s.G_fr, s.G_m, s.G_ns, s.G_ott

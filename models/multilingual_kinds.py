@@ -22,8 +22,11 @@ Figures, all out of fold: MAiDE-up in the 5 hotel-grouped folds (every head refi
 its 4 hotel-grouped folds (the Ott head refitted per fold; the other two never saw Ott), fake-reviews
 test (never in training), NSMC odd-numbered movies.
 
-    python -m models.multilingual_kinds evaluate     # the tables (JSON), nothing written (~12 min)
-    python -m models.multilingual_kinds train        # the artifact, then: python -m models.cascade --version 2.2.0
+    python -m models.multilingual_kinds evaluate [--version 2.3.0]   # the tables (JSON), nothing written (~12 min)
+    python -m models.multilingual_kinds train [--version 2.3.0]      # the artifact, then models.cascade --version ...
+
+2.3.0 (``--version 2.3.0``) is the same recipe on the pools of layers 6 and 12 only, served with 8-bit
+weights: the Gemma pass stops after layer 12.
 """
 from __future__ import annotations
 
@@ -39,6 +42,10 @@ from models import common, heads, metrics, multilingual as mm, multilingual_gemm
 from pipeline.classifier import gemma, integrity, runtime
 
 VERSION = "2.2.0"
+# version -> (pooled Gemma layers, weights of the served pass). 2.3.0 is 2.2.0's recipe on layers 6 and 12
+# only (the pass stops after layer 12: two thirds of the cost) served with 8-bit weights; research/
+# gemma_layers.py measured the heads on those pools within ±0.1 point of all three layers'
+VERSIONS = {"2.2.0": ((6, 12, 18), "float32"), "2.3.0": ((6, 12), "int8")}
 LATIN = ("en", "de", "es", "fr", "it", "ro", "tr")   # MAiDE-up's Latin-script languages
 
 
@@ -81,6 +88,16 @@ def english_spec(always: dict, gated: dict) -> dict:
     """The Latin-script detectors as 2.0.1's gated max, with 2.0.1's lexical hotel gate."""
     base = runtime.read_head_spec(mg.base_dir() / "head.json.xz")["english"]
     return {"kind": "gated_max", "always": always, "gated": gated, "gate": base["gate"], "gate_at": base["gate_at"]}
+
+
+def sliced_sets(layers) -> mg.Sets:
+    """The cached pools (layers 6, 12, 18) cut to ``layers``, which must be their prefix."""
+    s = mg.Sets()
+    if tuple(layers) != gemma.POOLED_LAYERS[:len(layers)]:
+        raise SystemExit(f"the cached pools hold layers {gemma.POOLED_LAYERS}; {layers} is not their prefix")
+    width = gemma.WIDTH * len(layers)
+    s.G_m, s.G_fr, s.G_ns, s.G_ott = (G[:, :width] for G in (s.G_m, s.G_fr, s.G_ns, s.G_ott))
+    return s
 
 
 def served(english: dict, generated: dict, texts, G) -> np.ndarray:
@@ -184,7 +201,7 @@ def figures(k: Kinds, cv: dict, english: dict, generated: dict) -> dict:
             **mm.maide_real_fpr(s.m, cv["served"], t)}}
 
 
-def build(out: Path, k: Kinds, cv: dict) -> Path:
+def build(out: Path, k: Kinds, cv: dict, version: str = VERSION) -> Path:
     s, m, extra = k.s, k.s.m, cv["extra"]
     heads.log("fitting the heads on every row")
     generated = runtime.rounded(mm.fit_generated(np.r_[m.texts, extra.texts], np.vstack([s.G_m, extra.E]),
@@ -197,8 +214,13 @@ def build(out: Path, k: Kinds, cv: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(common.CACHE / mg.TOKENIZER, out / mg.TOKENIZER)
     lengths = mm.min_lengths(m, cv["languages"])
-    ge = dict(src["generated_encoder"], sha256=gemma.file_sha256(gemma.gguf_path()))
-    cfg = {"name": heads.NAME, "version": VERSION,
+    layers, weights = VERSIONS[version]
+    ge = dict(src["generated_encoder"], sha256=gemma.file_sha256(gemma.gguf_path()), pooled_layers=list(layers))
+    if weights != "float32":
+        ge["weights"] = weights
+        ge["runtime"] += ("; every projection re-quantised to 8 bits in blocks of 32 at load (MatMulNBits); the "
+                          "figures were measured on float32 pools, `check` gives the served difference")
+    cfg = {"name": heads.NAME, "version": version,
            "base": {"package": ge["package"].split("==")[0], "package_version": ge["package"].split("==")[1],
                     "model": ge["model"]},
            "encoder": None, "tokenizer": mg.TOKENIZER, "head": "head.json.xz",
@@ -207,7 +229,7 @@ def build(out: Path, k: Kinds, cv: dict) -> Path:
            "generated_encoder": {**ge, "read_by": "every head (there is no other encoder)"}}
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(out / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
-    met = {"model": f"{heads.NAME}/{VERSION}", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    met = {"model": f"{heads.NAME}/{version}", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "recipe": __doc__.split("\n\n")[0],
            "maide_up_hotel_grouped_cv": cv["table"], "min_length": lengths, "languages": cv["languages"],
            "heads": {name: {"stacker": spec["stacker"]} for name, spec in
@@ -240,20 +262,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=["evaluate", "train", "check"],
                     help="check: the served artifact against the build's figures on --n texts")
-    ap.add_argument("--out", default=str(common.ARTIFACTS / heads.NAME / VERSION))
+    ap.add_argument("--version", default=VERSION, choices=sorted(VERSIONS))
+    ap.add_argument("--out", default=None, help="default: the served folder of --version")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     common.seed_everything()
-    s = mg.Sets()
+    out = Path(args.out or common.ARTIFACTS / heads.NAME / args.version)
+    s = sliced_sets(VERSIONS[args.version][0])
     if args.command == "check":
-        print(json.dumps(spot_check(Path(args.out), s, args.n, args.threads), indent=1))
+        print(json.dumps(spot_check(out, s, args.n, args.threads), indent=1))
         return 0
     k = Kinds(s)
     cv = cross_validated(k)
     print(json.dumps({"maide_up_hotel_grouped_cv": cv["table"], "served_languages": cv["languages"]}, indent=1))
     if args.command == "train":
-        heads.log(f"wrote {build(Path(args.out), k, cv)}")
+        heads.log(f"wrote {build(out, k, cv, args.version)}")
     return 0
 
 

@@ -98,7 +98,7 @@ class GemmaBody:
     pooled_width = WIDTH * len(POOLED_LAYERS)
 
     def __init__(self, path=None, expected_sha256: str = "", backend: str = "onnx", threads: int = 1,
-                 weights: str = "float32"):
+                 weights: str = "float32", layers: Sequence[int] = POOLED_LAYERS):
         import gguf
         self.path = Path(path) if path else gguf_path()
         if expected_sha256 and not path and file_sha256(self.path) != expected_sha256:
@@ -112,6 +112,12 @@ class GemmaBody:
         if weights not in ("float32", "int8") or (weights == "int8" and backend != "onnx"):
             raise ValueError(f"weights must be 'float32', or 'int8' with the onnx backend, got {weights!r}")
         self.weights = weights
+        # the layers whose states are pooled; the pass stops after the last of them (2.3.0: 6 and 12,
+        # two thirds of the cost of all 18)
+        self.layers = tuple(int(x) for x in layers)
+        if not self.layers or list(self.layers) != sorted(set(self.layers)) or not 1 <= self.layers[0] <= self.layers[-1] <= LAYERS:
+            raise ValueError(f"pooled layers must be increasing, within 1..{LAYERS}: {layers!r}")
+        self.pooled_width = WIDTH * len(self.layers)
         self.backend = backend
         reader = gguf.GGUFReader(str(self.path))
         self.W = {}
@@ -126,7 +132,7 @@ class GemmaBody:
         self.vocab_size = int(self._table.shape[0])
         self.session = None
         if backend == "onnx":
-            self.session = _session(self.W, threads, int8=weights == "int8")
+            self.session = _session(self.W, threads, int8=weights == "int8", layers=self.layers)
             self.W = {}   # ONNX Runtime holds its own copy
 
     def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
@@ -144,7 +150,7 @@ class GemmaBody:
         ropes = {base: _rope_tables(T, base) for base in (1e4, 1e6)}
         scale = np.float32(HEAD_DIM ** -0.5)
         out = {}
-        for i in range(LAYERS):
+        for i in range(self.layers[-1]):
             p = f"blk.{i}."
             W = self.W
             cos, sin = ropes[1e6 if i % 6 == 5 else 1e4]
@@ -162,7 +168,7 @@ class GemmaBody:
             h = _rms(x, W[p + "ffn_norm.weight"]).reshape(B * T, WIDTH)
             f = _gelu_tanh(h @ W[p + "ffn_gate.weight"]) * (h @ W[p + "ffn_up.weight"])
             x = x + _rms((f @ W[p + "ffn_down.weight"]).reshape(B, T, WIDTH), W[p + "post_ffw_norm.weight"])
-            if i + 1 in POOLED_LAYERS:
+            if i + 1 in self.layers:
                 out[i + 1] = _rms(x, W["output_norm.weight"]) if i + 1 == LAYERS else x
         return out
 
@@ -172,11 +178,11 @@ class GemmaBody:
         for tag, base in (("local", 1e4), ("global", 1e6)):
             cos, sin = _rope_tables(T, base)
             feeds[f"cos_{tag}"], feeds[f"sin_{tag}"] = cos[:, None, :], sin[:, None, :]
-        return dict(zip(POOLED_LAYERS, self.session.run(None, feeds)))
+        return dict(zip(self.layers, self.session.run(None, feeds)))
 
     def pools(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """(n, 1920): per review, the mean of the pooled layers' states over its tokens after <bos>."""
-        out = np.zeros((len(ids), WIDTH * len(POOLED_LAYERS)), dtype=np.float32)
+        """(n, 640 × pooled layers): per review, the mean of the pooled layers' states over its tokens after <bos>."""
+        out = np.zeros((len(ids), self.pooled_width), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         start = 0
         while start < len(order):
@@ -193,7 +199,7 @@ class GemmaBody:
             for r, i in enumerate(batch):
                 n = lengths[r]
                 sl = slice(1, n) if n > 1 else slice(0, 1)
-                out[i] = np.concatenate([hs[L][r, sl].mean(0) for L in POOLED_LAYERS])
+                out[i] = np.concatenate([hs[L][r, sl].mean(0) for L in self.layers])
             start = stop
         return out
 
@@ -209,7 +215,7 @@ def _int8_blocks(w: np.ndarray):
     return q, scale.astype(np.float32).reshape(-1)
 
 
-def graph(W: dict, int8: bool = False) -> bytes:
+def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS) -> bytes:
     """The body as an ONNX model (opset 23) with ``W``'s weights: what :meth:`GemmaBody.hidden`
     computes in numpy, node for node (RMSNormalization, tanh Gelu, rotary embeddings from the
     ``cos_*``/``sin_*`` inputs, causal ``mask`` input). Built in memory at load, never written: the
@@ -257,7 +263,7 @@ def graph(W: dict, int8: bool = False) -> bytes:
         return node("Add", [node("Mul", [x, f"cos_{tag}"]), node("Mul", [rotated, f"sin_{tag}"])])
 
     x, outputs = "x", []
-    for i in range(LAYERS):
+    for i in range(max(layers)):
         p, tag = f"blk.{i}.", "global" if i % 6 == 5 else "local"
         h = rms(x, p + "attn_norm.weight")
         q = rope(rms(node("Reshape", [weight(h, p + "attn_q.weight"), q_shape]), p + "attn_q_norm.weight"), tag)
@@ -272,9 +278,9 @@ def graph(W: dict, int8: bool = False) -> bytes:
         f = node("Mul", [node("Gelu", [weight(h, p + "ffn_gate.weight")], approximate="tanh"),
                          weight(h, p + "ffn_up.weight")])
         x = node("Add", [x, rms(weight(f, p + "ffn_down.weight"), p + "post_ffw_norm.weight")])
-        if i + 1 in POOLED_LAYERS:
+        if i + 1 in layers:
             outputs.append(rms(x, "output_norm.weight") if i + 1 == LAYERS else x)
-    names = [f"hidden_{layer}" for layer in POOLED_LAYERS]
+    names = [f"hidden_{layer}" for layer in layers]
     nodes += [helper.make_node("Identity", [o], [n]) for o, n in zip(outputs, names)]
     rope_inputs = [helper.make_tensor_value_info(f"{f}_{t}", TensorProto.FLOAT, ["T", 1, HEAD_DIM])
                    for t in ("local", "global") for f in ("cos", "sin")]
@@ -287,13 +293,13 @@ def graph(W: dict, int8: bool = False) -> bytes:
     return helper.make_model(g, opset_imports=opsets).SerializeToString()
 
 
-def _session(W: dict, threads: int, int8: bool = False):
+def _session(W: dict, threads: int, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(graph(W, int8), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph(W, int8, layers), so, providers=["CPUExecutionProvider"])
 
 
 class GemmaTokenizer:

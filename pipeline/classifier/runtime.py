@@ -260,7 +260,8 @@ class FakeReviewClassifier:
         if ge:
             from pipeline.classifier import gemma
             self.gemma = gemma.GemmaBody(expected_sha256=ge["sha256"], threads=threads,
-                                         weights=gemma_weights or ge.get("weights", "float32"))
+                                         weights=gemma_weights or ge.get("weights", "float32"),
+                                         layers=ge.get("pooled_layers", gemma.POOLED_LAYERS))
             self.gemma_tokenizer = gemma.GemmaTokenizer(self.dir / ge["tokenizer"])
             self.gemma_passes = 0
 
