@@ -255,6 +255,31 @@ def gate_share(head, texts) -> float:
     return round(float(head.gate_open(None, texts).mean()), 4)
 
 
+PLAIN_GEMMA = "transformers-gemma"
+
+
+def plain_gemma(sets: dict, threads: int) -> dict:
+    """The same encoder as a plain pipeline would run it: transformers' float32 Gemma3ForCausalLM from
+    the same GGUF (torch, batched by length, all 18 layers' states), pools only, every review (no
+    cascade): what 2.2/2.3's served pass is compared with (``--compare transformers-gemma,...``)."""
+    import torch
+
+    from models import multilingual_gemma
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    tok, lm = multilingual_gemma.load_lm()
+    row = {"load_s": round(time.perf_counter() - t0, 1)}
+    for name, texts in sets.items():
+        if not texts:
+            continue
+        multilingual_gemma.torch_pools(texts[:16], tok, lm, log=open(os.devnull, "w"))   # warm-up
+        t0 = time.perf_counter()
+        multilingual_gemma.torch_pools(texts, tok, lm, log=open(os.devnull, "w"))
+        row[name] = {"n": len(texts), "reviews_per_s": round(len(texts) / (time.perf_counter() - t0), 1)}
+    print(json.dumps({PLAIN_GEMMA: row}), file=sys.stderr, flush=True)
+    return row
+
+
 def compare(model_dirs, n: int, threads: int) -> dict:
     """Reviews a second through each artifact's runtime (cascade on), one set after another; how many
     went through the Gemma pass (2.1) and how many the cascade skipped."""
@@ -263,6 +288,9 @@ def compare(model_dirs, n: int, threads: int) -> dict:
     sets = {"english_product": typical_reviews(n, common.SEED), "hotel": hotel_reviews(n, common.SEED)}
     out = {"threads": threads, "n": n, "load_average": [round(x, 2) for x in os.getloadavg()]}
     for spec in model_dirs:
+        if spec == PLAIN_GEMMA:
+            out[spec] = plain_gemma(sets, threads)
+            continue
         model_dir, _, weights = spec.partition(":")   # "DIR:int8": the Gemma pass in 8-bit weights
         sets["korean"] = korean_reviews(n, common.SEED, model_dir)
         t0 = time.perf_counter()
@@ -299,7 +327,8 @@ def main(argv=None):
                     help="comma-separated artifact folders: only the served runtime's throughput (cascade on) on "
                          "English product, hotel and Korean reviews, each artifact in turn in this run, "
                          "side by side (e.g. 2.0.1 vs 2.1.0's Gemma pass; DIR:int8 serves the Gemma pass in 8-bit "
-                         "weights); --threads' last count")
+                         "weights; transformers-gemma: plain transformers float32 Gemma pools, no cascade); "
+                         "--threads' last count")
     args = ap.parse_args(argv)
     if args.compare:
         print(json.dumps(compare(args.compare.split(","), args.n, int(str(args.threads).split(",")[-1]))))
