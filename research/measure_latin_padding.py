@@ -78,8 +78,9 @@ def main(argv=None) -> int:
     ap.add_argument("--form", choices=("whole", "short", "interleaved"), default="whole")
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--words", type=int, default=2, help="words per sentence of the cut (--form short|interleaved)")
+    ap.add_argument("--classifier_model", default=None, help="another artifact folder (default: the served one)")
     args = ap.parse_args(argv)
-    clf = runtime.load()
+    clf = runtime.load(args.classifier_model)
     rule = _Applicability(clf.languages, clf.min_length)
     lower, upper = clf.thresholds["lower"], clf.thresholds["upper"]
     test = [r for r in common.fake_reviews() if r["split"] == "test"]
