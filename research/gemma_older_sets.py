@@ -41,17 +41,22 @@ def fit_and_score(T_tr, E_tr, y_tr, g_tr, T_te, E_te) -> np.ndarray:
     return mm.served_generated(spec, E_te, T_te)
 
 
+def older_set_pools(fr, ot):
+    """(fake-reviews dev rows, test rows, Gemma pools by named list) of the two older sets."""
+    dev = [r for r in fr if r["split"] == "dev"]
+    test = [r for r in fr if r["split"] == "test"]
+    return dev, test, pools_of({"fake_reviews_dev_or": [r["text"] for r in dev if r["y"] == 0],
+                                "fake_reviews_dev_cg": [r["text"] for r in dev if r["y"] == 1],
+                                "fake_reviews_test_or": [r["text"] for r in test if r["y"] == 0],
+                                "fake_reviews_test_cg": [r["text"] for r in test if r["y"] == 1],
+                                "ott_truthful": [r["text"] for r in ot if r["y"] == 0],
+                                "ott_deceptive": [r["text"] for r in ot if r["y"] == 1]})
+
+
 def main() -> int:
     fr = common.fake_reviews()
     ot = common.ott()
-    dev = [r for r in fr if r["split"] == "dev"]
-    test = [r for r in fr if r["split"] == "test"]
-    P = pools_of({"fake_reviews_dev_or": [r["text"] for r in dev if r["y"] == 0],
-                  "fake_reviews_dev_cg": [r["text"] for r in dev if r["y"] == 1],
-                  "fake_reviews_test_or": [r["text"] for r in test if r["y"] == 0],
-                  "fake_reviews_test_cg": [r["text"] for r in test if r["y"] == 1],
-                  "ott_truthful": [r["text"] for r in ot if r["y"] == 0],
-                  "ott_deceptive": [r["text"] for r in ot if r["y"] == 1]})
+    dev, test, P = older_set_pools(fr, ot)
     mm.WIDTH = P["ott_truthful"].shape[1]
 
     def stacked(rows, a, b):   # rows in the order of the two pooled lists a (y 0) and b (y 1)

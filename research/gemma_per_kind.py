@@ -31,7 +31,7 @@ import numpy as np
 from models import common, heads, multilingual as mm
 from pipeline.classifier import runtime
 from research.gemma_head import THRESHOLDS, pools_of
-from research.gemma_older_sets import figures, fit_and_score
+from research.gemma_older_sets import figures, fit_and_score, older_set_pools
 
 LATIN = ("en", "de", "es", "fr", "it", "ro", "tr")
 CROSS_DOMAIN = "--cross-domain" in sys.argv
@@ -76,15 +76,18 @@ def cross_domain(m, E_m, g_oof, dev, te, ot, generated, gate) -> int:
         tr, tst = fold != k, fold == k
         o_ot[tst] = score(fit([ott_rows(tr), all_real, fr_or]), E_ot[tst], T_ot[tst])
     ott_all = fit([ott_rows(np.ones(len(y_ot), bool)), all_real, fr_or])
-    parts = {
-        "maide": {"product": p_m, "ott": o_m, "generated": g_oof, "gate": gate(m.texts)},
-        "fake_reviews_test": {"product": score(product, E_te, T_te), "ott": score(ott_all, E_te, T_te),
-                              "generated": score(generated, E_te, T_te), "gate": gate(T_te)},
-        "ott": {"product": score(product, E_ot, T_ot), "ott": o_ot, "generated": score(generated, E_ot, T_ot),
-                "gate": gate(T_ot)},
-    }
+    h = {"product": product, "ott": ott_all, "generated": generated}
+    parts = {"maide": set_parts(h, gate, E_m, m.texts, product=p_m, ott=o_m, generated=g_oof),
+             "fake_reviews_test": set_parts(h, gate, E_te, T_te),
+             "ott": set_parts(h, gate, E_ot, T_ot, ott=o_ot)}
     report(parts, m, y_te, y_ot, pol, "gemma-per-kind-cross-domain.npz")
     return 0
+
+
+def set_parts(heads_by_kind: dict, gate, E, T, **given) -> dict:
+    """Each head's probability on one set (``given``: scores computed elsewhere, e.g. out of fold) and the gate."""
+    return {**{k: given[k] if k in given else mm.served_generated(spec, E, T) for k, spec in heads_by_kind.items()},
+            "gate": gate(T)}
 
 
 def sentiment_gap(p, y, s) -> dict:
@@ -94,14 +97,7 @@ def sentiment_gap(p, y, s) -> dict:
 
 def main() -> int:
     fr, ot, m = common.fake_reviews(), common.ott(), mm.maide()
-    dev = [r for r in fr if r["split"] == "dev"]
-    test = [r for r in fr if r["split"] == "test"]
-    P = pools_of({"fake_reviews_dev_or": [r["text"] for r in dev if r["y"] == 0],
-                  "fake_reviews_dev_cg": [r["text"] for r in dev if r["y"] == 1],
-                  "fake_reviews_test_or": [r["text"] for r in test if r["y"] == 0],
-                  "fake_reviews_test_cg": [r["text"] for r in test if r["y"] == 1],
-                  "ott_truthful": [r["text"] for r in ot if r["y"] == 0],
-                  "ott_deceptive": [r["text"] for r in ot if r["y"] == 1]})
+    dev, test, P = older_set_pools(fr, ot)
     served = np.isin(m.language, mm.SERVED)
     Pm = pools_of({"maide_served": [str(t) for t in m.texts[served]],
                    "maide_other": [str(t) for t in m.texts[~served]]})
@@ -141,15 +137,10 @@ def main() -> int:
     if CROSS_DOMAIN:
         return cross_domain(m, E_m, g_oof, (T_dev, E_dev, y_dev), (T_te, E_te, y_te), (T_ot, E_ot, y_ot, hotel, pol, fold),
                             generated, gate)
-    score = lambda spec, E, T: mm.served_generated(spec, E, T)   # noqa: E731
-    parts = {
-        "maide": {"product": score(product, E_m, m.texts), "ott": score(ott, E_m, m.texts), "generated": g_oof,
-                  "gate": gate(m.texts)},
-        "fake_reviews_test": {"product": score(product, E_te, T_te), "ott": score(ott, E_te, T_te),
-                              "generated": score(generated, E_te, T_te), "gate": gate(T_te)},
-        "ott": {"product": score(product, E_ot, T_ot), "ott": o_oof, "generated": score(generated, E_ot, T_ot),
-                "gate": gate(T_ot)},
-    }
+    h = {"product": product, "ott": ott, "generated": generated}
+    parts = {"maide": set_parts(h, gate, E_m, m.texts, generated=g_oof),
+             "fake_reviews_test": set_parts(h, gate, E_te, T_te),
+             "ott": set_parts(h, gate, E_ot, T_ot, ott=o_oof)}
 
     report(parts, m, y_te, y_ot, pol, "gemma-per-kind.npz")
     return 0
