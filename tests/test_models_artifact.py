@@ -128,14 +128,19 @@ def test_evaluate_cli_rejects_unknown_column(tmp_path):
 
 
 @pytest.mark.slow
-def test_artifact_loads_from_gs(gcs):
-    gcs.create_bucket("models")
-    bucket = gcs.client().bucket("models")
-    cfg = json.loads((ART / "config.json").read_text())
+@pytest.mark.parametrize("version", ["default", "2.3.0"])
+def test_artifact_loads_from_gs(gcs, version):
+    """Dataflow workers load the artifact from a gs:// prefix (the GCS emulator, real client): the
+    default one, and 2.3.0, whose Gemma weights come from the pinned package on the worker, not the bucket."""
+    art = ART if version == "default" else ART.parent / version
+    gcs.create_bucket(f"models-{version.replace('.', '-')}")
+    bucket = gcs.client().bucket(f"models-{version.replace('.', '-')}")
+    cfg = json.loads((art / "config.json").read_text())
     for name in ["config.json", integrity.SUMS, *cfg["files"]]:
-        bucket.blob(f"fake-review-classifier/{ART.name}/{name}").upload_from_filename(str(ART / name))
-    remote = runtime.load(f"gs://models/fake-review-classifier/{ART.name}")
-    assert np.allclose(remote.predict_proba(TEXTS), runtime.load(ART).predict_proba(TEXTS), atol=1e-6)
+        bucket.blob(f"fake-review-classifier/{art.name}/{name}").upload_from_filename(str(art / name))
+    remote = runtime.load(f"gs://{bucket.name}/fake-review-classifier/{art.name}")
+    assert remote.version == f"fake-review-classifier/{cfg['version']}"
+    assert np.allclose(remote.predict_proba(TEXTS), runtime.load(art).predict_proba(TEXTS), atol=1e-6)
 
 
 def test_served_encoder_graph_is_fused_and_int8():
