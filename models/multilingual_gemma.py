@@ -329,23 +329,33 @@ def honest_and_older_sets(s: Sets, base: runtime.FakeReviewClassifier, generated
                                                        for k, v in {"p>=0.5": 0.5, **t}.items()}}}
 
 
-def spot_check(art: Path, s: Sets, n: int, threads: int) -> dict:
-    """The served 2.1.0 (ONNX Runtime Gemma pass, e5, cascade off) against the build's figures
-    (torch pools, cached English probabilities) on ``n`` seeded texts from every set: the largest
-    probability difference and how many texts change band."""
-    served = runtime.load(art, threads=threads, use_cascade=False)
-    base = runtime.load(base_dir(), threads=threads)
-    generated = runtime.read_head_spec(art / "head.json.xz")["generated"]
+def spot_sample(s: Sets, n: int):
+    """``n`` seeded texts from every set with their cached (training-time) pools: what ``check`` compares."""
     texts = np.r_[s.m.texts, [r["text"] for r in s.fr], s.ns_t, [r["text"] for r in s.ott]].astype(object)
     G = np.vstack([s.G_m, s.G_fr, s.G_ns, s.G_ott])
     rows = np.random.default_rng(common.SEED).choice(len(texts), n, replace=False)
-    built = combined(base, generated, texts[rows], G[rows])
+    return texts[rows], G[rows]
+
+
+def served_against_built(clf: runtime.FakeReviewClassifier, texts, built: np.ndarray) -> dict:
+    """The served probabilities of ``texts`` against the build's (``built``): the largest difference,
+    how many texts change band, and the served throughput."""
     t0 = time.perf_counter()
-    got = served.predict_proba(list(texts[rows]))
-    bands = lambda p: np.searchsorted(sorted(served.thresholds.values()), p, side="right")   # noqa: E731
-    return {"n": n, "max_abs_difference": float(np.abs(got - built).max()),
+    got = clf.predict_proba([str(t) for t in texts])
+    bands = lambda p: np.searchsorted(sorted(clf.thresholds.values()), p, side="right")   # noqa: E731
+    return {"n": len(texts), "max_abs_difference": float(np.abs(got - built).max()),
             "band_changes": int((bands(got) != bands(built)).sum()),
-            "served_reviews_per_s_no_cascade": round(n / (time.perf_counter() - t0), 2)}
+            "served_reviews_per_s_no_cascade": round(len(texts) / (time.perf_counter() - t0), 2)}
+
+
+def spot_check(art: Path, s: Sets, n: int, threads: int) -> dict:
+    """The served 2.1.0 (ONNX Runtime Gemma pass, e5, cascade off) against the build's figures
+    (torch pools, cached English probabilities) on ``n`` seeded texts from every set."""
+    served = runtime.load(art, threads=threads, use_cascade=False)
+    base = runtime.load(base_dir(), threads=threads)
+    generated = runtime.read_head_spec(art / "head.json.xz")["generated"]
+    texts, G = spot_sample(s, n)
+    return served_against_built(served, texts, combined(base, generated, texts, G))
 
 
 def main(argv=None) -> int:

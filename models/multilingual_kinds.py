@@ -80,8 +80,7 @@ class Kinds:
 
 def fit_parts(parts) -> dict:
     T, E, y, g = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    spec = runtime.rounded(mm.fit_generated(T, np.asarray(E, dtype=np.float32), y, g), mm.HEAD_DIGITS)
-    return spec
+    return runtime.rounded(mm.fit_generated(T, np.asarray(E, dtype=np.float32), y, g), mm.HEAD_DIGITS)
 
 
 def english_spec(always: dict, gated: dict) -> dict:
@@ -243,19 +242,11 @@ def build(out: Path, k: Kinds, cv: dict, version: str = VERSION) -> Path:
 
 def spot_check(art: Path, s: mg.Sets, n: int, threads: int) -> dict:
     """The served artifact (ONNX Runtime Gemma pass, cascade off) against the build's figures (torch
-    pools) on ``n`` seeded texts from every set: the largest probability difference and band changes."""
+    pools) on ``n`` seeded texts from every set (``multilingual_gemma.spot_sample``)."""
     clf = runtime.load(art, threads=threads, use_cascade=False)
     spec = runtime.read_head_spec(art / "head.json.xz")
-    texts = np.r_[s.m.texts, [r["text"] for r in s.fr], s.ns_t, [r["text"] for r in s.ott]].astype(object)
-    G = np.vstack([s.G_m, s.G_fr, s.G_ns, s.G_ott])
-    rows = np.random.default_rng(common.SEED).choice(len(texts), n, replace=False)
-    built = served(spec["english"], spec["generated"], texts[rows], G[rows])
-    t0 = time.perf_counter()
-    got = clf.predict_proba([str(t) for t in texts[rows]])
-    bands = lambda p: np.searchsorted(sorted(clf.thresholds.values()), p, side="right")   # noqa: E731
-    return {"n": n, "max_abs_difference": float(np.abs(got - built).max()),
-            "band_changes": int((bands(got) != bands(built)).sum()),
-            "served_reviews_per_s_no_cascade": round(n / (time.perf_counter() - t0), 2)}
+    texts, G = mg.spot_sample(s, n)
+    return mg.served_against_built(clf, texts, served(spec["english"], spec["generated"], texts, G))
 
 
 def main(argv=None) -> int:

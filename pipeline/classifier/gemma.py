@@ -125,6 +125,8 @@ class GemmaBody:
             if t.name == "token_embd.weight":
                 self._table, self._table_type = t.data, t.tensor_type
                 continue
+            if t.name.startswith("blk.") and int(t.name.split(".")[1]) >= self.layers[-1]:
+                continue   # a layer after the last pooled one is never run: not de-quantised either
             a = gguf.quants.dequantize(t.data, t.tensor_type)
             a = a.reshape([int(x) for x in reversed(t.shape.tolist())]).astype(np.float32)
             self.W[t.name] = np.ascontiguousarray(a.T if a.ndim == 2 else a)   # (in, out): x @ W
