@@ -567,7 +567,7 @@ def read_config(model_dir) -> dict:
 
 # Which committed version the pipeline serves when --classifier_model is not given: a deliberate
 # choice, not the newest folder. 2.1.0, 2.2.0 and 2.3.0 (Gemma 3 270M; 2.3.0 the fastest of them,
-# within 0.3 points of 2.2.0 on every set) are committed beside it and served with --classifier_model
+# within 0.3 points of 2.2.0 in every served language and older set) are committed beside it and served with --classifier_model
 # pipeline/classifier/artifacts/fake-review-classifier/2.3.0: a Gemma pass costs ~50-120 ms a review on
 # this CPU where the cascade cannot skip it (most English product reviews): 2.3.0 serves English at
 # ~19/s against 2.0.1's ~110/s, so none is the default yet (issue #22/#23).
