@@ -101,8 +101,8 @@ train-multilingual-gemma: $(STAMP) ## build classifier 2.1.0 (2.0.1 + the genera
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version 2.1.0
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_gemma check
 
-KINDS_VERSION ?= 2.3.0
-train-multilingual-kinds: $(STAMP) ## build classifier 2.3.0 (KINDS_VERSION=2.2.0: all 18 layers, float32): a head per kind of fake on one Gemma 3 270M pass, no e5, then its cascade (~25 min with cached pools)
+KINDS_VERSION ?= 2.4.0
+train-multilingual-kinds: $(STAMP) ## build classifier 2.4.0 (an early exit after Gemma layer 6; KINDS_VERSION=2.3.0: layers 6+12 always, 2.2.0: all 18, float32): a head per kind of fake on one Gemma 3 270M pass, no e5, then its cascade (~35 min with cached pools)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.multilingual_kinds train --version $(KINDS_VERSION)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m models.cascade --version $(KINDS_VERSION)

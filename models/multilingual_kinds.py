@@ -27,6 +27,12 @@ test (never in training), NSMC odd-numbered movies.
 
 2.3.0 (``--version 2.3.0``) is the same recipe on the pools of layers 6 and 12 only, served with 8-bit
 weights: the Gemma pass stops after layer 12.
+
+2.4.0 (``--version 2.4.0``, the Makefile's) adds an early exit (:class:`EarlyExit`): a second set of the
+same heads on layer 6's pools alone scores every review after layer 6, and layers 7–12 and 2.3.0's heads
+run only where that probability is within a logit margin of a threshold (the margin chosen on MAiDE-up
+out of fold); its 8-bit pass uses blocks of 128 after SmoothQuant factors (:func:`smoothing`). Every
+figure is of that served combination, each part out of fold as above.
 """
 from __future__ import annotations
 
@@ -41,11 +47,22 @@ import numpy as np
 from models import common, heads, metrics, multilingual as mm, multilingual_gemma as mg
 from pipeline.classifier import gemma, integrity, runtime
 
-VERSION = "2.2.0"
+VERSION = "2.2.0"   # --version default; the Makefile builds KINDS_VERSION (2.4.0)
 # version -> (pooled Gemma layers, weights of the served pass). 2.3.0 is 2.2.0's recipe on layers 6 and 12
 # only (the pass stops after layer 12: two thirds of the cost) served with 8-bit weights; research/
 # gemma_layers.py measured the heads on those pools within ±0.1 point of all three layers'
-VERSIONS = {"2.2.0": ((6, 12, 18), "float32"), "2.3.0": ((6, 12), "int8")}
+VERSIONS = {"2.2.0": ((6, 12, 18), "float32"), "2.3.0": ((6, 12), "int8"), "2.4.0": ((6, 12), "int8")}
+# 2.4.0: 2.3.0's heads and a second set of heads of the same recipe on layer 6's pools alone; the pass
+# stops after layer 6 where those heads' probability is further than the margin (in logits) from both
+# thresholds. The margin is the smallest of EXIT_MARGINS whose exits change no more than EXIT_BAND_CHANGES
+# of their bands against the full heads, out of fold on MAiDE-up (fixed before any figure was read,
+# research/gemma_early_exit.py); the other sets are the check. Its 8-bit pass uses blocks of 128 after
+# SmoothQuant factors from CALIBRATION texts (pipeline/classifier/gemma.py)
+EARLY_EXIT = {"2.4.0": 6}
+EXIT_MARGINS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+EXIT_BAND_CHANGES = 0.005
+SMOOTHED_INT8 = {"2.4.0": 128}
+CALIBRATION = 48   # texts from each of MAiDE-up, fake-reviews dev, NSMC even-numbered movies and Ott
 LATIN = ("en", "de", "es", "fr", "it", "ro", "tr")   # MAiDE-up's Latin-script languages
 
 
@@ -119,7 +136,15 @@ def cross_validated(k: Kinds) -> dict:
         p[te] = served_oof(english_spec(always, gated), cv["model"][te], m.texts[te], s.G_m[te])
         heads.log(f"kinds fold {f} ({time.perf_counter() - t0:.0f} s)")
     table = mm.cv_table(m, p, cv["model"], cv["baseline"], mg_thresholds())
-    return {"table": table, "served": p, "extra": extra, "generated_oof": cv["model"],
+    return {"table": table, "served": p, "extra": extra, "generated_oof": cv["model"], "baseline": cv["baseline"],
+            "languages": list(mm.SERVED) + mm.also_served(table)}
+
+
+def with_early_exit(cv: dict, early: "EarlyExit", m) -> dict:
+    """The MAiDE-up figures of the served combination: the layer-6 heads' probability where it exits."""
+    p = early.combine(early.cv["served"], cv["served"])
+    table = mm.cv_table(m, p, cv["generated_oof"], cv["baseline"], mg_thresholds())
+    return {**cv, "table": table, "served": p, "full_pass_served": cv["served"],
             "languages": list(mm.SERVED) + mm.also_served(table)}
 
 
@@ -135,13 +160,75 @@ def served_oof(english: dict, p_generated, texts, G) -> np.ndarray:
     return out
 
 
+class EarlyExit:
+    """2.4.0: the layer-6 heads (their own Kinds on the layer-6 pools, cross-validated the same way),
+    the margin chosen on MAiDE-up out of fold, and the served combination of the two probabilities."""
+
+    def __init__(self, s: mg.Sets, after_layer: int, cv: dict):
+        width = gemma.WIDTH * gemma.POOLED_LAYERS.index(after_layer) + gemma.WIDTH
+        s6 = mg.Sets.__new__(mg.Sets)
+        s6.__dict__.update(s.__dict__)
+        s6.G_m, s6.G_fr, s6.G_ns, s6.G_ott = (G[:, :width] for G in (s.G_m, s.G_fr, s.G_ns, s.G_ott))
+        self.after_layer, self.width, self.k = after_layer, width, Kinds(s6)
+        heads.log(f"early exit: the heads on the pools up to layer {after_layer}, cross-validated")
+        self.cv = cross_validated(self.k)
+        t = list(mg_thresholds().values())
+        p6, p12 = self.cv["served"], cv["served"]
+        self.choice = {}
+        for margin in EXIT_MARGINS:
+            exits = ~runtime.near_a_threshold(p6, t, margin)
+            changes = int((bands(p6[exits]) != bands(p12[exits])).sum())
+            self.choice[str(margin)] = {"exit_share": round(float(exits.mean()), 4), "band_changes": changes,
+                                        "band_change_share_of_exits": round(changes / max(1, int(exits.sum())), 5)}
+        self.margin = next(float(m) for m in EXIT_MARGINS
+                           if self.choice[str(m)]["band_change_share_of_exits"] <= EXIT_BAND_CHANGES)
+        heads.log(f"early exit: logit margin {self.margin} ({json.dumps(self.choice[str(self.margin)])})")
+
+    def fit(self):
+        s, m, extra = self.k.s, self.k.s.m, self.cv["extra"]
+        self.generated = runtime.rounded(mm.fit_generated(
+            np.r_[m.texts, extra.texts], np.vstack([s.G_m, extra.E]), np.r_[m.y, np.zeros(len(extra.texts), int)],
+            np.r_[m.hotel, extra.groups]), mm.HEAD_DIGITS)
+        self.english = english_spec(*self.k.fit(np.where(self.k.real_latin)[0], np.ones(len(self.k.ott_all[2]), bool)))
+        return self
+
+    def combine(self, p6, p12) -> np.ndarray:
+        return np.where(runtime.near_a_threshold(p6, mg_thresholds().values(), self.margin), p12, p6)
+
+    def served(self, p12, texts, G, english=None) -> np.ndarray:
+        return self.combine(served(english or self.english, self.generated, texts, G[:, :self.width]), p12)
+
+
+def bands(p) -> np.ndarray:
+    return np.searchsorted(sorted(mg_thresholds().values()), p, side="right")
+
+
+def calibration_texts(s: mg.Sets) -> list:
+    """Seeded texts of every set the heads read, for the SmoothQuant activation maxima (no label is read;
+    only the 8-bit pass's rounding depends on them, and ``check`` measures it)."""
+    rng = np.random.default_rng(common.SEED)
+    groups = [s.m.texts, [r["text"] for r in s.fr if r["split"] == "dev"], s.ns_t[s.ns_movie % 2 == 0],
+              [r["text"] for r in s.ott]]
+    return [str(g[i]) for g in groups for i in rng.choice(len(g), CALIBRATION, replace=False)]
+
+
+def smoothing(s: mg.Sets, layers) -> dict:
+    body = gemma.GemmaBody(backend="numpy", layers=layers)
+    tok = gemma.GemmaTokenizer(common.CACHE / mg.TOKENIZER)
+    record = {}
+    for ids in tok(calibration_texts(s)):
+        body.hidden(np.array([ids]), record=record)
+    return gemma.smoothing_factors(body.W, record)
+
+
 def mg_thresholds() -> dict:
     return json.loads((mg.base_dir() / "config.json").read_text())["thresholds"]
 
 
-def ott_cv(k: Kinds, always: dict, generated: dict) -> dict:
+def ott_cv(k: Kinds, always: dict, generated: dict, early: "EarlyExit" = None) -> dict:
     """Ott in its 4 hotel-grouped folds: the Ott head refitted per fold (with every real MAiDE-up
-    Latin review and fake-reviews dev ``OR``); the product and generated heads never saw Ott."""
+    Latin review and fake-reviews dev ``OR``); the product and generated heads never saw Ott. With an
+    early exit, its layer-6 Ott head is refitted per fold too."""
     all_real = np.where(k.real_latin)[0]
     T, G, y, _ = k.ott_all
     p = np.zeros(len(y))
@@ -149,22 +236,30 @@ def ott_cv(k: Kinds, always: dict, generated: dict) -> dict:
         te = k.ott_fold == f
         gated = fit_parts([k.ott(~te), k.real(all_real), k.fr_or])
         p[te] = served(english_spec(always, gated), generated, T[te], G[te])
+        if early is not None:
+            e = early.k
+            gated6 = fit_parts([e.ott(~te), e.real(all_real), e.fr_or])
+            p[te] = early.served(p[te], T[te], G[te], english_spec(early.english["always"], gated6))
     return {"p": p, "y": y, "polarity": np.array([r["polarity"] for r in k.s.ott])}
 
 
-def figures(k: Kinds, cv: dict, english: dict, generated: dict) -> dict:
+def figures(k: Kinds, cv: dict, english: dict, generated: dict, early: "EarlyExit" = None) -> dict:
     s, t = k.s, mg_thresholds()
+
+    def score(T, G):   # what the artifact serves: with 2.4.0's early exit where it has one
+        p = served(english, generated, T, G)
+        return p if early is None else early.served(p, T, G)
 
     def fpr(p, sel):
         return {"n": int(sel.sum()), **{name: float((p[sel] >= v).mean()) for name, v in t.items()}}
     fr_T = np.array([r["text"] for r in s.fr], dtype=object)
     test = np.array([r["split"] == "test" for r in s.fr])
     y_fr = np.array([r["y"] for r in s.fr])
-    p_fr = served(english, generated, fr_T[test], s.G_fr[test])
-    o = ott_cv(k, english["always"], generated)
+    p_fr = score(fr_T[test], s.G_fr[test])
+    o = ott_cv(k, english["always"], generated, early)
     truthful = o["y"] == 0
     ev = s.ns_movie % 2 == 1
-    p_ns = served(english, generated, s.ns_t[ev], s.G_ns[ev])
+    p_ns = score(s.ns_t[ev], s.G_ns[ev])
     lengths = mm.min_lengths(s.m, cv["languages"])
     applies = np.array([runtime.not_applicable_reason(x, "ko", cv["languages"], lengths) is None for x in s.ns_t[ev]])
     stars = np.ceil(s.ns_rating[ev] / 2)
@@ -200,7 +295,7 @@ def figures(k: Kinds, cv: dict, english: dict, generated: dict) -> dict:
             **mm.maide_real_fpr(s.m, cv["served"], t)}}
 
 
-def build(out: Path, k: Kinds, cv: dict, version: str = VERSION) -> Path:
+def build(out: Path, k: Kinds, cv: dict, version: str = VERSION, early: "EarlyExit" = None) -> Path:
     s, m, extra = k.s, k.s.m, cv["extra"]
     heads.log("fitting the heads on every row")
     generated = runtime.rounded(mm.fit_generated(np.r_[m.texts, extra.texts], np.vstack([s.G_m, extra.E]),
@@ -208,24 +303,45 @@ def build(out: Path, k: Kinds, cv: dict, version: str = VERSION) -> Path:
                                                  np.r_[m.hotel, extra.groups]), mm.HEAD_DIGITS)
     english = english_spec(*k.fit(np.where(k.real_latin)[0], np.ones(len(k.ott_all[2]), bool)))
     heads.log("figures on the older and honest sets")
-    figs = figures(k, cv, english, generated)
+    figs = figures(k, cv, english, generated, early)
     src = json.loads((common.ARTIFACTS / heads.NAME / mg.VERSION / "config.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(common.CACHE / mg.TOKENIZER, out / mg.TOKENIZER)
     lengths = mm.min_lengths(m, cv["languages"])
     layers, weights = VERSIONS[version]
     ge = dict(src["generated_encoder"], sha256=gemma.file_sha256(gemma.gguf_path()), pooled_layers=list(layers))
+    files = [mg.TOKENIZER, "head.json.xz", "metrics.json", "MODEL_CARD.md"]
+    block = SMOOTHED_INT8.get(version)
     if weights != "float32":
         ge["weights"] = weights
-        ge["runtime"] += ("; every projection re-quantised to 8 bits in blocks of 32 at load (MatMulNBits); the "
-                          "figures were measured on float32 pools, `check` gives the served difference")
+        ge["runtime"] += (f"; every projection re-quantised to 8 bits in blocks of {block or gemma.INT8_BLOCK} at load "
+                          "(MatMulNBits)" + (", after SmoothQuant factors (alpha 0.5, from "
+                                            f"{4 * CALIBRATION} calibration texts) are folded into the weights" if block else "")
+                          + "; the figures were measured on float32 pools, `check` gives the served difference")
+    if block:
+        heads.log("SmoothQuant factors from the calibration texts")
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(out / "gemma-smoothing.npz", **smoothing(s, layers))
+        ge.update(int8_block=block, smoothing="gemma-smoothing.npz")
+        files.append("gemma-smoothing.npz")
+    exit_cfg = None
+    if early is not None:
+        runtime.write_json_file(out / "exit-head.json.xz", {"kind": "multilingual", "english": early.english,
+                                                            "generated": early.generated})
+        files.append("exit-head.json.xz")
+        exit_cfg = {"after_layer": early.after_layer, "head": "exit-head.json.xz", "logit_margin": early.margin,
+                    "rule": f"the smallest margin of {list(EXIT_MARGINS)} whose exits change at most "
+                            f"{EXIT_BAND_CHANGES:.1%} of their bands against the full pass, MAiDE-up out of fold",
+                    "margins_measured": early.choice}
     cfg = {"name": heads.NAME, "version": version,
            "base": {"package": ge["package"].split("==")[0], "package_version": ge["package"].split("==")[1],
                     "model": ge["model"]},
            "encoder": None, "tokenizer": mg.TOKENIZER, "head": "head.json.xz",
            "languages": cv["languages"], "thresholds": mg_thresholds(), "min_length": lengths,
-           "files": [mg.TOKENIZER, "head.json.xz", "metrics.json", "MODEL_CARD.md"],
+           "files": files,
            "generated_encoder": {**ge, "read_by": "every head (there is no other encoder)"}}
+    if exit_cfg:
+        cfg["early_exit"] = exit_cfg
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
     runtime.write_json_file(out / "head.json.xz", {"kind": "multilingual", "english": english, "generated": generated})
     met = {"model": f"{heads.NAME}/{version}", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -244,9 +360,23 @@ def spot_check(art: Path, s: mg.Sets, n: int, threads: int) -> dict:
     """The served artifact (ONNX Runtime Gemma pass, cascade off) against the build's figures (torch
     pools) on ``n`` seeded texts from every set (``multilingual_gemma.spot_sample``)."""
     clf = runtime.load(art, threads=threads, use_cascade=False)
-    spec = runtime.read_head_spec(art / "head.json.xz")
     texts, G = mg.spot_sample(s, n)
-    return mg.served_against_built(clf, texts, served(spec["english"], spec["generated"], texts, G))
+    return {**mg.served_against_built(clf, texts, built_probability(art, texts, G)), "early_exits": clf.gemma_exits}
+
+
+def built_probability(art: Path, texts, G) -> np.ndarray:
+    """What the artifact in ``art`` serves for ``texts`` by the build's own arithmetic on float32 pools
+    ``G``: its heads, and with an early exit (2.4.0) the exit heads' probability where it exits."""
+    cfg = json.loads((Path(art) / "config.json").read_text())
+    spec = runtime.read_head_spec(Path(art) / cfg["head"])
+    p = served(spec["english"], spec["generated"], texts, G)
+    ee = cfg.get("early_exit")
+    if ee:
+        ex = runtime.read_head_spec(Path(art) / ee["head"])
+        width = gemma.WIDTH * (gemma.POOLED_LAYERS.index(ee["after_layer"]) + 1)
+        p6 = served(ex["english"], ex["generated"], texts, G[:, :width])
+        p = np.where(runtime.near_a_threshold(p6, cfg["thresholds"].values(), ee["logit_margin"]), p, p6)
+    return p
 
 
 def main(argv=None) -> int:
@@ -267,8 +397,14 @@ def main(argv=None) -> int:
     k = Kinds(s)
     cv = cross_validated(k)
     print(json.dumps({"maide_up_hotel_grouped_cv": cv["table"], "served_languages": cv["languages"]}, indent=1))
+    early = None
+    if args.version in EARLY_EXIT:
+        early = EarlyExit(s, EARLY_EXIT[args.version], cv).fit()
+        cv = with_early_exit(cv, early, s.m)
+        print(json.dumps({"early_exit": {"logit_margin": early.margin, "margins": early.choice},
+                          "maide_up_hotel_grouped_cv": cv["table"], "served_languages": cv["languages"]}, indent=1))
     if args.command == "train":
-        heads.log(f"wrote {build(out, k, cv, args.version)}")
+        heads.log(f"wrote {build(out, k, cv, args.version, early)}")
     return 0
 
 

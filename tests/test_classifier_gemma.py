@@ -143,7 +143,7 @@ def test_int8_weights_move_the_pools_by_under_two_percent_of_their_scale(body, t
 ARTIFACTS = "pipeline/classifier/artifacts/fake-review-classifier"
 
 
-@pytest.fixture(scope="module", params=["2.2.0", "2.3.0"])
+@pytest.fixture(scope="module", params=["2.2.0", "2.3.0", "2.4.0"])
 def clf22(request):
     from pipeline.classifier import runtime
     return runtime.load(f"{ARTIFACTS}/{request.param}", use_cascade=False)
@@ -169,12 +169,10 @@ def test_2_2_and_2_3_serve_what_they_were_built_and_measured_with(clf22):
     weights, 12 layers) equals the build's (transformers' float32 pools, ``models.multilingual_kinds.served``)
     to well under a band."""
     from models import multilingual_gemma, multilingual_kinds
-    from pipeline.classifier import runtime
-    spec = runtime.read_head_spec(clf22.dir / "head.json.xz")
     texts = [t for t in TEXTS if t != "ok"]
     tok, lm = multilingual_gemma.load_lm()
     pools = multilingual_gemma.torch_pools(texts, tok, lm)[:, :clf22.gemma.pooled_width]
-    built = multilingual_kinds.served(spec["english"], spec["generated"], texts, pools)
+    built = multilingual_kinds.built_probability(clf22.dir, texts, pools)   # 2.4.0: with its early exit
     served = clf22.predict_proba(texts)
     # float32: the same numbers to ~1e-6; 8-bit weights move a probability by up to ~0.02 (models.
     # multilingual_kinds check on 200 texts: 0.018, no band change)
@@ -190,3 +188,72 @@ def test_a_pass_that_stops_early_gives_the_full_passs_first_layers(body, tokeniz
     assert np.abs(short - body.pools(ids)[:, :1280]).max() < 1e-4 * np.abs(short).max()
     with pytest.raises(ValueError, match="increasing"):
         gemma.GemmaBody(layers=(12, 6), backend="numpy")
+
+
+def test_smoothing_changes_nothing_in_float32_and_brings_wide_int8_blocks_back(body, tokenizer):
+    """SmoothQuant factors folded into the weights (pipeline/classifier/gemma.py ``smooth``) are exact
+    in float32, whatever the factors; and with factors from calibration texts the 8-bit pass in blocks
+    of 128 moves the pools less than without them: the outlier channels no longer set the blocks'
+    scale for the rest. A fold that forgot a weight (or divided where it should multiply) fails the first."""
+    ids = tokenizer(TEXTS)
+    ref = gemma.GemmaBody(layers=(6, 12)).pools(ids)
+    numpy_body = gemma.GemmaBody(backend="numpy", layers=(6, 12))
+    rng = np.random.default_rng(0)
+    record = {}
+    for x in ids:
+        numpy_body.hidden(np.array([x]), record=record)
+    assert set(record) == {f"blk.{i}.{k}" for i in range(12) for k in ("attn_in", "o_in", "ffn_in", "down_in")}
+    assert record["blk.0.o_in"].shape == (gemma.HEAD_DIM,) and record["blk.0.down_in"].shape == (2048,)
+    factors = gemma.smoothing_factors(numpy_body.W, record)
+    arbitrary = {k: np.exp(rng.normal(0, 1, v.shape)).astype(np.float32) for k, v in factors.items()}
+    for f in (factors, arbitrary):
+        smoothed = gemma.GemmaBody(layers=(6, 12), smoothing=f).pools(ids)
+        assert np.abs(smoothed - ref).max() < 1e-4 * np.abs(ref).max()
+    plain = gemma.GemmaBody(layers=(6, 12), weights="int8", int8_block=128).pools(ids)
+    smoothed = gemma.GemmaBody(layers=(6, 12), weights="int8", int8_block=128, smoothing=factors).pools(ids)
+    err = lambda p: np.sqrt(((p - ref) ** 2).mean())   # noqa: E731
+    assert err(smoothed) < err(plain), (err(smoothed), err(plain))
+
+
+def test_a_split_pass_gives_the_same_pools_and_can_stop_after_the_first_part(tokenizer):
+    """2.4.0's early exit runs the pass as two graphs (layers 1–6, then 7–12 from the state after 6):
+    together they give the one-graph pass's pools, and the second part run for a subset of the reviews
+    (in another batching) gives those reviews' last columns."""
+    ids = tokenizer(TEXTS)
+    whole = gemma.GemmaBody(layers=(6, 12)).pools(ids)
+    split = gemma.GemmaBody(layers=(6, 12), split_after=6)
+    assert np.abs(split.pools(ids) - whole).max() < 1e-5 * np.abs(whole).max()
+    first, states = split.pools_first(ids)
+    assert np.abs(first - whole[:, :640]).max() < 1e-5 * np.abs(whole).max()
+    assert [len(s) for s in states] == [len(x) for x in ids]
+    some = [4, 1]
+    rest = split.pools_rest([states[i] for i in some])
+    assert np.abs(rest - whole[some, 640:]).max() < 1e-4 * np.abs(whole).max()
+    with pytest.raises(ValueError, match="split_after"):
+        gemma.GemmaBody(layers=(6, 12), split_after=12)
+
+
+def test_2_4_runs_the_rest_of_the_pass_only_where_the_exit_probability_is_near_a_threshold(monkeypatch):
+    """2.4.0's early exit: with a margin of 0 no review runs layers 7–12 and each gets the layer-6
+    heads' probability; with a margin no logit reaches, every review runs them and gets the full heads'
+    probability (what 2.3.0's recipe serves); and the exits are counted."""
+    from pipeline.classifier import runtime
+    clf = runtime.load(f"{ARTIFACTS}/2.4.0", use_cascade=False)
+    assert clf.early_exit["after_layer"] == 6 and clf.gemma.split_after == 6 and clf.gemma.weights == "int8"
+    texts = [t for t in TEXTS if t != "ok"]
+    rest_calls = []
+    real_rest = clf.gemma.pools_rest
+    monkeypatch.setattr(clf.gemma, "pools_rest", lambda states: rest_calls.append(len(states)) or real_rest(states))
+    latin = np.array([runtime.latin_script(t) for t in texts])
+    gate = clf.head.gate_open(None, texts, latin)
+    ids = clf.gemma_tokenizer(texts)
+    first = clf.gemma.pools_first(ids)[0]
+    full = np.hstack([first, clf.gemma.pools_rest(clf.gemma.pools_first(ids)[1])])
+    rest_calls.clear()
+    clf.early_exit["logit_margin"] = 0.0
+    exits = clf.gemma_exits
+    assert np.allclose(clf.predict_proba(texts), clf.exit_head.probability(first, texts, latin, gate))
+    assert rest_calls == [] and clf.gemma_exits == exits + len(texts)
+    clf.early_exit["logit_margin"] = 1e6
+    assert np.allclose(clf.predict_proba(texts), clf.head.probability(full, texts, latin, gate))
+    assert rest_calls == [len(texts)] and clf.gemma_exits == exits + len(texts)

@@ -128,10 +128,11 @@ def test_evaluate_cli_rejects_unknown_column(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", ["default", "2.3.0"])
+@pytest.mark.parametrize("version", ["default", "2.3.0", "2.4.0"])
 def test_artifact_loads_from_gs(gcs, version):
     """Dataflow workers load the artifact from a gs:// prefix (the GCS emulator, real client): the
-    default one, and 2.3.0, whose Gemma weights come from the pinned package on the worker, not the bucket."""
+    default one, and 2.3.0 and 2.4.0 (its exit heads and SmoothQuant factors travel with it), whose Gemma
+    weights come from the pinned package on the worker, not the bucket."""
     art = ART if version == "default" else ART.parent / version
     gcs.create_bucket(f"models-{version.replace('.', '-')}")
     bucket = gcs.client().bucket(f"models-{version.replace('.', '-')}")

@@ -30,10 +30,10 @@ def test_run_overview_notebook(demo_run, capsys):
     assert "OK" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("version", ["default", "2.1.0", "2.2.0", "2.3.0"])
+@pytest.mark.parametrize("version", ["default", "2.1.0", "2.2.0", "2.3.0", "2.4.0"])
 def test_classifier_metrics_notebook(tmp_path, capsys, version):
     """The classifier notebook draws its figures from a committed artifact's metrics.json (the
-    default one, 2.1.0 with its Gemma generated head, 2.2.0 and 2.3.0 with every head on Gemma)."""
+    default one, 2.1.0 with its Gemma generated head, 2.2.0, 2.3.0 and 2.4.0 with every head on Gemma)."""
     from pipeline.classifier import runtime
     model_dir = runtime.default_model_dir() if version == "default" else runtime.default_model_dir().parent / version
     ns = execute(ROOT / "notebooks" / "classifier_metrics.ipynb",

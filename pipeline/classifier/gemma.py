@@ -26,7 +26,7 @@ import hashlib
 import os
 from importlib import import_module
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -98,7 +98,8 @@ class GemmaBody:
     pooled_width = WIDTH * len(POOLED_LAYERS)
 
     def __init__(self, path=None, expected_sha256: str = "", backend: str = "onnx", threads: int = 1,
-                 weights: str = "float32", layers: Sequence[int] = POOLED_LAYERS):
+                 weights: str = "float32", layers: Sequence[int] = POOLED_LAYERS, int8_block: int = INT8_BLOCK,
+                 smoothing: Optional[Dict[str, np.ndarray]] = None, split_after: Optional[int] = None):
         import gguf
         self.path = Path(path) if path else gguf_path()
         if expected_sha256 and not path and file_sha256(self.path) != expected_sha256:
@@ -132,9 +133,27 @@ class GemmaBody:
             self.W[t.name] = np.ascontiguousarray(a.T if a.ndim == 2 else a)   # (in, out): x @ W
         self._dequantize = gguf.quants.dequantize
         self.vocab_size = int(self._table.shape[0])
+        if smoothing is not None:
+            self.W = smooth(self.W, smoothing)
         self.session = None
+        # ``split_after`` (an early exit, classifier 2.4): the pass runs as two graphs, the layers up to that
+        # pooled layer and the rest from its state, so a caller can stop after the first
+        # (:meth:`pools_first`, :meth:`pools_rest`); :meth:`pools` runs both and gives the same numbers
+        self.split_after = split_after
+        self.stages = []
+        if split_after is not None:
+            if backend != "onnx" or split_after not in self.layers[:-1]:
+                raise ValueError(f"split_after must be a pooled layer before the last, on onnx: {split_after!r}")
         if backend == "onnx":
-            self.session = _session(self.W, threads, int8=weights == "int8", layers=self.layers)
+            kw = dict(int8=weights == "int8", block=int8_block)
+            if split_after is None:
+                self.stages = [(0, _session(self.W, threads, layers=self.layers, **kw), self.layers)]
+            else:
+                head = tuple(x for x in self.layers if x <= split_after)
+                tail = tuple(x for x in self.layers if x > split_after)
+                self.stages = [(0, _session(self.W, threads, layers=head, **kw), head),
+                               (split_after, _session(self.W, threads, layers=tail, first=split_after, **kw), tail)]
+            self.session = self.stages[0][1]
             self.W = {}   # ONNX Runtime holds its own copy
 
     def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
@@ -142,8 +161,10 @@ class GemmaBody:
         rows = self._dequantize(np.asarray(self._table[uniq]), self._table_type).reshape(len(uniq), WIDTH)
         return rows.astype(np.float32)[inv.reshape(ids.shape)] * np.float32(np.sqrt(WIDTH))
 
-    def hidden(self, ids: np.ndarray) -> dict:
-        """ids (B, T) padded on the right → {layer: (B, T, 640)} for the pooled layers."""
+    def hidden(self, ids: np.ndarray, record: Optional[dict] = None) -> dict:
+        """ids (B, T) padded on the right → {layer: (B, T, 640)} for the pooled layers. ``record``
+        (numpy backend): per layer and projection input, the largest |value| of each channel seen so
+        far is kept there (what :func:`smoothing_factors` reads; pass one review at a time, unpadded)."""
         if self.session is not None:
             return self._hidden_onnx(ids)
         B, T = ids.shape
@@ -156,7 +177,7 @@ class GemmaBody:
             p = f"blk.{i}."
             W = self.W
             cos, sin = ropes[1e6 if i % 6 == 5 else 1e4]
-            h = _rms(x, W[p + "attn_norm.weight"]).reshape(B * T, WIDTH)
+            h = attn_in = _rms(x, W[p + "attn_norm.weight"]).reshape(B * T, WIDTH)
             q = (h @ W[p + "attn_q.weight"]).reshape(B, T, HEADS, HEAD_DIM)
             k = (h @ W[p + "attn_k.weight"]).reshape(B, T, KV_HEADS, HEAD_DIM)
             v = (h @ W[p + "attn_v.weight"]).reshape(B, T, HEAD_DIM)
@@ -168,62 +189,167 @@ class GemmaBody:
             o = np.matmul(s, v[:, None]).transpose(0, 2, 1, 3).reshape(B * T, HEADS * HEAD_DIM)
             x = x + _rms((o @ W[p + "attn_output.weight"]).reshape(B, T, WIDTH), W[p + "post_attention_norm.weight"])
             h = _rms(x, W[p + "ffn_norm.weight"]).reshape(B * T, WIDTH)
+            if record is not None:
+                _keep_max(record, p + "attn_in", attn_in)
+                _keep_max(record, p + "o_in", np.abs(o).reshape(-1, HEADS, HEAD_DIM).max(1))
+                _keep_max(record, p + "ffn_in", h)
             f = _gelu_tanh(h @ W[p + "ffn_gate.weight"]) * (h @ W[p + "ffn_up.weight"])
+            if record is not None:
+                _keep_max(record, p + "down_in", f)
             x = x + _rms((f @ W[p + "ffn_down.weight"]).reshape(B, T, WIDTH), W[p + "post_ffw_norm.weight"])
             if i + 1 in self.layers:
                 out[i + 1] = _rms(x, W["output_norm.weight"]) if i + 1 == LAYERS else x
         return out
 
     def _hidden_onnx(self, ids: np.ndarray) -> dict:
-        T = ids.shape[1]
-        feeds = {"x": self.embed_tokens(ids), "mask": np.triu(np.full((T, T), -np.inf, dtype=np.float32), 1)}
+        out, x = {}, self.embed_tokens(ids)
+        for stage in range(len(self.stages)):
+            out.update(self._run_stage(stage, x))
+            x = out[self.stages[stage][2][-1]]
+        return out
+
+    def _run_stage(self, stage: int, x: np.ndarray) -> dict:
+        """One graph of the pass on ``x`` (B, T, 640): the embeddings, or the state after the split."""
+        _, session, layers = self.stages[stage]
+        T = x.shape[1]
+        feeds = {"x": x, "mask": np.triu(np.full((T, T), -np.inf, dtype=np.float32), 1)}
         for tag, base in (("local", 1e4), ("global", 1e6)):
             cos, sin = _rope_tables(T, base)
             feeds[f"cos_{tag}"], feeds[f"sin_{tag}"] = cos[:, None, :], sin[:, None, :]
-        return dict(zip(self.layers, self.session.run(None, feeds)))
+        return dict(zip(layers, session.run(None, feeds)))
 
     def pools(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """(n, 640 × pooled layers): per review, the mean of the pooled layers' states over its tokens after <bos>."""
-        out = np.zeros((len(ids), self.pooled_width), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        return self._pooled([len(x) for x in ids], self.layers, lambda batch, T: self.hidden(_padded(ids, batch, T)))
+
+    def pools_first(self, ids: Sequence[Sequence[int]]):
+        """The first stage of a split pass: (pools of the layers up to ``split_after``, each review's
+        state there, unpadded), the states for :meth:`pools_rest`."""
+        states: List[np.ndarray] = [None] * len(ids)
+        lengths = [len(x) for x in ids]
+        first_layers = self.stages[0][2]
+
+        def run(batch, T):
+            hs = self._run_stage(0, self.embed_tokens(_padded(ids, batch, T)))
+            for r, i in enumerate(batch):
+                states[i] = hs[first_layers[-1]][r, :lengths[i]]
+            return hs
+        return self._pooled(lengths, first_layers, run), states
+
+    def pools_rest(self, states: Sequence[np.ndarray]) -> np.ndarray:
+        """The second stage for the reviews whose first-stage states are given: the pools of the
+        layers after ``split_after`` (what :meth:`pools` gives in its last columns)."""
+        def run(batch, T):
+            x = np.zeros((len(batch), T, WIDTH), dtype=np.float32)
+            for r, i in enumerate(batch):
+                x[r, :len(states[i])] = states[i]
+            return self._run_stage(1, x)
+        return self._pooled([len(x) for x in states], self.stages[1][2], run)
+
+    @staticmethod
+    def _pooled(lengths: Sequence[int], layers: Sequence[int], hidden) -> np.ndarray:
+        """Batches of reviews of similar length (``TOKENS_PER_BATCH`` padded tokens at most), each run
+        through ``hidden(batch, T)`` → {layer: (B, T, 640)}; per review, the mean of ``layers``' states
+        over its tokens after <bos>."""
+        out = np.zeros((len(lengths), WIDTH * len(layers)), dtype=np.float32)
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         start = 0
         while start < len(order):
             stop = start + 1
-            while stop < len(order) and (stop - start + 1) * len(ids[order[stop]]) <= TOKENS_PER_BATCH:
+            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= TOKENS_PER_BATCH:
                 stop += 1
             batch = order[start:stop]
-            T = max(len(ids[i]) for i in batch)
-            arr = np.zeros((len(batch), T), dtype=np.int64)
-            lengths = np.array([len(ids[i]) for i in batch])
+            hs = hidden(batch, max(lengths[i] for i in batch))
             for r, i in enumerate(batch):
-                arr[r, :lengths[r]] = ids[i]
-            hs = self.hidden(arr)
-            for r, i in enumerate(batch):
-                n = lengths[r]
+                n = lengths[i]
                 sl = slice(1, n) if n > 1 else slice(0, 1)
-                out[i] = np.concatenate([hs[L][r, sl].mean(0) for L in self.layers])
+                out[i] = np.concatenate([hs[L][r, sl].mean(0) for L in layers])
             start = stop
         return out
 
 
-def _int8_blocks(w: np.ndarray):
+def _padded(ids: Sequence[Sequence[int]], batch: Sequence[int], T: int) -> np.ndarray:
+    arr = np.zeros((len(batch), T), dtype=np.int64)
+    for r, i in enumerate(batch):
+        arr[r, :len(ids[i])] = ids[i]
+    return arr
+
+
+def _keep_max(record: dict, name: str, a: np.ndarray) -> None:
+    m = np.abs(a).reshape(-1, a.shape[-1]).max(0)
+    record[name] = np.maximum(record[name], m) if name in record else m
+
+
+# SmoothQuant (Xiao et al. 2023): a few channels of Gemma's projection inputs run 10-100x larger than
+# the rest, so 8-bit activations in wide blocks lose the small ones. Dividing each input channel by
+# s_j and multiplying the weight's row j by s_j changes nothing in exact arithmetic; the divisions
+# fold into the RMS norm before q/k/v and gate/up, into v's outputs before the attention output
+# projection (one factor per head channel, shared by the 4 heads that read the one value head), and
+# into up's outputs before the down projection (GeGLU is linear in ``up``).
+SMOOTHED = (("attn_in", "attn_norm.weight", ("attn_q.weight", "attn_k.weight", "attn_v.weight")),
+            ("o_in", None, ("attn_output.weight",)),
+            ("ffn_in", "ffn_norm.weight", ("ffn_gate.weight", "ffn_up.weight")),
+            ("down_in", None, ("ffn_down.weight",)))
+
+
+def smoothing_factors(W: dict, maxima: dict, alpha: float = 0.5) -> Dict[str, np.ndarray]:
+    """Per layer and projection input, s = max|x|^alpha / max|w|^(1 - alpha) (the activation maxima
+    from :meth:`GemmaBody.hidden`'s ``record`` over calibration texts, the weight maxima per input row)."""
+    out = {}
+    for name in sorted(maxima):
+        prefix, kind = name.rsplit(".", 1)[0] + ".", name.rsplit(".", 1)[1]
+        rows = [W[prefix + w] for k, _, ws in SMOOTHED if k == kind for w in ws]
+        if kind == "o_in":   # rows h*256 + j: one factor per j
+            rows = [r.reshape(HEADS, HEAD_DIM, -1).transpose(1, 0, 2).reshape(HEAD_DIM, -1) for r in rows]
+        w_max = np.max([np.abs(r).max(1) for r in rows], axis=0)
+        out[name] = ((np.maximum(maxima[name], 1e-5) ** alpha) /
+                     (np.maximum(w_max, 1e-5) ** (1 - alpha))).astype(np.float32)
+    return out
+
+
+def smooth(W: dict, factors: Dict[str, np.ndarray]) -> dict:
+    """``W`` with each factor folded in (see :data:`SMOOTHED`); float32 results equal the unsmoothed
+    ones to rounding (tests/test_classifier_gemma.py)."""
+    W = dict(W)
+    for name, s in factors.items():
+        prefix, kind = name.rsplit(".", 1)[0] + ".", name.rsplit(".", 1)[1]
+        if prefix + "attn_q.weight" not in W:
+            continue   # a layer this pass never runs
+        s = np.asarray(s, dtype=np.float32)
+        norm, weights = next((n, ws) for k, n, ws in SMOOTHED if k == kind)
+        if kind == "o_in":
+            W[prefix + "attn_v.weight"] = W[prefix + "attn_v.weight"] / s[None, :]
+            s = np.tile(s, HEADS)
+        elif kind == "down_in":
+            W[prefix + "ffn_up.weight"] = W[prefix + "ffn_up.weight"] / s[None, :]
+        else:
+            W[prefix + norm] = W[prefix + norm] / s
+        for w in weights:
+            W[prefix + w] = np.ascontiguousarray(W[prefix + w] * s[:, None])
+    return W
+
+
+def _int8_blocks(w: np.ndarray, block: int = INT8_BLOCK):
     """``w`` (K, N), as ``x @ w`` reads it, in MatMulNBits' layout: (N, K/block, block) uint8 with
-    zero point 128 and one float32 scale per block of ``INT8_BLOCK`` inputs (symmetric, max-abs)."""
+    zero point 128 and one float32 scale per block of ``block`` inputs (symmetric, max-abs)."""
     K, N = w.shape
-    blocks = w.T.reshape(N, K // INT8_BLOCK, INT8_BLOCK)
+    blocks = w.T.reshape(N, K // block, block)
     scale = np.abs(blocks).max(-1) / 127.0
     scale[scale == 0] = 1.0
     q = np.clip(np.round(blocks / scale[..., None]) + 128, 0, 255).astype(np.uint8)
     return q, scale.astype(np.float32).reshape(-1)
 
 
-def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS) -> bytes:
+def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS, block: int = INT8_BLOCK,
+          first: int = 0) -> bytes:
     """The body as an ONNX model (opset 23) with ``W``'s weights: what :meth:`GemmaBody.hidden`
     computes in numpy, node for node (RMSNormalization, tanh Gelu, rotary embeddings from the
     ``cos_*``/``sin_*`` inputs, causal ``mask`` input). Built in memory at load, never written: the
     weights come from the GGUF file only. ``int8``: every projection's weights re-quantised to 8 bits
-    in blocks of ``INT8_BLOCK`` (ONNX Runtime's MatMulNBits, accuracy level 4: int8 activations too),
-    1.3–1.5x faster on this CPU."""
+    in blocks of ``block`` inputs (ONNX Runtime's MatMulNBits, accuracy level 4: int8 activations too):
+    blocks of 32 1.2x faster than float32 on this CPU, of 128 1.5x (with :func:`smooth` first; without,
+    128 moves probabilities ~3x further). ``first``: the graph starts after that layer, its input ``x``
+    the state there (the second stage of an early exit, :meth:`GemmaBody.pools_first`)."""
     from onnx import TensorProto, helper, numpy_helper
     nodes, inits, count = [], [], [0]
 
@@ -244,11 +370,11 @@ def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS) ->
         if not int8:
             return node("MatMul", [x, const(name, W[name])])
         K, N = W[name].shape
-        q, scales = _int8_blocks(W[name])
+        q, scales = _int8_blocks(W[name], block)
         count[0] += 1
         out = f"MatMulNBits_{count[0]}"
         nodes.append(helper.make_node("MatMulNBits", [x, const(name + ".q", q), const(name + ".scales", scales)], [out],
-                                      domain="com.microsoft", K=K, N=N, bits=8, block_size=INT8_BLOCK,
+                                      domain="com.microsoft", K=K, N=N, bits=8, block_size=block,
                                       accuracy_level=4))
         return out
 
@@ -265,7 +391,7 @@ def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS) ->
         return node("Add", [node("Mul", [x, f"cos_{tag}"]), node("Mul", [rotated, f"sin_{tag}"])])
 
     x, outputs = "x", []
-    for i in range(max(layers)):
+    for i in range(first, max(layers)):
         p, tag = f"blk.{i}.", "global" if i % 6 == 5 else "local"
         h = rms(x, p + "attn_norm.weight")
         q = rope(rms(node("Reshape", [weight(h, p + "attn_q.weight"), q_shape]), p + "attn_q_norm.weight"), tag)
@@ -295,13 +421,14 @@ def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS) ->
     return helper.make_model(g, opset_imports=opsets).SerializeToString()
 
 
-def _session(W: dict, threads: int, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS):
+def _session(W: dict, threads: int, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS, block: int = INT8_BLOCK,
+             first: int = 0):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(graph(W, int8, layers), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph(W, int8, layers, block, first), so, providers=["CPUExecutionProvider"])
 
 
 class GemmaTokenizer:

@@ -227,6 +227,15 @@ def latin_script(text: str) -> bool:
     return sum(1 for c in letters if c < "\u0250") * 2 > len(letters)
 
 
+def near_a_threshold(p: np.ndarray, thresholds, margin: float) -> np.ndarray:
+    """Whether each probability's logit lies within ``margin`` of some threshold's logit (2.4.0's
+    early exit runs the rest of the pass for those only)."""
+    def logit(x):
+        x = np.clip(np.asarray(x, dtype=np.float64), 1e-12, 1 - 1e-12)
+        return np.log(x) - np.log1p(-x)
+    return np.min([np.abs(logit(p) - logit(t)) for t in thresholds], axis=0) <= margin
+
+
 class FakeReviewClassifier:
     def __init__(self, model_dir, threads: int = 1, batch_size: int = 1, use_cascade: bool = True,
                  gemma_weights: Optional[str] = None):
@@ -259,11 +268,26 @@ class FakeReviewClassifier:
         ge = self.config.get("generated_encoder")
         if ge:
             from pipeline.classifier import gemma
+            # 2.3.1: "smoothing" names the artifact's per-channel SmoothQuant factors (folded into the
+            # weights at load) and "int8_block" the 8-bit blocks' width (2.3.0: 32)
+            smoothing = None
+            if ge.get("smoothing"):
+                with np.load(self.dir / ge["smoothing"], allow_pickle=False) as z:
+                    smoothing = {k: z[k] for k in z.files}
             self.gemma = gemma.GemmaBody(expected_sha256=ge["sha256"], threads=threads,
                                          weights=gemma_weights or ge.get("weights", "float32"),
-                                         layers=ge.get("pooled_layers", gemma.POOLED_LAYERS))
+                                         layers=ge.get("pooled_layers", gemma.POOLED_LAYERS),
+                                         int8_block=int(ge.get("int8_block", gemma.INT8_BLOCK)), smoothing=smoothing,
+                                         split_after=(self.config.get("early_exit") or {}).get("after_layer"))
             self.gemma_tokenizer = gemma.GemmaTokenizer(self.dir / ge["tokenizer"])
             self.gemma_passes = 0
+        # 2.4.0's early exit (models/multilingual_kinds.py): heads of the same recipe on the pools of
+        # the layers up to ``after_layer`` score every review the cascade passes on; the rest of the pass
+        # and the full heads run only where that probability's logit is within ``logit_margin`` of a
+        # threshold's (where the rest could move the band)
+        self.early_exit = dict(self.config.get("early_exit") or {})
+        self.exit_head = make_head(read_head_spec(self.dir / self.early_exit["head"])) if self.early_exit else None
+        self.gemma_exits = 0
 
     def _load_e5(self, enc: dict, threads: int) -> None:
         from tokenizers import Tokenizer
@@ -415,7 +439,8 @@ class FakeReviewClassifier:
                 self.cascade_skipped += int(skip.sum())
         if run.any():
             rt = [t for t, r in zip(texts, run) if r]
-            out[run] = self.head.probability(self.features(rt, gate[run], latin[run]), rt, latin[run], gate[run])
+            out[run] = self._early_exit(rt, latin[run], gate[run]) if self.early_exit else \
+                self.head.probability(self.features(rt, gate[run], latin[run]), rt, latin[run], gate[run])
         # A review with other scripts in it that still holds an English review's worth of Latin words
         # (an English fake padded with Chinese to route it away from the English detector, or with a
         # character between its words to blur what it reads) also meets the English detector on its
@@ -428,6 +453,17 @@ class FakeReviewClassifier:
             idx = np.array([i for i, _ in readings])
             np.maximum.at(out, idx, self.predict_proba_english([r for _, r in readings]))
         return out
+
+    def _early_exit(self, texts: Sequence[str], latin: np.ndarray, gate: np.ndarray) -> np.ndarray:
+        first, states = self.gemma.pools_first(self.gemma_tokenizer(texts))
+        self.gemma_passes += len(texts)
+        p = self.exit_head.probability(first, texts, latin, gate)
+        near = np.where(near_a_threshold(p, self.thresholds.values(), float(self.early_exit["logit_margin"])))[0]
+        self.gemma_exits += len(texts) - len(near)
+        if len(near):
+            x = np.hstack([first[near], self.gemma.pools_rest([states[i] for i in near])])
+            p[near] = self.head.probability(x, [texts[i] for i in near], latin[near], gate[near])
+        return p
 
     def english_min_words(self) -> int:
         return english_min_words(self.min_length)
@@ -566,11 +602,11 @@ def read_config(model_dir) -> dict:
 
 
 # Which committed version the pipeline serves when --classifier_model is not given: a deliberate
-# choice, not the newest folder. 2.1.0, 2.2.0 and 2.3.0 (Gemma 3 270M; 2.3.0 the fastest of them,
-# within 0.3 points of 2.2.0 in every served language and older set) are committed beside it and served with --classifier_model
-# pipeline/classifier/artifacts/fake-review-classifier/2.3.0: a Gemma pass costs ~50-120 ms a review on
-# this CPU where the cascade cannot skip it (most English product reviews): 2.3.0 serves English at
-# ~19/s against 2.0.1's ~110/s, so none is the default yet (issue #22/#23).
+# choice, not the newest folder. 2.1.0, 2.2.0, 2.3.0 and 2.4.0 (Gemma 3 270M; 2.4.0 the fastest of them,
+# with its early exit after layer 6) are committed beside it and served with --classifier_model
+# pipeline/classifier/artifacts/fake-review-classifier/2.4.0: a Gemma pass costs ~25-120 ms a review on
+# this CPU where the cascade cannot skip it (most English product reviews): 2.4.0 serves English product
+# reviews at ~39/s against 2.0.1's ~127/s in the same run, so none is the default yet (issue #22/#23).
 DEFAULT_VERSION = "2.0.1"
 
 
