@@ -281,8 +281,10 @@ def _keep_max(record: dict, name: str, a: np.ndarray) -> None:
 
 
 # SmoothQuant (Xiao et al. 2023): a few channels of Gemma's projection inputs run 10-100x larger than
-# the rest, so 8-bit activations in wide blocks lose the small ones. Dividing each input channel by
-# s_j and multiplying the weight's row j by s_j changes nothing in exact arithmetic; the divisions
+# the rest, which 8-bit activations in wide blocks (or one scale per tensor) hold badly. Dividing each
+# input channel by s_j and multiplying the weight's row j by s_j changes nothing in exact arithmetic
+# (2.4.0 serves its blocks of 128 so; the gain there was not measurable, research/gemma_int8_variants.py
+# and research/classifier-log.md session 25); the divisions
 # fold into the RMS norm before q/k/v and gate/up, into v's outputs before the attention output
 # projection (one factor per head channel, shared by the 4 heads that read the one value head), and
 # into up's outputs before the down projection (GeGLU is linear in ``up``).
@@ -347,8 +349,7 @@ def graph(W: dict, int8: bool = False, layers: Sequence[int] = POOLED_LAYERS, bl
     ``cos_*``/``sin_*`` inputs, causal ``mask`` input). Built in memory at load, never written: the
     weights come from the GGUF file only. ``int8``: every projection's weights re-quantised to 8 bits
     in blocks of ``block`` inputs (ONNX Runtime's MatMulNBits, accuracy level 4: int8 activations too):
-    blocks of 32 1.2x faster than float32 on this CPU, of 128 1.5x (with :func:`smooth` first; without,
-    128 moves probabilities ~3x further). ``first``: the graph starts after that layer, its input ``x``
+    blocks of 32 1.1-1.2x faster than float32 on this CPU, of 128 1.4-1.5x (research/gemma_int8_variants.py). ``first``: the graph starts after that layer, its input ``x``
     the state there (the second stage of an early exit, :meth:`GemmaBody.pools_first`)."""
     from onnx import TensorProto, helper, numpy_helper
     nodes, inits, count = [], [], [0]
