@@ -227,6 +227,9 @@ def latin_script(text: str) -> bool:
     return sum(1 for c in letters if c < "\u0250") * 2 > len(letters)
 
 
+EXIT_CHUNK = 64   # texts per early-exit chunk (FakeReviewClassifier._early_exit)
+
+
 def near_a_threshold(p: np.ndarray, thresholds, margin: float) -> np.ndarray:
     """Whether each probability's logit lies within ``margin`` of some threshold's logit (2.4.0's
     early exit runs the rest of the pass for those only)."""
@@ -455,14 +458,22 @@ class FakeReviewClassifier:
         return out
 
     def _early_exit(self, texts: Sequence[str], latin: np.ndarray, gate: np.ndarray) -> np.ndarray:
-        first, states = self.gemma.pools_first(self.gemma_tokenizer(texts))
-        self.gemma_passes += len(texts)
-        p = self.exit_head.probability(first, texts, latin, gate)
-        near = np.where(near_a_threshold(p, self.thresholds.values(), float(self.early_exit["logit_margin"])))[0]
-        self.gemma_exits += len(texts) - len(near)
-        if len(near):
-            x = np.hstack([first[near], self.gemma.pools_rest([states[i] for i in near])])
-            p[near] = self.head.probability(x, [texts[i] for i in near], latin[near], gate[near])
+        """Layers 1..after_layer for every text, the rest only near a threshold; in chunks of
+        ``EXIT_CHUNK`` texts, so the layer states kept between the two stages stay bounded (a chunk of
+        512-token reviews: ~84 MB) whatever the batch RunInference hands over."""
+        p = np.zeros(len(texts), dtype=np.float64)
+        for start in range(0, len(texts), EXIT_CHUNK):
+            part = slice(start, start + EXIT_CHUNK)
+            chunk = list(texts[part])
+            first, states = self.gemma.pools_first(self.gemma_tokenizer(chunk))
+            self.gemma_passes += len(chunk)
+            q = self.exit_head.probability(first, chunk, latin[part], gate[part])
+            near = np.where(near_a_threshold(q, self.thresholds.values(), float(self.early_exit["logit_margin"])))[0]
+            self.gemma_exits += len(chunk) - len(near)
+            if len(near):
+                x = np.hstack([first[near], self.gemma.pools_rest([states[i] for i in near])])
+                q[near] = self.head.probability(x, [chunk[i] for i in near], latin[part][near], gate[part][near])
+            p[part] = q
         return p
 
     def english_min_words(self) -> int:
