@@ -227,7 +227,7 @@ def latin_script(text: str) -> bool:
     return sum(1 for c in letters if c < "\u0250") * 2 > len(letters)
 
 
-EXIT_CHUNK = 64   # texts per early-exit chunk (FakeReviewClassifier._early_exit)
+EXIT_CHUNK = 256   # texts per early-exit chunk (FakeReviewClassifier._early_exit); 64 measured ~5% slower
 
 
 def near_a_threshold(p: np.ndarray, thresholds, margin: float) -> np.ndarray:
@@ -460,7 +460,7 @@ class FakeReviewClassifier:
     def _early_exit(self, texts: Sequence[str], latin: np.ndarray, gate: np.ndarray) -> np.ndarray:
         """Layers 1..after_layer for every text, the rest only near a threshold; in chunks of
         ``EXIT_CHUNK`` texts, so the layer states kept between the two stages stay bounded (a chunk of
-        512-token reviews: ~84 MB) whatever the batch RunInference hands over."""
+        512-token reviews: ~335 MB; of ~100-token reviews ~65 MB) whatever the batch RunInference hands over."""
         p = np.zeros(len(texts), dtype=np.float64)
         for start in range(0, len(texts), EXIT_CHUNK):
             part = slice(start, start + EXIT_CHUNK)
