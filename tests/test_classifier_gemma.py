@@ -259,12 +259,13 @@ def test_2_4_runs_the_rest_of_the_pass_only_where_the_exit_probability_is_near_a
     assert np.allclose(clf.predict_proba(texts), clf.head.probability(full, texts, latin, gate))
     assert rest_calls == [len(texts)] and clf.gemma_exits == exits + len(texts)
     # chunked (the states kept between the stages stay bounded): the same numbers, chunk by chunk (the
-    # 8-bit pass runs each review alone, so no score depends on its neighbours)
+    # 8-bit pass runs each review alone, so no pool depends on its neighbours; the heads' float
+    # arithmetic over another number of rows rounds differently, ~1e-7)
     clf.early_exit["logit_margin"] = 0.75
     whole = clf.predict_proba(texts)
     rest_calls.clear()
     monkeypatch.setattr(runtime, "EXIT_CHUNK", 3)
-    assert np.array_equal(clf.predict_proba(texts), whole)
+    assert np.allclose(clf.predict_proba(texts), whole, rtol=0, atol=1e-6)
     assert len(rest_calls) <= 2 and all(n <= 3 for n in rest_calls)
 
 
