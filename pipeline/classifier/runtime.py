@@ -271,7 +271,7 @@ class FakeReviewClassifier:
         ge = self.config.get("generated_encoder")
         if ge:
             from pipeline.classifier import gemma
-            # 2.3.1: "smoothing" names the artifact's per-channel SmoothQuant factors (folded into the
+            # 2.4.0: "smoothing" names the artifact's per-channel SmoothQuant factors (folded into the
             # weights at load) and "int8_block" the 8-bit blocks' width (2.3.0: 32)
             smoothing = None
             if ge.get("smoothing"):
@@ -617,7 +617,7 @@ def read_config(model_dir) -> dict:
 # with its early exit after layer 6) are committed beside it and served with --classifier_model
 # pipeline/classifier/artifacts/fake-review-classifier/2.4.0: a Gemma pass costs ~25-120 ms a review on
 # this CPU where the cascade cannot skip it (most English product reviews): 2.4.0 serves English product
-# reviews at ~39/s against 2.0.1's ~127/s in the same run, so none is the default yet (issue #22/#23).
+# reviews at 33-39/s against 2.0.1's 80-127/s in the same runs, so none is the default yet (issue #22/#23).
 DEFAULT_VERSION = "2.0.1"
 
 
