@@ -185,11 +185,7 @@ class EarlyExit:
         heads.log(f"early exit: logit margin {self.margin} ({json.dumps(self.choice[str(self.margin)])})")
 
     def fit(self):
-        s, m, extra = self.k.s, self.k.s.m, self.cv["extra"]
-        self.generated = runtime.rounded(mm.fit_generated(
-            np.r_[m.texts, extra.texts], np.vstack([s.G_m, extra.E]), np.r_[m.y, np.zeros(len(extra.texts), int)],
-            np.r_[m.hotel, extra.groups]), mm.HEAD_DIGITS)
-        self.english = english_spec(*self.k.fit(np.where(self.k.real_latin)[0], np.ones(len(self.k.ott_all[2]), bool)))
+        self.english, self.generated = fit_on_every_row(self.k, self.cv["extra"])
         return self
 
     def combine(self, p6, p12) -> np.ndarray:
@@ -197,6 +193,15 @@ class EarlyExit:
 
     def served(self, p12, texts, G, english=None) -> np.ndarray:
         return self.combine(served(english or self.english, self.generated, texts, G[:, :self.width]), p12)
+
+
+def fit_on_every_row(k: Kinds, extra) -> tuple:
+    """The served heads, (english spec, generated spec), each fitted on every row of its sets."""
+    s, m = k.s, k.s.m
+    generated = runtime.rounded(mm.fit_generated(
+        np.r_[m.texts, extra.texts], np.vstack([s.G_m, extra.E]), np.r_[m.y, np.zeros(len(extra.texts), int)],
+        np.r_[m.hotel, extra.groups]), mm.HEAD_DIGITS)
+    return english_spec(*k.fit(np.where(k.real_latin)[0], np.ones(len(k.ott_all[2]), bool))), generated
 
 
 def bands(p) -> np.ndarray:
@@ -298,10 +303,7 @@ def figures(k: Kinds, cv: dict, english: dict, generated: dict, early: "EarlyExi
 def build(out: Path, k: Kinds, cv: dict, version: str = VERSION, early: "EarlyExit" = None) -> Path:
     s, m, extra = k.s, k.s.m, cv["extra"]
     heads.log("fitting the heads on every row")
-    generated = runtime.rounded(mm.fit_generated(np.r_[m.texts, extra.texts], np.vstack([s.G_m, extra.E]),
-                                                 np.r_[m.y, np.zeros(len(extra.texts), int)],
-                                                 np.r_[m.hotel, extra.groups]), mm.HEAD_DIGITS)
-    english = english_spec(*k.fit(np.where(k.real_latin)[0], np.ones(len(k.ott_all[2]), bool)))
+    english, generated = fit_on_every_row(k, extra)
     heads.log("figures on the older and honest sets")
     figs = figures(k, cv, english, generated, early)
     src = json.loads((common.ARTIFACTS / heads.NAME / mg.VERSION / "config.json").read_text())
