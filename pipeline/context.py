@@ -56,7 +56,7 @@ class RunContext:
     pipeline_version: str = __version__
     commit: Optional[str] = None
     policy_id: str = "review-integrity-default"
-    policy_version: str = "1.2.0"  # the packaged default policy's version
+    policy_version: str = "1.3.0"  # the packaged default policy's version
     checks: Tuple[Tuple[str, str], ...] = field(default_factory=tuple)
     input: str = ""
     output: str = ""

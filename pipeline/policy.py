@@ -158,7 +158,9 @@ class Policy:
         if dup.get("evidence"):
             role = "canonical" if dup.get("is_canonical") else "copies"
             rule = spec["duplicates"].get(dup.get("pattern"), {})
-            if "large_from_cluster_size" in rule and dup.get("cluster_size", 0) >= rule["large_from_cluster_size"]:
+            # "large" counts the site's own members: declared syndicated copies of a popular review
+            # are not a campaign, and must not turn a hold into a reject (policy 1.3.0)
+            if "large_from_cluster_size" in rule and dup.get("site_members", 0) >= rule["large_from_cluster_size"]:
                 role = "large_" + role
             if first_posting and own_pattern and "canonical_author_repeats" in rule:
                 role = "canonical_author_repeats"

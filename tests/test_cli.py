@@ -76,7 +76,7 @@ def test_moderator_overrides_and_a_custom_policy(tmp_path):
     assert decisions["c2"]["decision"] == "hold_for_review"
     policy = tmp_path / "strict.yaml"
     policy.write_text(open(ROOT / "pipeline" / "policies" / "default.yaml").read()
-                      .replace("id: review-integrity-default", "id: strict").replace('version: "1.2.0"', 'version: "2.0.0"')
+                      .replace("id: review-integrity-default", "id: strict").replace('version: "1.3.0"', 'version: "2.0.0"')
                       .replace("large_from_cluster_size: 5", "large_from_cluster_size: 2"))
     proc = run("--input", str(src), "--output", str(tmp_path / "strict"), "--policy", str(policy))
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -142,6 +142,7 @@ def test_cluster_semantics():
                                fp("syn2", LONG, author="p2", channel="syndicated", partner="OtherShop")], CFG)
     assert syn["orig"]["pattern"] == "syndication_source" and syn["syn1"]["pattern"] == "syndicated_copy"
     assert not any(v["evidence"] for v in syn.values())
+    assert syn["orig"]["cluster_size"] == 3 and syn["orig"]["site_members"] == 1
     # a syndicated claim without a partner is not a declaration
     undeclared = cl.describe_cluster([fp("o", LONG, author="u1"), fp("s", LONG, author="u2", channel="syndicated")], CFG)
     assert undeclared["s"]["pattern"] == "campaign"

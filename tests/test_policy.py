@@ -29,8 +29,9 @@ def item(rating=1, body="Broke in a week.", dup=None, clf=None, redactions=None,
                 redactions=redactions or {}, signals=signals)
 
 
-def dup(pattern, canonical=False, size=2, evidence=None, author_repeats=None):
+def dup(pattern, canonical=False, size=2, evidence=None, author_repeats=None, site=None):
     return {"pattern": pattern, "is_canonical": canonical, "cluster_size": size,
+            "site_members": size if site is None else site,
             "evidence": pattern in ("campaign", "author_repeat") if evidence is None else evidence,
             "author_repeats": pattern == "author_repeat" if author_repeats is None else author_repeats}
 
@@ -182,7 +183,7 @@ def test_older_policy_files_without_behaviour_rules_still_load():
 
 def test_policy_file_is_validated():
     spec = yaml.safe_load(open("pipeline/policies/default.yaml"))
-    assert Policy(spec).version == "1.2.0"
+    assert Policy(spec).version == "1.3.0"
     with pytest.raises(PolicyError, match="duplicates"):
         Policy({**spec, "duplicates": {**spec["duplicates"], "campaign": {**spec["duplicates"]["campaign"],
                                                                            "canonical": "delete"}}})
@@ -262,3 +263,15 @@ def test_one_author_in_two_unicode_forms_is_one_review_under_either_id():
     from schemas.records import conflict_id, review_identity
     nfd, nfc = "Jose\u0301", "Jos\u00e9"
     assert review_identity(conflict_id("R1", nfd), nfc) == review_identity("R1", nfd) == ("R1", nfc)
+
+
+def test_declared_syndicated_copies_do_not_make_a_cluster_large():
+    """A popular review's partner copies are provenance, not a campaign: a copy held in a cluster of
+    two site reviews and six declared syndicated copies stays held, not rejected (session 23,
+    round 12 noted that three partner copies turned a hold into a reject)."""
+    policy = Policy(yaml.safe_load(open("pipeline/policies/default.yaml")))
+    large = policy.spec["duplicates"]["campaign"]["large_from_cluster_size"]
+    held = policy.decide(item(dup=dup("campaign", size=large + 6, site=2)))
+    assert (held.decision, held.reasons) == ("hold_for_review", ("suspected_duplicate",))
+    rejected = policy.decide(item(dup=dup("campaign", size=large, site=large)))
+    assert (rejected.decision, rejected.reasons) == ("reject", ("duplicate_spam",))

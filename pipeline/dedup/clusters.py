@@ -468,7 +468,9 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
       ``author_repeat`` evidence either.
 
     ``canonical_review_id`` names the member's source (itself for a first posting);
-    ``cluster_id``, ``cluster_size`` and the authors and products are the component's."""
+    ``cluster_id``, ``cluster_size`` and the authors and products are the component's;
+    ``site_members`` counts the component's members that are not declared syndicated copies (what
+    the policy's "large cluster" rule counts: a popular review's partner copies are not a campaign)."""
     unique = list({m.review_id: m for m in members}.values())
     by_id = {m.review_id: m for m in unique}
     bar = min(SOURCE_MIN_JACCARD, cfg.threshold)
@@ -542,6 +544,7 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
         out[m.review_id] = {
             "cluster_id": cid,
             "cluster_size": len(ordered),
+            "site_members": len(own),
             "canonical_review_id": src.review_id,
             "is_canonical": src.review_id == m.review_id,
             "similarity_to_canonical": round(exact_jaccard(hashes[m.review_id], hashes[src.review_id]), 4),
@@ -559,6 +562,6 @@ def describe_cluster(members: Sequence[Fingerprint], cfg: DedupConfig) -> Dict[s
 
 
 def unclustered_values(fp: Fingerprint) -> dict:
-    return {"cluster_id": None, "cluster_size": 1, "canonical_review_id": fp.review_id, "is_canonical": True,
+    return {"cluster_id": None, "cluster_size": 1, "site_members": 1, "canonical_review_id": fp.review_id, "is_canonical": True,
             "similarity_to_canonical": 1.0, "pattern": NONE, "evidence": False, "author_repeats": False,
             "shingles": fp.n_shingles}

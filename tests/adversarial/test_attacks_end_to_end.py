@@ -537,3 +537,21 @@ def test_an_honest_review_its_author_edits_after_others_copied_it_is_not_their_c
     values = h1["signals"]["near_duplicate"]["values"]
     assert values["cluster_size"] > 2, values
     assert h1["decision"] == "publish" and values["is_canonical"], (h1["reasons"], values)
+
+
+def test_partner_copies_of_a_popular_review_do_not_turn_its_hold_into_a_reject(tmp_path):
+    """The documented input-order limit (README "Still open"): without ``received_at``, a copy on an
+    earlier line of the honest review's own file is first seen, so the honest review is held as its
+    copy, for a person to look at. Four partners then syndicate the honest review (declared, with a
+    partner). Before policy 1.3.0 they counted towards ``cluster_size`` (6 ≥ 5) and turned that hold
+    into a ``duplicate_spam`` reject; the large-cluster rule now counts the site's own members."""
+    lines = [review("c", "copier", rating=5), review("h", "honest")] + [
+        review(f"syn{i}", f"partner{i}", source={"channel": "syndicated", "partner": f"Partner{i}"})
+        for i in range(4)]
+    out = RunOutput(str(tmp_path / "out"))
+    run_pipeline(write(tmp_path / "in" / "day.jsonl", lines), out.prefix, "--run_id", "partners")
+    decisions = by_id(out)
+    values = decisions["h"]["signals"]["near_duplicate"]["values"]
+    assert (values["cluster_size"], values["site_members"], values["canonical_review_id"]) == (6, 2, "c"), values
+    assert (decisions["h"]["decision"], decisions["h"]["reasons"][0]) == ("hold_for_review", "suspected_duplicate")
+    assert all(decisions[f"syn{i}"]["decision"] == "publish_with_label" for i in range(4))
