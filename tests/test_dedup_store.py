@@ -365,3 +365,34 @@ def test_a_member_capped_by_a_review_with_no_known_order_to_the_honest_one_is_no
                           ("F2", f2), ("F2 + 3 copies", f2 + extra(200, "late.jsonl"))):
         h = describe_cluster(members, DedupConfig())["h"]
         assert h["is_canonical"], (name, h)
+
+
+def test_a_received_at_in_the_same_second_as_its_run_is_still_read_as_received():
+    """Session 23 (round 12) noted that the store read a ``received_at`` equal to its run's
+    ``stored_at`` as none (a run reading live traffic stamps reviews in its own second): a stored
+    review then lost its platform time. The row now says whether it had one; a row of an older store
+    (no ``received`` column) is read as before, by comparing the two times."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.dedup.clusters import Fingerprint
+    from pipeline.timestamps import epoch_seconds
+
+    when = "2026-11-20T12:00:00+00:00"
+    base = Fingerprint("r1", 1.7e9, "u1", "p1", None, None, "words", 20, b"", b"")
+    stamped = st.to_row(base._replace(arrival_ts=epoch_seconds(when), received=True), [], "run1", when)
+    unstamped = st.to_row(base._replace(review_id="r2"), [], "run1", when)
+    assert stamped["arrival_ts"] == unstamped["arrival_ts"]   # the same time: only the flag tells them apart
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([stamped, unstamped], schema=st.SCHEMA), buffer)
+    back = {fp.review_id: fp for fp in map(st.from_row, st.read_rows(io.BytesIO(buffer.getvalue())))}
+    assert back["r1"].received and not back["r2"].received
+    legacy = pa.Table.from_pylist([stamped], schema=st.SCHEMA).drop_columns(["received"])
+    buffer = io.BytesIO()
+    pq.write_table(legacy, buffer)
+    (old,) = map(st.from_row, st.read_rows(io.BytesIO(buffer.getvalue())))
+    assert not old.received and old.arrival_ts == epoch_seconds(when)
+    moved = st.from_row({**stamped, "received": None, "arrival_ts": epoch_seconds(when) + 60})
+    assert moved.received

@@ -50,6 +50,7 @@ SCHEMA = pa.schema([
     ("n_shingles", pa.int32()), ("signature", pa.binary()), ("shingle_hashes", pa.binary()),
     ("band_keys", pa.list_(pa.string())), ("run_id", pa.string()), ("stored_at", pa.string()),
     ("arrival_ts", pa.float64()), ("input_uri", pa.string()), ("input_line", pa.int64()),
+    ("received", pa.bool_()),   # arrival_ts is the platform's received_at (session 26; null in older stores)
 ])
 FIELDS = ("review_id", "created_ts", "author_id", "product_id", "channel", "partner", "family", "n_shingles",
           "signature", "shingle_hashes")
@@ -75,13 +76,18 @@ def to_row(fp: Fingerprint, band_keys: List[str], run_id: str, stored_at: str) -
     # where its run read it: reviews one run stored share its stored_at, and their input order is
     # what tells them apart later (a resent honest review behind copies stored in the same run)
     row.update(input_uri=fp.input_uri, input_line=fp.input_line)
+    # said, not inferred: a received_at in the same second as the run's stored_at would otherwise be
+    # read back as "no received_at" (session 23, round 12)
+    row["received"] = bool(fp.received)
     return row
 
 
 def from_row(row: dict) -> Fingerprint:
     arrival = first_seen(row)
-    # the stored arrival is received_at when the review had one, else when its run stored it
-    received = abs(arrival - epoch_seconds(row["stored_at"])) > 1e-3
+    flag = row.get("received")
+    # a store written before session 26 does not say: its arrival is received_at when the review had
+    # one, else when its run stored it, so a received_at equal to stored_at reads as none there
+    received = bool(flag) if flag is not None else abs(arrival - epoch_seconds(row["stored_at"])) > 1e-3
     return Fingerprint(**{name: row[name] for name in FIELDS}, stored=True, arrival_ts=arrival, received=received,
                        run_ts=epoch_seconds(row["stored_at"]), **_input_position(row))
 
