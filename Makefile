@@ -28,7 +28,7 @@ demo: $(STAMP) ## run the batch job on the embedded sample; prints the summary a
 	$(BIN)/python -m pipeline.run --input pipeline/data/demo_reviews.jsonl --output $(OUTPUT) --run_id demo
 
 test: $(STAMP) ## run every test (starts its own storage emulator; no network needed)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=20 tests
 
 test-unit: $(STAMP) ## the fast tests only (no pipeline runs, no emulator)
 	$(BIN)/python -m pytest -q -m "not slow" tests
