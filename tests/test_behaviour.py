@@ -506,7 +506,8 @@ def test_a_campaign_spread_over_daily_runs_is_evidence_through_the_store():
     def stored(author, product, day, received=True):
         fp = Fingerprint(review_id=f"{author}-{product}", created_ts=T0 + day * DAY - 7200, author_id=author,
                          product_id=product, channel=None, partner=None, family="words", n_shingles=12,
-                         signature=b"", shingle_hashes=b"", arrival_ts=T0 + day * DAY + 5 if received else math.inf)
+                         signature=b"", shingle_hashes=b"", arrival_ts=T0 + day * DAY + 5 if received else math.inf,
+                         received=received)   # as clusters.fingerprints makes them: the store keeps the flag
         row = st.to_row(fp, [], f"run{day}", np.datetime64(int(T0 + day * DAY + 3600), "s").astype(str) + "Z")
         return stored_event(st.from_row(row))
 
