@@ -100,7 +100,7 @@ class ModerationOptions(PipelineOptions):
                             help="Fake-review classifier on (default) or off (--classifier=false).")
         parser.add_argument("--classifier_model", default="",
                             help="Classifier model directory (local or gs://); default: the committed artifact "
-                                 "under models/artifacts/.")
+                                 "under pipeline/classifier/artifacts/.")
         parser.add_argument("--classifier_threads", type=int, default=1,
                             help="ONNX Runtime intra-op threads per classifier model (default 1: right for Dataflow, "
                                  "which runs one SDK process per vCPU; on DirectRunner, the number of cores).")
