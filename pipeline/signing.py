@@ -30,8 +30,16 @@ requires it serves no product whose manifest is not the one the index lists (a p
 taken from another run), reports every listed product whose document is missing, and can refuse a
 run signed too long ago (a whole older run put in place of the current one).
 
-Verify with :func:`verify_published`, :func:`verify_manifest` and :func:`verify_run_index`, or from the shell:
-``python -m pipeline.verify PREFIX``.
+A streaming job has no end at which to list a product's reviews, so each of its widget documents
+carries a **streaming manifest** instead (:func:`sign_stream_manifest`): the product's running count
+of published reviews and an order-free digest of all of them (:class:`ReviewSetDigest`, a sum of
+2,048-bit hashes, updated one review at a time), the numbers the document shows (aggregate,
+withheld, moderation), a digest of the reviews it carries, and a sequence number that grows with
+every update of the product. ``pipeline.verify`` checks the newest document of each product against
+the published records the job wrote.
+
+Verify with :func:`verify_published`, :func:`verify_manifest`, :func:`verify_stream_manifest` and
+:func:`verify_run_index`, or from the shell: ``python -m pipeline.verify PREFIX``.
 """
 from __future__ import annotations
 
@@ -52,6 +60,7 @@ DEMO_KEY = b"demo-signing-key-NOT-FOR-PRODUCTION"
 DEMO_KEY_ID = "demo-not-for-production"
 MIN_KEY_BYTES = 32
 MANIFEST_VERSION = "product-manifest/1"
+STREAM_MANIFEST_VERSION = "stream-product-manifest/1"
 RUN_INDEX_VERSION = "run-index/1"
 RUN_INDEX_FILE = "run_index.json"
 
@@ -167,6 +176,74 @@ def verify_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, bytes]])
     """True when ``manifest`` carries a valid signature by a known key over the rest of it."""
     try:
         if manifest.get("manifest_version") != MANIFEST_VERSION:
+            return False
+        return _signed_by_known_key(manifest, manifest["signature_scheme"], keys)
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+class ReviewSetDigest:
+    """An order-free digest of a multiset of published reviews that grows one review at a time: the
+    count, and the sum modulo 2**2048 of each review's 2,048-bit SHAKE-256 hash of
+    ``review-set/1 NUL review_id TAB signature``. Equal sets give equal digests whatever the order
+    they were added in (a streaming job adds them as they are decided; a verifier reads them from
+    windowed files in any order).
+
+    Why a sum this wide: a verifier accepts only records whose own HMAC verifies, so the only
+    elements an attacker can combine are records the pipeline signed for this product. Passing a
+    different set (a complaint left out, another run's record put in) means finding a subset of those
+    with the same count and sum; with thousands of records and a 256-bit sum, Wagner's generalised
+    birthday algorithm makes that feasible (~2^40 work), with 2,048 bits it is far out of reach
+    (Bellare and Micciancio's AdHash)."""
+
+    BITS = 2048
+    MODULUS = 1 << BITS
+
+    def __init__(self, count: int = 0, total: int = 0):
+        self.count, self.total = int(count), int(total) % self.MODULUS
+
+    @classmethod
+    def term(cls, review_id: str, signature: str) -> int:
+        data = b"review-set/1\x00" + f"{review_id}\t{signature}".encode("utf-8")
+        return int.from_bytes(hashlib.shake_256(data).digest(cls.BITS // 8), "big")
+
+    def add(self, record: Mapping[str, Any]) -> "ReviewSetDigest":
+        self.count += 1
+        self.total = (self.total + self.term(record["review_id"], record["signature"])) % self.MODULUS
+        return self
+
+    @classmethod
+    def of(cls, records) -> "ReviewSetDigest":
+        digest = cls()
+        for record in records:
+            digest.add(record)
+        return digest
+
+    def hex(self) -> str:
+        return format(self.total, f"0{self.BITS // 4}x")
+
+
+def sign_stream_manifest(product_id: str, run_id: Optional[str], sequence: int, reviews: ReviewSetDigest,
+                         carried, aggregate: Mapping[str, Any], withheld: Mapping[str, Any],
+                         moderation: Mapping[str, Any], key: SigningKey) -> dict:
+    """The signed manifest of one streaming widget document: every published review of the product
+    so far (``review_count``, ``reviews_sum``), the reviews the document carries (``carried_sha256``,
+    :func:`reviews_digest` of their ids and signatures), the numbers it shows, and ``sequence``
+    (grows with every update of the product: the newest document of a product is the one to serve)."""
+    manifest = {"manifest_version": STREAM_MANIFEST_VERSION, "product_id": product_id, "run_id": run_id,
+                "sequence": int(sequence), "review_count": reviews.count, "reviews_sum": reviews.hex(),
+                "carried_sha256": reviews_digest(carried), "aggregate": dict(aggregate),
+                "withheld": {"count": int(withheld.get("count", 0)),
+                             "by_reason": dict(sorted((withheld.get("by_reason") or {}).items()))},
+                "moderation": dict(moderation), "signature_scheme": scheme(key)}
+    manifest["signature"] = sign(manifest, key)
+    return manifest
+
+
+def verify_stream_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, bytes]]) -> bool:
+    """True when ``manifest`` is a streaming manifest carrying a valid signature by a known key."""
+    try:
+        if manifest.get("manifest_version") != STREAM_MANIFEST_VERSION or not isinstance(manifest.get("sequence"), int):
             return False
         return _signed_by_known_key(manifest, manifest["signature_scheme"], keys)
     except (KeyError, TypeError, AttributeError):

@@ -160,7 +160,8 @@ def moderate_stream(lines, ctx: RunContext, cfg: StreamConfig, policy) -> Dict[s
     redeliveries = StreamingDropRedeliveries(ctx.run_id, cfg.redelivery_retention_days * 86400)
     moderated = moderate(timed, ctx, base, policy, redeliveries=redeliveries, streaming=True)
     products = moderated.decisions | "ProductUpdates" >> StreamingProductUpdates(ctx.run_id)
-    widget_docs = (moderated.published, products) | "WidgetDocs" >> StreamingWidgetDocs()
+    widget_docs = (moderated.published, products) | "WidgetDocs" >> StreamingWidgetDocs(
+        base.signing_key_file, base.require_signing_key)
     dead_letters = (((bad_lines,) + tuple(moderated.dead_letters)) | "AllDeadLetters" >> beam.Flatten()
                     | "CountDeadLetters" >> beam.Map(count_dead_letter))
     return {"decisions": moderated.decisions, "published": moderated.published,

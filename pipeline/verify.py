@@ -11,6 +11,14 @@ index (``run_index.json``) must list exactly those manifests, of its run: a prod
 from another run, or a listed product whose document is missing, is reported. A malformed line or
 file is reported and skipped, never a crash. Prints one JSON object; exit status 0 when
 everything verifies.
+
+A streaming job's output prefix (``widget_updates/`` and no run index) is checked the streaming
+way (``stream_manifests`` in the report): of each product, per run, the document with the highest
+signed ``sequence`` must carry a valid streaming manifest whose review count and 2,048-bit digest
+equal those of the product's verified published records of that run, whose aggregate equals the one
+recomputed from them, and whose carried reviews are those records as displayed. Run it on a stopped
+(drained) job's output: while the job runs, the newest records and documents may sit in windows not
+yet written, and their products are reported.
 """
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ from collections import Counter
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import signing
+from pipeline import display, signing
 from pipeline.files import read_json_lines
 
 
@@ -55,28 +63,39 @@ def main(argv=None) -> int:
     if not keys:
         print("error: no key: set REVIEW_SIGNING_KEY, pass --key-file, or --allow-demo-key", file=sys.stderr)
         return 2
+    report, ok = verify_target(args.target, keys)
+    print(json.dumps(report))
+    return 0 if ok else 1
+
+
+def verify_target(target: str, keys) -> tuple:
+    """(report, everything verified?) for an output prefix, file or glob, with ``keys`` (key id → secret)."""
     result, bad, malformed = Counter(), [], []
 
     def skip(path: str, line: int, message: str) -> None:
         malformed.append(f"{path}:{line}: {message}")
 
     verified = {}
-    for record in read_json_lines(_pattern(args.target), on_error=skip):
+    for record in read_json_lines(_pattern(target), on_error=skip):
         ok = signing.verify_published(record, keys)
         result["valid" if ok else "invalid"] += 1
         if ok:
             verified.setdefault(record.get("product_id"), []).append(record)
         elif len(bad) < 10:
             bad.append(record.get("review_id"))
-    manifests = check_manifests(args.target, verified, keys, skip) if _pattern(args.target) != args.target else None
+    manifests, kind = None, "manifests"
+    if _pattern(target) != target:
+        if is_stream_output(target):
+            manifests, kind = check_stream_manifests(target, verified, keys, skip), "stream_manifests"
+        else:
+            manifests = check_manifests(target, verified, keys, skip)
     report = {"checked": sum(result.values()), "valid": result["valid"], "invalid": result["invalid"],
               "first_invalid": bad, "malformed": len(malformed), "first_malformed": malformed[:10]}
     if manifests is not None:
-        report["manifests"] = manifests
-    print(json.dumps(report))
+        report[kind] = manifests
     ok = (result["invalid"] == 0 and sum(result.values()) > 0 and not malformed
           and (manifests is None or not manifests["mismatched"]))
-    return 0 if ok else 1
+    return report, ok
 
 
 def check_manifests(prefix: str, verified, keys, skip) -> dict:
@@ -116,6 +135,76 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
                           for pid in sorted(set(listed) - seen)]
     out["mismatched"] = out["mismatched"][:50]
     return out
+
+
+STREAM_DOCS = "widget_updates"
+
+
+def is_stream_output(prefix: str) -> bool:
+    """A streaming job's output: windowed widget documents and no batch run index."""
+    prefix = prefix.rstrip("/")
+    return (not FileSystems.exists(FileSystems.join(prefix, signing.RUN_INDEX_FILE))
+            and bool(FileSystems.match([FileSystems.join(prefix, STREAM_DOCS, "*.jsonl")])[0].metadata_list))
+
+
+def check_stream_manifests(prefix: str, verified, keys, skip) -> dict:
+    """Each product's newest streaming document (per run, by signed ``sequence``) against its verified
+    records of that run: {checked (documents read), products, valid, mismatched: [...]}."""
+    out = {"checked": 0, "products": 0, "valid": 0, "mismatched": []}
+    newest = {}
+    for doc in read_json_lines(FileSystems.join(prefix.rstrip("/"), STREAM_DOCS, "*.jsonl"), on_error=skip):
+        out["checked"] += 1
+        manifest = doc.get("manifest")
+        product_id = doc.get("product_id")
+        if not signing.verify_stream_manifest(manifest, keys) or manifest["product_id"] != product_id:
+            out["mismatched"].append({"product_id": product_id, "reason": (
+                "a widget document whose streaming manifest is missing, not signed by a known key, or for another product")})
+            continue
+        key = (product_id, manifest["run_id"])
+        held = newest.get(key)
+        if held is not None and held["manifest"]["sequence"] == manifest["sequence"] and held != doc:
+            out["mismatched"].append({"product_id": product_id, "reason": (
+                f"two different documents with sequence {manifest['sequence']}")})
+        if held is None or manifest["sequence"] > held["manifest"]["sequence"]:
+            newest[key] = doc
+    by_run = {}
+    for product_id, records in verified.items():
+        for record in records:
+            run_id = (record.get("provenance") or {}).get("run_id")
+            by_run.setdefault((product_id, run_id), []).append(record)
+    for key in sorted(set(newest) | set(by_run), key=lambda k: (str(k[0]), str(k[1]))):
+        out["products"] += 1
+        problem = stream_doc_problem(newest.get(key), by_run.get(key, []))
+        if problem:
+            out["mismatched"].append({"product_id": key[0], "run_id": key[1], "reason": problem})
+        else:
+            out["valid"] += 1
+    out["mismatched"] = out["mismatched"][:50]
+    return out
+
+
+def stream_doc_problem(doc, records) -> str:
+    """Why a product's newest streaming document does not vouch for exactly ``records`` (its verified
+    published records of the document's run), or '' when it does."""
+    if doc is None:
+        return f"{len(records)} verified published records and no widget document with a streaming manifest"
+    manifest = doc["manifest"]
+    digest = signing.ReviewSetDigest.of(records)
+    if manifest["review_count"] != digest.count or manifest["reviews_sum"] != digest.hex():
+        return (f"the newest document (sequence {manifest['sequence']}) vouches for {manifest['review_count']} "
+                f"published reviews, {digest.count} verified records were found, or not the same ones (a review "
+                "deleted, altered or added, or a newer document missing)")
+    reviews = display.most_recent_first(display.display_review(r) for r in records)
+    if manifest["aggregate"] != display.summarise_reviews(reviews):
+        return "the signed aggregate differs from the one the verified records give"
+    by_id = {r["review_id"]: r for r in reviews}
+    carried = list(doc.get("reviews") or ())
+    if (manifest["carried_sha256"] != signing.reviews_digest(carried)
+            or any(by_id.get(e.get("review_id")) != e for e in carried)):
+        return "the reviews the document carries are not the verified records it signed"
+    if any(doc.get(k) != manifest[k] for k in ("aggregate", "withheld", "moderation")):
+        return "the document shows other numbers than its signed manifest"
+    return ""
 
 
 if __name__ == "__main__":

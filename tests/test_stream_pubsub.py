@@ -48,6 +48,8 @@ def test_streaming_job_through_the_emulator(emulator_available, tmp_path):
     assert report["job_left"] == [] and report["emulator_left"] == []
     # The windowed files hold every decision: the demo waits for the last windows before cancelling.
     assert report["files_complete"], report
+    # every product's newest widget document is signed and vouches for exactly its published records
+    assert report["manifests"]["verified"] and report["manifests"]["products_valid"] >= 5, report["manifests"]
     decisions = list(read_json_lines(f"{out}/decisions/*.jsonl"))
     decided = {d["review_id"] for d in decisions}
     assert "nsmc-9479517" in decided and len(decided) >= report["decision_events"] - len(report["decided_twice"])
@@ -62,6 +64,7 @@ def test_streaming_windowed_files_on_gcs(emulator_available, gcs):
     report = run_demo(count=20, rate=10, output="gs://stream-out/run1", window_s=5, echo=False, redeliver_every=10)
     assert report["conservation_ok"], report
     assert report["files_complete"], report
+    assert report["manifests"]["verified"], report["manifests"]   # pipeline.verify reads gs:// too
     names = [b.name for b in gcs.client().list_blobs("stream-out", prefix="run1/")]
     assert any(n.startswith("run1/decisions/part-") and n.endswith(".jsonl") for n in names), names
     assert report["job_left"] == [] and report["emulator_left"] == []

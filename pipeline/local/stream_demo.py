@@ -4,7 +4,9 @@ Starts the emulator, creates the topics and subscriptions, starts ``python -m pi
 --streaming`` as a child process, publishes the demo sample at a steady rate, prints each
 moderated event as it arrives with its latency (publish → event received), reports median and
 p95 latency, checks that every published message came back as exactly one decision or dead
-letter, then stops the job (SIGINT → ``result.cancel()``), the emulator, and checks that no
+letter, that the windowed files hold them all, and that every product's newest widget document
+carries a signed streaming manifest that vouches for exactly its published records (what
+``python -m pipeline.verify`` checks), then stops the job (SIGINT → ``result.cancel()``), the emulator, and checks that no
 process of either is left.
 
     python -m pipeline.local.stream_demo [--count 200] [--rate 5] [--output out/stream-demo]
@@ -200,6 +202,29 @@ def _wait_for_decision_files(pattern: str, review_ids: set, timeout: float,
         time.sleep(1)
 
 
+def _wait_for_verified(output: str, timeout: float) -> dict:
+    """Waits until ``python -m pipeline.verify`` would pass on ``output``: every published record's
+    signature, and every product's newest widget document's signed streaming manifest against them
+    (with the key the job signs with: ``$REVIEW_SIGNING_KEY``, else the demo key)."""
+    from pipeline import signing
+    from pipeline.verify import verify_target
+    key = signing.load_signing_key(None, False)
+    keys = {key.key_id: key.secret}
+    t0 = time.time()
+    while True:
+        try:
+            report, ok = verify_target(output, keys)
+        except Exception as exn:  # noqa: BLE001 - a file being renamed into place, or none yet
+            report, ok = {"error": str(exn)[:200]}, False
+        if ok or time.time() - t0 >= timeout:
+            stream = report.get("stream_manifests") or {}
+            return {"verified": ok, "wait_s": round(time.time() - t0, 1), "records": report.get("valid"),
+                    "invalid_records": report.get("invalid"), "products": stream.get("products"),
+                    "products_valid": stream.get("valid"), "mismatched": (stream.get("mismatched") or [])[:5],
+                    **({"error": report["error"]} if "error" in report else {})}
+        time.sleep(1)
+
+
 OUTPUT_FOLDERS = ("published", "decisions", "dead_letter", "restricted", "review_queue", "widget_updates",
                   "product_alerts")
 
@@ -304,6 +329,8 @@ def run_demo(count: int = 200, rate: float = 5.0, output: str = "out/stream-demo
                                              dead_pattern=f"{output}/dead_letter/*.jsonl", dead_keys=dead)
             report["files_wait_s"], report["files_complete"] = files["wait_s"], files["complete"]
             report["files_missing"] = files["missing"]
+            # every product's newest widget document vouches (signed) for exactly its published records
+            report["manifests"] = _wait_for_verified(output, timeout=DIRECT_PUBSUB_PULL_TIMEOUT_S + 3 * window_s + 15)
         finally:
             listener.stop()
             print(">> stopping the streaming job (SIGINT → cancel)", flush=True)
@@ -387,11 +414,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"files under {args.output}: {report['files']}; every decision and dead letter in them: "
           f"{'yes' if report['files_complete'] else 'NO, missing ' + str(report['files_missing'])} "
           f"(waited {report['files_wait_s']} s for the last windows)")
+    m = report["manifests"]
+    print(f"signed streaming manifests: {m['products_valid']} of {m['products']} products' newest widget documents "
+          f"vouch for exactly their {m['records']} verified published records: "
+          f"{'yes' if m['verified'] else 'NO ' + json.dumps(m['mismatched'])} (pipeline.verify; waited {m['wait_s']} s)")
     print(f"job start-up {report['startup_s']} s; job stopped in {report['job_stop_s']} s; "
           f"left running: job {report['job_left'] or 'none'}, emulator {report['emulator_left'] or 'none'}")
     print(json.dumps(report, sort_keys=True), file=open(logs_dir(args.output) / "report.json", "w"))
-    ok = (report["conservation_ok"] and report["files_complete"] and not report["job_left"]
-          and not report["emulator_left"])
+    ok = (report["conservation_ok"] and report["files_complete"] and report["manifests"]["verified"]
+          and not report["job_left"] and not report["emulator_left"])
     return 0 if ok else 1
 
 

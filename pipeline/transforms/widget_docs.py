@@ -199,30 +199,49 @@ class WidgetDocFn(beam.DoFn):
     after each of a product's events cost ~5 ms a time, twice per published review (its record, then
     its product update). Within a bundle only the last state of each product is built and emitted
     (``finish_bundle``), at the time of the product's latest event in the bundle: a widget cache
-    still ends on the product's current document, one bundle behind at most."""
+    still ends on the product's current document, one bundle behind at most.
+
+    Each document carries a signed streaming manifest (:func:`pipeline.signing.sign_stream_manifest`):
+    the digest of *every* review published for the product so far (state ``REVIEWS``: count, the
+    2,048-bit sum, and the update sequence), not only of the 200 it carries, so the numbers it shows
+    can be checked against the published records (``python -m pipeline.verify``)."""
 
     PUBLISHED = BagStateSpec("published", PickleCoder())
     PRODUCT = ReadModifyWriteStateSpec("product", PickleCoder())
+    REVIEWS = ReadModifyWriteStateSpec("reviews_digest", PickleCoder())
     MAX_REVIEWS = 200
     MAX_BYTES = 1 << 20
 
-    def __init__(self):
+    def __init__(self, signing_key_file: Optional[str] = None, require_signing_key: bool = False,
+                 key: Optional[signing.SigningKey] = None):
+        self._key_file, self._require, self._key = signing_key_file, require_signing_key, key
         self._docs = Metrics.counter("widget", "stream_documents")
         self._trimmed = Metrics.counter("widget", "stream_documents_trimmed_to_byte_budget")
         self._coalesced = Metrics.counter("widget", "stream_updates_coalesced")
+
+    def setup(self):
+        if self._key is None:
+            self._key = signing.load_signing_key(self._key_file, self._require)
 
     def start_bundle(self):
         self._latest = {}
 
     def process(self, keyed, ts=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam,
-                published=beam.DoFn.StateParam(PUBLISHED), product=beam.DoFn.StateParam(PRODUCT)):
+                published=beam.DoFn.StateParam(PUBLISHED), product=beam.DoFn.StateParam(PRODUCT),
+                reviews=beam.DoFn.StateParam(REVIEWS)):
         product_id, (kind, record) = keyed
         try:
-            self._update(product_id, kind, as_dict(record), ts, win, published, product)
+            self._update(product_id, kind, as_dict(record), ts, win, published, product, reviews)
         except Exception as exn:  # noqa: BLE001 - decisions are already out; one update is not
             stage_failed("widget_documents", exn, product_id)
 
-    def _update(self, product_id, kind, record, ts, win, published, product):
+    def _update(self, product_id, kind, record, ts, win, published, product, reviews):
+        count, total, sequence = reviews.read() or (0, 0, 0)
+        digest = signing.ReviewSetDigest(count, total)
+        if kind == "published":
+            digest.add(record)   # every published review, also those the 200 below push out
+        sequence += 1
+        reviews.write((digest.count, digest.total, sequence))
         if kind == "product":
             product.write(record)
             current = list(published.read())
@@ -243,13 +262,16 @@ class WidgetDocFn(beam.DoFn):
         if earlier is not None:
             self._coalesced.inc()
             ts = max(ts, earlier[2])
-        self._latest[(product_id, win)] = (current, latest_product, ts)
+        self._latest[(product_id, win)] = (current, latest_product, ts, digest, sequence)
 
     def finish_bundle(self):
         latest, self._latest = self._latest, {}
-        for (product_id, win), (current, latest_product, ts) in latest.items():
+        for (product_id, win), (current, latest_product, ts, digest, sequence) in latest.items():
             try:
                 doc = build_widget_doc_within(product_id, current, latest_product, self.MAX_BYTES)
+                doc["manifest"] = signing.sign_stream_manifest(
+                    product_id, doc["run_id"], sequence, digest, doc["reviews"], doc["aggregate"], doc["withheld"],
+                    doc["moderation"], self._key)
             except Exception as exn:  # noqa: BLE001 - one product's document, not the others'
                 stage_failed("widget_documents", exn, product_id)
                 continue
@@ -261,11 +283,16 @@ class WidgetDocFn(beam.DoFn):
 
 class StreamingWidgetDocs(beam.PTransform):
     """(published records, product documents) → widget documents, kept current per product (the
-    latest per product and bundle)."""
+    latest per product and bundle), each with its signed streaming manifest."""
+
+    def __init__(self, signing_key_file: Optional[str] = None, require_signing_key: bool = False,
+                 key: Optional[signing.SigningKey] = None):
+        super().__init__()
+        self._key_file, self._require, self._key = signing_key_file, require_signing_key, key
 
     def expand(self, pcolls):
         published, products = pcolls
         return ((published | "KeyPublished" >> beam.Map(lambda r: (as_dict(r)["product_id"], ("published", r))).with_output_types(KEYED),
                  products | "KeyProducts" >> beam.Map(lambda r: (r.product_id, ("product", r))).with_output_types(KEYED))
                 | "Both" >> beam.Flatten()
-                | "CurrentDoc" >> beam.ParDo(WidgetDocFn()))
+                | "CurrentDoc" >> beam.ParDo(WidgetDocFn(self._key_file, self._require, self._key)))

@@ -1,0 +1,173 @@
+"""Streaming widget documents carry a signed streaming manifest (pipeline/signing.py
+``sign_stream_manifest``): every review published for the product so far (an order-free 2,048-bit
+digest, not only the 200 the document carries), the numbers it shows, and a sequence; and
+``python -m pipeline.verify`` checks each product's newest document against the published records a
+streaming job wrote, so a complaint deleted from ``published/``, a forged number or an older document
+put in place of the newest is reported (principle 3: every served number is verifiable)."""
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.transforms.window import TimestampedValue
+
+from pipeline import signing, verify
+from pipeline.transforms.widget_docs import StreamingWidgetDocs, WidgetDocFn
+from schemas.records import ProductDoc
+from tests.test_stream import T0, iso, streaming_pipeline
+from tests.test_widget_docs import TEST_KEY, assert_valid_doc, make_product, make_published
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_review_set_digest_is_order_free_and_moves_with_any_change():
+    records = [make_published(f"r{i}", "p", 1 + i % 5, iso(T0 + i)) for i in range(50)]
+    digest = signing.ReviewSetDigest.of(records)
+    shuffled = records[:]
+    random.Random(1).shuffle(shuffled)
+    assert signing.ReviewSetDigest.of(shuffled).hex() == digest.hex() and digest.count == 50
+    assert len(digest.hex()) == 512
+    grown = signing.ReviewSetDigest(digest.count, digest.total).add(make_published("r50", "p", 1, iso(T0)))
+    assert grown.count == 51 and grown.hex() != digest.hex()
+    without_one = signing.ReviewSetDigest.of(records[1:])
+    assert without_one.hex() != digest.hex()
+    altered = dict(records[0], signature="0" * 64)
+    assert signing.ReviewSetDigest.of([altered] + records[1:]).hex() != digest.hex()
+    # a multiset: the same review twice is not the same as once
+    assert signing.ReviewSetDigest.of(records + records[:1]).hex() != digest.hex()
+
+
+_COLLECTED, _LOCK = [], threading.Lock()
+
+
+def _collect(doc):
+    with _LOCK:
+        _COLLECTED.append(json.loads(json.dumps(doc)))
+
+
+def stream_docs(published, products, batches=1):
+    """Runs StreamingWidgetDocs over ``published`` (one second apart, in ``batches`` bundles) then the
+    ``products`` records, and returns every document it emitted, in emission order."""
+    _COLLECTED.clear()
+    stream = TestStream()
+    size = -(-len(published) // batches)
+    for start in range(0, len(published), size):
+        stream = (stream.add_elements([TimestampedValue(("published", r), T0 + start + i)
+                                       for i, r in enumerate(published[start:start + size])])
+                  .advance_watermark_to(T0 + start + size))
+    stream = (stream.add_elements([TimestampedValue(("product", ProductDoc(**p)), T0 + len(published)) for p in products])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    both = p | stream
+    records = both | "Records" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "published" else [])
+    product_docs = both | "Products" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "product" else [])
+    docs = (records, product_docs) | StreamingWidgetDocs(key=TEST_KEY)
+    docs | beam.Map(_collect)
+    p.run().wait_until_finish()
+    return list(_COLLECTED)
+
+
+def newest_by_product(docs):
+    newest = {}
+    for doc in docs:
+        held = newest.get(doc["product_id"])
+        if held is None or doc["manifest"]["sequence"] > held["manifest"]["sequence"]:
+            newest[doc["product_id"]] = doc
+    return newest
+
+
+def test_every_streaming_document_is_signed_and_vouches_for_every_review_not_only_those_it_carries():
+    big = [make_published(f"big-{i:03d}", "big", 1 + i % 5, iso(T0 + i)) for i in range(WidgetDocFn.MAX_REVIEWS + 30)]
+    small = [make_published(f"small-{i}", "small", 1 + i % 2, iso(T0 + i)) for i in range(3)]
+    docs = stream_docs(big + small, [make_product("big", big), make_product("small", small)])
+    assert docs
+    for doc in docs:
+        assert_valid_doc(doc)
+        assert signing.verify_stream_manifest(doc["manifest"], TEST_KEY)
+        assert not signing.verify_manifest(doc["manifest"], TEST_KEY)   # never mistaken for a batch manifest
+    newest = newest_by_product(docs)
+    for product_id, records in (("big", big), ("small", small)):
+        manifest = newest[product_id]["manifest"]
+        digest = signing.ReviewSetDigest.of(records)
+        assert manifest["review_count"] == len(records) and manifest["reviews_sum"] == digest.hex()
+        assert manifest["aggregate"] == newest[product_id]["aggregate"]
+        assert manifest["aggregate"]["review_count"] == len(records)
+    # the big product's document carries the newest 200 and still vouches for all 230
+    assert len(newest["big"]["reviews"]) == WidgetDocFn.MAX_REVIEWS
+    assert newest["big"]["manifest"]["carried_sha256"] == signing.reviews_digest(newest["big"]["reviews"])
+    sequences = [d["manifest"]["sequence"] for d in docs if d["product_id"] == "big"]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+    # a number edited in the signed manifest breaks its signature
+    forged = json.loads(json.dumps(newest["big"]["manifest"]))
+    forged["aggregate"]["average_rating"] = 4.9
+    assert not signing.verify_stream_manifest(forged, TEST_KEY)
+
+
+def write_stream_output(prefix, published, docs):
+    """The two folders of a streaming job's windowed files that verification reads."""
+    for name, rows in (("published", published), ("widget_updates", docs)):
+        (prefix / name).mkdir(parents=True, exist_ok=True)
+        half = len(rows) // 2   # two window files, newest rows in the first: order must not matter
+        for part, chunk in (("part-b", rows[:half]), ("part-a", rows[half:])):
+            (prefix / name / f"{part}.jsonl").write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk), encoding="utf-8")
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    monkeypatch.setenv(signing.ENV_KEY, TEST_KEY.secret.decode())
+    monkeypatch.setenv(signing.ENV_KEY_ID, TEST_KEY.key_id)
+
+
+def verified_report(prefix, capsys):
+    code = verify.main([str(prefix)])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("attack", ["none", "delete_complaint", "older_document", "edited_number",
+                                    "another_runs_record", "forged_document"])
+def test_pipeline_verify_checks_the_newest_streaming_document_against_the_published_records(
+        tmp_path, keyed, capsys, attack):
+    records = [make_published(f"r{i:02d}", "p", 5 if i % 3 else 1, iso(T0 + i),
+                              body="Broke in a week." if i % 3 == 0 else "Great.") for i in range(12)]
+    other = [make_published("o1", "q", 4, iso(T0))]
+    docs = stream_docs(other + records, [make_product("p", records), make_product("q", other)], batches=2)
+    newest = newest_by_product(docs)
+    assert {d["manifest"]["review_count"] for d in docs if d["product_id"] == "p"} == {6, 12}
+    published = records + other
+    if attack == "delete_complaint":
+        published = [r for r in published if r["review_id"] != "r03"]          # a 1-star review removed
+    elif attack == "older_document":
+        docs = [d for d in docs if d["product_id"] != "p" or d["manifest"]["review_count"] < 12]   # a stale one left
+    elif attack == "edited_number":
+        newest["p"]["aggregate"]["average_rating"] = 4.9                       # the document, not the manifest
+    elif attack == "another_runs_record":
+        published = published + [make_published("r99", "p", 5, iso(T0 + 99), run_id="another-run")]
+    elif attack == "forged_document":
+        fake = json.loads(json.dumps(newest["p"]))
+        fake["manifest"]["sequence"] += 1000
+        fake["manifest"]["review_count"] = 11
+        docs = docs + [fake]
+    write_stream_output(tmp_path, published, docs)
+    code, report = verified_report(tmp_path, capsys)
+    stream = report["stream_manifests"]
+    assert "manifests" not in report and stream["products"] >= 2
+    if attack == "none":
+        assert code == 0 and stream["valid"] == 2 and stream["mismatched"] == [], report
+        return
+    assert code == 1, report
+    assert {m["product_id"] for m in stream["mismatched"]} == {"p"}, stream
+    assert stream["valid"] >= 1   # the other product is still vouched for
+
+
+def test_a_batch_output_is_still_checked_the_batch_way(tmp_path, keyed, capsys):
+    """A prefix with a run index is a batch run: its widget/ manifests, never the streaming check."""
+    from tests.test_widget_docs import write_run
+    records = [make_published("r1", "p", 1, iso(T0))]
+    write_run(tmp_path, records, [make_product("p", records)])
+    code, report = verified_report(tmp_path, capsys)
+    assert code == 0 and "manifests" in report and "stream_manifests" not in report, report
