@@ -147,31 +147,44 @@ def is_stream_output(prefix: str) -> bool:
             and bool(FileSystems.match([FileSystems.join(prefix, STREAM_DOCS, "*.jsonl")])[0].metadata_list))
 
 
-def check_stream_manifests(prefix: str, verified, keys, skip) -> dict:
-    """Each product's newest streaming document (per run, by signed ``sequence``) against its verified
-    records of that run: {checked (documents read), products, valid, mismatched: [...]}."""
-    out = {"checked": 0, "products": 0, "valid": 0, "mismatched": []}
-    newest = {}
+def newest_stream_docs(prefix: str, keys, skip) -> tuple:
+    """(each (product id, run id)'s newest streaming document by signed ``sequence``, problems with
+    the documents read, number read): a document whose manifest does not verify, or two different
+    documents with one sequence, is a problem of its product."""
+    newest, problems, read = {}, [], 0
     for doc in read_json_lines(FileSystems.join(prefix.rstrip("/"), STREAM_DOCS, "*.jsonl"), on_error=skip):
-        out["checked"] += 1
+        read += 1
         manifest = doc.get("manifest")
         product_id = doc.get("product_id")
         if not signing.verify_stream_manifest(manifest, keys) or manifest["product_id"] != product_id:
-            out["mismatched"].append({"product_id": product_id, "reason": (
+            problems.append({"product_id": product_id, "reason": (
                 "a widget document whose streaming manifest is missing, not signed by a known key, or for another product")})
             continue
         key = (product_id, manifest["run_id"])
         held = newest.get(key)
         if held is not None and held["manifest"]["sequence"] == manifest["sequence"] and held != doc:
-            out["mismatched"].append({"product_id": product_id, "reason": (
+            problems.append({"product_id": product_id, "reason": (
                 f"two different documents with sequence {manifest['sequence']}")})
         if held is None or manifest["sequence"] > held["manifest"]["sequence"]:
             newest[key] = doc
+    return newest, problems, read
+
+
+def records_by_run(verified) -> dict:
+    """product id → verified records, regrouped as (product id, the records' run id) → records."""
     by_run = {}
     for product_id, records in verified.items():
         for record in records:
-            run_id = (record.get("provenance") or {}).get("run_id")
-            by_run.setdefault((product_id, run_id), []).append(record)
+            by_run.setdefault((product_id, (record.get("provenance") or {}).get("run_id")), []).append(record)
+    return by_run
+
+
+def check_stream_manifests(prefix: str, verified, keys, skip) -> dict:
+    """Each product's newest streaming document (per run, by signed ``sequence``) against its verified
+    records of that run: {checked (documents read), products, valid, mismatched: [...]}."""
+    newest, problems, read = newest_stream_docs(prefix, keys, skip)
+    out = {"checked": read, "products": 0, "valid": 0, "mismatched": problems}
+    by_run = records_by_run(verified)
     for key in sorted(set(newest) | set(by_run), key=lambda k: (str(k[0]), str(k[1]))):
         out["products"] += 1
         problem = stream_doc_problem(newest.get(key), by_run.get(key, []))

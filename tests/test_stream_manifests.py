@@ -171,3 +171,54 @@ def test_a_batch_output_is_still_checked_the_batch_way(tmp_path, keyed, capsys):
     write_run(tmp_path, records, [make_product("p", records)])
     code, report = verified_report(tmp_path, capsys)
     assert code == 0 and "manifests" in report and "stream_manifests" not in report, report
+
+
+@pytest.mark.parametrize("attack", ["none", "delete_complaint", "older_document", "forged_document"])
+def test_the_widget_server_serves_a_streaming_output_only_as_its_signed_manifests_vouch(tmp_path, attack):
+    """widget.serve on a streaming job's output: each product's newest signed document must vouch for
+    exactly its verified records, else 409 for that product only; what is served is recomputed from
+    the records (all of them, not only the 200 a document carries)."""
+    from widget.serve import load_stream_catalog
+    from tests.test_widget_docs import assert_valid_doc as valid
+    records = [make_published(f"r{i:02d}", "p", 5 if i % 3 else 1, iso(T0 + i)) for i in range(12)]
+    other = [make_published("o1", "q", 4, iso(T0))]
+    docs = stream_docs(other + records, [make_product("p", records), make_product("q", other)], batches=2)
+    published = records + other
+    if attack == "delete_complaint":
+        published = [r for r in published if r["review_id"] != "r03"]
+    elif attack == "older_document":
+        docs = [d for d in docs if d["product_id"] != "p" or d["manifest"]["review_count"] < 12]
+    elif attack == "forged_document":
+        fake = json.loads(json.dumps(newest_by_product(docs)["p"]))
+        fake["manifest"]["sequence"] += 1000
+        docs = docs + [fake]
+    write_stream_output(tmp_path, published, docs)
+    catalog = load_stream_catalog(str(tmp_path), {TEST_KEY.key_id: TEST_KEY.secret})
+    assert "q" in catalog.docs and catalog.docs["q"]["aggregate"]["review_count"] == 1
+    if attack != "none":
+        assert "p" not in catalog.docs and "p" in catalog.unavailable, catalog.unavailable
+        return
+    served = catalog.docs["p"]
+    valid(served)
+    assert served["aggregate"]["review_count"] == 12 and served["aggregate"]["rating_histogram"]["1"] == 4
+    assert served["verification"]["sequence"] == newest_by_product(docs)["p"]["manifest"]["sequence"]
+    assert catalog.unavailable == {}
+
+
+def test_widget_serve_main_serves_a_streaming_output_over_http(tmp_path, keyed):
+    import subprocess
+    import sys
+    import urllib.request
+    records = [make_published(f"r{i}", "p", 1 + i % 5, iso(T0 + i)) for i in range(3)]
+    write_stream_output(tmp_path, records, stream_docs(records, [make_product("p", records)]))
+    proc = subprocess.Popen([sys.executable, "-m", "widget.serve", "--output", str(tmp_path), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("serving http://"), (first, proc.stderr.read() if proc.poll() is not None else "")
+        with urllib.request.urlopen(first.split()[1] + "api/reviews?product_id=p", timeout=10) as resp:
+            doc = json.loads(resp.read())
+        assert [r["review_id"] for r in doc["reviews"]] == ["r2", "r1", "r0"] and doc["aggregate"]["review_count"] == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

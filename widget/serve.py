@@ -33,6 +33,13 @@ FileSystems). At start-up the server
 A malformed line in ``published/`` or a malformed widget file is reported and skipped; every other
 product is served.
 
+A streaming job's output (``widget_updates/`` windowed files, no run index) is served the streaming
+way (:func:`load_stream_catalog`): of each product, the newest document by signed ``sequence`` must
+carry a streaming manifest (:func:`pipeline.signing.sign_stream_manifest`) that vouches for exactly
+the product's verified published records (:func:`pipeline.verify.stream_doc_problem`), else 409; a
+product with records or documents of several streaming runs is not served. The files are read once,
+at start-up (restart to serve newer ones); ``--max-age-hours`` and ``--state-file`` do not apply.
+
 The key never leaves this process: the browser gets only documents and static files.
 
 Routes: ``/`` (→ ``/example.html``), ``/api/products``, ``/api/reviews?product_id=ID``,
@@ -165,6 +172,14 @@ def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
         return None, (f"the published reviews do not match the signed manifest: it lists {manifest['review_count']} "
                       f"reviews, {len(records)} verified records were found (a review was deleted, altered or "
                       "added)"), []
+    return served_doc(product_id, doc, records, manifest)
+
+
+def served_doc(product_id: str, doc: Mapping[str, Any], records: List[Mapping[str, Any]],
+               manifest: Mapping[str, Any]) -> Tuple[Dict[str, Any], None, List[str]]:
+    """(what is served for a product whose records match its verified manifest, None, widget entries
+    not bound to a verified record): recomputed from the records, withheld counts and moderation
+    from the manifest."""
     reviews = display.most_recent_first(display.display_review(r) for r in records)
     by_id = {r["review_id"]: r for r in reviews}   # an entry counts only if it equals its own record
     entries = list(doc.get("reviews") or ())
@@ -175,6 +190,64 @@ def verify_doc(doc: Mapping[str, Any], records: List[Mapping[str, Any]],
               "json_ld": display.build_json_ld(product_id, reviews),
               "verification": {"checked": len(entries), "verified": len(reviews), "not_verified": len(dropped)}}
     return served, None, dropped
+
+
+def load_stream_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
+    """Reads and verifies a streaming job's output (``published/`` and ``widget_updates/`` windowed
+    files), as it stands now: a product is served when its newest document (by signed ``sequence``)
+    carries a streaming manifest that vouches for exactly its verified published records
+    (:func:`pipeline.verify.stream_doc_problem`); a product with documents of several runs is not."""
+    from pipeline import verify
+    prefix = prefix.rstrip("/")
+    catalog = Catalog()
+
+    def malformed(path: str, line: int, message: str) -> None:
+        catalog.malformed.append(f"{path}:{line}: {message}")
+        LOG.error("malformed input skipped: %s line %d: %s", path, line, message)
+
+    verified = _verified_records(prefix, keys, catalog, malformed)
+    newest, problems, _ = verify.newest_stream_docs(prefix, keys, malformed)
+    by_run = verify.records_by_run(verified)
+    runs: Dict[str, set] = {}
+    for product_id, run_id in set(newest) | set(by_run):
+        runs.setdefault(product_id, set()).add(run_id)
+    for product_id in sorted(runs, key=str):
+        if len(runs[product_id]) > 1:
+            catalog.refuse(product_id, f"records or documents of several streaming runs: {sorted(map(str, runs[product_id]))}")
+            continue
+        key = (product_id, next(iter(runs[product_id])))
+        doc, records = newest.get(key), by_run.get(key, [])
+        problem = verify.stream_doc_problem(doc, records)
+        if problem:
+            catalog.refuse(product_id, problem)
+            continue
+        served, _, dropped = served_doc(product_id, doc, records, doc["manifest"])
+        served["verification"]["sequence"] = doc["manifest"]["sequence"]
+        catalog.docs[product_id] = served
+    for problem in problems:   # a forged or duplicated document: its product is not served either
+        if isinstance(problem["product_id"], str):
+            catalog.refuse(problem["product_id"], problem["reason"])
+    catalog.run_id = ",".join(sorted({str(r) for rs in runs.values() for r in rs})) or None
+    LOG.info("loaded streaming output %s: %d products served, %d not served, %d published records checked, "
+             "%d failed verification, %d malformed lines or files skipped", prefix, len(catalog.docs),
+             len(catalog.unavailable), catalog.published_checked, len(catalog.published_invalid), len(catalog.malformed))
+    return catalog
+
+
+def _verified_records(prefix: str, keys: Mapping[str, bytes], catalog: Catalog, malformed) -> Dict[str, List[Dict[str, Any]]]:
+    """product id → its published records under ``prefix`` whose signatures verify; the others are
+    counted in ``catalog`` and logged."""
+    verified: Dict[str, List[Dict[str, Any]]] = {}
+    for record in read_json_lines(FileSystems.join(prefix, "published", "*.jsonl"), on_error=malformed):
+        catalog.published_checked += 1
+        if signing.verify_published(record, keys) and isinstance(record.get("product_id"), str):
+            verified.setdefault(record["product_id"], []).append(record)
+        else:
+            catalog.published_invalid.append((record.get("review_id"), record.get("product_id")))
+            LOG.warning("signature check FAILED, not served: review_id=%r product_id=%r key_id=%r",
+                        record.get("review_id"), record.get("product_id"),
+                        ((record.get("provenance") or {}).get("signature_scheme") or {}).get("key_id"))
+    return verified
 
 
 def load_catalog(prefix: str, keys: Mapping[str, bytes], max_age_hours: Optional[float] = None,
@@ -195,16 +268,7 @@ def load_catalog(prefix: str, keys: Mapping[str, bytes], max_age_hours: Optional
         catalog.malformed.append(f"{path}:{line}: {message}")
         LOG.error("malformed input skipped: %s line %d: %s", path, line, message)
 
-    verified: Dict[str, List[Dict[str, Any]]] = {}
-    for record in read_json_lines(FileSystems.join(prefix, "published", "*.jsonl"), on_error=malformed):
-        catalog.published_checked += 1
-        if signing.verify_published(record, keys) and isinstance(record.get("product_id"), str):
-            verified.setdefault(record["product_id"], []).append(record)
-        else:
-            catalog.published_invalid.append((record.get("review_id"), record.get("product_id")))
-            LOG.warning("signature check FAILED, not served: review_id=%r product_id=%r key_id=%r",
-                        record.get("review_id"), record.get("product_id"),
-                        ((record.get("provenance") or {}).get("signature_scheme") or {}).get("key_id"))
+    verified = _verified_records(prefix, keys, catalog, malformed)
     matches = FileSystems.match([FileSystems.join(prefix, display.WIDGET_DIR, "*.json")])[0].metadata_list
     for match in sorted(matches, key=lambda m: m.path):
         try:
@@ -383,9 +447,18 @@ def main(argv=None) -> int:
     if not keys:
         print("error: no key: set REVIEW_SIGNING_KEY, pass --key-file, or --allow-demo-key", file=sys.stderr)
         return 2
-    if not FileSystems.match([FileSystems.join(args.output.rstrip("/"), display.WIDGET_DIR, "*.json")])[0].metadata_list:
-        print(f"error: no widget documents under {args.output}/widget/ (run the pipeline first)", file=sys.stderr)
+    from pipeline import verify
+    streaming = verify.is_stream_output(args.output)
+    if not streaming and not FileSystems.match([FileSystems.join(args.output.rstrip("/"), display.WIDGET_DIR, "*.json")])[0].metadata_list:
+        print(f"error: no widget documents under {args.output}/widget/ or {args.output}/{verify.STREAM_DOCS}/ "
+              "(run the pipeline first)", file=sys.stderr)
         return 2
+    if streaming:
+        LOG.warning("%s is a streaming job's output: serving each product's newest signed document as the files "
+                    "stand now (restart to read newer ones); no run index, so --max-age-hours and --state-file "
+                    "do not apply", args.output)
+        catalog = load_stream_catalog(args.output, keys)
+        return serve(catalog, args)
     try:
         not_before = newest_served(args.state_file)
     except (OSError, ValueError, KeyError) as exn:
@@ -397,6 +470,11 @@ def main(argv=None) -> int:
     except OSError as exn:
         print(f"error: --state-file {args.state_file}: cannot record the run served: {exn}", file=sys.stderr)
         return 2
+    return serve(catalog, args)
+
+
+def serve(catalog: Catalog, args) -> int:
+    """Serves ``catalog`` until interrupted; the first line on stdout says where."""
     server = BoundedHTTPServer((args.host, args.port), make_handler(catalog, locale=args.locale))
     host, port = server.server_address[:2]
     print(f"serving http://{host}:{port}/", flush=True)
