@@ -62,6 +62,8 @@ MIN_KEY_BYTES = 32
 MANIFEST_VERSION = "product-manifest/1"
 STREAM_MANIFEST_VERSION = "stream-product-manifest/1"
 RUN_INDEX_VERSION = "run-index/1"
+STREAM_INDEX_VERSION = "stream-index/1"
+STREAM_INDEX_DIR = "widget_index"
 RUN_INDEX_FILE = "run_index.json"
 
 
@@ -246,6 +248,33 @@ def verify_stream_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, b
         if manifest.get("manifest_version") != STREAM_MANIFEST_VERSION or not isinstance(manifest.get("sequence"), int):
             return False
         return _signed_by_known_key(manifest, manifest["signature_scheme"], keys)
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def sign_stream_index_entry(run_id: Optional[str], sequence: int, previous: Optional[str], file_name: str,
+                            documents, key: SigningKey, signed_at: Optional[str] = None) -> dict:
+    """One link of a streaming job's signed index of its widget documents: the ``file_name`` of one
+    windowed ``widget_updates/`` file and every document in it (``[product_id, sequence, manifest
+    signature]``), numbered from 1 and chained to the link before (``previous``: its signature), so a
+    file or a product's newest documents removed from the bucket leave a gap or a listed document
+    missing, and only the end of the chain can be cut (its ``signed_at`` says how recent it is)."""
+    if signed_at is None:
+        from pipeline.timestamps import utc_now
+        signed_at = utc_now()
+    entry = {"index_version": STREAM_INDEX_VERSION, "run_id": run_id, "sequence": int(sequence), "previous": previous,
+             "file": file_name, "documents": sorted([str(p), int(n), str(sig)] for p, n, sig in documents),
+             "signed_at": signed_at, "signature_scheme": scheme(key)}
+    entry["signature"] = sign(entry, key)
+    return entry
+
+
+def verify_stream_index_entry(entry: Any, keys: Union[SigningKey, Mapping[str, bytes]]) -> bool:
+    """True when ``entry`` is a link of a streaming index carrying a valid signature by a known key."""
+    try:
+        if entry.get("index_version") != STREAM_INDEX_VERSION or not isinstance(entry.get("sequence"), int):
+            return False
+        return _signed_by_known_key(entry, entry["signature_scheme"], keys)
     except (KeyError, TypeError, AttributeError):
         return False
 

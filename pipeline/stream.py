@@ -13,6 +13,8 @@
     → dead-letter topic: every dead letter
     → windowed files under --output (io.WriteWindowedFiles): published/, decisions/,
       dead_letter/, restricted/originals/, review_queue/, widget_updates/, product_alerts/
+      → StreamingWidgetIndex (transforms/widget_docs.py): a signed, chained link per widget_updates/
+        file under widget_index/ (what pipeline.verify and widget.serve check documents against)
   (the outputs are tagged, flattened and serialised once, EncodeOutputsFn, then written by one
   writer per topic and one windowed file writer: see OUTPUTS)
 
@@ -61,7 +63,7 @@ from pipeline.timestamps import epoch_seconds
 from pipeline.transforms.parse import ParseReviews
 from pipeline.transforms.products import StreamingProductUpdates
 from pipeline.transforms.redelivery import StreamingDropRedeliveries
-from pipeline.transforms.widget_docs import StreamingWidgetDocs
+from pipeline.transforms.widget_docs import StreamingWidgetDocs, StreamingWidgetIndex
 from schemas.records import InputRef, Item, RawLine
 
 LOG = logging.getLogger("pipeline")
@@ -284,5 +286,8 @@ def build_stream_pipeline(p: beam.Pipeline, cfg: StreamConfig, ctx: RunContext, 
             encoded[DEAD_EVENTS] | "WriteDeadLetterTopic" >> beam.io.WriteToPubSub(
                 cfg.dead_letter_topic, with_attributes=True)
     if cfg.output:
-        encoded[FILES] | "WriteFiles" >> WriteWindowedFiles(cfg.output, cfg.window_s, cfg.allowed_lateness_s)
+        written = encoded[FILES] | "WriteFiles" >> WriteWindowedFiles(cfg.output, cfg.window_s, cfg.allowed_lateness_s)
+        if any(name == "widget_docs" for name, _, _ in wanted):
+            written | "IndexWidgetFiles" >> StreamingWidgetIndex(
+                cfg.output, ctx.run_id, cfg.base.signing_key_file, cfg.base.require_signing_key)
     return out

@@ -147,27 +147,78 @@ def is_stream_output(prefix: str) -> bool:
             and bool(FileSystems.match([FileSystems.join(prefix, STREAM_DOCS, "*.jsonl")])[0].metadata_list))
 
 
-def newest_stream_docs(prefix: str, keys, skip) -> tuple:
-    """(each (product id, run id)'s newest streaming document by signed ``sequence``, problems with
-    the documents read, number read): a document whose manifest does not verify, or two different
-    documents with one sequence, is a problem of its product."""
-    newest, problems, read = {}, [], 0
-    for doc in read_json_lines(FileSystems.join(prefix.rstrip("/"), STREAM_DOCS, "*.jsonl"), on_error=skip):
-        read += 1
-        manifest = doc.get("manifest")
-        product_id = doc.get("product_id")
-        if not signing.verify_stream_manifest(manifest, keys) or manifest["product_id"] != product_id:
-            problems.append({"product_id": product_id, "reason": (
-                "a widget document whose streaming manifest is missing, not signed by a known key, or for another product")})
+def read_stream_index(prefix: str, keys, skip) -> tuple:
+    """(file name → the documents its links list as (product id, sequence, manifest signature), problems,
+    the newest link's ``signed_at`` or None): the signed, chained index under ``widget_index/``. Each
+    run's links must be numbered 1..N without a gap, each naming the one before: a link (and the file
+    it lists) removed from the middle is a problem; only the end can be cut."""
+    listed, problems, runs, newest = {}, [], {}, None
+    pattern = FileSystems.join(prefix.rstrip("/"), signing.STREAM_INDEX_DIR, "*.json")
+    for match in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
+        try:
+            with FileSystems.open(match.path, mime_type="application/json") as handle:
+                entry = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError) as exn:
+            skip(match.path, 0, str(exn)[:200])
             continue
-        key = (product_id, manifest["run_id"])
-        held = newest.get(key)
-        if held is not None and held["manifest"]["sequence"] == manifest["sequence"] and held != doc:
+        if not signing.verify_stream_index_entry(entry, keys):
+            problems.append({"product_id": None, "reason": f"{match.path}: an index link not signed by a known key"})
+            continue
+        runs.setdefault(entry["run_id"], {})[entry["sequence"]] = entry
+        for product_id, sequence, signature in entry["documents"]:
+            listed.setdefault(entry["file"], set()).add((product_id, sequence, signature))
+        newest = max(newest or entry["signed_at"], entry["signed_at"])
+    if not runs:
+        problems.append({"product_id": None, "reason": (
+            f"no signed index of the widget documents under {signing.STREAM_INDEX_DIR}/: nothing binds them")})
+    for run_id, links in runs.items():
+        for n in range(1, max(links) + 1):
+            if n not in links:
+                problems.append({"product_id": None, "reason": (
+                    f"the signed index of run {run_id!r} has no link {n} of {max(links)}: a file of widget "
+                    "documents and its link were removed")})
+            elif n > 1 and n - 1 in links and links[n]["previous"] != links[n - 1]["signature"]:
+                problems.append({"product_id": None, "reason": f"link {n} of run {run_id!r} does not follow link {n - 1}"})
+    return listed, problems, newest
+
+
+def newest_stream_docs(prefix: str, keys, skip) -> tuple:
+    """(each (product id, run id)'s newest streaming document by signed ``sequence``, problems, number
+    of documents read, the newest index link's ``signed_at``): a document whose manifest does not
+    verify, two different documents with one sequence, a document the signed index does not list,
+    and a document the index lists that is not in its file, are problems of their product."""
+    listed, problems, signed_at = read_stream_index(prefix, keys, skip)
+    newest, read, present = {}, 0, set()
+    pattern = FileSystems.join(prefix.rstrip("/"), STREAM_DOCS, "*.jsonl")
+    for match in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
+        name = match.path.replace("\\", "/").rsplit("/", 1)[-1]
+        for doc in read_json_lines(match.path, on_error=skip):
+            read += 1
+            manifest = doc.get("manifest")
+            product_id = doc.get("product_id")
+            if not signing.verify_stream_manifest(manifest, keys) or manifest["product_id"] != product_id:
+                problems.append({"product_id": product_id, "reason": (
+                    "a widget document whose streaming manifest is missing, not signed by a known key, or for another product")})
+                continue
+            entry = (product_id, manifest["sequence"], manifest["signature"])
+            present.add((name, entry))
+            if entry not in listed.get(name, ()):
+                problems.append({"product_id": product_id, "reason": (
+                    f"document sequence {manifest['sequence']} in {name} is not in the signed index (added, moved, "
+                    "or written after the index's last link)")})
+            key = (product_id, manifest["run_id"])
+            held = newest.get(key)
+            if held is not None and held["manifest"]["sequence"] == manifest["sequence"] and held != doc:
+                problems.append({"product_id": product_id, "reason": (
+                    f"two different documents with sequence {manifest['sequence']}")})
+            if held is None or manifest["sequence"] > held["manifest"]["sequence"]:
+                newest[key] = doc
+    for name, entries in sorted(listed.items()):
+        for product_id, sequence, _ in sorted(e for e in entries if (name, e) not in present):
             problems.append({"product_id": product_id, "reason": (
-                f"two different documents with sequence {manifest['sequence']}")})
-        if held is None or manifest["sequence"] > held["manifest"]["sequence"]:
-            newest[key] = doc
-    return newest, problems, read
+                f"the signed index lists document sequence {sequence} of this product in {name}, and it is not "
+                "there (a newer state removed: rolled back or deleted)")})
+    return newest, problems, read, signed_at
 
 
 def records_by_run(verified) -> dict:
@@ -182,8 +233,8 @@ def records_by_run(verified) -> dict:
 def check_stream_manifests(prefix: str, verified, keys, skip) -> dict:
     """Each product's newest streaming document (per run, by signed ``sequence``) against its verified
     records of that run: {checked (documents read), products, valid, mismatched: [...]}."""
-    newest, problems, read = newest_stream_docs(prefix, keys, skip)
-    out = {"checked": read, "products": 0, "valid": 0, "mismatched": problems}
+    newest, problems, read, signed_at = newest_stream_docs(prefix, keys, skip)
+    out = {"checked": read, "index_signed_at": signed_at, "products": 0, "valid": 0, "mismatched": problems}
     by_run = records_by_run(verified)
     for key in sorted(set(newest) | set(by_run), key=lambda k: (str(k[0]), str(k[1]))):
         out["products"] += 1

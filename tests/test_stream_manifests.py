@@ -107,14 +107,34 @@ def test_every_streaming_document_is_signed_and_vouches_for_every_review_not_onl
     assert not signing.verify_stream_manifest(forged, TEST_KEY)
 
 
-def write_stream_output(prefix, published, docs):
-    """The two folders of a streaming job's windowed files that verification reads."""
+def write_stream_output(prefix, published, docs, links=True):
+    """The folders of a streaming job's windowed files that verification reads: published records and
+    widget documents in two window files each (newest rows in the first: order must not matter), and,
+    with ``links``, the signed index chaining the two document files (as ChainStreamIndexFn writes it)."""
+    names = {}
     for name, rows in (("published", published), ("widget_updates", docs)):
         (prefix / name).mkdir(parents=True, exist_ok=True)
-        half = len(rows) // 2   # two window files, newest rows in the first: order must not matter
-        for part, chunk in (("part-b", rows[:half]), ("part-a", rows[half:])):
-            (prefix / name / f"{part}.jsonl").write_text(
-                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk), encoding="utf-8")
+        half = len(rows) // 2
+        for part, chunk in (("part-b.jsonl", rows[:half]), ("part-a.jsonl", rows[half:])):
+            (prefix / name / part).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk),
+                                              encoding="utf-8")
+            names.setdefault(name, []).append((part, chunk))
+    if links:
+        (prefix / signing.STREAM_INDEX_DIR).mkdir(exist_ok=True)
+        previous = None
+        for n, (part, chunk) in enumerate(names["widget_updates"], 1):
+            link = signing.sign_stream_index_entry("widget-test", n, previous, part, [
+                (d["product_id"], d["manifest"]["sequence"], d["manifest"]["signature"]) for d in chunk], TEST_KEY)
+            (prefix / signing.STREAM_INDEX_DIR / f"{n:012d}.json").write_text(json.dumps(link))
+            previous = link["signature"]
+
+
+def remove_docs(prefix, keep):
+    """Rewrites the widget_updates files keeping only the documents ``keep(doc)`` accepts (the
+    signed index left as it was)."""
+    for path in (prefix / "widget_updates").glob("*.jsonl"):
+        docs = [json.loads(x) for x in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps(d) + "\n" for d in docs if keep(d)))
 
 
 @pytest.fixture
@@ -129,7 +149,8 @@ def verified_report(prefix, capsys):
 
 
 @pytest.mark.parametrize("attack", ["none", "delete_complaint", "older_document", "edited_number",
-                                    "another_runs_record", "forged_document"])
+                                    "another_runs_record", "forged_document", "rolled_back", "no_index",
+                                    "link_removed"])
 def test_pipeline_verify_checks_the_newest_streaming_document_against_the_published_records(
         tmp_path, keyed, capsys, attack):
     records = [make_published(f"r{i:02d}", "p", 5 if i % 3 else 1, iso(T0 + i),
@@ -152,9 +173,20 @@ def test_pipeline_verify_checks_the_newest_streaming_document_against_the_publis
         fake["manifest"]["sequence"] += 1000
         fake["manifest"]["review_count"] = 11
         docs = docs + [fake]
-    write_stream_output(tmp_path, published, docs)
+    if attack == "rolled_back":
+        # the product as it stood before its last six reviews: those records and every later document
+        # of it removed, consistently (what a manifest alone cannot catch; the signed index does)
+        published = [r for r in published if r["review_id"] < "r06" or r["product_id"] != "p"]
+    write_stream_output(tmp_path, published, docs, links=attack != "no_index")
+    if attack == "rolled_back":
+        remove_docs(tmp_path, lambda d: d["product_id"] != "p" or d["manifest"]["review_count"] <= 6)
+    elif attack == "link_removed":
+        (tmp_path / signing.STREAM_INDEX_DIR / f"{1:012d}.json").unlink()
     code, report = verified_report(tmp_path, capsys)
     stream = report["stream_manifests"]
+    if attack in ("no_index", "link_removed"):   # nothing binds the documents: every product reported
+        assert code == 1 and any(m["product_id"] is None for m in stream["mismatched"]), stream
+        return
     assert "manifests" not in report and stream["products"] >= 2
     if attack == "none":
         assert code == 0 and stream["valid"] == 2 and stream["mismatched"] == [], report
@@ -222,3 +254,30 @@ def test_widget_serve_main_serves_a_streaming_output_over_http(tmp_path, keyed):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_job_chains_a_signed_index_link_for_every_widget_file_it_wrote(tmp_path, keyed, capsys):
+    """StreamingWidgetIndex (the streaming job's last step): each widget_updates file written → a link
+    numbered in order, naming the link before and listing the file's documents as read back; other
+    folders' files are not indexed. pipeline.verify then passes on the output as written."""
+    from pipeline.transforms.widget_docs import StreamingWidgetIndex
+    records = [make_published(f"r{i}", "p", 1 + i % 5, iso(T0 + i)) for i in range(6)]
+    docs = stream_docs(records, [make_product("p", records)], batches=3)
+    write_stream_output(tmp_path, records, docs, links=False)
+    paths = sorted(str(x) for x in (tmp_path / "widget_updates").glob("*.jsonl"))
+    stream = (TestStream()
+              .add_elements([TimestampedValue(paths[0], T0), TimestampedValue(str(tmp_path / "published" / "part-a.jsonl"), T0)])
+              .advance_watermark_to(T0 + 60)
+              .add_elements([TimestampedValue(paths[1], T0 + 60)])
+              .advance_watermark_to_infinity())
+    p = streaming_pipeline()
+    p | stream | StreamingWidgetIndex(str(tmp_path), "widget-test", key=TEST_KEY)
+    p.run().wait_until_finish()
+    links = [json.loads(x.read_text()) for x in sorted((tmp_path / signing.STREAM_INDEX_DIR).glob("*.json"))]
+    assert [link["sequence"] for link in links] == [1, 2]
+    assert links[0]["previous"] is None and links[1]["previous"] == links[0]["signature"]
+    assert all(signing.verify_stream_index_entry(link, TEST_KEY) for link in links)
+    assert [link["file"] for link in links] == [x.rsplit("/", 1)[-1] for x in paths]
+    assert sum(len(link["documents"]) for link in links) == len(docs)
+    code, report = verified_report(tmp_path, capsys)
+    assert code == 0 and report["stream_manifests"]["valid"] == 1, report

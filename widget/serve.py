@@ -206,7 +206,7 @@ def load_stream_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
         LOG.error("malformed input skipped: %s line %d: %s", path, line, message)
 
     verified = _verified_records(prefix, keys, catalog, malformed)
-    newest, problems, _ = verify.newest_stream_docs(prefix, keys, malformed)
+    newest, problems, _, catalog.signed_at = verify.newest_stream_docs(prefix, keys, malformed)
     by_run = verify.records_by_run(verified)
     runs: Dict[str, set] = {}
     for product_id, run_id in set(newest) | set(by_run):
@@ -224,9 +224,13 @@ def load_stream_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
         served, _, dropped = served_doc(product_id, doc, records, doc["manifest"])
         served["verification"]["sequence"] = doc["manifest"]["sequence"]
         catalog.docs[product_id] = served
-    for problem in problems:   # a forged or duplicated document: its product is not served either
+    for problem in problems:   # a forged, duplicated, unlisted or missing document: its product is not served
         if isinstance(problem["product_id"], str):
             catalog.refuse(problem["product_id"], problem["reason"])
+    unbound = [p["reason"] for p in problems if p["product_id"] is None]
+    if unbound:   # the signed index is missing or broken: nothing binds the products, none is served
+        for product_id in list(catalog.docs):
+            catalog.refuse(product_id, unbound[0])
     catalog.run_id = ",".join(sorted({str(r) for rs in runs.values() for r in rs})) or None
     LOG.info("loaded streaming output %s: %d products served, %d not served, %d published records checked, "
              "%d failed verification, %d malformed lines or files skipped", prefix, len(catalog.docs),

@@ -12,6 +12,7 @@ functions of ``pipeline/display.py``; this module groups and writes them, in bat
 from __future__ import annotations
 
 
+import hashlib
 import uuid
 from typing import Optional
 
@@ -19,10 +20,12 @@ import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms import window
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import signing
+from pipeline.files import read_json_lines
 from pipeline.display import (WIDGET_DIR, as_dict, build_widget_doc, build_widget_doc_within, doc_file_name,
                               most_recent_first, safe_json)
 from pipeline.transforms.common import KEYED, stage_failed
@@ -296,3 +299,64 @@ class StreamingWidgetDocs(beam.PTransform):
                  products | "KeyProducts" >> beam.Map(lambda r: (r.product_id, ("product", r))).with_output_types(KEYED))
                 | "Both" >> beam.Flatten()
                 | "CurrentDoc" >> beam.ParDo(WidgetDocFn(self._key_file, self._require, self._key)))
+
+
+class ChainStreamIndexFn(beam.DoFn):
+    """Keyed by one constant: each windowed ``widget_updates/`` file the streaming job wrote → the next
+    link of its signed, chained index (:func:`pipeline.signing.sign_stream_index_entry`), written to
+    ``PREFIX/widget_index/<run tag>-<sequence>.json``. The file is read back, so a link lists what the file
+    holds. One key: the links are numbered one after another; a retried bundle rewrites its link
+    under the same number (the state moves on only when the bundle commits)."""
+
+    LAST = ReadModifyWriteStateSpec("last_link", PickleCoder())
+
+    def __init__(self, output: str, run_id: Optional[str], signing_key_file: Optional[str] = None,
+                 require_signing_key: bool = False, key: Optional[signing.SigningKey] = None):
+        self._dir = FileSystems.join(output.rstrip("/"), signing.STREAM_INDEX_DIR)
+        self._run_id = run_id
+        # links are named by run (a later job writing to the same prefix starts a chain of its own)
+        self._run_tag = hashlib.sha256(str(run_id).encode("utf-8")).hexdigest()[:12]
+        self._key_file, self._require, self._key = signing_key_file, require_signing_key, key
+        self._links = Metrics.counter("widget", "stream_index_links")
+
+    def setup(self):
+        if self._key is None:
+            self._key = signing.load_signing_key(self._key_file, self._require)
+
+    def process(self, keyed, last=beam.DoFn.StateParam(LAST)):
+        _, path = keyed
+        try:
+            documents = [(d["product_id"], d["manifest"]["sequence"], d["manifest"]["signature"])
+                         for d in read_json_lines(path, on_error=lambda *a: None)
+                         if isinstance(d.get("manifest"), dict) and "signature" in d["manifest"]]
+            sequence, previous = last.read() or (0, None)
+            entry = signing.sign_stream_index_entry(self._run_id, sequence + 1, previous, path.rsplit("/", 1)[-1],
+                                                    documents, self._key)
+            written = _write_replacing(self._dir, f"{self._run_tag}-{sequence + 1:012d}.json", safe_json(entry))
+        except Exception as exn:  # noqa: BLE001 - the documents are out; verification reports the unlisted file
+            stage_failed("widget_index", exn, path)
+            return
+        last.write((sequence + 1, entry["signature"]))
+        self._links.inc()
+        yield written
+
+
+class StreamingWidgetIndex(beam.PTransform):
+    """The windowed files the streaming job wrote → the signed chain of its widget-document files
+    (``PREFIX/widget_index/``), one link per ``widget_updates/`` file; returns the links' paths."""
+
+    def __init__(self, output: str, run_id: Optional[str], signing_key_file: Optional[str] = None,
+                 require_signing_key: bool = False, key: Optional[signing.SigningKey] = None):
+        super().__init__()
+        self._fn = ChainStreamIndexFn(output, run_id, signing_key_file, require_signing_key, key)
+
+    def expand(self, written_files):
+        folder = f"/{STREAM_DOCS_DIR}/"
+        return (written_files
+                | "WidgetFiles" >> beam.Filter(lambda path: folder in path.replace("\\", "/"))
+                | "Global" >> beam.WindowInto(window.GlobalWindows())
+                | "OneKey" >> beam.Map(lambda path: ("widget_index", path)).with_output_types(KEYED)
+                | "Chain" >> beam.ParDo(self._fn))
+
+
+STREAM_DOCS_DIR = "widget_updates"
