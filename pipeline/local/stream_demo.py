@@ -416,7 +416,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"(waited {report['files_wait_s']} s for the last windows)")
     m = report["manifests"]
     print(f"signed streaming manifests: {m['products_valid']} of {m['products']} products' newest widget documents "
-          f"vouch for exactly their {m["records"]} verified published records, listed in the signed index: "
+          f"vouch for exactly their {m['records']} verified published records, listed in the signed index: "
           f"{'yes' if m['verified'] else 'NO ' + json.dumps(m['mismatched'])} (pipeline.verify; waited {m['wait_s']} s)")
     print(f"job start-up {report['startup_s']} s; job stopped in {report['job_stop_s']} s; "
           f"left running: job {report['job_left'] or 'none'}, emulator {report['emulator_left'] or 'none'}")
