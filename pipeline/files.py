@@ -121,10 +121,10 @@ def read_json_lines(pattern: str, on_error: Optional[Callable[[str, int, str], N
                         record = json.loads(line, object_pairs_hook=unique_keys)   # one value per key
                         if not isinstance(record, dict):
                             raise ValueError(f"a JSON {type(record).__name__}, not an object")
-                    except ValueError as exn:
+                    except (ValueError, RecursionError) as exn:   # RecursionError: [[[[…]]]] nested too deep
                         if on_error is None:
                             raise
-                        on_error(match.path, lineno, str(exn)[:200])
+                        on_error(match.path, lineno, (str(exn) or type(exn).__name__)[:200])
                         continue
                     yield record
         except (OSError, EOFError, zlib.error) as exn:

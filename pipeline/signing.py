@@ -253,18 +253,24 @@ def verify_stream_manifest(manifest: Any, keys: Union[SigningKey, Mapping[str, b
 
 
 def sign_stream_index_entry(run_id: Optional[str], sequence: int, previous: Optional[str], file_name: str,
-                            documents, key: SigningKey, signed_at: Optional[str] = None) -> dict:
+                            documents, key: SigningKey, signed_at: Optional[str] = None, chain: str = "",
+                            after=(), unreadable: bool = False) -> dict:
     """One link of a streaming job's signed index of its widget documents: the ``file_name`` of one
     windowed ``widget_updates/`` file and every document in it (``[product_id, sequence, manifest
     signature]``), numbered from 1 and chained to the link before (``previous``: its signature), so a
     file or a product's newest documents removed from the bucket leave a gap or a listed document
-    missing, and only the end of the chain can be cut (its ``signed_at`` says how recent it is)."""
+    missing, and only the end of the chain can be cut (its ``signed_at`` says how recent it is).
+    ``chain`` names one launch of the job; a chain's first link lists in ``after`` the newest link of
+    every chain already in the prefix (``[chain, run_id, sequence, signature]``), so an earlier job's
+    end is bound once a later one starts. ``unreadable``: the file could not be read back (its
+    documents are then not listed, and verification reports them)."""
     if signed_at is None:
         from pipeline.timestamps import utc_now
         signed_at = utc_now()
-    entry = {"index_version": STREAM_INDEX_VERSION, "run_id": run_id, "sequence": int(sequence), "previous": previous,
+    entry = {"index_version": STREAM_INDEX_VERSION, "run_id": run_id, "chain": str(chain), "sequence": int(sequence),
+             "previous": previous, "after": sorted([str(c), r, int(n), str(sig)] for c, r, n, sig in after),
              "file": file_name, "documents": sorted([str(p), int(n), str(sig)] for p, n, sig in documents),
-             "signed_at": signed_at, "signature_scheme": scheme(key)}
+             "unreadable": bool(unreadable), "signed_at": signed_at, "signature_scheme": scheme(key)}
     entry["signature"] = sign(entry, key)
     return entry
 

@@ -87,6 +87,10 @@ def verify_target(target: str, keys) -> tuple:
     if _pattern(target) != target:
         if is_stream_output(target):
             manifests, kind = check_stream_manifests(target, verified, keys, skip), "stream_manifests"
+            if is_batch_output(target):
+                manifests["mismatched"].insert(0, {"product_id": None, "reason": (
+                    "the prefix holds both a streaming job's output and a batch run's (run_index.json or widget/): "
+                    "each must have a prefix of its own")})
         else:
             manifests = check_manifests(target, verified, keys, skip)
     report = {"checked": sum(result.values()), "valid": result["valid"], "invalid": result["invalid"],
@@ -133,6 +137,8 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
             out["valid"] += 1
     out["mismatched"] += [{"product_id": pid, "reason": "listed in the run index, widget document missing"}
                           for pid in sorted(set(listed) - seen)]
+    out["mismatched"] += [{"product_id": pid, "reason": "verified published records of a product without a widget document"}
+                          for pid in sorted(set(verified) - seen, key=str)]
     out["mismatched"] = out["mismatched"][:50]
     return out
 
@@ -141,44 +147,77 @@ STREAM_DOCS = "widget_updates"
 
 
 def is_stream_output(prefix: str) -> bool:
-    """A streaming job's output: windowed widget documents and no batch run index."""
+    """A streaming job's output: windowed widget documents or a streaming index, whatever else is
+    there (a batch run's files planted beside them must not switch the streaming check off)."""
     prefix = prefix.rstrip("/")
-    return (not FileSystems.exists(FileSystems.join(prefix, signing.RUN_INDEX_FILE))
-            and bool(FileSystems.match([FileSystems.join(prefix, STREAM_DOCS, "*.jsonl")])[0].metadata_list))
+    return any(FileSystems.match([FileSystems.join(prefix, folder, pattern)])[0].metadata_list
+               for folder, pattern in ((STREAM_DOCS, "*.jsonl"), (signing.STREAM_INDEX_DIR, "*.json")))
+
+
+def is_batch_output(prefix: str) -> bool:
+    """A batch run's output: its run index or widget documents."""
+    prefix = prefix.rstrip("/")
+    return (FileSystems.exists(FileSystems.join(prefix, signing.RUN_INDEX_FILE))
+            or bool(FileSystems.match([FileSystems.join(prefix, display.WIDGET_DIR, "*.json")])[0].metadata_list))
 
 
 def read_stream_index(prefix: str, keys, skip) -> tuple:
     """(file name → the documents its links list as (product id, sequence, manifest signature), problems,
     the newest link's ``signed_at`` or None): the signed, chained index under ``widget_index/``. Each
-    run's links must be numbered 1..N without a gap, each naming the one before: a link (and the file
-    it lists) removed from the middle is a problem; only the end can be cut."""
-    listed, problems, runs, newest = {}, [], {}, None
+    chain's links (one chain per launch of the job) must be numbered 1..N without a gap, each naming
+    the one before, all of one run id; a run id may have one chain; and every link a chain's first
+    link names in ``after`` (the newest link of each chain already in the prefix when it started) must
+    be there. So a link, and the file it lists, removed from a chain is a problem, and of all the
+    chains only the newest one's end can be cut."""
+    listed, problems, chains, newest = {}, [], {}, None
     pattern = FileSystems.join(prefix.rstrip("/"), signing.STREAM_INDEX_DIR, "*.json")
     for match in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
         try:
             with FileSystems.open(match.path, mime_type="application/json") as handle:
                 entry = json.loads(handle.read().decode("utf-8"))
-        except (OSError, ValueError) as exn:
-            skip(match.path, 0, str(exn)[:200])
+        except (OSError, ValueError, RecursionError) as exn:
+            skip(match.path, 0, (str(exn) or type(exn).__name__)[:200])
             continue
         if not signing.verify_stream_index_entry(entry, keys):
             problems.append({"product_id": None, "reason": f"{match.path}: an index link not signed by a known key"})
             continue
-        runs.setdefault(entry["run_id"], {})[entry["sequence"]] = entry
+        chain = chains.setdefault(str(entry.get("chain")), {})
+        if entry["sequence"] in chain and chain[entry["sequence"]] != entry:
+            problems.append({"product_id": None, "reason": f"two links {entry['sequence']} in chain {entry.get('chain')!r}"})
+        chain[entry["sequence"]] = entry
+        if entry.get("unreadable"):
+            problems.append({"product_id": None, "reason": (
+                f"the job could not read back {entry['file']} to index it: its documents are not bound")})
         for product_id, sequence, signature in entry["documents"]:
             listed.setdefault(entry["file"], set()).add((product_id, sequence, signature))
         newest = max(newest or entry["signed_at"], entry["signed_at"])
-    if not runs:
+    if not chains:
         problems.append({"product_id": None, "reason": (
             f"no signed index of the widget documents under {signing.STREAM_INDEX_DIR}/: nothing binds them")})
-    for run_id, links in runs.items():
-        for n in range(1, max(links) + 1):
+    runs = {}
+    for name, links in chains.items():
+        top = max(links)
+        run_ids = {link["run_id"] for link in links.values()}
+        for run_id in run_ids:
+            runs.setdefault(run_id, set()).add(name)
+        for n in range(1, top + 1):
             if n not in links:
                 problems.append({"product_id": None, "reason": (
-                    f"the signed index of run {run_id!r} has no link {n} of {max(links)}: a file of widget "
-                    "documents and its link were removed")})
+                    f"the signed index chain {name!r} (run {sorted(map(str, run_ids))}) has no link {n} of {top}: "
+                    "a file of widget documents and its link were removed")})
             elif n > 1 and n - 1 in links and links[n]["previous"] != links[n - 1]["signature"]:
-                problems.append({"product_id": None, "reason": f"link {n} of run {run_id!r} does not follow link {n - 1}"})
+                problems.append({"product_id": None, "reason": f"link {n} of chain {name!r} does not follow link {n - 1}"})
+        for other, run_id, sequence, signature in (links.get(1) or {}).get("after", ()):
+            bound = chains.get(str(other), {}).get(sequence)
+            if bound is None or bound["signature"] != signature:
+                problems.append({"product_id": None, "reason": (
+                    f"link {sequence} of chain {other!r} (run {run_id!r}), which a later job's first link names as "
+                    "that chain's end, is missing: the earlier job's last files were cut")})
+    for run_id, names in runs.items():
+        if len(names) > 1:
+            problems.append({"product_id": None, "reason": (
+                f"run {run_id!r} has {len(names)} index chains: a job was launched again under the same --run_id "
+                "(give each launch its own run id, or its own --output)")})
     return listed, problems, newest
 
 
@@ -247,9 +286,19 @@ def check_stream_manifests(prefix: str, verified, keys, skip) -> dict:
     return out
 
 
+def _carried_entries_problem(carried) -> str:
+    if not isinstance(carried, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("review_id"), str) and isinstance(e.get("signature"), str)
+            for e in carried):
+        return "the document's reviews are not a list of reviews with a review_id and signature"
+    return ""
+
+
 def stream_doc_problem(doc, records) -> str:
     """Why a product's newest streaming document does not vouch for exactly ``records`` (its verified
-    published records of the document's run), or '' when it does."""
+    published records of the document's run), or what it shows differs from what they give; '' when
+    neither. A review published twice under one id (resent after the redelivery retention) is two
+    records: records are matched by id *and* signature."""
     if doc is None:
         return f"{len(records)} verified published records and no widget document with a streaming manifest"
     manifest = doc["manifest"]
@@ -261,13 +310,20 @@ def stream_doc_problem(doc, records) -> str:
     reviews = display.most_recent_first(display.display_review(r) for r in records)
     if manifest["aggregate"] != display.summarise_reviews(reviews):
         return "the signed aggregate differs from the one the verified records give"
-    by_id = {r["review_id"]: r for r in reviews}
-    carried = list(doc.get("reviews") or ())
+    carried = doc.get("reviews")
+    problem = _carried_entries_problem(carried)
+    if problem:
+        return problem
+    by_key = {(r["review_id"], r["signature"]): r for r in reviews}
     if (manifest["carried_sha256"] != signing.reviews_digest(carried)
-            or any(by_id.get(e.get("review_id")) != e for e in carried)):
+            or any(by_key.get((e["review_id"], e["signature"])) != e for e in carried)):
         return "the reviews the document carries are not the verified records it signed"
-    if any(doc.get(k) != manifest[k] for k in ("aggregate", "withheld", "moderation")):
+    if carried != display.most_recent_first(carried):
+        return "the document's reviews are not in the order a widget shows them (most recent first)"
+    if any(doc.get(k) != manifest[k] for k in ("aggregate", "withheld", "moderation", "run_id")):
         return "the document shows other numbers than its signed manifest"
+    if doc.get("json_ld") != display.build_json_ld(doc["product_id"], carried, display.totals_of(records)):
+        return "the document's JSON-LD (what search engines show) is not the one the verified records give"
     return ""
 
 

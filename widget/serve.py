@@ -181,9 +181,11 @@ def served_doc(product_id: str, doc: Mapping[str, Any], records: List[Mapping[st
     not bound to a verified record): recomputed from the records, withheld counts and moderation
     from the manifest."""
     reviews = display.most_recent_first(display.display_review(r) for r in records)
-    by_id = {r["review_id"]: r for r in reviews}   # an entry counts only if it equals its own record
-    entries = list(doc.get("reviews") or ())
-    dropped = [e.get("review_id") for e in entries if by_id.get(e.get("review_id")) != e]
+    # an entry counts only if it equals its own record (by id and signature: a review resent after the
+    # redelivery retention is published twice under one id)
+    by_key = {(r["review_id"], r["signature"]): r for r in reviews}
+    entries = [e for e in (doc.get("reviews") or ()) if isinstance(e, dict)] if isinstance(doc.get("reviews"), list) else []
+    dropped = [e.get("review_id") for e in entries if by_key.get((e.get("review_id"), e.get("signature"))) != e]
     served = {"doc_version": display.DOC_VERSION, "product_id": product_id,
               "run_id": manifest["run_id"], "aggregate": display.summarise_reviews(reviews),
               "withheld": manifest["withheld"], "moderation": manifest["moderation"], "reviews": reviews,
@@ -453,6 +455,10 @@ def main(argv=None) -> int:
         return 2
     from pipeline import verify
     streaming = verify.is_stream_output(args.output)
+    if streaming and verify.is_batch_output(args.output):
+        print(f"error: {args.output} holds both a streaming job's output and a batch run's: each must have a prefix "
+              "of its own", file=sys.stderr)
+        return 2
     if not streaming and not FileSystems.match([FileSystems.join(args.output.rstrip("/"), display.WIDGET_DIR, "*.json")])[0].metadata_list:
         print(f"error: no widget documents under {args.output}/widget/ or {args.output}/{verify.STREAM_DOCS}/ "
               "(run the pipeline first)", file=sys.stderr)

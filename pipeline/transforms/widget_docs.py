@@ -12,7 +12,10 @@ functions of ``pipeline/display.py``; this module groups and writes them, in bat
 from __future__ import annotations
 
 
+import contextlib
 import hashlib
+import re
+import time
 import uuid
 from typing import Optional
 
@@ -304,11 +307,15 @@ class StreamingWidgetDocs(beam.PTransform):
 class ChainStreamIndexFn(beam.DoFn):
     """Keyed by one constant: each windowed ``widget_updates/`` file the streaming job wrote → the next
     link of its signed, chained index (:func:`pipeline.signing.sign_stream_index_entry`), written to
-    ``PREFIX/widget_index/<run tag>-<sequence>.json``. The file is read back, so a link lists what the file
-    holds. One key: the links are numbered one after another; a retried bundle rewrites its link
-    under the same number (the state moves on only when the bundle commits)."""
+    ``PREFIX/widget_index/<run tag>-<sequence>.json``. The file is read back, so a link lists what the
+    file holds (a read that fails ``READ_ATTEMPTS`` times signs a link saying so, listing nothing,
+    which verification reports). One key: the links are numbered one after another; a retried bundle
+    rewrites its link under the same name (the state moves on only when the bundle commits). The
+    first link of a launch names a new chain and the newest link of every chain already in the
+    prefix (an earlier job's), so that job's end cannot be cut once this one has started."""
 
     LAST = ReadModifyWriteStateSpec("last_link", PickleCoder())
+    READ_ATTEMPTS = 3
 
     def __init__(self, output: str, run_id: Optional[str], signing_key_file: Optional[str] = None,
                  require_signing_key: bool = False, key: Optional[signing.SigningKey] = None):
@@ -318,25 +325,57 @@ class ChainStreamIndexFn(beam.DoFn):
         self._run_tag = hashlib.sha256(str(run_id).encode("utf-8")).hexdigest()[:12]
         self._key_file, self._require, self._key = signing_key_file, require_signing_key, key
         self._links = Metrics.counter("widget", "stream_index_links")
+        self._unreadable = Metrics.counter("widget", "stream_index_unreadable_files")
 
     def setup(self):
         if self._key is None:
             self._key = signing.load_signing_key(self._key_file, self._require)
 
+    def _documents(self, path: str):
+        """The (product id, sequence, manifest signature) of each document in ``path``, or None when
+        the file cannot be read whole after ``READ_ATTEMPTS`` tries."""
+        for attempt in range(self.READ_ATTEMPTS):
+            errors = []
+            documents = [(d["product_id"], d["manifest"]["sequence"], d["manifest"]["signature"])
+                         for d in read_json_lines(path, on_error=lambda *a: errors.append(a))
+                         if isinstance(d.get("manifest"), dict) and "signature" in d["manifest"]]
+            if not errors:
+                return documents
+            time.sleep(0.5 * (attempt + 1))
+        return None
+
+    def _chains_before(self):
+        """[chain, run id, sequence, signature] of the newest signed link of each chain in the prefix."""
+        newest = {}
+        with contextlib.suppress(Exception):   # none yet, or unreadable: nothing to bind
+            for record in read_json_lines(FileSystems.join(self._dir, "*.json"), on_error=lambda *a: None):
+                if signing.verify_stream_index_entry(record, self._key):
+                    held = newest.get(record.get("chain"))
+                    if held is None or record["sequence"] > held[2]:
+                        newest[record.get("chain")] = [record.get("chain"), record["run_id"], record["sequence"],
+                                                       record["signature"]]
+        return list(newest.values())
+
     def process(self, keyed, last=beam.DoFn.StateParam(LAST)):
         _, path = keyed
         try:
-            documents = [(d["product_id"], d["manifest"]["sequence"], d["manifest"]["signature"])
-                         for d in read_json_lines(path, on_error=lambda *a: None)
-                         if isinstance(d.get("manifest"), dict) and "signature" in d["manifest"]]
-            sequence, previous = last.read() or (0, None)
-            entry = signing.sign_stream_index_entry(self._run_id, sequence + 1, previous, path.rsplit("/", 1)[-1],
-                                                    documents, self._key)
+            documents = self._documents(path)
+            state = last.read()
+            if state is None:   # this launch's first link: a new chain, after every chain already there
+                sequence, previous, chain, after = 0, None, uuid.uuid4().hex[:16], self._chains_before()
+            else:
+                (sequence, previous, chain), after = state, ()
+            name = re.split(r"[/\\]", path)[-1]
+            entry = signing.sign_stream_index_entry(self._run_id, sequence + 1, previous, name, documents or (),
+                                                    self._key, chain=chain, after=after,
+                                                    unreadable=documents is None)
             written = _write_replacing(self._dir, f"{self._run_tag}-{sequence + 1:012d}.json", safe_json(entry))
         except Exception as exn:  # noqa: BLE001 - the documents are out; verification reports the unlisted file
             stage_failed("widget_index", exn, path)
             return
-        last.write((sequence + 1, entry["signature"]))
+        if documents is None:
+            self._unreadable.inc()
+        last.write((sequence + 1, entry["signature"], chain))
         self._links.inc()
         yield written
 
