@@ -56,3 +56,13 @@ def gcs():
     from pipeline.local import patched_environ
     with GcsEmulator() as emulator, patched_environ(emulator.env()):
         yield emulator
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    """The widget tests' signing key (tests.test_widget_docs.TEST_KEY) in the environment, as
+    ``pipeline.verify`` and ``widget.serve`` read it."""
+    from pipeline import signing
+    from tests.test_widget_docs import TEST_KEY
+    monkeypatch.setenv(signing.ENV_KEY, TEST_KEY.secret.decode())
+    monkeypatch.setenv(signing.ENV_KEY_ID, TEST_KEY.key_id)

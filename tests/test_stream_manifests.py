@@ -137,12 +137,6 @@ def remove_docs(prefix, keep):
         path.write_text("".join(json.dumps(d) + "\n" for d in docs if keep(d)))
 
 
-@pytest.fixture
-def keyed(monkeypatch):
-    monkeypatch.setenv(signing.ENV_KEY, TEST_KEY.secret.decode())
-    monkeypatch.setenv(signing.ENV_KEY_ID, TEST_KEY.key_id)
-
-
 def verified_report(prefix, capsys):
     code = verify.main([str(prefix)])
     return code, json.loads(capsys.readouterr().out)

@@ -17,11 +17,12 @@ import pytest
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
-from pipeline import signing, verify
+from pipeline import signing
 from pipeline.transforms import widget_docs
 from pipeline.transforms.widget_docs import ChainStreamIndexFn, StreamingWidgetIndex
 from tests.test_stream import T0, iso, streaming_pipeline
-from tests.test_stream_manifests import newest_by_product, remove_docs, stream_docs, write_stream_output
+from tests.test_stream_manifests import (newest_by_product, remove_docs, stream_docs, verified_report,
+                                         write_stream_output)
 from tests.test_widget_docs import TEST_KEY, make_product, make_published, write_run
 
 pytestmark = pytest.mark.slow
@@ -29,15 +30,15 @@ pytestmark = pytest.mark.slow
 KEYS = {TEST_KEY.key_id: TEST_KEY.secret}
 
 
-@pytest.fixture
-def keyed(monkeypatch):
-    monkeypatch.setenv(signing.ENV_KEY, TEST_KEY.secret.decode())
-    monkeypatch.setenv(signing.ENV_KEY_ID, TEST_KEY.key_id)
+class State:
+    """A stand-in for a DoFn's ReadModifyWriteState (ChainStreamIndexFn.process called directly)."""
+    value = None
 
+    def read(self):
+        return self.value
 
-def verified_report(prefix, capsys):
-    code = verify.main([str(prefix)])
-    return code, json.loads(capsys.readouterr().out)
+    def write(self, value):
+        self.value = value
 
 
 def catalog_of(prefix):
@@ -238,15 +239,6 @@ def test_a_windows_path_links_the_file_by_its_name(tmp_path, keyed, capsys, monk
     monkeypatch.setattr(widget_docs, "read_json_lines",
                         lambda path, on_error=None: real(path.replace("\\", "/"), on_error=on_error))
 
-    class State:
-        value = None
-
-        def read(self):
-            return self.value
-
-        def write(self, value):
-            self.value = value
-
     fn, state = ChainStreamIndexFn(str(tmp_path), "widget-test", key=TEST_KEY), State()
     fn.setup()
     for part in ("part-b.jsonl", "part-a.jsonl"):
@@ -275,15 +267,6 @@ def test_a_transient_read_error_does_not_sign_an_empty_link(tmp_path, keyed, cap
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(files.FileSystems, "open", flaky_open)
-
-    class State:
-        value = None
-
-        def read(self):
-            return self.value
-
-        def write(self, value):
-            self.value = value
 
     fn, state = ChainStreamIndexFn(str(tmp_path), "widget-test", key=TEST_KEY), State()
     fn.setup()
