@@ -273,16 +273,17 @@ def test_2_4_runs_the_rest_of_the_pass_only_where_the_exit_probability_is_near_a
     assert len(rest_calls) <= 2 and all(n <= 3 for n in rest_calls)
 
 
-def test_an_8_bit_score_depends_on_the_review_alone_not_on_the_batch_it_shares(tokenizer):
+def test_an_8_bit_score_depends_on_the_review_alone_not_on_the_batch_it_shares(body, tokenizer):
     """The 8-bit pass runs each review alone: scored by itself, or beside a longer review (which would
     pad it), or in another order, its pools are the same to the bit. (Padded, they moved by ~1e-3 of
     their scale, up to 0.004 in probability: a review near a threshold could change band with its batch.)"""
     ids = tokenizer(TEXTS)
-    body = gemma.GemmaBody(layers=(6, 12), weights="int8", int8_block=128, split_after=6)
-    assert body.alone and not gemma.GemmaBody(layers=(6, 12)).alone
-    together = body.pools(ids)
+    assert not body.alone   # the module's float32 body batches reviews by length
+    q8 = gemma.GemmaBody(layers=(6, 12), weights="int8", int8_block=128, split_after=6)
+    assert q8.alone
+    together = q8.pools(ids)
     for i in range(len(ids)):
-        assert np.array_equal(body.pools([ids[i]])[0], together[i])
-    assert np.array_equal(body.pools(ids[::-1])[::-1], together)
-    first, states = body.pools_first(ids)
-    assert np.array_equal(body.pools_rest([states[4], states[0]]), together[[4, 0], 640:])
+        assert np.array_equal(q8.pools([ids[i]])[0], together[i])
+    assert np.array_equal(q8.pools(ids[::-1])[::-1], together)
+    first, states = q8.pools_first(ids)
+    assert np.array_equal(q8.pools_rest([states[4], states[0]]), together[[4, 0], 640:])
