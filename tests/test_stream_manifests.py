@@ -275,3 +275,21 @@ def test_the_job_chains_a_signed_index_link_for_every_widget_file_it_wrote(tmp_p
     assert sum(len(link["documents"]) for link in links) == len(docs)
     code, report = verified_report(tmp_path, capsys)
     assert code == 0 and report["stream_manifests"]["valid"] == 1, report
+
+
+def test_the_widget_server_reads_a_growing_streaming_output_again(tmp_path):
+    """``widget.serve --reload-s``: a streaming output keeps growing; the server reads and verifies it
+    again and serves the newer state (a catalog swapped whole)."""
+    import time
+
+    from widget.serve import ReloadingCatalog, load_stream_catalog
+    records = [make_published(f"r{i}", "p", 5, iso(T0 + i)) for i in range(3)]
+    write_stream_output(tmp_path, records, stream_docs(records, [make_product("p", records)]))
+    catalog = ReloadingCatalog(lambda: load_stream_catalog(str(tmp_path), {TEST_KEY.key_id: TEST_KEY.secret}), 0.2)
+    assert catalog.docs["p"]["aggregate"]["review_count"] == 3
+    more = records + [make_published("r3", "p", 1, iso(T0 + 3), body="Stopped working.")]
+    write_stream_output(tmp_path, more, stream_docs(more, [make_product("p", more)]))   # the job moved on
+    deadline = time.time() + 10
+    while catalog.docs.get("p", {}).get("aggregate", {}).get("review_count") != 4 and time.time() < deadline:
+        time.sleep(0.1)
+    assert catalog.docs["p"]["aggregate"]["rating_histogram"]["1"] == 1

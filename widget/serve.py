@@ -2,7 +2,7 @@
 
     python -m widget.serve --output PREFIX [--port 8000] [--host 127.0.0.1]
                            [--key-file F | $REVIEW_SIGNING_KEY] [--allow-demo-key] [--locale ja]
-                           [--max-age-hours 48] [--state-file F]
+                           [--max-age-hours 48] [--state-file F] [--reload-s N]
 
 ``PREFIX`` is a pipeline output prefix (a directory or ``gs://`` prefix, read through Beam's
 FileSystems). At start-up the server
@@ -37,8 +37,9 @@ A streaming job's output (``widget_updates/`` windowed files, no run index) is s
 way (:func:`load_stream_catalog`): of each product, the newest document by signed ``sequence`` must
 carry a streaming manifest (:func:`pipeline.signing.sign_stream_manifest`) that vouches for exactly
 the product's verified published records (:func:`pipeline.verify.stream_doc_problem`), else 409; a
-product with records or documents of several streaming runs is not served. The files are read once,
-at start-up (restart to serve newer ones); ``--max-age-hours`` and ``--state-file`` do not apply.
+product with records or documents of several streaming runs is not served. The files are read at
+start-up and, with ``--reload-s N``, read and verified again every N seconds (:class:`ReloadingCatalog`);
+``--max-age-hours`` and ``--state-file`` do not apply.
 
 The key never leaves this process: the browser gets only documents and static files.
 
@@ -441,6 +442,9 @@ def main(argv=None) -> int:
     parser.add_argument("--state-file", default=None,
                         help="a file (local or gs://) where the server records the newest run it has served; a run signed "
                              "before that one is refused, across restarts (an older run put back)")
+    parser.add_argument("--reload-s", type=float, default=0.0,
+                        help="a streaming job's output only: read and verify the files again every this many seconds "
+                             "(default 0: once, at start-up)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -465,9 +469,9 @@ def main(argv=None) -> int:
         return 2
     if streaming:
         LOG.warning("%s is a streaming job's output: serving each product's newest signed document as the files "
-                    "stand now (restart to read newer ones); no run index, so --max-age-hours and --state-file "
-                    "do not apply", args.output)
-        catalog = load_stream_catalog(args.output, keys)
+                    "stand %s; no run index, so --max-age-hours and --state-file do not apply", args.output,
+                    f"(read again every {args.reload_s:g} s)" if args.reload_s else "now (restart, or --reload-s, to read newer ones)")
+        catalog = ReloadingCatalog(lambda: load_stream_catalog(args.output, keys), args.reload_s)
         return serve(catalog, args)
     try:
         not_before = newest_served(args.state_file)
@@ -481,6 +485,31 @@ def main(argv=None) -> int:
         print(f"error: --state-file {args.state_file}: cannot record the run served: {exn}", file=sys.stderr)
         return 2
     return serve(catalog, args)
+
+
+class ReloadingCatalog:
+    """A catalog read again every ``every_s`` seconds (0: never) by a daemon thread, for a streaming
+    job's output that keeps growing; requests see the latest complete one (the reference is swapped
+    whole, never a catalog half read). A reload that fails keeps the previous catalog and logs why."""
+
+    def __init__(self, load, every_s: float = 0.0):
+        self._load, self._every = load, every_s
+        self.current = load()
+        if every_s > 0:
+            import threading
+            threading.Thread(target=self._run, name="catalog-reload", daemon=True).start()
+
+    def _run(self):
+        import time
+        while True:
+            time.sleep(self._every)
+            try:
+                self.current = self._load()
+            except Exception:  # noqa: BLE001 - keep serving what was verified last
+                LOG.exception("reloading the catalog failed; still serving the previous one")
+
+    def __getattr__(self, name):
+        return getattr(self.current, name)
 
 
 def serve(catalog: Catalog, args) -> int:
