@@ -7,6 +7,7 @@ these functions.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 
 import orjson
@@ -101,6 +102,11 @@ def write_json(path: str, obj: Dict[str, Any]) -> None:
 def read_json(path: str) -> Dict[str, Any]:
     with FileSystems.open(path, mime_type="application/json") as handle:
         return json.loads(handle.read().decode("utf-8"))
+
+
+def base_name(path: str) -> str:
+    """The last part of a local, ``gs://`` or Windows path (after the last ``/`` or ``\\``)."""
+    return re.split(r"[/\\]", path)[-1]
 
 
 def read_json_lines(pattern: str, on_error: Optional[Callable[[str, int, str], None]] = None

@@ -64,6 +64,7 @@ STREAM_MANIFEST_VERSION = "stream-product-manifest/1"
 RUN_INDEX_VERSION = "run-index/1"
 STREAM_INDEX_VERSION = "stream-index/1"
 STREAM_INDEX_DIR = "widget_index"
+STREAM_DOCS_DIR = "widget_updates"   # a streaming job's windowed widget documents, which the index lists
 RUN_INDEX_FILE = "run_index.json"
 
 

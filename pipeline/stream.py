@@ -54,7 +54,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 
-from pipeline import direct_runner
+from pipeline import direct_runner, signing
 from pipeline.build import BatchConfig, count_dead_letter, moderate
 from pipeline.context import RunContext
 from pipeline.files import to_json_line
@@ -202,7 +202,7 @@ def to_message(kind: str, record) -> "beam.io.PubsubMessage":
 # destination instead of a chain of steps per output (each step costs a bundle per input bundle on
 # the DirectRunner, most of them empty; see "Latency" in README.md).
 OUTPUTS = (("decisions", "decision", "decisions"), ("published", "published", "published"),
-           ("products", "product", None), ("widget_docs", "widget_document", "widget_updates"),
+           ("products", "product", None), ("widget_docs", "widget_document", signing.STREAM_DOCS_DIR),
            ("product_alerts", "product_alert", "product_alerts"), ("restricted", None, "restricted/originals"),
            ("review_queue", None, "review_queue"), ("dead_letters", "dead_letter", "dead_letter"))
 EVENTS, DEAD_EVENTS, FILES = "events", "dead_events", "files"

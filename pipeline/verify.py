@@ -30,7 +30,7 @@ from collections import Counter
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import display, signing
-from pipeline.files import read_json_lines
+from pipeline.files import base_name, read_json_lines
 
 
 def _pattern(target: str) -> str:
@@ -143,7 +143,7 @@ def check_manifests(prefix: str, verified, keys, skip) -> dict:
     return out
 
 
-STREAM_DOCS = "widget_updates"
+STREAM_DOCS = signing.STREAM_DOCS_DIR
 
 
 def is_stream_output(prefix: str) -> bool:
@@ -230,7 +230,7 @@ def newest_stream_docs(prefix: str, keys, skip) -> tuple:
     newest, read, present = {}, 0, set()
     pattern = FileSystems.join(prefix.rstrip("/"), STREAM_DOCS, "*.jsonl")
     for match in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-        name = match.path.replace("\\", "/").rsplit("/", 1)[-1]
+        name = base_name(match.path)
         for doc in read_json_lines(match.path, on_error=skip):
             read += 1
             manifest = doc.get("manifest")

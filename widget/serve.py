@@ -224,7 +224,7 @@ def load_stream_catalog(prefix: str, keys: Mapping[str, bytes]) -> Catalog:
         if problem:
             catalog.refuse(product_id, problem)
             continue
-        served, _, dropped = served_doc(product_id, doc, records, doc["manifest"])
+        served = served_doc(product_id, doc, records, doc["manifest"])[0]   # entries checked above
         served["verification"]["sequence"] = doc["manifest"]["sequence"]
         catalog.docs[product_id] = served
     for problem in problems:   # a forged, duplicated, unlisted or missing document: its product is not served

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import time
 import uuid
 from typing import Optional
@@ -28,7 +27,7 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import signing
-from pipeline.files import read_json_lines
+from pipeline.files import base_name, read_json_lines
 from pipeline.display import (WIDGET_DIR, as_dict, build_widget_doc, build_widget_doc_within, doc_file_name,
                               most_recent_first, safe_json)
 from pipeline.transforms.common import KEYED, stage_failed
@@ -365,7 +364,7 @@ class ChainStreamIndexFn(beam.DoFn):
                 sequence, previous, chain, after = 0, None, uuid.uuid4().hex[:16], self._chains_before()
             else:
                 (sequence, previous, chain), after = state, ()
-            name = re.split(r"[/\\]", path)[-1]
+            name = base_name(path)
             entry = signing.sign_stream_index_entry(self._run_id, sequence + 1, previous, name, documents or (),
                                                     self._key, chain=chain, after=after,
                                                     unreadable=documents is None)
@@ -390,12 +389,9 @@ class StreamingWidgetIndex(beam.PTransform):
         self._fn = ChainStreamIndexFn(output, run_id, signing_key_file, require_signing_key, key)
 
     def expand(self, written_files):
-        folder = f"/{STREAM_DOCS_DIR}/"
+        folder = f"/{signing.STREAM_DOCS_DIR}/"
         return (written_files
                 | "WidgetFiles" >> beam.Filter(lambda path: folder in path.replace("\\", "/"))
                 | "Global" >> beam.WindowInto(window.GlobalWindows())
                 | "OneKey" >> beam.Map(lambda path: ("widget_index", path)).with_output_types(KEYED)
                 | "Chain" >> beam.ParDo(self._fn))
-
-
-STREAM_DOCS_DIR = "widget_updates"
